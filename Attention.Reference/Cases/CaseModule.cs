@@ -1,0 +1,52 @@
+using System.Numerics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>Options for one run of a case.</summary>
+public sealed class RunOptions
+{
+    /// <summary>Where to record named intermediates (for <c>attention-ref trace</c>), or null.</summary>
+    public TraceLog? Trace { get; init; }
+
+    /// <summary>Defaults: no trace.</summary>
+    public static RunOptions Default { get; } = new();
+}
+
+/// <summary>A case produced by <see cref="CaseModule.Generate"/>: a config, inputs and parameters (float64).</summary>
+/// <param name="Name">The case folder's name.</param>
+/// <param name="Config">The case.json content.</param>
+/// <param name="Inputs"><c>x</c> and <c>y.grad</c>.</param>
+/// <param name="Parameters">The state_dict.</param>
+public sealed record GeneratedCase(string Name, CaseConfig Config, TensorSet<double> Inputs, TensorSet<double> Parameters);
+
+/// <summary>
+/// A module that can run from a case folder. Each module (conv2d, se, ca, gct, …) subclasses this once and
+/// registers in <see cref="ModuleRegistry"/>.
+/// </summary>
+public abstract class CaseModule
+{
+    /// <summary>The <c>"module"</c> value in case.json.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>The case.json keys this module accepts, besides <c>"module"</c>.</summary>
+    public abstract IReadOnlyList<string> ConfigKeys { get; }
+
+    /// <summary>
+    /// Computes <c>y</c> from <c>x</c> and, when <paramref name="inputs"/> holds <c>y.grad</c>, also <c>x.grad</c> and
+    /// <c>&lt;param&gt;.grad</c> for every learnable parameter (in the shape the parameter was given). Modules with
+    /// state (BatchNorm in training mode) also return the updated buffers under their state_dict names. Float64 is
+    /// the oracle; float32 runs the fast path. Inputs are never modified.
+    /// </summary>
+    /// <exception cref="CaseFormatException">Unknown keys or bad hyper-parameters.</exception>
+    /// <exception cref="ShapeMismatchException">A tensor's shape disagrees with the config.</exception>
+    public abstract TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+        where T : IFloatingPointIeee754<T>;
+
+    /// <summary>Cases covering every variant this module has, for <c>attention-ref pack</c>.</summary>
+    public abstract IEnumerable<GeneratedCase> Generate(int seed);
+
+    /// <summary>Throws unless the inputs are exactly <c>x</c> and optionally <c>y.grad</c>.</summary>
+    protected static void CheckInputNames<T>(TensorSet<T> inputs) where T : IFloatingPointIeee754<T> =>
+        inputs.RejectUnknown(["x", "y.grad"]);
+}

@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Attention.Cli.Bench;
+
+/// <summary>One measured row of <c>attention-ref bench</c>.</summary>
+/// <param name="Layer">What was measured: a layer name such as "3x3_64_64_56", or a module shape.</param>
+/// <param name="DType">"float32" or "float64".</param>
+/// <param name="Pass">"forward", "backward" or "forward+backward".</param>
+/// <param name="Ms">Median milliseconds per call.</param>
+/// <param name="GFlops">Billions of floating-point operations per second, where a FLOP count is defined.</param>
+/// <param name="Threads">Threads used.</param>
+public sealed record BenchResult(string Layer, string DType, string Pass, double Ms, double? GFlops, int Threads)
+{
+    /// <summary>One JSON object on one line.</summary>
+    public string ToJson() =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"{{\"layer\": \"{Layer}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"ms\": {Ms:0.####}, \"gflops\": {(GFlops is { } g ? g.ToString("0.#", CultureInfo.InvariantCulture) : "null")}, \"threads\": {Threads}}}");
+}
+
+/// <summary>Settings shared by every suite.</summary>
+/// <param name="Threads">Threads for the parallel loops.</param>
+/// <param name="MinSeconds">Time each measurement should take at least (after warm-up).</param>
+/// <param name="DTypes">Which of "float32" and "float64" to run.</param>
+public sealed record BenchSettings(int Threads, double MinSeconds, IReadOnlyList<string> DTypes);
+
+/// <summary>A group of measurements, e.g. "conv" or "se".</summary>
+public interface IBenchSuite
+{
+    /// <summary>The name after <c>attention-ref bench</c>.</summary>
+    string Name { get; }
+
+    /// <summary>One line for the help text.</summary>
+    string Description { get; }
+
+    /// <summary>Runs the measurements, yielding each row as soon as it is measured.</summary>
+    IEnumerable<BenchResult> Run(BenchSettings settings);
+}
+
+/// <summary>Times an action: warm-up, then batches until the minimum time is reached; reports the median batch.</summary>
+public static class BenchTimer
+{
+    /// <summary>Median milliseconds per call of <paramref name="action"/>.</summary>
+    public static double MedianMs(Action action, double minSeconds)
+    {
+        action(); // warm-up: JIT, workspaces
+        var sw = Stopwatch.StartNew();
+        action();
+        double once = Math.Max(sw.Elapsed.TotalSeconds, 1e-7);
+        int perBatch = Math.Max(1, (int)(0.02 / once));
+        var samples = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (samples.Count < 5 || (total.Elapsed.TotalSeconds < minSeconds && samples.Count < 1000))
+        {
+            sw.Restart();
+            for (int i = 0; i < perBatch; i++) action();
+            samples.Add(sw.Elapsed.TotalMilliseconds / perBatch);
+        }
+        samples.Sort();
+        return samples[samples.Count / 2];
+    }
+}
+
+/// <summary>The suites <c>attention-ref bench</c> knows, one registration line each.</summary>
+public static class BenchSuites
+{
+    /// <summary>Every suite, by name.</summary>
+    public static IReadOnlyList<IBenchSuite> All { get; } =
+    [
+        // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
+    ];
+}

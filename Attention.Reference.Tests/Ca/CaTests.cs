@@ -290,6 +290,40 @@ public class CaTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void CaFastPathWritesIntoGivenBuffersExactlyAsItAllocates()
+    {
+        var c = Case("ca_c12_h4_w6_train");
+        var x = c.Inputs.Get("x").Cast<float>();
+        var g = c.Inputs.Get("y.grad").Cast<float>();
+        var p = CoordinateAttentionTestParams(c).Cast<float>();
+        var a = CoordinateAttentionFast.Forward(x, p, true);
+        var ga = CoordinateAttentionFast.Backward(a, g);
+        var yBuf = x.ZerosLike();
+        var dxBuf = x.ZerosLike();
+        Array.Fill(yBuf.Data, float.NaN);
+        Array.Fill(dxBuf.Data, float.NaN);
+        var b = CoordinateAttentionFast.Forward(x, p, true, output: yBuf);
+        var gb = CoordinateAttentionFast.Backward(b, g, dxBuf);
+        Assert.Same(yBuf, b.Y);
+        Assert.Same(dxBuf, gb.X);
+        Bitwise.AssertIdentical(a.Y, b.Y, "y");
+        Bitwise.AssertIdentical(ga.X, gb.X, "x.grad");
+        Assert.Throws<ShapeMismatchException>(() => CoordinateAttentionFast.Forward(x, p, true, output: new DenseTensor<float>(1, 12, 4, 6)));
+    }
+
+    private static CoordinateAttentionParameters<double> CoordinateAttentionTestParams(GeneratedCase c)
+    {
+        var ps = c.Parameters;
+        DenseTensor<double> M(string name) { var t = ps.Get(name); return t.Reshape(t.Dim(0), t.Dim(1)); }
+        return new CoordinateAttentionParameters<double>
+        {
+            Conv1Weight = M("conv1.weight"), Conv1Bias = ps.Get("conv1.bias"), BnWeight = ps.Get("bn1.weight"), BnBias = ps.Get("bn1.bias"),
+            BnRunningMean = ps.Get("bn1.running_mean"), BnRunningVar = ps.Get("bn1.running_var"),
+            ConvHWeight = M("conv_h.weight"), ConvHBias = ps.Get("conv_h.bias"), ConvWWeight = M("conv_w.weight"), ConvWBias = ps.Get("conv_w.bias"),
+        };
+    }
+
+    [Fact]
     public void CaTraceRecordsTheNamedIntermediatesInOrder()
     {
         var c = Case("ca_c12_h4_w6_train");

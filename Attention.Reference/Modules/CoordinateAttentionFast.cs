@@ -34,8 +34,10 @@ public static class CoordinateAttentionFast
     /// <param name="training">BatchNorm mode.</param>
     /// <param name="eps">BatchNorm ε.</param>
     /// <param name="momentum">BatchNorm momentum.</param>
+    /// <param name="output">Where to write y (the shape of x; every element is overwritten), or null to allocate it.
+    /// Reusing a buffer avoids the page faults of a fresh multi-megabyte array on every call.</param>
     public static CoordinateAttentionForward<float> Forward(DenseTensor<float> x, CoordinateAttentionParameters<float> p,
-        bool training, double eps = 1e-5, double momentum = 0.1)
+        bool training, double eps = 1e-5, double momentum = 0.1, DenseTensor<float>? output = null)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(p);
@@ -51,7 +53,7 @@ public static class CoordinateAttentionFast
         var yCat = new DenseTensor<float>(n, c, l);
         float[] yc = yCat.Data;
         float fw = w, fh = h;
-        ForPlanes(planes, pl =>
+        ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), pl * l);
@@ -65,7 +67,7 @@ public static class CoordinateAttentionFast
         // Eq. (ca.4): f = conv1(y_cat); rows of L positions, one (n, m) row per task.
         var f = new DenseTensor<float>(n, mip, l, 1);
         float[] fd = f.Data, w1 = p.Conv1Weight.Data, b1 = p.Conv1Bias.Data;
-        Compute.For(n * mip, nm =>
+        Compute.For(n * mip, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int nm) =>
         {
             int nn = nm / mip, m = nm % mip;
             ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(fd), nm * l);
@@ -97,10 +99,11 @@ public static class CoordinateAttentionFast
         // Pass 2, Eq. (ca.8)–(ca.10): per plane, the gate rows a_h[n, c, :], a_w[n, c, :], then y = (x·a_w)·a_h.
         var aH = new DenseTensor<float>(n, c, h);
         var aW = new DenseTensor<float>(n, c, w);
-        var y = new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
+        if (output is not null) ShapeUtil.Require(output, "output", x.ShapeArray());
+        var y = output ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] ah = aH.Data, aw = aW.Data, yd = y.Data, ad = act.Data;
         float[] wh = p.ConvHWeight.Data, bh = p.ConvHBias.Data, ww = p.ConvWWeight.Data, bw = p.ConvWBias.Data;
-        ForPlanes(planes, pl =>
+        ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
             int nn = pl / c, ch = pl % c;
             ref float actN = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ad), nn * mip * l);
@@ -136,7 +139,9 @@ public static class CoordinateAttentionFast
     /// <summary>Backward in float32, Eq. (ca.11)–(ca.22).</summary>
     /// <param name="fwd">The forward result (from <see cref="Forward"/> or the oracle in float).</param>
     /// <param name="dy">∂L/∂y [N, C, H, W].</param>
-    public static CoordinateAttentionGradients<float> Backward(CoordinateAttentionForward<float> fwd, DenseTensor<float> dy)
+    /// <param name="inputGrad">Where to write ∂L/∂x (the shape of x; every element is overwritten), or null to allocate it.</param>
+    public static CoordinateAttentionGradients<float> Backward(CoordinateAttentionForward<float> fwd, DenseTensor<float> dy,
+        DenseTensor<float>? inputGrad = null)
     {
         ArgumentNullException.ThrowIfNull(fwd);
         ArgumentNullException.ThrowIfNull(dy);
@@ -151,7 +156,7 @@ public static class CoordinateAttentionFast
         var dzH = new DenseTensor<float>(n, c, h);
         var dzW = new DenseTensor<float>(n, c, w);
         float[] dzh = dzH.Data, dzw = dzW.Data;
-        ForPlanes(planes, pl =>
+        ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
             ref float gp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(gd), pl * hw);
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
@@ -195,7 +200,7 @@ public static class CoordinateAttentionFast
             for (int nn = 0; nn < n; nn++) s += TensorPrimitives.Sum(df.AsSpan((nn * mip + m) * l, l));
             db1.Data[m] = s;
         }
-        Compute.For(c, i =>
+        Compute.For(c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int i) =>
         {
             for (int m = 0; m < mip; m++)
             {
@@ -209,10 +214,11 @@ public static class CoordinateAttentionFast
 
         // Pass 2, Eq. (ca.21)–(ca.22) with (ca.13): per plane, dy_cat[n, c, :] = Σ_m W1[m, c]·df[n, m, :], then
         // dx = (g·a_h)·a_w + dy_cat_h / W + dy_cat_w / H in one sweep.
-        var dx = new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
+        if (inputGrad is not null) ShapeUtil.Require(inputGrad, "inputGrad", x.ShapeArray());
+        var dx = inputGrad ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] dxd = dx.Data;
         float fw = w, fh = h;
-        ForPlanes(planes, () => new float[l], (pl, row) =>
+        ForPlanes(planes, () => new float[l], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl, float[] row) =>
         {
             int nn = pl / c, ch = pl % c;
             Array.Clear(row);
@@ -244,7 +250,7 @@ public static class CoordinateAttentionFast
         var dW = new DenseTensor<float>(co, mip);
         var db = new DenseTensor<float>(co);
         float[] dzd = dz.Data, ad = act.Data, wd = weight.Data, dad = dact.Data;
-        Compute.For((co + PlanesPerTask - 1) / PlanesPerTask, task =>
+        Compute.For((co + PlanesPerTask - 1) / PlanesPerTask, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int task) =>
         {
             int end = Math.Min(co, (task + 1) * PlanesPerTask);
             for (int o = task * PlanesPerTask; o < end; o++)
@@ -262,7 +268,7 @@ public static class CoordinateAttentionFast
                 }
             }
         });
-        Compute.For(n * mip, nm =>
+        Compute.For(n * mip, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int nm) =>
         {
             int nn = nm / mip, m = nm % mip;
             ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dad), nm * l + start);
@@ -292,7 +298,7 @@ public static class CoordinateAttentionFast
     internal static class Kernels
     {
         /// <summary>acc[i] += a·x[i].</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static void Axpy(float a, ref float x, ref float acc, int len)
         {
             int i = 0;
@@ -318,7 +324,7 @@ public static class CoordinateAttentionFast
         }
 
         /// <summary>acc[i] += x[i]; returns Σ x[i].</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static float SumAndAccumulate(ref float x, ref float acc, int len)
         {
             int i = 0;
@@ -366,7 +372,7 @@ public static class CoordinateAttentionFast
         }
 
         /// <summary>y[i] = (x[i]·aw[i])·a, Eq. (ca.10).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static void ScaleRow(ref float x, ref float aw, float a, ref float y, int len)
         {
             int i = 0;
@@ -392,7 +398,7 @@ public static class CoordinateAttentionFast
         }
 
         /// <summary>t = g·x; accW[i] += t[i]·a; returns Σ t[i]·aw[i] (Eq. (ca.11)–(ca.12) for one row).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static float GateGradRow(ref float g, ref float x, ref float aw, float a, ref float accW, int len)
         {
             int i = 0;
@@ -443,7 +449,7 @@ public static class CoordinateAttentionFast
         }
 
         /// <summary>dx[i] = (g[i]·a)·aw[i] + (ch + cw[i]), Eq. (ca.13) + (ca.22) for one row.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static void DxRow(ref float g, ref float aw, float a, float ch, ref float cw, ref float dx, int len)
         {
             int i = 0;
@@ -475,7 +481,7 @@ public static class CoordinateAttentionFast
         }
 
         /// <summary>Σ x[i]·y[i].</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static float Dot(ref float x, ref float y, int len)
         {
             int i = 0;

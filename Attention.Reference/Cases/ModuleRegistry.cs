@@ -9,6 +9,7 @@ public static class ModuleRegistry
     {
         // Each module registers itself here, one line each.
         Add(new Conv2dCaseModule());
+        Add(new SeCaseModule());
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

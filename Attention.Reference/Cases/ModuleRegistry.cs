@@ -10,6 +10,7 @@ public static class ModuleRegistry
         // Each module registers itself here, one line each.
         Add(new Conv2dCaseModule());
         Add(new SeCaseModule());
+        Add(new CaCaseModule());
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

@@ -8,6 +8,7 @@ public static class ModuleRegistry
     static ModuleRegistry()
     {
         // Each module registers itself here, one line each.
+        Add(new GctCaseModule());
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

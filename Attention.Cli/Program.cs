@@ -1,1 +1,3 @@
-return 0;
+using Attention.Cli.Commands;
+
+return Cli.Run(args, Console.Out, Console.Error);

@@ -7,16 +7,20 @@ namespace Attention.Reference.Tensors;
 public static class Compute
 {
     private static int _maxThreads = Environment.ProcessorCount;
+    private static readonly AsyncLocal<int?> ScopedThreads = new();
 
-    /// <summary>The most threads a parallel loop uses (default: the processor count). Must be at least 1.</summary>
+    /// <summary>
+    /// The most threads a parallel loop uses (default: the processor count). Must be at least 1. Inside
+    /// <see cref="WithThreads{TResult}"/> the scoped value applies to the calling flow only.
+    /// </summary>
     public static int MaxThreads
     {
-        get => _maxThreads;
-        set => _maxThreads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "MaxThreads must be at least 1.");
+        get => ScopedThreads.Value ?? _maxThreads;
+        set => _maxThreads = Check(value);
     }
 
     /// <summary>Options for <see cref="Parallel"/> loops that honour <see cref="MaxThreads"/>.</summary>
-    public static ParallelOptions Options => new() { MaxDegreeOfParallelism = _maxThreads };
+    public static ParallelOptions Options => new() { MaxDegreeOfParallelism = MaxThreads };
 
     /// <summary>
     /// Runs <paramref name="body"/> for each i in [0, count), in parallel when <see cref="MaxThreads"/> &gt; 1.
@@ -24,7 +28,7 @@ public static class Compute
     /// </summary>
     public static void For(int count, Action<int> body)
     {
-        if (_maxThreads == 1 || count <= 1)
+        if (MaxThreads == 1 || count <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
@@ -32,12 +36,18 @@ public static class Compute
         Parallel.For(0, count, Options, body);
     }
 
-    /// <summary>Runs <paramref name="action"/> with <see cref="MaxThreads"/> set to <paramref name="threads"/>, then restores it.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> with <see cref="MaxThreads"/> = <paramref name="threads"/> for the calling flow
+    /// only (other threads are unaffected), then restores it.
+    /// </summary>
     public static TResult WithThreads<TResult>(int threads, Func<TResult> action)
     {
-        int saved = _maxThreads;
-        MaxThreads = threads;
+        int? saved = ScopedThreads.Value;
+        ScopedThreads.Value = Check(threads);
         try { return action(); }
-        finally { _maxThreads = saved; }
+        finally { ScopedThreads.Value = saved; }
     }
+
+    private static int Check(int threads) =>
+        threads >= 1 ? threads : throw new ArgumentOutOfRangeException(nameof(threads), threads, "MaxThreads must be at least 1.");
 }

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Globalization;
+using Attention.Cli.Bench;
+using Attention.Reference.Tensors;
+
+namespace Attention.Cli.Commands;
+
+/// <summary><c>bench SUITE [--json] [--threads N] [--dtype ...] [--min-seconds S]</c>.</summary>
+public static class BenchCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliIO io)
+    {
+        var suiteArg = new Argument<string>("suite")
+        {
+            Description = "Which suite: " + (BenchSuites.All.Count == 0 ? "(none yet)" : string.Join(", ", BenchSuites.All.Select(s => $"{s.Name} ({s.Description})"))),
+        };
+        var jsonOpt = new Option<bool>("--json") { Description = "One JSON object per line." };
+        var threadsOpt = new Option<int>("--threads") { Description = "Threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var dtypeOpt = new Option<string>("--dtype") { Description = "float32, float64 or both (default).", DefaultValueFactory = _ => "both" };
+        dtypeOpt.AcceptOnlyFromAmong("float32", "float64", "both");
+        var secondsOpt = new Option<double>("--min-seconds") { Description = "Minimum time per measurement.", DefaultValueFactory = _ => 1.0 };
+        var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.") { suiteArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt };
+        cmd.SetAction(p => io.Guard(() =>
+        {
+            string name = p.GetValue(suiteArg)!;
+            var suite = BenchSuites.All.FirstOrDefault(s => s.Name == name)
+                ?? throw new ArgumentException($"unknown bench suite '{name}'; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}.");
+            int threads = p.GetValue(threadsOpt);
+            if (threads < 1) throw new ArgumentException($"--threads must be at least 1, got {threads}.");
+            double seconds = p.GetValue(secondsOpt);
+            if (!(seconds > 0)) throw new ArgumentException($"--min-seconds must be positive, got {seconds}.");
+            string dtype = p.GetValue(dtypeOpt)!;
+            var settings = new BenchSettings(threads, seconds, dtype == "both" ? ["float32", "float64"] : [dtype]);
+            bool json = p.GetValue(jsonOpt);
+            Compute.WithThreads(threads, () =>
+            {
+                if (!json) io.Out.WriteLine($"{"layer",-26} {"dtype",-8} {"pass",-17} {"ms",10} {"GFLOP/s",9} threads");
+                foreach (var r in suite.Run(settings))
+                {
+                    io.Out.WriteLine(json ? r.ToJson() : string.Create(CultureInfo.InvariantCulture,
+                        $"{r.Layer,-26} {r.DType,-8} {r.Pass,-17} {r.Ms,10:0.000} {(r.GFlops is { } g ? g.ToString("0.0", CultureInfo.InvariantCulture) : "-"),9} {r.Threads}"));
+                    io.Out.Flush();
+                }
+                return 0;
+            });
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Globalization;
+using Attention.Reference.Cases;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+
+namespace Attention.Cli.Commands;
+
+/// <summary><c>verify PACK [--actual NAME] [--rtol R]</c>.</summary>
+public static class VerifyCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create(CliIO io)
+    {
+        var packArg = new Argument<string>("pack") { Description = "A folder of case folders (or one case folder)." };
+        var actualOpt = new Option<string?>("--actual")
+        {
+            Description = "Hold the outputs another backend saved as NAME in each case folder against the oracle, instead of checking the oracle against expected.safetensors.",
+        };
+        var rtolOpt = new Option<double?>("--rtol") { Description = "Relative tolerance (default 1e-10 for float64, 1e-5 when either side is float32)." };
+        var cmd = new Command("verify", "Run the oracle on every case of a pack and compare; one row per case. Exit 1 if any case disagrees, 2 if any case is malformed.")
+        {
+            packArg, actualOpt, rtolOpt,
+        };
+        cmd.SetAction(p => io.Guard(() =>
+        {
+            var cases = CaseFolder.ListPack(p.GetValue(packArg)!);
+            string? actualName = p.GetValue(actualOpt);
+            double? rtol = p.GetValue(rtolOpt);
+            io.Out.WriteLine($"{"case",-34} {"module",-8} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
+            int failed = 0, broken = 0;
+            foreach (var path in cases)
+            {
+                var row = VerifyCase(path, actualName, rtol);
+                if (row.Error is not null) broken++;
+                else if (!row.Passed) failed++;
+                io.Out.WriteLine(row.Format());
+                foreach (var c in row.Comparisons.Where(c => !c.Passed)) io.Out.WriteLine($"    {c}");
+            }
+            io.Out.WriteLine($"{cases.Count - failed - broken} of {cases.Count} cases pass" +
+                             (failed > 0 ? $", {failed} disagree" : "") + (broken > 0 ? $", {broken} could not run" : ""));
+            return broken > 0 ? ExitCodes.BadInput : failed > 0 ? ExitCodes.Mismatch : ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>One row of the table.</summary>
+    public sealed record Row(string Case, string Module, List<TensorComparison> Comparisons, string? Error)
+    {
+        /// <summary>True when the case ran and every tensor agreed.</summary>
+        public bool Passed => Error is null && Comparisons.Count > 0 && Comparisons.All(c => c.Passed);
+
+        /// <summary>The row as text.</summary>
+        public string Format()
+        {
+            if (Error is not null) return $"{Case,-34} {Module,-8} {"",7}  {"",11}  {"",-22} ERROR {Error}";
+            var worst = Comparisons.MaxBy(Ratio)!;
+            string ratio = Ratio(worst) is var r && double.IsFinite(r) ? r.ToString("0.00E+00", CultureInfo.InvariantCulture) : "inf";
+            return $"{Case,-34} {Module,-8} {Comparisons.Count,7}  {ratio,11}  {worst.Name,-22} {(Passed ? "PASS" : "FAIL")}";
+        }
+
+        private static double Ratio(TensorComparison c) =>
+            c.Problem is not null ? double.PositiveInfinity : c.MaxAbsError == 0 ? 0 : c.MaxAbsError / Math.Max(c.ATol + c.RTol * Math.Abs(c.WorstExpected), double.Epsilon);
+    }
+
+    /// <summary>Runs the oracle on one case and compares it with expected.safetensors (or the named actual file).</summary>
+    public static Row VerifyCase(string path, string? actualName, double? rtol)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
+        string module = "?";
+        try
+        {
+            var folder = CaseFolder.Open(path);
+            module = folder.Module.Name;
+            var oracle = folder.Run<double>();
+            List<StoredTensor> reference, candidate;
+            if (actualName is null)
+            {
+                reference = folder.ReadExpected() ?? throw new CaseFormatException($"case '{path}' has no {CaseFolder.ExpectedFile}.");
+                candidate = ToStored(oracle);
+            }
+            else
+            {
+                reference = ToStored(oracle);
+                candidate = TensorFiles.Read(Path.Combine(path, actualName));
+            }
+            var byName = candidate.ToDictionary(t => t.Name, StringComparer.Ordinal);
+            var comparisons = reference
+                .Where(e => actualName is null || byName.ContainsKey(e.Name) || e.Name is "y")
+                .Select(e => byName.TryGetValue(e.Name, out var a)
+                    ? TensorComparer.Compare(e, a, rtol)
+                    : new TensorComparison { Name = e.Name, Problem = "missing" })
+                .ToList();
+            return new Row(name, module, comparisons, null);
+        }
+        catch (Exception e) when (CliIO.IsBadInput(e))
+        {
+            return new Row(name, module, [], e.Message);
+        }
+    }
+
+    private static List<StoredTensor> ToStored(TensorSet<double> set) =>
+        set.Select(kv => new StoredTensor(kv.Key, StoredDType.F64, kv.Value.ShapeArray(), kv.Value.Data)).ToList();
+}

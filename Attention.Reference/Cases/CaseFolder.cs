@@ -1,0 +1,101 @@
+using System.Numerics;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>
+/// A case folder: <c>case.json</c>, <c>inputs.safetensors</c> (<c>x</c>, optional <c>y.grad</c>),
+/// <c>params.safetensors</c> (state_dict names), and optionally <c>expected.safetensors</c>.
+/// </summary>
+public sealed class CaseFolder
+{
+    /// <summary>The config file's name.</summary>
+    public const string ConfigFile = "case.json";
+    /// <summary>The inputs file's name.</summary>
+    public const string InputsFile = "inputs.safetensors";
+    /// <summary>The parameters file's name.</summary>
+    public const string ParamsFile = "params.safetensors";
+    /// <summary>The expected outputs file's name.</summary>
+    public const string ExpectedFile = "expected.safetensors";
+
+    /// <summary>The folder.</summary>
+    public string Path { get; }
+
+    /// <summary>The folder's name.</summary>
+    public string Name => System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(Path));
+
+    /// <summary>The parsed case.json.</summary>
+    public CaseConfig Config { get; }
+
+    /// <summary>The module the case names.</summary>
+    public CaseModule Module { get; }
+
+    private CaseFolder(string path, CaseConfig config, CaseModule module)
+    {
+        Path = path;
+        Config = config;
+        Module = module;
+    }
+
+    /// <summary>Opens a case folder and resolves its module.</summary>
+    /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
+    /// <exception cref="CaseFormatException">No case.json, malformed JSON, or unknown module.</exception>
+    public static CaseFolder Open(string path)
+    {
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"Case folder '{path}' does not exist.");
+        string config = System.IO.Path.Combine(path, ConfigFile);
+        if (!File.Exists(config)) throw new CaseFormatException($"'{path}' is not a case folder: it has no {ConfigFile}.");
+        var cfg = CaseConfig.Load(config);
+        return new CaseFolder(path, cfg, ModuleRegistry.Get(cfg.Module, config));
+    }
+
+    /// <summary>True when <paramref name="path"/> holds a case.json.</summary>
+    public static bool IsCase(string path) => File.Exists(System.IO.Path.Combine(path, ConfigFile));
+
+    /// <summary>The case folders of a pack (its sub-folders that hold a case.json), sorted by name; or the folder itself if it is a case.</summary>
+    public static IReadOnlyList<string> ListPack(string pack)
+    {
+        if (!Directory.Exists(pack)) throw new DirectoryNotFoundException($"Pack folder '{pack}' does not exist.");
+        if (IsCase(pack)) return [pack];
+        var cases = Directory.GetDirectories(pack).Where(IsCase).OrderBy(p => p, StringComparer.Ordinal).ToList();
+        if (cases.Count == 0) throw new CaseFormatException($"'{pack}' holds no case folders (sub-folders with a {ConfigFile}).");
+        return cases;
+    }
+
+    /// <summary>Reads the inputs as <typeparamref name="T"/>.</summary>
+    public TensorSet<T> ReadInputs<T>() where T : IFloatingPointIeee754<T> => ReadSet<T>(InputsFile, required: true)!;
+
+    /// <summary>Reads the parameters as <typeparamref name="T"/> (an empty set when the file is absent).</summary>
+    public TensorSet<T> ReadParameters<T>() where T : IFloatingPointIeee754<T> =>
+        ReadSet<T>(ParamsFile, required: false) ?? new TensorSet<T>(ParamsFile);
+
+    /// <summary>Reads <c>expected.safetensors</c> as stored tensors, or null when the case has none.</summary>
+    public List<StoredTensor>? ReadExpected()
+    {
+        string file = System.IO.Path.Combine(Path, ExpectedFile);
+        return File.Exists(file) ? SafeTensors.Read(file) : null;
+    }
+
+    /// <summary>Runs the module on this case in precision <typeparamref name="T"/>.</summary>
+    public TensorSet<T> Run<T>(RunOptions? options = null) where T : IFloatingPointIeee754<T> =>
+        Module.Run(Config, ReadInputs<T>(), ReadParameters<T>(), options ?? RunOptions.Default);
+
+    private TensorSet<T>? ReadSet<T>(string file, bool required) where T : IFloatingPointIeee754<T>
+    {
+        string full = System.IO.Path.Combine(Path, file);
+        if (!File.Exists(full))
+            return required ? throw new CaseFormatException($"Case '{Path}' has no {file}.") : null;
+        return SafeTensors.Read(full).ToTensorSet<T>($"{Name}/{file}");
+    }
+
+    /// <summary>Writes a generated case (config, inputs, parameters, and the expected outputs) into <paramref name="folder"/>.</summary>
+    public static void Write(string folder, GeneratedCase c, TensorSet<double> expected)
+    {
+        Directory.CreateDirectory(folder);
+        AtomicFile.WriteText(System.IO.Path.Combine(folder, ConfigFile), c.Config.ToJson() + "\n");
+        SafeTensors.Write(System.IO.Path.Combine(folder, InputsFile), c.Inputs);
+        SafeTensors.Write(System.IO.Path.Combine(folder, ParamsFile), c.Parameters);
+        SafeTensors.Write(System.IO.Path.Combine(folder, ExpectedFile), expected);
+    }
+}

@@ -1,0 +1,111 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using System.Text.RegularExpressions;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.IO;
+
+/// <summary>
+/// NumPy's .npy format, versions 1.0 and 2.0: the magic "\x93NUMPY", a version, a header length (2 bytes in 1.0, 4 in
+/// 2.0), a Python dict literal with 'descr', 'fortran_order' and 'shape', then the data. Reads and writes little-endian
+/// float32 ('&lt;f4') and float64 ('&lt;f8') in C order; refuses Fortran order and other dtypes with a clear message.
+/// </summary>
+public static partial class Npy
+{
+    private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
+
+    /// <summary>Reads a .npy file. The tensor is named after the file (without extension).</summary>
+    public static StoredTensor Read(string path) =>
+        Parse(File.ReadAllBytes(path), Path.GetFileNameWithoutExtension(path), path);
+
+    /// <summary>Parses the bytes of a .npy file.</summary>
+    /// <exception cref="InvalidDataException">The bytes are malformed or of an unsupported dtype or order.</exception>
+    public static StoredTensor Parse(ReadOnlySpan<byte> bytes, string name, string source = "npy")
+    {
+        if (bytes.Length < 10 || !bytes[..6].SequenceEqual(Magic)) throw Bad(source, "missing the \\x93NUMPY magic");
+        byte major = bytes[6], minor = bytes[7];
+        int headerLen, headerStart;
+        if (major == 1) { headerLen = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]); headerStart = 10; }
+        else if (major is 2 or 3)
+        {
+            if (major == 3) throw Bad(source, "version 3.0 (UTF-8 header) is not supported; write version 1.0 or 2.0");
+            if (bytes.Length < 12) throw Bad(source, "truncated header");
+            uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
+            if (len > int.MaxValue) throw Bad(source, $"header length {len} too large");
+            headerLen = (int)len;
+            headerStart = 12;
+        }
+        else throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
+        if (minor != 0) throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
+        if (bytes.Length < headerStart + headerLen) throw Bad(source, $"header of {headerLen} bytes runs past the end of the file");
+        string header = Encoding.Latin1.GetString(bytes.Slice(headerStart, headerLen)).Trim();
+
+        var m = HeaderRegex().Match(header);
+        if (!m.Success || !m.Groups["descr"].Success || !m.Groups["fortran"].Success || !m.Groups["shape"].Success) throw Bad(source, $"header is not a dict with 'descr', 'fortran_order' and 'shape': {header}");
+        string descr = m.Groups["descr"].Value;
+        if (m.Groups["fortran"].Value == "True")
+            throw Bad(source, "Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)");
+        StoredDType dtype = descr switch
+        {
+            "<f8" => StoredDType.F64,
+            "<f4" => StoredDType.F32,
+            _ => throw Bad(source, $"dtype '{descr}' is not supported; supported: '<f4' (float32), '<f8' (float64)"),
+        };
+        var dims = m.Groups["shape"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var shape = new int[dims.Length];
+        for (int i = 0; i < dims.Length; i++)
+            if (!int.TryParse(dims[i], NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]))
+                throw Bad(source, $"shape entry '{dims[i]}' is not a non-negative integer");
+        long count = 1;
+        foreach (int d in shape) count = checked(count * d);
+        int size = StoredTensor.SizeOf(dtype);
+        var data = bytes[(headerStart + headerLen)..];
+        if (data.Length != count * size)
+            throw Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} needs {count * size} data bytes, the file has {data.Length}");
+        var values = new double[count];
+        for (int i = 0; i < values.Length; i++)
+            values[i] = size == 8 ? BinaryPrimitives.ReadDoubleLittleEndian(data[(8 * i)..]) : BinaryPrimitives.ReadSingleLittleEndian(data[(4 * i)..]);
+        return new StoredTensor(name, dtype, shape, values);
+    }
+
+    /// <summary>Writes a tensor atomically (version 1.0, or 2.0 when the header needs it).</summary>
+    public static void Write<T>(string path, DenseTensor<T> tensor) where T : IFloatingPointIeee754<T> =>
+        AtomicFile.Write(path, s => s.Write(Serialize(tensor)));
+
+    /// <summary>The bytes of a .npy file holding <paramref name="tensor"/>.</summary>
+    public static byte[] Serialize<T>(DenseTensor<T> tensor, int? forceMajorVersion = null) where T : IFloatingPointIeee754<T>
+    {
+        var dtype = StoredTensors.DTypeOf<T>();
+        int size = StoredTensor.SizeOf(dtype);
+        var shape = tensor.ShapeArray();
+        string shapeText = shape.Length == 1 ? $"({shape[0]},)" : "(" + string.Join(", ", shape) + ")";
+        string dict = $"{{'descr': '{(size == 8 ? "<f8" : "<f4")}', 'fortran_order': False, 'shape': {shapeText}, }}";
+        int major = forceMajorVersion ?? (dict.Length + 11 > ushort.MaxValue ? 2 : 1);
+        int prefix = major == 1 ? 10 : 12;
+        int total = prefix + dict.Length + 1;
+        int padded = (total + 63) / 64 * 64; // align the data to 64 bytes, as numpy does
+        string header = dict + new string(' ', padded - total) + "\n";
+        var result = new byte[prefix + header.Length + (long)tensor.Length * size];
+        Magic.CopyTo(result, 0);
+        result[6] = (byte)major;
+        result[7] = 0;
+        if (major == 1) BinaryPrimitives.WriteUInt16LittleEndian(result.AsSpan(8), (ushort)header.Length);
+        else BinaryPrimitives.WriteUInt32LittleEndian(result.AsSpan(8), (uint)header.Length);
+        Encoding.Latin1.GetBytes(header).CopyTo(result, prefix);
+        int pos = prefix + header.Length;
+        foreach (var v in tensor.Data)
+        {
+            if (size == 8) BinaryPrimitives.WriteDoubleLittleEndian(result.AsSpan(pos), double.CreateTruncating(v));
+            else BinaryPrimitives.WriteSingleLittleEndian(result.AsSpan(pos), float.CreateTruncating(v));
+            pos += size;
+        }
+        return result;
+    }
+
+    [GeneratedRegex(@"^\{\s*(?:(?:'descr'\s*:\s*'(?<descr>[^']*)'|'fortran_order'\s*:\s*(?<fortran>True|False)|'shape'\s*:\s*\((?<shape>[\d\s,]*)\))\s*,?\s*){3}\}$")]
+    private static partial Regex HeaderRegex();
+
+    private static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");
+}

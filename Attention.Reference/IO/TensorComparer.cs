@@ -1,0 +1,137 @@
+using System.Globalization;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.IO;
+
+/// <summary>How one actual tensor compares with its expected tensor.</summary>
+public sealed record TensorComparison
+{
+    /// <summary>The tensor's name.</summary>
+    public required string Name { get; init; }
+    /// <summary>Why the comparison could not be made (missing tensor, shape mismatch), or null.</summary>
+    public string? Problem { get; init; }
+    /// <summary>The relative tolerance used.</summary>
+    public double RTol { get; init; }
+    /// <summary>The absolute tolerance used.</summary>
+    public double ATol { get; init; }
+    /// <summary>max |a − e|.</summary>
+    public double MaxAbsError { get; init; }
+    /// <summary>max |a − e| / |e| over elements with e ≠ 0.</summary>
+    public double MaxRelError { get; init; }
+    /// <summary>The largest distance in units in the last place (in the coarser of the two dtypes).</summary>
+    public double MaxUlps { get; init; }
+    /// <summary>The element with the largest violation ratio |a − e| / (atol + rtol·|e|), as a multi-index.</summary>
+    public int[] WorstIndex { get; init; } = [];
+    /// <summary>Expected value at the worst index.</summary>
+    public double WorstExpected { get; init; }
+    /// <summary>Actual value at the worst index.</summary>
+    public double WorstActual { get; init; }
+    /// <summary>How many elements break |a − e| ≤ atol + rtol·|e| (NaN against non-NaN counts).</summary>
+    public long Violations { get; init; }
+    /// <summary>True when the shapes agree and every element is within tolerance.</summary>
+    public bool Passed => Problem is null && Violations == 0;
+
+    /// <summary>A one-line summary.</summary>
+    public override string ToString() => Problem is not null
+        ? $"{Name}: FAIL {Problem}"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"{Name}: {(Passed ? "ok  " : "FAIL")} max_abs={MaxAbsError:0.000E+00} max_rel={MaxRelError:0.000E+00} ulps={MaxUlps:0} worst=[{string.Join(",", WorstIndex)}] e={WorstExpected:R} a={WorstActual:R} atol={ATol:E2} rtol={RTol:E1}{(Violations > 0 ? $" violations={Violations}" : "")}");
+}
+
+/// <summary>
+/// Element-wise comparison under |a − e| ≤ atol + rtol·|e|. Defaults: rtol 1e-10 when both sides are float64, 1e-5
+/// when either is float32 (or narrower); atol = rtol × max|e| of that tensor, so an element that cancels to near
+/// zero is judged against the tensor's scale.
+/// </summary>
+public static class TensorComparer
+{
+    /// <summary>The default relative tolerance for a pair of stored types.</summary>
+    public static double DefaultRTol(StoredDType expected, StoredDType actual) =>
+        expected == StoredDType.F64 && actual == StoredDType.F64 ? 1e-10 : 1e-5;
+
+    /// <summary>Compares two stored tensors.</summary>
+    public static TensorComparison Compare(StoredTensor expected, StoredTensor actual, double? rtol = null, double? atol = null)
+    {
+        double r = rtol ?? DefaultRTol(expected.DType, actual.DType);
+        bool single = expected.DType != StoredDType.F64 || actual.DType != StoredDType.F64;
+        if (!expected.Shape.AsSpan().SequenceEqual(actual.Shape))
+            return new TensorComparison
+            {
+                Name = expected.Name, RTol = r,
+                Problem = $"shape {ShapeUtil.Format(actual.Shape)}, expected {ShapeUtil.Format(expected.Shape)}",
+            };
+        return Compare(expected.Name, expected.Values, actual.Values, expected.Shape, r, atol, single);
+    }
+
+    /// <summary>Compares two arrays of the same shape. <paramref name="single"/> measures ULPs in float32.</summary>
+    public static TensorComparison Compare(string name, double[] expected, double[] actual, int[] shape, double rtol, double? atol = null, bool single = false)
+    {
+        if (expected.Length != actual.Length)
+            return new TensorComparison { Name = name, RTol = rtol, Problem = $"{actual.Length} elements, expected {expected.Length}" };
+        double scale = 0;
+        foreach (double e in expected) if (double.IsFinite(e)) scale = Math.Max(scale, Math.Abs(e));
+        double a0 = atol ?? rtol * scale;
+        double maxAbs = 0, maxRel = 0, maxUlps = 0, worstRatio = -1;
+        long violations = 0;
+        int worst = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double e = expected[i], a = actual[i];
+            double ratio;
+            if (double.IsNaN(e) || double.IsNaN(a))
+            {
+                ratio = double.IsNaN(e) && double.IsNaN(a) ? 0 : double.PositiveInfinity;
+            }
+            else if (double.IsInfinity(e) || double.IsInfinity(a))
+            {
+                ratio = e == a ? 0 : double.PositiveInfinity;
+            }
+            else
+            {
+                double diff = Math.Abs(a - e);
+                maxAbs = Math.Max(maxAbs, diff);
+                if (e != 0) maxRel = Math.Max(maxRel, diff / Math.Abs(e));
+                maxUlps = Math.Max(maxUlps, single ? UlpsSingle((float)e, (float)a) : UlpsDouble(e, a));
+                double bound = a0 + rtol * Math.Abs(e);
+                ratio = diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
+            }
+            if (ratio > 1) violations++;
+            if (ratio > worstRatio) { worstRatio = ratio; worst = i; }
+        }
+        return new TensorComparison
+        {
+            Name = name, RTol = rtol, ATol = a0, MaxAbsError = maxAbs, MaxRelError = maxRel, MaxUlps = maxUlps,
+            WorstIndex = Unravel(worst, shape), WorstExpected = expected.Length > 0 ? expected[worst] : 0,
+            WorstActual = actual.Length > 0 ? actual[worst] : 0, Violations = violations,
+        };
+    }
+
+    /// <summary>Distance in float64 ULPs (0 for equal values, +0 and −0 equal).</summary>
+    public static double UlpsDouble(double a, double b) => Math.Abs((double)(Ordered(a) - Ordered(b)));
+
+    /// <summary>Distance in float32 ULPs.</summary>
+    public static double UlpsSingle(float a, float b)
+    {
+        static long Ord(float f) { int bits = BitConverter.SingleToInt32Bits(f); return bits < 0 ? int.MinValue - (long)bits : bits; }
+        return Math.Abs(Ord(a) - Ord(b));
+    }
+
+    private static Int128 Ordered(double d)
+    {
+        long bits = BitConverter.DoubleToInt64Bits(d);
+        return bits < 0 ? (Int128)long.MinValue - bits : bits;
+    }
+
+    /// <summary>The multi-index of flat index <paramref name="flat"/> in C order.</summary>
+    public static int[] Unravel(int flat, int[] shape)
+    {
+        var index = new int[shape.Length];
+        for (int d = shape.Length - 1; d >= 0; d--)
+        {
+            if (shape[d] == 0) return index;
+            index[d] = flat % shape[d];
+            flat /= shape[d];
+        }
+        return index;
+    }
+}

@@ -11,6 +11,7 @@ public static class ModuleRegistry
         Add(new Conv2dCaseModule());
         Add(new SeCaseModule());
         Add(new CaCaseModule());
+        Add(new GctCaseModule());
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

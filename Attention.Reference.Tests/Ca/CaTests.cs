@@ -70,8 +70,10 @@ public class CaTests(ITestOutputHelper output)
         Assert.Equal(10, expected.Count);
     }
 
-    [Fact]
-    public void CaEvalGoldenCaseMatchesUnderTheSharedComparison() => GoldenPack.AssertMatches("ca_c24_eval");
+    [Theory]
+    [InlineData("ca_c12_train")]
+    [InlineData("ca_c24_eval")]
+    public void CaGoldenCaseMatchesUnderTheSharedComparison(string name) => Assert.Equal(10, GoldenPack.AssertMatches(name).Count);
 
     [Fact]
     public void CaTrainingGoldenCaseReturnsUpdatedRunningStatistics()

@@ -260,7 +260,10 @@ public class CaTests(ITestOutputHelper output)
     [Theory]
     [InlineData(false, 2, 19, 17, 29)] // rows of 29 = 16 + 8 + 5: the Vector512, Vector256 and scalar parts
     [InlineData(true, 1, 33, 28, 28)]
-    [InlineData(true, 3, 9, 5, 40)]
+    [InlineData(true, 3, 9, 5, 40)]    // wider than 32: the row kernels
+    [InlineData(false, 2, 10, 3, 16)]  // the two Vector512 lanes coincide
+    [InlineData(true, 2, 7, 4, 32)]    // no overlap
+    [InlineData(false, 1, 5, 6, 17)]
     public void CaFastPathMatchesOracleOnWideRows(bool training, int n, int c, int h, int w)
     {
         var rng = new Random(n * 1000 + c * 10 + h + w);

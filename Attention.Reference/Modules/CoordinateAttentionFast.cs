@@ -47,6 +47,7 @@ public static class CoordinateAttentionFast
         if (c != p.Channels) throw new ShapeMismatchException("x", $"[N, {p.Channels}, H, W] (conv1.weight has {p.Channels} input channels)", x.ShapeArray());
         if (h < 1 || w < 1) throw new ShapeMismatchException("x", "H ≥ 1 and W ≥ 1", x.ShapeArray());
         int planes = n * c, hw = h * w;
+        bool wide = Kernels.UseWideRows(w);
         float[] xd = x.Data;
 
         // Pass 1, Eq. (ca.1)–(ca.3): row sums → x_h, column sums → x_w, both from one read of each plane.
@@ -57,6 +58,7 @@ public static class CoordinateAttentionFast
         {
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), pl * l);
+            if (wide) { Kernels.PoolPlane512(ref xp, ref yp, h, w); return; }
             ref float colAcc = ref Unsafe.Add(ref yp, h);
             for (int k = 0; k < w; k++) Unsafe.Add(ref colAcc, k) = 0;
             for (int r = 0; r < h; r++)
@@ -124,6 +126,7 @@ public static class CoordinateAttentionFast
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yd), pl * hw);
             ref float awr = ref MemoryMarshal.GetReference(rowW);
+            if (wide) { Kernels.ScalePlane512(ref xp, ref awr, ref MemoryMarshal.GetReference(rowH), ref yp, h, w); return; }
             for (int r = 0; r < h; r++)
                 Kernels.ScaleRow(ref Unsafe.Add(ref xp, r * w), ref awr, rowH[r], ref Unsafe.Add(ref yp, r * w), w);
         });
@@ -149,6 +152,7 @@ public static class CoordinateAttentionFast
         var p = fwd.P;
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3), mip = p.Mip, l = h + w, planes = n * c, hw = h * w;
+        bool wide = Kernels.UseWideRows(w);
         float[] xd = x.Data, gd = dy.Data, ah = fwd.AH.Data, aw = fwd.AW.Data;
 
         // Pass 1, Eq. (ca.11)–(ca.12) and (ca.14): per plane, t = g·x; da_h[r] = Σ_w t·a_w; da_w += t·a_h[r];
@@ -162,12 +166,20 @@ public static class CoordinateAttentionFast
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float awr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aw), pl * w);
             ref float accW = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzw), pl * w);
-            for (int k = 0; k < w; k++) Unsafe.Add(ref accW, k) = 0;
-            for (int r = 0; r < h; r++)
+            if (wide)
             {
-                float a = ah[pl * h + r];
-                float da = Kernels.GateGradRow(ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
-                dzh[pl * h + r] = da * ((1 - a) * a);
+                Kernels.GateGradPlane512(ref gp, ref xp, ref awr, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ah), pl * h),
+                    ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzh), pl * h), ref accW, h, w);
+            }
+            else
+            {
+                for (int k = 0; k < w; k++) Unsafe.Add(ref accW, k) = 0;
+                for (int r = 0; r < h; r++)
+                {
+                    float a = ah[pl * h + r];
+                    float da = Kernels.GateGradRow(ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
+                    dzh[pl * h + r] = da * ((1 - a) * a);
+                }
             }
             for (int k = 0; k < w; k++)
             {
@@ -230,6 +242,11 @@ public static class CoordinateAttentionFast
             ref float gp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(gd), pl * hw);
             ref float dxp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dxd), pl * hw);
             ref float awr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aw), pl * w);
+            if (wide)
+            {
+                Kernels.DxPlane512(ref gp, ref awr, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ah), pl * h), ref rowRef, ref dxp, h, w);
+                return;
+            }
             for (int r = 0; r < h; r++)
                 Kernels.DxRow(ref Unsafe.Add(ref gp, r * w), ref awr, ah[pl * h + r], row[r], ref Unsafe.Add(ref rowRef, h),
                     ref Unsafe.Add(ref dxp, r * w), w);
@@ -297,6 +314,98 @@ public static class CoordinateAttentionFast
     /// <summary>Row kernels: Vector512 then Vector256 (or Vector&lt;float&gt;) then a scalar tail; fixed lane order.</summary>
     internal static class Kernels
     {
+        /// <summary>
+        /// Whether rows of <paramref name="w"/> floats take the whole-plane Vector512 kernels: 16 ≤ W ≤ 32, each row
+        /// covered by two vectors, at 0 and at W − 16 (overlapping when W &lt; 32). Column-wise results of the overlap
+        /// are computed identically by both vectors; row sums mask the overlap out of the second. Depends only on W
+        /// and the hardware, never on the thread count.
+        /// </summary>
+        public static bool UseWideRows(int w) => Vector512.IsHardwareAccelerated && w >= 16 && w <= 32;
+
+        /// <summary>Lanes of the second (overlapping) vector that are not in the first: lane k counts when k ≥ 32 − W.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> TailMask(int w) =>
+            Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(32 - w)).AsSingle();
+
+        /// <summary>Eq. (ca.1)–(ca.2) for one plane: yp[0..H) = row means, yp[H..H+W) = column means.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void PoolPlane512(ref float xp, ref float yp, int h, int w)
+        {
+            var mask = TailMask(w);
+            var c0 = Vector512<float>.Zero;
+            var c1 = Vector512<float>.Zero;
+            float fw = w;
+            for (int r = 0; r < h; r++)
+            {
+                var v0 = Vector512.LoadUnsafe(ref xp, (nuint)(r * w));
+                var v1 = Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16));
+                c0 += v0;
+                c1 += v1;
+                Unsafe.Add(ref yp, r) = Vector512.Sum(v0 + (v1 & mask)) / fw;
+            }
+            var fh = Vector512.Create((float)h);
+            (c0 / fh).StoreUnsafe(ref yp, (nuint)h);
+            (c1 / fh).StoreUnsafe(ref yp, (nuint)(h + w - 16));
+        }
+
+        /// <summary>Eq. (ca.10) for one plane: y[r, :] = (x[r, :]·a_w)·a_h[r].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void ScalePlane512(ref float xp, ref float aw, ref float ah, ref float yp, int h, int w)
+        {
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            for (int r = 0; r < h; r++)
+            {
+                var a = Vector512.Create(Unsafe.Add(ref ah, r));
+                (Vector512.LoadUnsafe(ref xp, (nuint)(r * w)) * aw0 * a).StoreUnsafe(ref yp, (nuint)(r * w));
+                (Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16)) * aw1 * a).StoreUnsafe(ref yp, (nuint)(r * w + w - 16));
+            }
+        }
+
+        /// <summary>
+        /// Eq. (ca.11)–(ca.12) and the h-part of (ca.14) for one plane: t = g·x; dz_h[r] = (Σ_w t·a_w)·(1 − a_h)·a_h;
+        /// accW = Σ_r t·a_h[r] (the caller applies the sigmoid derivative to accW).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void GateGradPlane512(ref float gp, ref float xp, ref float aw, ref float ah, ref float dzh, ref float accW, int h, int w)
+        {
+            var mask = TailMask(w);
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            var c0 = Vector512<float>.Zero;
+            var c1 = Vector512<float>.Zero;
+            for (int r = 0; r < h; r++)
+            {
+                float a = Unsafe.Add(ref ah, r);
+                var t0 = Vector512.LoadUnsafe(ref gp, (nuint)(r * w)) * Vector512.LoadUnsafe(ref xp, (nuint)(r * w));
+                var t1 = Vector512.LoadUnsafe(ref gp, (nuint)(r * w + w - 16)) * Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16));
+                var va = Vector512.Create(a);
+                c0 = Vector512.FusedMultiplyAdd(t0, va, c0);
+                c1 = Vector512.FusedMultiplyAdd(t1, va, c1);
+                float da = Vector512.Sum(Vector512.FusedMultiplyAdd(t0, aw0, (t1 * aw1) & mask));
+                Unsafe.Add(ref dzh, r) = da * ((1 - a) * a);
+            }
+            c0.StoreUnsafe(ref accW);
+            c1.StoreUnsafe(ref accW, (nuint)(w - 16));
+        }
+
+        /// <summary>Eq. (ca.13) + (ca.22) for one plane: dx[r, :] = (g[r, :]·a_h[r])·a_w + (row[r] + row[H + :]).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DxPlane512(ref float gp, ref float aw, ref float ah, ref float row, ref float dxp, int h, int w)
+        {
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            var cw0 = Vector512.LoadUnsafe(ref row, (nuint)h);
+            var cw1 = Vector512.LoadUnsafe(ref row, (nuint)(h + w - 16));
+            for (int r = 0; r < h; r++)
+            {
+                var a = Vector512.Create(Unsafe.Add(ref ah, r));
+                var ch = Vector512.Create(Unsafe.Add(ref row, r));
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gp, (nuint)(r * w)) * a, aw0, ch + cw0).StoreUnsafe(ref dxp, (nuint)(r * w));
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gp, (nuint)(r * w + w - 16)) * a, aw1, ch + cw1).StoreUnsafe(ref dxp, (nuint)(r * w + w - 16));
+            }
+        }
+
         /// <summary>acc[i] += a·x[i].</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static void Axpy(float a, ref float x, ref float acc, int len)

@@ -264,6 +264,8 @@ public class CaTests(ITestOutputHelper output)
     [InlineData(false, 2, 10, 3, 16)]  // the two Vector512 lanes coincide
     [InlineData(true, 2, 7, 4, 32)]    // no overlap
     [InlineData(false, 1, 5, 6, 17)]
+    [InlineData(true, 2, 6, 20, 16)]   // both gate rows on the Vector512 plane kernels
+    [InlineData(false, 2, 6, 32, 17)]
     public void CaFastPathMatchesOracleOnWideRows(bool training, int n, int c, int h, int w)
     {
         var rng = new Random(n * 1000 + c * 10 + h + w);

@@ -47,7 +47,7 @@ public static class CoordinateAttentionFast
         if (c != p.Channels) throw new ShapeMismatchException("x", $"[N, {p.Channels}, H, W] (conv1.weight has {p.Channels} input channels)", x.ShapeArray());
         if (h < 1 || w < 1) throw new ShapeMismatchException("x", "H ≥ 1 and W ≥ 1", x.ShapeArray());
         int planes = n * c, hw = h * w;
-        bool wide = Kernels.UseWideRows(w);
+        bool wide = Kernels.UseWideRows(w), wideBoth = wide && Kernels.UseWideRows(h);
         float[] xd = x.Data;
 
         // Pass 1, Eq. (ca.1)–(ca.3): row sums → x_h, column sums → x_w, both from one read of each plane.
@@ -111,6 +111,15 @@ public static class CoordinateAttentionFast
             ref float actN = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ad), nn * mip * l);
             var rowH = ah.AsSpan(pl * h, h);
             var rowW = aw.AsSpan(pl * w, w);
+            ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
+            ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yd), pl * hw);
+            if (wideBoth)
+            {
+                Kernels.GatesPlane512(ref actN, l, mip, ref wh[ch * mip], bh[ch], ref ww[ch * mip], bw[ch],
+                    ref MemoryMarshal.GetReference(rowH), ref MemoryMarshal.GetReference(rowW), h, w);
+                Kernels.ScalePlane512(ref xp, ref MemoryMarshal.GetReference(rowW), ref MemoryMarshal.GetReference(rowH), ref yp, h, w);
+                return;
+            }
             rowH.Fill(0);
             rowW.Fill(0);
             for (int m = 0; m < mip; m++)
@@ -123,8 +132,6 @@ public static class CoordinateAttentionFast
             TensorPrimitives.Add(rowW, bw[ch], rowW);
             TensorPrimitives.Sigmoid(rowH, rowH);
             TensorPrimitives.Sigmoid(rowW, rowW);
-            ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
-            ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yd), pl * hw);
             ref float awr = ref MemoryMarshal.GetReference(rowW);
             if (wide) { Kernels.ScalePlane512(ref xp, ref awr, ref MemoryMarshal.GetReference(rowH), ref yp, h, w); return; }
             for (int r = 0; r < h; r++)
@@ -191,8 +198,12 @@ public static class CoordinateAttentionFast
         // Eq. (ca.15)–(ca.17): gate-conv weight/bias gradients and dact = [df_h ; df_w].
         var act = fwd.Act;
         var dact = new DenseTensor<float>(n, mip, l);
-        var (dWh, dbh) = GateBackward(dzH, act, 0, p.ConvHWeight, dact);
-        var (dWw, dbw) = GateBackward(dzW, act, h, p.ConvWWeight, dact);
+        var (dWh, dbh) = wide && Kernels.UseWideRows(h)
+            ? GateBackward512(dzH, act, 0, p.ConvHWeight, dact)
+            : GateBackward(dzH, act, 0, p.ConvHWeight, dact);
+        var (dWw, dbw) = wide
+            ? GateBackward512(dzW, act, h, p.ConvWWeight, dact)
+            : GateBackward(dzW, act, h, p.ConvWWeight, dact);
 
         // Eq. (ca.18)–(ca.19): h_swish and BatchNorm backward on the small [N, mip, L] tensor.
         var dbn = new DenseTensor<float>(n, mip, l, 1);
@@ -296,6 +307,67 @@ public static class CoordinateAttentionFast
         return (dW, db);
     }
 
+    /// <summary>
+    /// <see cref="GateBackward"/> for a segment of 16 ≤ count ≤ 32 positions: each row of count values is two
+    /// overlapping Vector512 (the second masked where it repeats the first in sums).
+    /// </summary>
+    private static (DenseTensor<float> dW, DenseTensor<float> db) GateBackward512(DenseTensor<float> dz, DenseTensor<float> act, int start,
+        DenseTensor<float> weight, DenseTensor<float> dact)
+    {
+        int n = dz.Dim(0), co = dz.Dim(1), count = dz.Dim(2), mip = act.Dim(1), l = act.Dim(2);
+        var dW = new DenseTensor<float>(co, mip);
+        var db = new DenseTensor<float>(co);
+        float[] dzd = dz.Data, ad = act.Data, wd = weight.Data, dad = dact.Data;
+        int off = count - 16;
+        Compute.For((co + PlanesPerTask - 1) / PlanesPerTask, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int task) =>
+        {
+            var mask = Kernels.TailMask(count);
+            ref float dz0 = ref MemoryMarshal.GetArrayDataReference(dzd);
+            ref float a0 = ref MemoryMarshal.GetArrayDataReference(ad);
+            int end = Math.Min(co, (task + 1) * PlanesPerTask);
+            for (int o = task * PlanesPerTask; o < end; o++)
+            {
+                var vb = Vector512<float>.Zero;
+                for (int nn = 0; nn < n; nn++)
+                {
+                    ref float row = ref Unsafe.Add(ref dz0, (nn * co + o) * count);
+                    vb += Vector512.LoadUnsafe(ref row) + (Vector512.LoadUnsafe(ref row, (nuint)off) & mask);
+                }
+                db.Data[o] = Vector512.Sum(vb);
+                for (int m = 0; m < mip; m++)
+                {
+                    var v = Vector512<float>.Zero;
+                    for (int nn = 0; nn < n; nn++)
+                    {
+                        ref float row = ref Unsafe.Add(ref dz0, (nn * co + o) * count);
+                        ref float arow = ref Unsafe.Add(ref a0, (nn * mip + m) * l + start);
+                        v = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row), Vector512.LoadUnsafe(ref arow), v);
+                        v = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row, (nuint)off) & mask, Vector512.LoadUnsafe(ref arow, (nuint)off), v);
+                    }
+                    dW.Data[o * mip + m] = Vector512.Sum(v);
+                }
+            }
+        });
+        Compute.For(n * mip, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int nm) =>
+        {
+            int nn = nm / mip, m = nm % mip;
+            ref float dz0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), nn * co * count);
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            for (int o = 0; o < co; o++)
+            {
+                var wv = Vector512.Create(wd[o * mip + m]);
+                ref float row = ref Unsafe.Add(ref dz0, o * count);
+                acc0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, (nuint)off), acc1);
+            }
+            ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dad), nm * l + start);
+            acc0.StoreUnsafe(ref dst);
+            acc1.StoreUnsafe(ref dst, (nuint)off);
+        });
+        return (dW, db);
+    }
+
     private static void ForPlanes(int planes, Action<int> body) =>
         Compute.For((planes + PlanesPerTask - 1) / PlanesPerTask, task =>
         {
@@ -324,8 +396,42 @@ public static class CoordinateAttentionFast
 
         /// <summary>Lanes of the second (overlapping) vector that are not in the first: lane k counts when k ≥ 32 − W.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> TailMask(int w) =>
+        internal static Vector512<float> TailMask(int w) =>
             Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(32 - w)).AsSingle();
+
+        /// <summary>
+        /// Eq. (ca.8)–(ca.9) for one plane (n, c) when 16 ≤ H, W ≤ 32: z = Σ_m W[c, m]·act[n, m, segment] + b, then
+        /// a = 1 / (1 + exp(−z)), both gate rows held in four Vector512 registers.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void GatesPlane512(ref float actN, int l, int mip, ref float whRow, float bh, ref float wwRow, float bw,
+            ref float aH, ref float aW, int h, int w)
+        {
+            var zh0 = Vector512<float>.Zero;
+            var zh1 = Vector512<float>.Zero;
+            var zw0 = Vector512<float>.Zero;
+            var zw1 = Vector512<float>.Zero;
+            for (int m = 0; m < mip; m++)
+            {
+                ref float row = ref Unsafe.Add(ref actN, m * l);
+                var a = Vector512.Create(Unsafe.Add(ref whRow, m));
+                var b = Vector512.Create(Unsafe.Add(ref wwRow, m));
+                zh0 = Vector512.FusedMultiplyAdd(a, Vector512.LoadUnsafe(ref row), zh0);
+                zh1 = Vector512.FusedMultiplyAdd(a, Vector512.LoadUnsafe(ref row, (nuint)(h - 16)), zh1);
+                zw0 = Vector512.FusedMultiplyAdd(b, Vector512.LoadUnsafe(ref row, (nuint)h), zw0);
+                zw1 = Vector512.FusedMultiplyAdd(b, Vector512.LoadUnsafe(ref row, (nuint)(h + w - 16)), zw1);
+            }
+            var vbh = Vector512.Create(bh);
+            var vbw = Vector512.Create(bw);
+            Sigmoid(zh0 + vbh).StoreUnsafe(ref aH);
+            Sigmoid(zh1 + vbh).StoreUnsafe(ref aH, (nuint)(h - 16));
+            Sigmoid(zw0 + vbw).StoreUnsafe(ref aW);
+            Sigmoid(zw1 + vbw).StoreUnsafe(ref aW, (nuint)(w - 16));
+        }
+
+        /// <summary>Eq. (act.1) on a vector: 1 / (1 + exp(−z)).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Sigmoid(Vector512<float> z) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-z));
 
         /// <summary>Eq. (ca.1)–(ca.2) for one plane: yp[0..H) = row means, yp[H..H+W) = column means.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

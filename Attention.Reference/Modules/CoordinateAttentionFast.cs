@@ -51,7 +51,7 @@ public static class CoordinateAttentionFast
         float[] xd = x.Data;
 
         // Pass 1, Eq. (ca.1)–(ca.3): row sums → x_h, column sums → x_w, both from one read of each plane.
-        var yCat = new DenseTensor<float>(n, c, l);
+        var yCat = Uninitialized(n, c, l); // every element written by pass 1
         float[] yc = yCat.Data;
         float fw = w, fh = h;
         ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
@@ -99,8 +99,8 @@ public static class CoordinateAttentionFast
         for (int i = 0; i < act.Length; i++) act.Data[i] = Activations.HSwish(bn.Data[i]);
 
         // Pass 2, Eq. (ca.8)–(ca.10): per plane, the gate rows a_h[n, c, :], a_w[n, c, :], then y = (x·a_w)·a_h.
-        var aH = new DenseTensor<float>(n, c, h);
-        var aW = new DenseTensor<float>(n, c, w);
+        var aH = Uninitialized(n, c, h); // every element written by pass 2
+        var aW = Uninitialized(n, c, w);
         if (output is not null) ShapeUtil.Require(output, "output", x.ShapeArray());
         var y = output ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] ah = aH.Data, aw = aW.Data, yd = y.Data, ad = act.Data;
@@ -164,8 +164,8 @@ public static class CoordinateAttentionFast
 
         // Pass 1, Eq. (ca.11)–(ca.12) and (ca.14): per plane, t = g·x; da_h[r] = Σ_w t·a_w; da_w += t·a_h[r];
         // then dz = da·(1 − a)·a in place.
-        var dzH = new DenseTensor<float>(n, c, h);
-        var dzW = new DenseTensor<float>(n, c, w);
+        var dzH = Uninitialized(n, c, h); // every element written by pass 1
+        var dzW = Uninitialized(n, c, w);
         float[] dzh = dzH.Data, dzw = dzW.Data;
         ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
@@ -367,6 +367,10 @@ public static class CoordinateAttentionFast
         });
         return (dW, db);
     }
+
+    /// <summary>A tensor whose elements the caller overwrites entirely (no zeroing pass over the array).</summary>
+    private static DenseTensor<float> Uninitialized(params int[] shape) =>
+        new(GC.AllocateUninitializedArray<float>(ShapeUtil.Volume(shape)), shape);
 
     private static void ForPlanes(int planes, Action<int> body) =>
         Compute.For((planes + PlanesPerTask - 1) / PlanesPerTask, task =>

@@ -8,7 +8,10 @@ public static class ModuleRegistry
     static ModuleRegistry()
     {
         // Each module registers itself here, one line each.
+        Add(new Conv2dCaseModule());
         Add(new SeCaseModule());
+        Add(new CaCaseModule());
+        Add(new GctCaseModule());
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

@@ -1,0 +1,142 @@
+using System.Numerics;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>
+/// The <c>"gct"</c> case module: Gated Channel Transformation. Keys <c>channels</c>, <c>mode</c> (<c>"l2"</c> default,
+/// or <c>"l1"</c>), <c>epsilon</c> (default 1e-5, must be ≥ 0), <c>after_relu</c> (default false; only l1 reads it).
+/// Parameters <c>alpha</c>, <c>gamma</c>, <c>beta</c>, each <c>[1, C, 1, 1]</c>.
+/// </summary>
+public sealed class GctCaseModule : CaseModule
+{
+    private static readonly string[] ParameterNames = ["alpha", "gamma", "beta"];
+
+    /// <inheritdoc />
+    public override string Name => "gct";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ConfigKeys { get; } = ["channels", "mode", "epsilon", "after_relu"];
+
+    /// <summary>Builds the module a case describes (float64 or float32 parameters, not copied).</summary>
+    /// <exception cref="CaseFormatException">Unknown keys, unknown mode, negative channels or ε.</exception>
+    /// <exception cref="ShapeMismatchException">A parameter is not <c>[1, channels, 1, 1]</c>.</exception>
+    public static GatedChannelTransformation<T> Build<T>(CaseConfig config, TensorSet<T> parameters) where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(parameters);
+        config.RejectUnknownKeys(["channels", "mode", "epsilon", "after_relu"]);
+        int channels = config.GetInt("channels");
+        if (channels < 0)
+            throw new CaseFormatException($"{config.Source}: 'channels' must be >= 0, got {channels}.");
+        string modeName = config.GetString("mode", "l2");
+        if (!GctModes.Allowed.Contains(modeName))
+            throw new CaseFormatException(
+                $"{config.Source}: unknown GCT mode '{modeName}'; allowed modes: {string.Join(", ", GctModes.Allowed.Select(m => $"'{m}'"))}.");
+        GctMode mode = GctModes.Parse(modeName);
+        double epsilon = config.GetDouble("epsilon", GatedChannelTransformation<T>.DefaultEpsilon);
+        if (!double.IsFinite(epsilon) || epsilon < 0)
+            throw new CaseFormatException($"{config.Source}: 'epsilon' must be a finite number >= 0, got {CaseConfig.Invariant(epsilon)}.");
+        bool afterRelu = config.GetBool("after_relu", false);
+
+        parameters.RejectUnknown(ParameterNames);
+        var alpha = parameters.Get("alpha", 1, channels, 1, 1);
+        var gamma = parameters.Get("gamma", 1, channels, 1, 1);
+        var beta = parameters.Get("beta", 1, channels, 1, 1);
+        return new GatedChannelTransformation<T>(alpha, gamma, beta, epsilon, mode, afterRelu);
+    }
+
+    /// <inheritdoc />
+    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(options);
+        var module = Build(config, parameters);
+        CheckInputNames(inputs);
+        var x = inputs.Get("x");
+        module.CheckInput(x);
+        var dy = inputs.TryGet("y.grad");
+        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
+
+        var result = new TensorSet<T>("outputs");
+        if (typeof(T) == typeof(float) && options.Trace is null)
+        {
+            var mf = (GatedChannelTransformation<float>)(object)module;
+            var xf = (DenseTensor<float>)(object)x;
+            var y = xf.ZerosLike();
+            if (dy is null)
+            {
+                GatedChannelTransformationFast.Forward(mf, xf, y);
+                result.Set("y", (DenseTensor<T>)(object)y);
+                return result;
+            }
+            var dx = xf.ZerosLike();
+            var g = GatedChannelTransformationFast.ForwardBackward(mf, xf, (DenseTensor<float>)(object)dy, y, dx);
+            result.Set("y", (DenseTensor<T>)(object)y);
+            AddGrads(result, (GctGradients<T>)(object)g);
+            return result;
+        }
+
+        var forward = module.Forward(x, options.Trace);
+        result.Set("y", forward.Y);
+        if (dy is not null) AddGrads(result, module.Backward(forward, dy, options.Trace));
+        return result;
+    }
+
+    private static void AddGrads<T>(TensorSet<T> result, GctGradients<T> g) where T : IFloatingPointIeee754<T>
+    {
+        result.Set("x.grad", g.X);
+        result.Set("alpha.grad", g.Alpha);
+        result.Set("gamma.grad", g.Gamma);
+        result.Set("beta.grad", g.Beta);
+    }
+
+    /// <inheritdoc />
+    public override IEnumerable<GeneratedCase> Generate(int seed)
+    {
+        var rng = new Random(seed);
+        // (name, mode, after_relu, N, C, H, W, epsilon, zero channel, non-negative input)
+        var variants = new (string Name, string Mode, bool AfterRelu, int N, int C, int H, int W, double Eps, bool ZeroChannel, bool NonNegative)[]
+        {
+            ("gct_l2_c6", "l2", false, 2, 6, 4, 5, 1e-5, false, false),
+            ("gct_l2_c5_zero_channel", "l2", false, 2, 5, 3, 3, 1e-5, true, false),
+            ("gct_l2_c4_eps1e-3", "l2", false, 3, 4, 2, 3, 1e-3, false, false),
+            ("gct_l1_c6", "l1", false, 2, 6, 4, 5, 1e-5, false, false),
+            ("gct_l1_c5_zero_channel", "l1", false, 2, 5, 3, 3, 1e-5, true, false),
+            ("gct_l1_after_relu_c4", "l1", true, 2, 4, 3, 4, 1e-5, false, true),
+        };
+        foreach (var v in variants)
+        {
+            var config = CaseConfig.Create("gct", ("channels", v.C), ("mode", v.Mode), ("epsilon", v.Eps), ("after_relu", v.AfterRelu));
+            var x = new DenseTensor<double>(v.N, v.C, v.H, v.W);
+            for (int i = 0; i < x.Length; i++)
+            {
+                double value = rng.NextDouble() * 2 - 1;
+                x.Data[i] = v.NonNegative ? Math.Max(value, 0) : value;
+            }
+            if (v.ZeroChannel)
+                for (int n = 0; n < v.N; n++)
+                    for (int h = 0; h < v.H; h++)
+                        for (int w = 0; w < v.W; w++)
+                            x[n, 1, h, w] = 0;
+            var dy = x.ZerosLike();
+            for (int i = 0; i < dy.Length; i++) dy.Data[i] = rng.NextDouble() * 2 - 1;
+            var inputs = new TensorSet<double>("inputs.safetensors");
+            inputs.Set("x", x);
+            inputs.Set("y.grad", dy);
+            var parameters = new TensorSet<double>("params.safetensors");
+            parameters.Set("alpha", Random(rng, v.C, 0.5, 1.5));
+            parameters.Set("gamma", Random(rng, v.C, -1.5, 1.5));
+            parameters.Set("beta", Random(rng, v.C, -0.5, 0.5));
+            yield return new GeneratedCase(v.Name, config, inputs, parameters);
+        }
+    }
+
+    private static DenseTensor<double> Random(Random rng, int c, double lo, double hi)
+    {
+        var t = new DenseTensor<double>(1, c, 1, 1);
+        for (int i = 0; i < c; i++) t.Data[i] = lo + (hi - lo) * rng.NextDouble();
+        return t;
+    }
+}

@@ -149,7 +149,7 @@ public sealed class SeResNetBlockState<T> where T : IFloatingPointIeee754<T>
 
 /// <summary>
 /// The SE-ResNet bottleneck block in eval mode (BatchNorm with running statistics), forward and backward side by side
-/// (docs/derivations/se.md, "The SE-ResNet block", Eqs. (block.1)–(block.20)). F is conv1 (1x1) → bn1 → relu →
+/// (docs/derivations/se.md, "The SE-ResNet block", Eqs. (block.1)–(block.19)). F is conv1 (1x1) → bn1 → relu →
 /// conv2 (3x3, stride) → bn2 → relu → conv3 (1x1) → bn3; the shortcut is x, or downsample.0 (1x1 conv, stride) →
 /// downsample.1 (BN). The SE module sits where <see cref="SeResNetBlockOptions.Placement"/> says. Built from
 /// <see cref="Conv2d"/>, <see cref="BatchNorm2d"/> and <see cref="SqueezeExcitation"/> (float32: its fast twin),

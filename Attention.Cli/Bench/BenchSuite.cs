@@ -69,5 +69,6 @@ public static class BenchSuites
     [
         // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
         new ConvBench(),
+        new SeBench(),
     ];
 }

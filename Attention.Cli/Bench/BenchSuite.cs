@@ -70,5 +70,6 @@ public static class BenchSuites
         // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
         new ConvBench(),
         new SeBench(),
+        new CaBench(),
     ];
 }

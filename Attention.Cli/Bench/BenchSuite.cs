@@ -68,5 +68,6 @@ public static class BenchSuites
     public static IReadOnlyList<IBenchSuite> All { get; } =
     [
         // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
+        new GctBench(),
     ];
 }

@@ -50,8 +50,16 @@ public sealed class CaseConfig
         }
         if (node is not JsonObject obj) throw new CaseFormatException($"{source}: expected a JSON object.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var p in obj)
-            if (!seen.Add(p.Key)) throw new CaseFormatException($"{source}: key '{p.Key}' appears twice.");
+        try
+        {
+            foreach (var p in obj)
+                if (!seen.Add(p.Key)) throw new CaseFormatException($"{source}: key '{p.Key}' appears twice.");
+        }
+        catch (ArgumentException e)
+        {
+            // JsonObject refuses a repeated property name when it first enumerates.
+            throw new CaseFormatException($"{source}: a key appears twice ({e.Message}).", e);
+        }
         return new CaseConfig(obj, source);
     }
 

@@ -8,6 +8,9 @@ public static class ModuleRegistry
     static ModuleRegistry()
     {
         // Each module registers itself here, one line each.
+        Add(new Conv2dCaseModule());
+        Add(new SeCaseModule());
+        Add(new CaCaseModule());
         Add(new GctCaseModule());
     }
 

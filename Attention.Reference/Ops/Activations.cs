@@ -17,9 +17,12 @@ public static class Activations
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T SigmoidGradFromOutput<T>(T s) where T : IFloatingPointIeee754<T> => (T.One - s) * s;
 
-    /// <summary>Eq. (act.3): relu(v) = max(v, 0); relu'(v) = 1 for v &gt; 0, else 0 (relu'(0) = 0).</summary>
+    /// <summary>
+    /// Eq. (act.3): relu(v) = max(v, 0); relu'(v) = 1 for v &gt; 0, else 0 (relu'(0) = 0). relu(NaN) = NaN, as
+    /// PyTorch's clamp_min(0) (which propagates NaN).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static T Relu<T>(T v) where T : IFloatingPointIeee754<T> => v > T.Zero ? v : T.Zero;
+    public static T Relu<T>(T v) where T : IFloatingPointIeee754<T> => v > T.Zero ? v : (T.IsNaN(v) ? v : T.Zero);
 
     /// <summary>Eq. (act.3): relu'(v), with relu'(0) = 0 (and 0 for NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

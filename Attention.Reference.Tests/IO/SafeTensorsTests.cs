@@ -1,0 +1,157 @@
+using System.Buffers.Binary;
+using System.Text;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+
+namespace Attention.Reference.Tests.IO;
+
+public class SafeTensorsTests
+{
+    private static byte[] File(string header, byte[] data)
+    {
+        var h = Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + h.Length + data.Length];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)h.Length);
+        h.CopyTo(bytes, 8);
+        data.CopyTo(bytes, 8 + h.Length);
+        return bytes;
+    }
+
+    private static string Message(byte[] bytes) => Assert.Throws<InvalidDataException>(() => SafeTensors.Parse(bytes, "t.safetensors")).Message;
+
+    [Fact]
+    public void RoundTripsFloat64Exactly()
+    {
+        var set = new TensorSet<double>();
+        set.Set("x", new DenseTensor<double>([1.5, -0.0, double.Epsilon, double.MaxValue, Math.PI, 1e-300], 1, 2, 3, 1));
+        set.Set("b", new DenseTensor<double>([42.0], 1));
+        set.Set("empty", new DenseTensor<double>(0, 3));
+        var back = SafeTensors.Parse(SafeTensors.Serialize(set)).ToTensorSet<double>("back");
+        Assert.Equal(["x", "b", "empty"], back.Names);
+        foreach (var (name, t) in set) Bitwise.AssertIdentical(t, back.Get(name), name);
+    }
+
+    [Fact]
+    public void RoundTripsFloat32Exactly()
+    {
+        var set = new TensorSet<float>();
+        set.Set("w", new DenseTensor<float>([0.1f, float.MinValue, float.Epsilon, -3f], 2, 2));
+        var stored = SafeTensors.Parse(SafeTensors.Serialize(set));
+        Assert.Equal(StoredDType.F32, stored[0].DType);
+        Bitwise.AssertIdentical(set.Get("w"), stored.ToTensorSet<float>("s").Get("w"), "w");
+    }
+
+    [Fact]
+    public void HeaderIsPaddedToEightBytes()
+    {
+        var set = new TensorSet<double>();
+        set.Set("abc", new DenseTensor<double>(3));
+        var bytes = SafeTensors.Serialize(set);
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes) % 8);
+    }
+
+    [Fact]
+    public void ReadsF16AndBF16ByExactWidening()
+    {
+        var data = new byte[8];
+        BinaryPrimitives.WriteHalfLittleEndian(data, (Half)1.5);
+        BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(2), (Half)(-0.000061035156));
+        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(4), (ushort)(BitConverter.SingleToInt32Bits(3.140625f) >> 16));
+        BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(6), (ushort)(BitConverter.SingleToInt32Bits(-2f) >> 16));
+        var t = SafeTensors.Parse(File("{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[4,8]}}", data));
+        Assert.Equal([1.5, (double)(Half)(-0.000061035156)], t.Single(x => x.Name == "h").Values);
+        Assert.Equal([3.140625, -2.0], t.Single(x => x.Name == "b").Values);
+    }
+
+    [Fact]
+    public void AcceptsMetadataAndAnyHeaderOrder()
+    {
+        var data = new byte[16];
+        BinaryPrimitives.WriteDoubleLittleEndian(data, 7);
+        BinaryPrimitives.WriteDoubleLittleEndian(data.AsSpan(8), 9);
+        var t = SafeTensors.Parse(File("{\"b\":{\"dtype\":\"F64\",\"shape\":[],\"data_offsets\":[8,16]},\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", data));
+        Assert.Equal(["a", "b"], t.Select(x => x.Name));
+        Assert.Equal(9.0, t[1].Values[0]);
+    }
+
+    [Fact]
+    public void RejectsTooShortFile() => Assert.Contains("too short", Message([1, 2, 3]));
+
+    [Fact]
+    public void RejectsHeaderOverTheSizeCap()
+    {
+        var bytes = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, 100_000_001);
+        Assert.Contains("exceeds the 100000000-byte limit", Message(bytes));
+    }
+
+    [Fact]
+    public void RejectsHeaderPastEndOfFile()
+    {
+        var bytes = File("{}", []);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, 50);
+        Assert.Contains("runs past the end", Message(bytes));
+    }
+
+    [Fact]
+    public void RejectsHeaderNotStartingWithBrace() => Assert.Contains("does not start with '{'", Message(File(" {}", [])));
+
+    [Fact]
+    public void RejectsMalformedJson() => Assert.Contains("not valid JSON", Message(File("{\"x\":", [])));
+
+    [Fact]
+    public void RejectsUnknownDType() =>
+        Assert.Contains("dtype \"I64\"", Message(File("{\"x\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8])));
+
+    [Fact]
+    public void RejectsOffsetsOutsideTheBuffer() =>
+        Assert.Contains("beyond the 8-byte data buffer", Message(File("{\"x\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}", new byte[8])));
+
+    [Fact]
+    public void RejectsOverlaps() =>
+        Assert.Contains("overlaps", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}}", new byte[16])));
+
+    [Fact]
+    public void RejectsGaps() =>
+        Assert.Contains("gap before tensor 'b'", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[16,24]}}", new byte[24])));
+
+    [Fact]
+    public void RejectsShapeTimesDTypeSizeMismatch() =>
+        Assert.Contains("shape [3] of F64 (24 bytes) but offsets [0, 16] hold 16 bytes", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,16]}}", new byte[16])));
+
+    [Fact]
+    public void RejectsTrailingBytesNotCoveredByTensors() =>
+        Assert.Contains("buffer is 16 bytes but the tensors cover 8", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[16])));
+
+    [Fact]
+    public void RejectsNegativeDimensionsAndReversedOffsets()
+    {
+        Assert.Contains("non-negative integers", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[-1],\"data_offsets\":[0,8]}}", new byte[8])));
+        Assert.Contains("end 0 before begin 8", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,0]}}", new byte[8])));
+    }
+
+    [Fact]
+    public void RejectsDuplicateNamesAndMissingFields()
+    {
+        Assert.Contains("appears twice", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[8,16]}}", new byte[16])));
+        Assert.Contains("needs dtype, shape and data_offsets", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1]}}", [])));
+    }
+
+    [Fact]
+    public void ReadsEveryGoldenFile()
+    {
+        foreach (var file in Directory.GetFiles(GoldenPack.Folder, "*.safetensors", SearchOption.AllDirectories))
+            Assert.NotEmpty(SafeTensors.Read(file));
+    }
+
+    [Fact]
+    public void FailedWriteLeavesNoFileBehind()
+    {
+        string dir = Directory.CreateTempSubdirectory().FullName;
+        string path = Path.Combine(dir, "out.safetensors");
+        Assert.ThrowsAny<Exception>(() => AtomicFile.Write(path, s => { s.WriteByte(1); throw new IOException("disk full"); }));
+        Assert.Empty(Directory.GetFiles(dir));
+        Directory.Delete(dir, true);
+    }
+}

@@ -1,0 +1,199 @@
+using System.Numerics;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>
+/// Module <c>"ca"</c>: the authors' <c>CoordAtt(inp, oup, reduction)</c> with BatchNorm in training or eval mode.
+/// Keys: <c>channels</c>, <c>out_channels</c> (must equal <c>channels</c>), <c>mip</c> (default max(8, channels // reduction)),
+/// <c>reduction</c> (32), <c>training</c> (required), <c>eps</c> (1e-5), <c>momentum</c> (0.1).
+/// </summary>
+public sealed class CaCaseModule : CaseModule
+{
+    /// <inheritdoc />
+    public override string Name => "ca";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ConfigKeys { get; } = ["channels", "out_channels", "mip", "reduction", "training", "eps", "momentum"];
+
+    private static readonly string[] ParamNames =
+    [
+        "conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
+        "conv_h.weight", "conv_h.bias", "conv_w.weight", "conv_w.bias",
+    ];
+
+    private static readonly string[] LearnableNames =
+        ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "conv_h.weight", "conv_h.bias", "conv_w.weight", "conv_w.bias"];
+
+    /// <summary>The hyper-parameters of a case, validated.</summary>
+    /// <param name="Channels">C.</param>
+    /// <param name="Mip">The hidden width.</param>
+    /// <param name="Training">BatchNorm mode.</param>
+    /// <param name="Eps">BatchNorm ε.</param>
+    /// <param name="Momentum">BatchNorm momentum.</param>
+    public sealed record Settings(int Channels, int Mip, bool Training, double Eps, double Momentum);
+
+    /// <summary>Reads and validates the config.</summary>
+    /// <exception cref="CaseFormatException">Unknown keys, non-positive sizes, out_channels ≠ channels, bad eps/momentum.</exception>
+    public Settings Parse(CaseConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.RejectUnknownKeys(ConfigKeys);
+        int channels = config.GetInt("channels");
+        if (channels < 1) throw new CaseFormatException($"{config.Source}: 'channels' must be at least 1, got {channels}.");
+        int outChannels = config.GetInt("out_channels", channels);
+        if (outChannels != channels)
+            throw new CaseFormatException(
+                $"{config.Source}: 'out_channels' ({outChannels}) must equal 'channels' ({channels}): CoordAtt multiplies the input " +
+                "by gates with out_channels channels (out = identity * a_w * a_h), which only broadcasts when they are equal.");
+        int reduction = config.GetInt("reduction", 32);
+        if (reduction < 1) throw new CaseFormatException($"{config.Source}: 'reduction' must be at least 1, got {reduction}.");
+        int mip = config.GetOptionalInt("mip") ?? CoordinateAttention.DefaultMip(channels, reduction);
+        if (mip < 1) throw new CaseFormatException($"{config.Source}: 'mip' must be at least 1, got {mip}.");
+        bool training = config.GetBool("training");
+        double eps = config.GetDouble("eps", 1e-5);
+        if (!(eps >= 0) || double.IsInfinity(eps)) throw new CaseFormatException($"{config.Source}: 'eps' must be a finite number ≥ 0, got {eps}.");
+        double momentum = config.GetDouble("momentum", 0.1);
+        if (!(momentum >= 0 && momentum <= 1)) throw new CaseFormatException($"{config.Source}: 'momentum' must be in [0, 1], got {momentum}.");
+        return new Settings(channels, mip, training, eps, momentum);
+    }
+
+    /// <inheritdoc />
+    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(options);
+        var s = Parse(config);
+        CheckInputNames(inputs);
+        parameters.RejectUnknown([.. ParamNames, "bn1.num_batches_tracked"]);
+        var x = inputs.Get("x");
+        ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
+        if (x.Dim(1) != s.Channels) throw new ShapeMismatchException("x", $"[N, {s.Channels}, H, W] (channels = {s.Channels})", x.ShapeArray());
+        var p = new CoordinateAttentionParameters<T>
+        {
+            Conv1Weight = Weight(parameters, "conv1.weight", s.Mip, s.Channels),
+            Conv1Bias = parameters.Get("conv1.bias", s.Mip),
+            BnWeight = parameters.Get("bn1.weight", s.Mip),
+            BnBias = parameters.Get("bn1.bias", s.Mip),
+            BnRunningMean = parameters.Get("bn1.running_mean", s.Mip),
+            BnRunningVar = parameters.Get("bn1.running_var", s.Mip),
+            ConvHWeight = Weight(parameters, "conv_h.weight", s.Channels, s.Mip),
+            ConvHBias = parameters.Get("conv_h.bias", s.Channels),
+            ConvWWeight = Weight(parameters, "conv_w.weight", s.Channels, s.Mip),
+            ConvWBias = parameters.Get("conv_w.bias", s.Channels),
+        };
+        var dy = inputs.TryGet("y.grad");
+        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
+
+        var outputs = new TensorSet<T>("outputs");
+        DenseTensor<T> y, runningMean, runningVar;
+        CoordinateAttentionGradients<T>? grads = null;
+        if (typeof(T) == typeof(float) && options.Trace is null)
+        {
+            var pf = (CoordinateAttentionParameters<float>)(object)p;
+            var xf = (DenseTensor<float>)(object)x;
+            var fwd = CoordinateAttentionFast.Forward(xf, pf, s.Training, s.Eps, s.Momentum);
+            y = (DenseTensor<T>)(object)fwd.Y;
+            runningMean = (DenseTensor<T>)(object)fwd.RunningMean;
+            runningVar = (DenseTensor<T>)(object)fwd.RunningVar;
+            if (dy is not null)
+                grads = (CoordinateAttentionGradients<T>)(object)CoordinateAttentionFast.Backward(fwd, (DenseTensor<float>)(object)dy);
+        }
+        else
+        {
+            var fwd = CoordinateAttention.Forward(x, p, s.Training, s.Eps, s.Momentum, options.Trace);
+            y = fwd.Y;
+            runningMean = fwd.RunningMean;
+            runningVar = fwd.RunningVar;
+            if (dy is not null) grads = CoordinateAttention.Backward(fwd, dy, options.Trace);
+        }
+
+        outputs.Set("y", y);
+        if (s.Training)
+        {
+            outputs.Set("bn1.running_mean", runningMean);
+            outputs.Set("bn1.running_var", runningVar);
+        }
+        if (grads is not null)
+        {
+            outputs.Set("x.grad", grads.X);
+            outputs.Set("conv1.weight.grad", grads.Conv1Weight.Reshape(parameters.Get("conv1.weight").ShapeArray()));
+            outputs.Set("conv1.bias.grad", grads.Conv1Bias);
+            outputs.Set("bn1.weight.grad", grads.BnWeight);
+            outputs.Set("bn1.bias.grad", grads.BnBias);
+            outputs.Set("conv_h.weight.grad", grads.ConvHWeight.Reshape(parameters.Get("conv_h.weight").ShapeArray()));
+            outputs.Set("conv_h.bias.grad", grads.ConvHBias);
+            outputs.Set("conv_w.weight.grad", grads.ConvWWeight.Reshape(parameters.Get("conv_w.weight").ShapeArray()));
+            outputs.Set("conv_w.bias.grad", grads.ConvWBias);
+        }
+        return outputs;
+    }
+
+    /// <summary>A 1x1 conv weight given as [o, i, 1, 1] or [o, i], viewed as [o, i] (sharing the data).</summary>
+    private static DenseTensor<T> Weight<T>(TensorSet<T> parameters, string name, int outC, int inC) where T : IFloatingPointIeee754<T>
+    {
+        var w = parameters.Get(name);
+        if (w.HasShape([outC, inC, 1, 1]) || w.HasShape([outC, inC])) return w.Reshape(outC, inC);
+        throw new ShapeMismatchException(name, $"[{outC}, {inC}, 1, 1] or [{outC}, {inC}]", w.ShapeArray());
+    }
+
+    /// <summary>The learnable parameters' state_dict names (their gradients are returned as "&lt;name&gt;.grad").</summary>
+    public static IReadOnlyList<string> Learnable => LearnableNames;
+
+    /// <inheritdoc />
+    public override IEnumerable<GeneratedCase> Generate(int seed)
+    {
+        // (name, N, C, H, W, mip or null → reduction default, training, conv weights 4-D)
+        var variants = new (string Name, int N, int C, int H, int W, int? Mip, int Reduction, bool Training, bool Conv4D)[]
+        {
+            ("ca_c12_h4_w6_train", 2, 12, 4, 6, 8, 32, true, true),
+            ("ca_c24_h5_w8_eval", 2, 24, 5, 8, 8, 32, false, true),
+            ("ca_c13_h3_w7_n1_train", 1, 13, 3, 7, null, 32, true, true),
+            ("ca_c20_h6_w2_train_mip5_linear", 3, 20, 6, 2, 5, 32, true, false),
+            ("ca_c64_h3_w3_eval_r4", 2, 64, 3, 3, null, 4, false, true),
+        };
+        int k = 0;
+        foreach (var v in variants)
+        {
+            var rng = new Random(seed + 7919 * k++);
+            int mip = v.Mip ?? CoordinateAttention.DefaultMip(v.C, v.Reduction);
+            var entries = new List<(string, object)> { ("channels", v.C), ("out_channels", v.C) };
+            if (v.Mip is { } m) entries.Add(("mip", m));
+            else entries.Add(("reduction", v.Reduction));
+            entries.Add(("training", v.Training));
+            var config = CaseConfig.Create(Name, [.. entries]);
+            var inputs = new TensorSet<double>("inputs.safetensors");
+            inputs.Set("x", Random(rng, 1.0, 0, v.N, v.C, v.H, v.W));
+            inputs.Set("y.grad", Random(rng, 1.0, 0, v.N, v.C, v.H, v.W));
+            var ps = new TensorSet<double>("params.safetensors");
+            int[] W(int o, int i) => v.Conv4D ? [o, i, 1, 1] : [o, i];
+            ps.Set("conv1.weight", Random(rng, 1.0 / Math.Sqrt(v.C), 0, W(mip, v.C)));
+            ps.Set("conv1.bias", Random(rng, 0.3, 0, mip));
+            ps.Set("bn1.weight", Random(rng, 0.3, 1.0, mip));
+            ps.Set("bn1.bias", Random(rng, 0.5, 0, mip));
+            ps.Set("bn1.running_mean", Random(rng, 0.2, 0, mip));
+            var rv = Random(rng, 0.02, 0, mip);
+            for (int i = 0; i < rv.Length; i++) rv.Data[i] = 0.05 + Math.Abs(rv.Data[i]) * 10;
+            ps.Set("bn1.running_var", rv);
+            ps.Set("conv_h.weight", Random(rng, 1.0 / Math.Sqrt(mip), 0, W(v.C, mip)));
+            ps.Set("conv_h.bias", Random(rng, 0.3, 0, v.C));
+            ps.Set("conv_w.weight", Random(rng, 1.0 / Math.Sqrt(mip), 0, W(v.C, mip)));
+            ps.Set("conv_w.bias", Random(rng, 0.3, 0, v.C));
+            yield return new GeneratedCase(v.Name, config, inputs, ps);
+        }
+    }
+
+    private static DenseTensor<double> Random(Random rng, double scale, double offset, params int[] shape)
+    {
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++)
+        {
+            // Box–Muller normal.
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            t.Data[i] = offset + scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        }
+        return t;
+    }
+}

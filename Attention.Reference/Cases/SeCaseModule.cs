@@ -1,0 +1,233 @@
+using System.Numerics;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>
+/// The <c>"se"</c> case module: Squeeze-and-Excitation. Keys: <c>channels</c>; exactly one of <c>hidden</c> and
+/// <c>reduction</c> (hidden = channels // reduction); <c>bias</c> (default true); <c>gate</c> (<c>"sigmoid"</c>,
+/// default, or <c>"hard_sigmoid"</c>); <c>pool</c> (<c>"avg"</c>, default, or <c>"max"</c>). Parameters
+/// <c>fc1.weight</c>, <c>fc2.weight</c> as [out, in] or [out, in, 1, 1], and <c>fc1.bias</c>, <c>fc2.bias</c> when
+/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path.
+/// </summary>
+public sealed class SeCaseModule : CaseModule
+{
+    /// <inheritdoc />
+    public override string Name => "se";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ConfigKeys { get; } = ["channels", "reduction", "hidden", "bias", "gate", "pool"];
+
+    /// <summary>Parses and validates the options of an <c>"se"</c> case.</summary>
+    /// <exception cref="CaseFormatException">Unknown keys, both or neither of hidden/reduction, hidden &lt; 1, an unknown gate or pool.</exception>
+    public SeOptions ParseOptions(CaseConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.RejectUnknownKeys(ConfigKeys);
+        return ParseOptions(config, "channels", "hidden", "reduction", "bias", "gate", "pool", null);
+    }
+
+    /// <summary>Shared with the SE-ResNet block: reads SE options from the given keys.</summary>
+    internal static SeOptions ParseOptions(CaseConfig config, string channelsKey, string? hiddenKey, string reductionKey,
+        string? biasKey, string? gateKey, string? poolKey, int? defaultReduction)
+    {
+        int channels = config.GetInt(channelsKey);
+        if (channels < 1) throw new CaseFormatException($"{config.Source}: '{channelsKey}' must be at least 1, got {channels}.");
+        int? hidden = hiddenKey is null ? null : config.GetOptionalInt(hiddenKey);
+        int? reduction = config.GetOptionalInt(reductionKey);
+        if (hidden is not null && reduction is not null)
+            throw new CaseFormatException(
+                $"{config.Source}: give exactly one of '{hiddenKey}' and '{reductionKey}', not both (hidden = {hidden}, reduction = {reduction}).");
+        if (hidden is null && reduction is null)
+        {
+            if (defaultReduction is null)
+                throw new CaseFormatException(
+                    $"{config.Source}: module '{config.Module}' needs exactly one of '{hiddenKey}' (the hidden width) and '{reductionKey}' (hidden = {channelsKey} // {reductionKey}); neither is given.");
+            reduction = defaultReduction;
+        }
+        int width;
+        if (hidden is { } hv)
+        {
+            if (hv < 1) throw new CaseFormatException($"{config.Source}: '{hiddenKey}' (the SE hidden width) must be at least 1, got {hv}.");
+            width = hv;
+        }
+        else
+        {
+            int r = reduction!.Value;
+            if (r < 1) throw new CaseFormatException($"{config.Source}: '{reductionKey}' must be at least 1, got {r}.");
+            width = channels / r;
+            if (width < 1)
+                throw new CaseFormatException(
+                    $"{config.Source}: the SE hidden width {channelsKey} // {reductionKey} = {channels} // {r} = {width} is below 1.");
+        }
+        bool bias = biasKey is null || config.GetBool(biasKey, true);
+        var gate = (gateKey is null ? "sigmoid" : config.GetString(gateKey, "sigmoid")) switch
+        {
+            "sigmoid" => SeGate.Sigmoid,
+            "hard_sigmoid" => SeGate.HardSigmoid,
+            var g => throw new CaseFormatException($"{config.Source}: unknown gate '{g}'; expected \"sigmoid\" or \"hard_sigmoid\"."),
+        };
+        var pool = (poolKey is null ? "avg" : config.GetString(poolKey, "avg")) switch
+        {
+            "avg" => SePool.Avg,
+            "max" => SePool.Max,
+            var p => throw new CaseFormatException($"{config.Source}: unknown pool '{p}'; expected \"avg\" or \"max\"."),
+        };
+        return new SeOptions(channels, width, bias, gate, pool);
+    }
+
+    /// <summary>The state_dict names an SE module with these options takes.</summary>
+    public static string[] ParameterNames(SeOptions options, string prefix = "") =>
+        options.Bias
+            ? [prefix + "fc1.weight", prefix + "fc1.bias", prefix + "fc2.weight", prefix + "fc2.bias"]
+            : [prefix + "fc1.weight", prefix + "fc2.weight"];
+
+    /// <summary>Reads the SE parameters under <paramref name="prefix"/> (e.g. "se.").</summary>
+    internal static SeParameters<T> ReadParameters<T>(SeOptions options, TensorSet<T> parameters, string prefix = "")
+        where T : IFloatingPointIeee754<T>
+    {
+        var w1 = parameters.Get(prefix + "fc1.weight");
+        var w2 = parameters.Get(prefix + "fc2.weight");
+        var b1 = options.Bias ? parameters.Get(prefix + "fc1.bias") : null;
+        var b2 = options.Bias ? parameters.Get(prefix + "fc2.bias") : null;
+        try
+        {
+            return new SeParameters<T>(options,
+                SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels), b1,
+                SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden), b2);
+        }
+        catch (ShapeMismatchException) { throw; }
+        catch (ArgumentException e) { throw new ArgumentException($"{prefix}{e.Message}", e); }
+    }
+
+    /// <summary>Writes the SE gradients under their state_dict names, each in the shape its parameter was given.</summary>
+    internal static void WriteGradients<T>(SeOptions options, TensorSet<T> parameters, SeGradients<T> g, TensorSet<T> result, string prefix = "")
+        where T : IFloatingPointIeee754<T>
+    {
+        result.Set(prefix + "fc1.weight.grad", g.DW1.Reshape(parameters.Get(prefix + "fc1.weight").ShapeArray()));
+        if (options.Bias) result.Set(prefix + "fc1.bias.grad", g.DB1!);
+        result.Set(prefix + "fc2.weight.grad", g.DW2.Reshape(parameters.Get(prefix + "fc2.weight").ShapeArray()));
+        if (options.Bias) result.Set(prefix + "fc2.bias.grad", g.DB2!);
+    }
+
+    /// <inheritdoc />
+    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(options);
+        var se = ParseOptions(config);
+        CheckInputNames(inputs);
+        parameters.RejectUnknown(ParameterNames(se));
+        var p = ReadParameters(se, parameters);
+        var x = inputs.Get("x");
+        var dy = inputs.TryGet("y.grad");
+        SqueezeExcitation.CheckInput(se, x);
+        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
+
+        var result = new TensorSet<T>("outputs");
+        if (typeof(T) == typeof(float) && options.Trace is null)
+        {
+            var pf = (SeParameters<float>)(object)p;
+            var xf = (DenseTensor<float>)(object)x;
+            if (dy is null)
+            {
+                result.Set("y", (DenseTensor<T>)(object)SqueezeExcitationFast.Forward(se, xf, pf).Y);
+                return result;
+            }
+            var (y, g) = SqueezeExcitationFast.ForwardBackward(se, xf, pf, (DenseTensor<float>)(object)dy);
+            result.Set("y", (DenseTensor<T>)(object)y);
+            result.Set("x.grad", (DenseTensor<T>)(object)g.Dx);
+            WriteGradients(se, parameters, (SeGradients<T>)(object)g, result);
+            return result;
+        }
+
+        var st = SqueezeExcitation.Forward(se, x, p, options.Trace);
+        result.Set("y", st.Y);
+        if (dy is not null)
+        {
+            var grads = SqueezeExcitation.Backward(se, p, st, dy, options.Trace);
+            result.Set("x.grad", grads.Dx);
+            WriteGradients(se, parameters, grads, result);
+        }
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override IEnumerable<GeneratedCase> Generate(int seed)
+    {
+        var rng = new Random(seed);
+        // (name, channels, hidden or null, reduction or null, bias, gate, pool, conv-shaped weights, N, H, W)
+        yield return Make(rng, "se_avg_sigmoid_bias_r4", 16, null, 4, true, "sigmoid", "avg", false, 2, 5, 4);
+        yield return Make(rng, "se_avg_sigmoid_nobias_h3_conv", 12, 3, null, false, "sigmoid", "avg", true, 3, 3, 3);
+        yield return Make(rng, "se_max_hardsigmoid_bias_h4", 8, 4, null, true, "hard_sigmoid", "max", false, 2, 4, 5);
+        yield return Make(rng, "se_max_sigmoid_nobias_r2_conv", 10, null, 2, false, "sigmoid", "max", true, 2, 3, 4);
+        yield return Make(rng, "se_avg_hardsigmoid_bias_h5_conv", 10, 5, null, true, "hard_sigmoid", "avg", true, 2, 4, 4);
+        yield return Make(rng, "se_max_ties_hardsigmoid_kinks", 6, 3, null, true, "hard_sigmoid", "max", false, 2, 3, 3, kinks: true);
+    }
+
+    private GeneratedCase Make(Random rng, string name, int channels, int? hidden, int? reduction, bool bias, string gate,
+        string pool, bool convShaped, int n, int h, int w, bool kinks = false)
+    {
+        var entries = new List<(string, object)> { ("channels", channels) };
+        if (hidden is { } hv) entries.Add(("hidden", hv));
+        if (reduction is { } rv) entries.Add(("reduction", rv));
+        entries.Add(("bias", bias));
+        entries.Add(("gate", gate));
+        entries.Add(("pool", pool));
+        var config = CaseConfig.Create(Name, entries.ToArray());
+        int hid = hidden ?? channels / reduction!.Value;
+
+        var inputs = new TensorSet<double>("inputs.safetensors");
+        var x = Random(rng, n, channels, h, w);
+        if (kinks)
+            for (int i = 0; i < x.Length; i++) x.Data[i] = Math.Round(x.Data[i] * 2); // small integers: ties in every plane
+        inputs.Set("x", x);
+        inputs.Set("y.grad", Random(rng, n, channels, h, w));
+
+        var parameters = new TensorSet<double>("params.safetensors");
+        int[] s1 = convShaped ? [hid, channels, 1, 1] : [hid, channels];
+        int[] s2 = convShaped ? [channels, hid, 1, 1] : [channels, hid];
+        double a1 = 1 / Math.Sqrt(channels), a2 = 1 / Math.Sqrt(hid);
+        var w1 = Uniform(rng, a1, s1);
+        var w2 = Uniform(rng, a2, s2);
+        DenseTensor<double>? b1 = bias ? Uniform(rng, a1, hid) : null;
+        DenseTensor<double>? b2 = bias ? Uniform(rng, a2, channels) : null;
+        if (kinks)
+        {
+            // fc1 = 0 and b1 = [0, 1, -1]: h hits relu's kink at 0; fc2 = 0 and b2 cycling -3, 3, 0, -4, 4, 1.5:
+            // e hits both of hard-sigmoid's kinks exactly.
+            Array.Clear(w1.Data);
+            Array.Clear(w2.Data);
+            double[] hb = [0, 1, -1];
+            double[] eb = [-3, 3, 0, -4, 4, 1.5];
+            for (int j = 0; j < hid; j++) b1!.Data[j] = hb[j % hb.Length];
+            for (int c = 0; c < channels; c++) b2!.Data[c] = eb[c % eb.Length];
+        }
+        parameters.Set("fc1.weight", w1);
+        if (bias) parameters.Set("fc1.bias", b1!);
+        parameters.Set("fc2.weight", w2);
+        if (bias) parameters.Set("fc2.bias", b2!);
+        return new GeneratedCase(name, config, inputs, parameters);
+    }
+
+    private static DenseTensor<double> Random(Random rng, params int[] shape)
+    {
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++)
+        {
+            // Box–Muller standard normal.
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            t.Data[i] = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+        }
+        return t;
+    }
+
+    private static DenseTensor<double> Uniform(Random rng, double bound, params int[] shape)
+    {
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++) t.Data[i] = (2 * rng.NextDouble() - 1) * bound;
+        return t;
+    }
+}

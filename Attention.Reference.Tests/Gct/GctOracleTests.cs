@@ -207,4 +207,23 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         Assert.Equal(0, g.X.Length);
         Assert.Equal([1, 0, 1, 1], g.Alpha.ShapeArray());
     }
+
+    [Fact]
+    public void EveryGctLabelCitedInCodeIsDefinedInTheDoc()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Attention.sln"))) root = root.Parent;
+        Assert.True(root is not null, "repository root (Attention.sln) not found above the test output directory");
+        string doc = File.ReadAllText(Path.Combine(root!.FullName, "docs", "derivations", "gct.md"));
+        var defined = System.Text.RegularExpressions.Regex.Matches(doc, @"\\tag\{(gct\.\d+)\}").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(defined.Count, defined.Distinct().Count());
+        Assert.Equal(Enumerable.Range(1, defined.Count).Select(i => $"gct.{i}"), defined);
+        var sources = new[] { "Modules/GatedChannelTransformation.cs", "Modules/GatedChannelTransformationFast.cs", "Cases/GctCaseModule.cs" }
+            .Select(f => File.ReadAllText(Path.Combine(root.FullName, "Attention.Reference", f)));
+        var cited = sources.SelectMany(src => System.Text.RegularExpressions.Regex.Matches(src, @"gct\.\d+").Select(m => m.Value)).Distinct().ToList();
+        Assert.NotEmpty(cited);
+        Assert.All(cited, label => Assert.Contains(label, defined));
+        // Every defined equation is used by the code.
+        Assert.All(defined, label => Assert.Contains(label, cited));
+    }
 }

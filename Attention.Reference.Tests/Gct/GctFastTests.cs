@@ -125,5 +125,9 @@ public sealed class GctFastTests(ITestOutputHelper output)
         var x2 = new DenseTensor<float>(1, 3, 4, 4);
         Assert.Throws<ArgumentException>(() => GatedChannelTransformationFast.Backward(m, x2, x2, x2.ZerosLike(), ws));
         Assert.Equal("y", Assert.Throws<ShapeMismatchException>(() => GatedChannelTransformationFast.Forward(m, x, x2)).TensorName);
+        // Outputs may not share storage with inputs (the backward pass rereads x; the fused pass rereads y.grad).
+        Assert.Contains("share storage", Assert.Throws<ArgumentException>(() => GatedChannelTransformationFast.Forward(m, x, x)).Message);
+        var dy = x.ZerosLike();
+        Assert.Contains("'y.grad' and 'y'", Assert.Throws<ArgumentException>(() => GatedChannelTransformationFast.ForwardBackward(m, x, dy, dy, x.ZerosLike())).Message);
     }
 }

@@ -65,6 +65,12 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         Assert.Contains(cases, c => c.Config.GetString("mode") == "l1" && !c.Config.GetBool("after_relu"));
         Assert.Contains(cases, c => c.Config.GetString("mode") == "l1" && c.Config.GetBool("after_relu"));
         Assert.All(cases, c => Assert.True(c.Inputs.Contains("y.grad")));
+        Assert.Contains(cases, c => c.Name.Contains("zero_channel") && c.Config.GetString("mode") == "l1");
+        Assert.Contains(cases, c => c.Name.Contains("zero_channel") && c.Config.GetString("mode") == "l2");
+        var saturated = cases.Single(c => c.Name.EndsWith("_saturated", StringComparison.Ordinal));
+        var gate = GctTestData.Module<double>(saturated).Forward(saturated.Inputs.Get("x")).Gate;
+        Assert.Equal(2.0, gate[0, 0]);
+        Assert.Equal(0.0, gate[0, 1]);
         Assert.Equal(cases.Count, cases.Select(c => c.Name).Distinct().Count());
         // after_relu cases hold the non-negative input the flag promises.
         Assert.All(cases.Where(c => c.Config.GetBool("after_relu")), c => Assert.All(c.Inputs.Get("x").Data, v => Assert.True(v >= 0)));

@@ -49,6 +49,19 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         return GradCheck.CheckCase(Gct, gc.Config, gc.Inputs, gc.Parameters, int.MaxValue, directions: onKink ? 0 : 3);
     }
 
+    [Fact]
+    public void GradCheckAfterReluWithNegativeInputTakesXAsIs()
+    {
+        // after_relu promises x ≥ 0 but the code does not check: x is summed as is, so a negative S and s are possible,
+        // and |s| in D then has slope −1 (gct.16).
+        var gc = GctTestData.Case(42, "l1", true, 2, 4, 3, 3);
+        var x = gc.Inputs.Get("x");
+        for (int i = 0; i < x.Length; i++) x.Data[i] -= 0.8;
+        var fw = GctTestData.Module<double>(gc).Forward(x);
+        Assert.Contains(fw.EmbeddingS.Data, v => v < 0);
+        Check(gc);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(7)]

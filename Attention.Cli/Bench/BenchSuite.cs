@@ -71,5 +71,6 @@ public static class BenchSuites
         new ConvBench(),
         new SeBench(),
         new CaBench(),
+        new GctBench(),
     ];
 }

@@ -379,6 +379,12 @@ public class CaTests(ITestOutputHelper output)
         var ins = new TensorSet<double>();
         ins.Set("x", new DenseTensor<double>(2, 11, 4, 6));
         Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, ins)).TensorName);
+        var empty = new TensorSet<double>();
+        empty.Set("x", new DenseTensor<double>(2, 12, 0, 6));
+        Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, empty)).TensorName);
+        var rank3 = new TensorSet<double>();
+        rank3.Set("x", new DenseTensor<double>(2, 12, 24));
+        Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, rank3)).TensorName);
         var badGrad = new TensorSet<double>();
         badGrad.Set("x", c.Inputs.Get("x"));
         badGrad.Set("y.grad", new DenseTensor<double>(2, 12, 6, 4));

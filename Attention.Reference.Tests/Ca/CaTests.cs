@@ -316,6 +316,8 @@ public class CaTests(ITestOutputHelper output)
         Bitwise.AssertIdentical(a.Y, b.Y, "y");
         Bitwise.AssertIdentical(ga.X, gb.X, "x.grad");
         Assert.Throws<ShapeMismatchException>(() => CoordinateAttentionFast.Forward(x, p, true, output: new DenseTensor<float>(1, 12, 4, 6)));
+        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Forward(x, p, true, output: x));
+        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Backward(a, g, g));
     }
 
     private static CoordinateAttentionParameters<double> CoordinateAttentionTestParams(GeneratedCase c)

@@ -34,7 +34,7 @@ public static class CoordinateAttentionFast
     /// <param name="training">BatchNorm mode.</param>
     /// <param name="eps">BatchNorm ε.</param>
     /// <param name="momentum">BatchNorm momentum.</param>
-    /// <param name="output">Where to write y (the shape of x; every element is overwritten), or null to allocate it.
+    /// <param name="output">Where to write y (the shape of x, not sharing x's data; every element is overwritten), or null to allocate it.
     /// Reusing a buffer avoids the page faults of a fresh multi-megabyte array on every call.</param>
     public static CoordinateAttentionForward<float> Forward(DenseTensor<float> x, CoordinateAttentionParameters<float> p,
         bool training, double eps = 1e-5, double momentum = 0.1, DenseTensor<float>? output = null)
@@ -101,7 +101,12 @@ public static class CoordinateAttentionFast
         // Pass 2, Eq. (ca.8)–(ca.10): per plane, the gate rows a_h[n, c, :], a_w[n, c, :], then y = (x·a_w)·a_h.
         var aH = Uninitialized(n, c, h); // every element written by pass 2
         var aW = Uninitialized(n, c, w);
-        if (output is not null) ShapeUtil.Require(output, "output", x.ShapeArray());
+        if (output is not null)
+        {
+            ShapeUtil.Require(output, "output", x.ShapeArray());
+            if (ReferenceEquals(output.Data, x.Data))
+                throw new ArgumentException("output must not share x's data: the backward pass reads x, and rows are read after neighbouring stores.", nameof(output));
+        }
         var y = output ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] ah = aH.Data, aw = aW.Data, yd = y.Data, ad = act.Data;
         float[] wh = p.ConvHWeight.Data, bh = p.ConvHBias.Data, ww = p.ConvWWeight.Data, bw = p.ConvWBias.Data;
@@ -149,7 +154,7 @@ public static class CoordinateAttentionFast
     /// <summary>Backward in float32, Eq. (ca.11)–(ca.22).</summary>
     /// <param name="fwd">The forward result (from <see cref="Forward"/> or the oracle in float).</param>
     /// <param name="dy">∂L/∂y [N, C, H, W].</param>
-    /// <param name="inputGrad">Where to write ∂L/∂x (the shape of x; every element is overwritten), or null to allocate it.</param>
+    /// <param name="inputGrad">Where to write ∂L/∂x (the shape of x, sharing no data with x or dy; every element is overwritten), or null to allocate it.</param>
     public static CoordinateAttentionGradients<float> Backward(CoordinateAttentionForward<float> fwd, DenseTensor<float> dy,
         DenseTensor<float>? inputGrad = null)
     {
@@ -237,7 +242,12 @@ public static class CoordinateAttentionFast
 
         // Pass 2, Eq. (ca.21)–(ca.22) with (ca.13): per plane, dy_cat[n, c, :] = Σ_m W1[m, c]·df[n, m, :], then
         // dx = (g·a_h)·a_w + dy_cat_h / W + dy_cat_w / H in one sweep.
-        if (inputGrad is not null) ShapeUtil.Require(inputGrad, "inputGrad", x.ShapeArray());
+        if (inputGrad is not null)
+        {
+            ShapeUtil.Require(inputGrad, "inputGrad", x.ShapeArray());
+            if (ReferenceEquals(inputGrad.Data, x.Data) || ReferenceEquals(inputGrad.Data, dy.Data))
+                throw new ArgumentException("inputGrad must not share the data of x or y.grad.", nameof(inputGrad));
+        }
         var dx = inputGrad ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] dxd = dx.Data;
         float fw = w, fh = h;

@@ -266,6 +266,8 @@ public class CaTests(ITestOutputHelper output)
     [InlineData(false, 1, 5, 6, 17)]
     [InlineData(true, 2, 6, 20, 16)]   // both gate rows on the Vector512 plane kernels
     [InlineData(false, 2, 6, 32, 17)]
+    [InlineData(false, 1, 4, 32, 32)]  // H + W = 64: the largest four-register row
+    [InlineData(true, 2, 3, 33, 40)]   // H + W > 64: row kernels throughout
     public void CaFastPathMatchesOracleOnWideRows(bool training, int n, int c, int h, int w)
     {
         var rng = new Random(n * 1000 + c * 10 + h + w);

@@ -47,7 +47,7 @@ public static class CoordinateAttentionFast
         if (c != p.Channels) throw new ShapeMismatchException("x", $"[N, {p.Channels}, H, W] (conv1.weight has {p.Channels} input channels)", x.ShapeArray());
         if (h < 1 || w < 1) throw new ShapeMismatchException("x", "H ≥ 1 and W ≥ 1", x.ShapeArray());
         int planes = n * c, hw = h * w;
-        bool wide = Kernels.UseWideRows(w), wideBoth = wide && Kernels.UseWideRows(h);
+        bool wide = Kernels.UseWideRows(w), wideBoth = wide && Kernels.UseWideRows(h), wideL = Kernels.UseWidePositions(l);
         float[] xd = x.Data;
 
         // Pass 1, Eq. (ca.1)–(ca.3): row sums → x_h, column sums → x_w, both from one read of each plane.
@@ -73,6 +73,11 @@ public static class CoordinateAttentionFast
         {
             int nn = nm / mip, m = nm % mip;
             ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(fd), nm * l);
+            if (wideL)
+            {
+                Kernels.Conv1Row512(ref w1[m * c], c, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), nn * c * l), l, b1[m], ref dst);
+                return;
+            }
             for (int j = 0; j < l; j++) Unsafe.Add(ref dst, j) = 0;
             for (int i = 0; i < c; i++)
                 Kernels.Axpy(w1[m * c + i], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), (nn * c + i) * l), ref dst, l);
@@ -164,7 +169,7 @@ public static class CoordinateAttentionFast
         var p = fwd.P;
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3), mip = p.Mip, l = h + w, planes = n * c, hw = h * w;
-        bool wide = Kernels.UseWideRows(w);
+        bool wide = Kernels.UseWideRows(w), wideL = Kernels.UseWidePositions(l);
         float[] xd = x.Data, gd = dy.Data, ah = fwd.AH.Data, aw = fwd.AW.Data;
 
         // Pass 1, Eq. (ca.11)–(ca.12) and (ca.14): per plane, t = g·x; da_h[r] = Σ_w t·a_w; da_w += t·a_h[r];
@@ -254,12 +259,19 @@ public static class CoordinateAttentionFast
         ForPlanes(planes, () => new float[l], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl, float[] row) =>
         {
             int nn = pl / c, ch = pl % c;
-            Array.Clear(row);
             ref float rowRef = ref MemoryMarshal.GetArrayDataReference(row);
-            for (int m = 0; m < mip; m++)
-                Kernels.Axpy(w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
-            for (int j = 0; j < h; j++) row[j] /= fw;
-            for (int j = h; j < l; j++) row[j] /= fh;
+            if (wideL)
+            {
+                Kernels.DyCatRow512(ref w1[ch], c, mip, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), nn * mip * l), l, h, ref rowRef);
+            }
+            else
+            {
+                Array.Clear(row);
+                for (int m = 0; m < mip; m++)
+                    Kernels.Axpy(w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
+                for (int j = 0; j < h; j++) row[j] /= fw;
+                for (int j = h; j < l; j++) row[j] /= fh;
+            }
             ref float gp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(gd), pl * hw);
             ref float dxp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dxd), pl * hw);
             ref float awr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aw), pl * w);
@@ -407,6 +419,71 @@ public static class CoordinateAttentionFast
         /// and the hardware, never on the thread count.
         /// </summary>
         public static bool UseWideRows(int w) => Vector512.IsHardwareAccelerated && w >= 16 && w <= 32;
+
+        /// <summary>
+        /// Whether rows of L = H + W positions take the four-register Vector512 kernels: 16 ≤ L ≤ 64, vectors at
+        /// 0, min(16, L − 16), min(32, L − 16) and L − 16 (repeated or overlapping lanes are computed identically).
+        /// </summary>
+        public static bool UseWidePositions(int l) => Vector512.IsHardwareAccelerated && l >= 16 && l <= 64;
+
+        /// <summary>Eq. (ca.4) for one (n, m): dst[l] = Σ_i W1[m, i]·y_cat[n, i, l] + b1[m], the row held in four registers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Conv1Row512(ref float w1Row, int c, ref float ycN, int l, float bias, ref float dst)
+        {
+            nuint o1 = (nuint)Math.Min(16, l - 16), o2 = (nuint)Math.Min(32, l - 16), o3 = (nuint)(l - 16);
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var a2 = Vector512<float>.Zero;
+            var a3 = Vector512<float>.Zero;
+            for (int i = 0; i < c; i++)
+            {
+                var wv = Vector512.Create(Unsafe.Add(ref w1Row, i));
+                ref float row = ref Unsafe.Add(ref ycN, i * l);
+                a0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row), a0);
+                a1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o1), a1);
+                a2 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o2), a2);
+                a3 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o3), a3);
+            }
+            var vb = Vector512.Create(bias);
+            (a0 + vb).StoreUnsafe(ref dst);
+            (a1 + vb).StoreUnsafe(ref dst, o1);
+            (a2 + vb).StoreUnsafe(ref dst, o2);
+            (a3 + vb).StoreUnsafe(ref dst, o3);
+        }
+
+        /// <summary>
+        /// Eq. (ca.21) and the divisions of (ca.22) for one plane (n, c): row[l] = Σ_m W1[m, c]·df[n, m, l], then divided
+        /// by W for l &lt; H and by H for l ≥ H.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DyCatRow512(ref float w1Col, int c, int mip, ref float dfN, int l, int h, ref float row)
+        {
+            int o1 = Math.Min(16, l - 16), o2 = Math.Min(32, l - 16), o3 = l - 16;
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var a2 = Vector512<float>.Zero;
+            var a3 = Vector512<float>.Zero;
+            for (int m = 0; m < mip; m++)
+            {
+                var wv = Vector512.Create(Unsafe.Add(ref w1Col, m * c));
+                ref float r = ref Unsafe.Add(ref dfN, m * l);
+                a0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r), a0);
+                a1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o1), a1);
+                a2 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o2), a2);
+                a3 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o3), a3);
+            }
+            (a0 / Divisors(0, h, l)).StoreUnsafe(ref row);
+            (a1 / Divisors(o1, h, l)).StoreUnsafe(ref row, (nuint)o1);
+            (a2 / Divisors(o2, h, l)).StoreUnsafe(ref row, (nuint)o2);
+            (a3 / Divisors(o3, h, l)).StoreUnsafe(ref row, (nuint)o3);
+        }
+
+        /// <summary>Lane k: W (= L − H) where offset + k &lt; H, else H — the pooled count of position offset + k.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Divisors(int offset, int h, int l) =>
+            Vector512.ConditionalSelect(
+                Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(offset), Vector512.Create(h)).AsSingle(),
+                Vector512.Create((float)(l - h)), Vector512.Create((float)h));
 
         /// <summary>Lanes of the second (overlapping) vector that are not in the first: lane k counts when k ≥ 32 − W.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

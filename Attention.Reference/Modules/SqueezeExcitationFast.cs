@@ -13,7 +13,7 @@ namespace Attention.Reference.Modules;
 /// <para>
 /// Work is organised per sample: for sample n, one pass over its C planes computes the squeeze (Eq. (se.1)/(se.2)),
 /// the two tiny FC layers run on that sample's [C] vector (Eqs. (se.3)–(se.6)), and a second pass over the same
-/// planes writes y (Eq. (se.7)) while they are still in the core's L2 cache (a [256, 28, 28] float32 sample is
+/// planes, in reverse channel order, writes y (Eq. (se.7)) while they are still in the core's L2 cache (a [256, 28, 28] float32 sample is
 /// 800 KB), so x is read from memory about once. The backward mirrors it: one pass for ds (Eq. (se.8)), the FC
 /// backward for that sample (Eqs. (se.9), (se.12), (se.13), (se.16)), one pass writing dx (Eqs. (se.17)/(se.18)); the
 /// parameter gradients (batch sums, Eqs. (se.10), (se.11), (se.14), (se.15)) are summed afterwards, sequentially in n.
@@ -47,7 +47,7 @@ public static class SqueezeExcitationFast
             ws.Excite(p, b);
             forPlanes((q0, q1) =>
             {
-                for (int q = q0; q < q1; q++)
+                for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the squeeze touched last are still in L2
                     SeKernels.Scale(new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
             });
         });
@@ -114,13 +114,13 @@ public static class SqueezeExcitationFast
             {
                 if (ws.ArgMax is null)
                 {
-                    for (int q = q0; q < q1; q++)
+                    for (int q = q1 - 1; q >= q0; q--) // reverse: the planes pass 1 touched last are still in L2
                         SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], ws.Dz[q] / ws.Count, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
                 }
                 else
                 {
-                    for (int q = q0; q < q1; q++)
+                    for (int q = q1 - 1; q >= q0; q--)
                     {
                         SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], 0f, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
@@ -269,7 +269,7 @@ public static class SqueezeExcitationFast
         internal void WriteDx(float[] gd, float[] dxd, int q0, int q1)
         {
             int plane = _plane;
-            for (int q = q0; q < q1; q++)
+            for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the ds pass touched last are still in L2
             {
                 var dst = new Span<float>(dxd, q * plane, plane);
                 if (ArgMax is null) SeKernels.ScaleAdd(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);

@@ -68,6 +68,9 @@ public static class BenchSuites
     public static IReadOnlyList<IBenchSuite> All { get; } =
     [
         // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
+        new ConvBench(),
         new SeBench(),
+        new CaBench(),
+        new GctBench(),
     ];
 }

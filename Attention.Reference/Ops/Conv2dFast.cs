@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Attention.Reference.Tensors;
 
@@ -78,6 +79,31 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
+    [ThreadStatic] private static TF[]? t_xpad;      // caller: zero-padded input (stride-1 path)
+    [ThreadStatic] private static TF[]? t_wflip;     // caller: flipped, transposed weights (stride-1 input gradient)
+    [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
+
+    private static readonly int[]?[] s_packedOffsets = new int[3][];
+
+    /// <summary>Offsets kk·NR of the rows of a packed B micro-panel.</summary>
+    private static int[] PackedOffsets(int nr)
+    {
+        int slot = nr == 2 * Vector512<TF>.Count ? 0 : nr == 2 * Vector256<TF>.Count ? 1 : 2;
+        var table = s_packedOffsets[slot];
+        if (table is null || table.Length < Conv2dTuning.KC * 2 || table[1] != nr)
+        {
+            table = new int[Conv2dTuning.KC * 2];
+            for (int i = 0; i < table.Length; i++) table[i] = i * nr;
+            s_packedOffsets[slot] = table;
+        }
+        return table;
+    }
+
+    private static int[] Grow(ref int[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new int[length];
+        return buffer;
+    }
 
     private static TF[] Grow(ref TF[]? buffer, long length)
     {
@@ -98,17 +124,15 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     // ---------------------------------------------------------------- forward, Eqs. (conv.7)–(conv.8)
 
     /// <summary>y = conv(x, w) + b into a preallocated y.</summary>
-    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y)
+    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y) =>
+        ForwardArrays(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
+
+    /// <summary>Packs W_g of every group into MR-row panels [group][tile][k][MR] (rows past O/G are zero).</summary>
+    private static TF[] PackWeights(TF[] wData, Conv2dGeometry g, int mTilesG)
     {
-        var path = Conv2dTuning.Path;
-        int nr = Nr(path);
-        int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), ho = y.Dim(2), wo = y.Dim(3), p = ho * wo;
-        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
-        int mTilesG = Ceil(og, MR);
-        var apack = Grow(ref t_apack, (long)groups * mTilesG * k * MR);
-        var wData = weight.Data;
-        // Pack W_g into MR-row panels [tile][k][MR] (rows past O/G are zero).
-        Compute.For(groups * mTilesG, idx =>
+        int og = g.OutPerGroup, k = g.ReductionLength;
+        var apack = Grow(ref t_apack, (long)g.Groups * mTilesG * k * MR);
+        Compute.For(g.Groups * mTilesG, idx =>
         {
             int grp = idx / mTilesG, t = idx % mTilesG;
             var dst = apack.AsSpan(idx * k * MR, k * MR);
@@ -120,11 +144,109 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 for (int kk = 0; kk < k; kk++) dst[kk * MR + r] = src[kk];
             }
         });
+        return apack;
+    }
+
+    private static void ForwardArrays(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    {
+        if (g.Stride == (1, 1)) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
+        else ForwardPacked(xData, n, h, w, wData, bData, g, yData, ho, wo);
+    }
+
+    /// <summary>
+    /// Stride 1: the implicit GEMM over the zero-padded input with the output computed on the padded grid
+    /// (Ho × Wp, columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is the padded input shifted by
+    /// c·Hp·Wp + p·dh·Wp + q·dw and B needs no packing, Eq. (conv.8).
+    /// </summary>
+    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    {
+        var path = Conv2dTuning.Path;
+        int nr = Nr(path);
+        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
+        int ph = g.Padding.H, pw = g.Padding.W, hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp, grid = ho * wp;
+        int mTilesG = Ceil(og, MR);
+        var apack = PackWeights(wData, g, mTilesG);
+        // Zero-padded copy of x, with slack after the last plane for the over-reads of the last column tile.
+        int nc = Conv2dTuning.NC, slack = Ceil(nc, nr) * nr + 2 * nr;
+        var xpad = Grow(ref t_xpad, (long)n * cin * plane + slack);
+        xpad.AsSpan(n * cin * plane, slack).Clear();
+        Compute.For(n * cin, nc0 =>
+        {
+            var dst = xpad.AsSpan(nc0 * plane, plane);
+            var src = xData.AsSpan(nc0 * h * w, h * w);
+            dst[..(ph * wp)].Clear();
+            dst[((ph + h) * wp)..].Clear();
+            for (int i = 0; i < h; i++)
+            {
+                var row = dst.Slice((ph + i) * wp, wp);
+                row[..pw].Clear();
+                src.Slice(i * w, w).CopyTo(row[pw..]);
+                row[(pw + w)..].Clear();
+            }
+        });
+        var off = Grow(ref t_off, k);
+        int khkw = g.Kernel.H * g.Kernel.W;
+        for (int kk = 0; kk < k; kk++)
+        {
+            int c = kk / khkw, pp = kk % khkw / g.Kernel.W, qq = kk % g.Kernel.W;
+            off[kk] = c * plane + pp * g.Dilation.H * wp + qq * g.Dilation.W;
+        }
+        int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
+        Compute.For(n * groups * mBlocks * nTiles, u =>
+        {
+            int nt = u % nTiles, rest = u / nTiles;
+            int mb = rest % mBlocks; rest /= mBlocks;
+            int grp = rest % groups, img = rest / groups;
+            int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
+            int j0 = nt * nc, ncols = Math.Min(nc, grid - j0);
+            int panels = Ceil(ncols, nr), ldc = panels * nr;
+            var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
+            cbuf.Clear();
+            var xb = xpad.AsSpan((img * cin + grp * ig) * plane + j0);
+            for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
+            {
+                int kc = Math.Min(Conv2dTuning.KC, k - k0);
+                Macro(path, apack.AsSpan(((grp * mTilesG + t0) * k + k0) * MR), k * MR, tiles,
+                    xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+            }
+            for (int r = 0; r < tiles * MR; r++)
+            {
+                int o = t0 * MR + r;
+                if (o >= og) break;
+                int oc = grp * og + o;
+                var yRow = yData.AsSpan((img * g.OutChannels + oc) * ho * wo, ho * wo);
+                var src = cbuf.Slice(r * ldc, ncols);
+                // Copy the valid columns (ow < Wo) of the padded grid, row segment by row segment.
+                int jj = 0;
+                while (jj < ncols)
+                {
+                    int gj = j0 + jj, oh = gj / wp, ow = gj - oh * wp;
+                    int run = Math.Min(ncols - jj, wp - ow);
+                    int valid = Math.Min(run, Math.Max(0, wo - ow));
+                    if (valid > 0)
+                    {
+                        var d = yRow.Slice(oh * wo + ow, valid);
+                        if (bData is null) src.Slice(jj, valid).CopyTo(d);
+                        else TensorPrimitives.Add(src.Slice(jj, valid), bData[oc], d); // Eq. (conv.1): bias added after the sum
+                    }
+                    jj += run;
+                }
+            }
+        });
+    }
+
+    /// <summary>Any stride: implicit im2col packed into [panel][k][NR] micro-panels per unit, Eq. (conv.7).</summary>
+    private static void ForwardPacked(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    {
+        var path = Conv2dTuning.Path;
+        int nr = Nr(path);
+        int p = ho * wo;
+        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
+        int mTilesG = Ceil(og, MR);
+        var apack = PackWeights(wData, g, mTilesG);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(p, Conv2dTuning.NC);
-        var xData = x.Data;
-        var yData = y.Data;
-        var bData = bias?.Data;
         var geo = new Im2Col(g, h, w, wo);
+        var packedOff = PackedOffsets(nr);
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
             int nt = u % nTiles, rest = u / nTiles;
@@ -142,15 +264,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 int kc = Math.Min(Conv2dTuning.KC, k - k0);
                 // B chunk [panel][kk][NR] of the implicit im2col matrix, Eq. (conv.7).
                 for (int kk = 0; kk < kc; kk++)
-                for (int jp = 0; jp < panels; jp++)
-                {
-                    var dst = bbuf.AsSpan(jp * kc * nr + kk * nr, nr);
-                    int count = Math.Min(nr, ncols - jp * nr);
-                    geo.Segment(xg, k0 + kk, j0 + jp * nr, count, dst);
-                    dst[count..].Clear();
-                }
+                    geo.PackRow(xg, k0 + kk, j0, ncols, bbuf.AsSpan(kk * nr), kc * nr, nr, panels);
                 Macro(path, apack.AsSpan(((grp * mTilesG + t0) * k + k0) * MR), k * MR, tiles,
-                    bbuf, kc * nr, panels, kc, cbuf, ldc);
+                    bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
             }
             for (int r = 0; r < tiles * MR; r++)
             {
@@ -167,11 +283,38 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     // ---------------------------------------------------------------- input gradient, Eqs. (conv.9)–(conv.10)
 
+    /// <summary>Stride 1 (and padding ≤ d·(k − 1)): the input gradient as a forward convolution, Eq. (conv.9).</summary>
+    private static void BackwardInputDirect(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx, int padH, int padW)
+    {
+        // Eq. (conv.9): for stride 1 the transposed convolution is a forward convolution of dy with the flipped,
+        // transposed kernel w'[c, o, p, q] = w[o, c, kh−1−p, kw−1−q] and padding d·(k−1) − pad.
+        int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw;
+        var flipped = Grow(ref t_wflip, (long)weight.Length);
+        var wData = weight.Data;
+        for (int grp = 0; grp < g.Groups; grp++)
+        for (int c = 0; c < ig; c++)
+        for (int o = 0; o < og; o++)
+        {
+            var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
+            var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
+            for (int t = 0; t < khkw; t++) dst[t] = src[khkw - 1 - t];
+        }
+        var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
+        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), flipped, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
+    }
+
     /// <summary>dx from dy into a preallocated dx.</summary>
     public static void BackwardInput(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
     {
+        int padH = g.Dilation.H * (g.Kernel.H - 1) - g.Padding.H, padW = g.Dilation.W * (g.Kernel.W - 1) - g.Padding.W;
+        if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
+        {
+            BackwardInputDirect(dy, weight, g, dx, padH, padW);
+            return;
+        }
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
+        var packedOff = PackedOffsets(nr);
         int n = dy.Dim(0), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo, h = dx.Dim(2), w = dx.Dim(3);
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
         int khkw = g.Kernel.H * g.Kernel.W;
@@ -214,7 +357,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                         dyg.Slice((o0 + kk) * p + j0 + jp * nr, count).CopyTo(dst);
                         dst[count..].Clear();
                     }
-                    Macro(path, apack.AsSpan(o0 * MR), og * MR, tiles, bbuf, kc * nr, panels, kc, cbuf, ldc);
+                    Macro(path, apack.AsSpan(o0 * MR), og * MR, tiles, bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
                 }
                 for (int row = 0; row < m; row++) cbuf.Slice(row * ldc, ncols).CopyTo(dcol.AsSpan(row * p + j0, ncols));
             }
@@ -264,6 +407,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
+        var packedOff = PackedOffsets(nr);
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo;
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
         int rcMax = Conv2dTuning.WeightGradChunk, chunksPerImage = Ceil(p, rcMax), chunks = n * chunksPerImage;
@@ -312,7 +456,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                Macro(path, apack.AsSpan(q0 * MR), rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, kc, cbuf, ldc);
+                Macro(path, apack.AsSpan(q0 * MR), rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
             }
             var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
             for (int r = 0; r < tiles * MR; r++)
@@ -361,6 +505,50 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         private readonly int _kh = g.Kernel.H, _kw = g.Kernel.W, _sh = g.Stride.H, _sw = g.Stride.W;
         private readonly int _ph = g.Padding.H, _pw = g.Padding.W, _dh = g.Dilation.H, _dw = g.Dilation.W;
 
+        /// <summary>
+        /// Writes row k of the im2col matrix for columns [j0, j0 + ncols) into micro-panel layout: column t goes to
+        /// dst[(t / nr)·panelStride + t % nr]; columns ncols ≤ t &lt; panels·nr are zero.
+        /// </summary>
+        public void PackRow(ReadOnlySpan<TF> xg, int k, int j0, int ncols, Span<TF> dst, int panelStride, int nr, int panels)
+        {
+            int khkw = _kh * _kw, c = k / khkw, rem = k - c * khkw, pp = rem / _kw, qq = rem - pp * _kw;
+            var plane = xg.Slice(c * h * w, h * w);
+            int rowOff = pp * _dh - _ph, colOff = qq * _dw - _pw;
+            int oh = j0 / wo, ow = j0 - oh * wo, t = 0;
+            while (t < ncols)
+            {
+                int lane = t % nr;
+                int run = Math.Min(Math.Min(ncols - t, wo - ow), nr - lane);
+                var d = dst.Slice(t / nr * panelStride + lane, run);
+                int ih = oh * _sh + rowOff;
+                if ((uint)ih >= (uint)h) d.Clear();
+                else
+                {
+                    var src = plane.Slice(ih * w, w);
+                    int iw0 = ow * _sw + colOff;
+                    if (_sw == 1)
+                    {
+                        int lo = Math.Clamp(-iw0, 0, run), hi = Math.Clamp(w - iw0, lo, run);
+                        d[..lo].Clear();
+                        if (hi > lo) src.Slice(iw0 + lo, hi - lo).CopyTo(d[lo..hi]);
+                        d[hi..].Clear();
+                    }
+                    else
+                    {
+                        for (int u = 0; u < run; u++)
+                        {
+                            int iw = iw0 + u * _sw;
+                            d[u] = (uint)iw < (uint)w ? src[iw] : TF.Zero;
+                        }
+                    }
+                }
+                t += run;
+                ow += run;
+                if (ow == wo) { ow = 0; oh++; }
+            }
+            for (; t < panels * nr; t++) dst[t / nr * panelStride + t % nr] = TF.Zero;
+        }
+
         /// <summary>dst[t] = col[k, j + t] for t &lt; count, where column j is output position (j / Wo, j % Wo).</summary>
         public void Segment(ReadOnlySpan<TF> xg, int k, int j, int count, Span<TF> dst)
         {
@@ -405,19 +593,23 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>
     /// C[tiles·MR, panels·NR] += A·B over kc reduction indices. A tile t starts at a[t·aTileStride] laid out
-    /// [kk][MR]; B panel jp starts at b[jp·bPanelStride] laid out [kk][NR]; C has row stride ldc.
+    /// [kk][MR]; row kk of B panel jp starts at b[jp·bPanelStride + off[kk]]; C has row stride ldc. Each C element
+    /// continues its own FMA chain in increasing kk order.
     /// </summary>
     private static void Macro(ConvSimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
-        int panels, int kc, Span<TF> c, int ldc)
+        int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
     {
-        ref TF a0 = ref a[0];
-        ref TF b0 = ref b[0];
-        ref TF c0 = ref c[0];
-        int nr = Nr(path);
+        int kc = off.Length, nr = Nr(path);
+        int maxOff = 0;
+        foreach (int o in off) maxOff = Math.Max(maxOff, o);
         // Bounds: the last tile and panel must fit in the spans (checked once here, not in the micro-kernel).
-        if ((long)(tiles - 1) * aTileStride + (long)kc * MR > a.Length || (long)(panels - 1) * bPanelStride + (long)kc * nr > b.Length
+        if ((long)(tiles - 1) * aTileStride + (long)kc * MR > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
             || (long)tiles * MR * ldc > c.Length || panels * nr > ldc)
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
+        ref TF a0 = ref MemoryMarshal.GetReference(a);
+        ref TF b0 = ref MemoryMarshal.GetReference(b);
+        ref TF c0 = ref MemoryMarshal.GetReference(c);
+        ref int o0 = ref MemoryMarshal.GetReference(off);
         for (int jp = 0; jp < panels; jp++)
         {
             ref TF bp = ref Unsafe.Add(ref b0, jp * bPanelStride);
@@ -427,9 +619,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro512(ref ap, ref bp, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro256(ref ap, ref bp, ref cp, kc, ldc); break;
-                    default: MicroPortable(ref ap, ref bp, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector512: Micro512(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector256: Micro256(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
+                    default: MicroPortable(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }
         }
@@ -455,7 +647,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The 8 × (2·16 float | 2·8 double) register tile: 16 accumulators, one FMA chain per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(ref TF a, ref TF b, ref TF c, int kc, int ldc)
+    private static void Micro512(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector512<TF>.Count, s = (nuint)ldc;
         var c00 = Vector512.LoadUnsafe(ref c); var c01 = Vector512.LoadUnsafe(ref c, l);
@@ -467,9 +659,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c60 = Vector512.LoadUnsafe(ref c, 6 * s); var c61 = Vector512.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector512.LoadUnsafe(ref c, 7 * s); var c71 = Vector512.LoadUnsafe(ref c, 7 * s + l);
         ref TF ap = ref a;
-        ref TF bp = ref b;
         for (int kk = 0; kk < kc; kk++)
         {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
             var b0 = Vector512.LoadUnsafe(ref bp);
             var b1 = Vector512.LoadUnsafe(ref bp, l);
             Vector512<TF> av;
@@ -482,7 +674,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector512.Create(Unsafe.Add(ref ap, 6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector512.Create(Unsafe.Add(ref ap, 7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
             ap = ref Unsafe.Add(ref ap, MR);
-            bp = ref Unsafe.Add(ref bp, 2 * (int)l);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -496,7 +687,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The same tile with <see cref="Vector256{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro256(ref TF a, ref TF b, ref TF c, int kc, int ldc)
+    private static void Micro256(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector256<TF>.Count, s = (nuint)ldc;
         var c00 = Vector256.LoadUnsafe(ref c); var c01 = Vector256.LoadUnsafe(ref c, l);
@@ -508,9 +699,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c60 = Vector256.LoadUnsafe(ref c, 6 * s); var c61 = Vector256.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector256.LoadUnsafe(ref c, 7 * s); var c71 = Vector256.LoadUnsafe(ref c, 7 * s + l);
         ref TF ap = ref a;
-        ref TF bp = ref b;
         for (int kk = 0; kk < kc; kk++)
         {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
             var b0 = Vector256.LoadUnsafe(ref bp);
             var b1 = Vector256.LoadUnsafe(ref bp, l);
             Vector256<TF> av;
@@ -523,7 +714,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector256.Create(Unsafe.Add(ref ap, 6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector256.Create(Unsafe.Add(ref ap, 7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
             ap = ref Unsafe.Add(ref ap, MR);
-            bp = ref Unsafe.Add(ref bp, 2 * (int)l);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -536,7 +726,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     }
 
     /// <summary>The same tile with the portable <see cref="Vector{T}"/>, one row at a time (two accumulators live).</summary>
-    private static void MicroPortable(ref TF a, ref TF b, ref TF c, int kc, int ldc)
+    private static void MicroPortable(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         int l = Vector<TF>.Count;
         for (int r = 0; r < MR; r++)
@@ -547,8 +737,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             for (int kk = 0; kk < kc; kk++)
             {
                 var av = new Vector<TF>(Unsafe.Add(ref a, kk * MR + r));
-                acc0 = Fma(av, Vector.LoadUnsafe(ref b, (nuint)(kk * 2 * l)), acc0);
-                acc1 = Fma(av, Vector.LoadUnsafe(ref b, (nuint)(kk * 2 * l + l)), acc1);
+                ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+                acc0 = Fma(av, Vector.LoadUnsafe(ref bp), acc0);
+                acc1 = Fma(av, Vector.LoadUnsafe(ref bp, (nuint)l), acc1);
             }
             acc0.StoreUnsafe(ref cr);
             acc1.StoreUnsafe(ref cr, (nuint)l);

@@ -1,0 +1,90 @@
+using System.Numerics;
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+
+namespace Attention.Cli.Bench;
+
+/// <summary>
+/// <c>attention-ref bench conv</c>: the fast conv2d on the ResNet-50 layers at batch 1, forward and backward
+/// (backward = input gradient + weight gradient), GFLOP/s = 2·O·Ho·Wo·(I/G)·kh·kw per image for the forward and
+/// for each half of the backward.
+/// </summary>
+public sealed class ConvBench : IBenchSuite
+{
+    /// <summary>A benchmark layer: name, geometry, input size.</summary>
+    public sealed record Layer(string Name, Conv2dGeometry Geometry, int Size)
+    {
+        /// <summary>Floating-point operations of one forward pass at batch 1.</summary>
+        public double Flops => 2.0 * Geometry.MacsPerImage(Size, Size);
+    }
+
+    /// <summary>The six ResNet-50 layers of the issue (padding k/2).</summary>
+    public static IReadOnlyList<Layer> Layers { get; } =
+    [
+        new("stem7x7s2_3_64_224", Conv2dGeometry.Square(3, 64, 7, stride: 2, padding: 3), 224),
+        new("3x3_64_64_56", Conv2dGeometry.Square(64, 64, 3, padding: 1), 56),
+        new("1x1_256_64_56", Conv2dGeometry.Square(256, 64, 1), 56),
+        new("3x3_128_128_28", Conv2dGeometry.Square(128, 128, 3, padding: 1), 28),
+        new("3x3_256_256_14", Conv2dGeometry.Square(256, 256, 3, padding: 1), 14),
+        new("3x3_512_512_7", Conv2dGeometry.Square(512, 512, 3, padding: 1), 7),
+    ];
+
+    /// <inheritdoc />
+    public string Name => "conv";
+
+    /// <inheritdoc />
+    public string Description => "fast conv2d on six ResNet-50 layers, batch 1, forward and backward, GFLOP/s";
+
+    /// <inheritdoc />
+    public IEnumerable<BenchResult> Run(BenchSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        int saved = Compute.MaxThreads;
+        Compute.MaxThreads = settings.Threads;
+        try
+        {
+            foreach (var layer in Layers)
+            foreach (var dtype in settings.DTypes)
+            {
+                var rows = dtype == "float32" ? Measure<float>(layer, settings) : Measure<double>(layer, settings);
+                foreach (var row in rows) yield return row;
+            }
+        }
+        finally
+        {
+            Compute.MaxThreads = saved;
+        }
+    }
+
+    private static List<BenchResult> Measure<T>(Layer layer, BenchSettings s) where T : IFloatingPointIeee754<T>
+    {
+        var g = layer.Geometry;
+        var (ho, wo) = g.OutputSize(layer.Size, layer.Size);
+        var rng = new Random(1);
+        DenseTensor<T> Rand(params int[] shape)
+        {
+            var t = new DenseTensor<T>(shape);
+            for (int i = 0; i < t.Length; i++) t.Data[i] = T.CreateChecked(rng.NextDouble() - 0.5);
+            return t;
+        }
+        var x = Rand(1, g.InChannels, layer.Size, layer.Size);
+        var w = Rand(g.WeightShape);
+        var b = Rand(g.OutChannels);
+        var dy = Rand(1, g.OutChannels, ho, wo);
+        var y = new DenseTensor<T>(1, g.OutChannels, ho, wo);
+        var dx = x.ZerosLike();
+        var dw = w.ZerosLike();
+        string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
+        double fwd = BenchTimer.MedianMs(() => Conv2d.Forward(x, w, b, g, y), s.MinSeconds);
+        double bwd = BenchTimer.MedianMs(() =>
+        {
+            Conv2d.BackwardInput(dy, w, g, dx);
+            Conv2d.BackwardWeight(x, dy, g, dw);
+        }, s.MinSeconds);
+        return
+        [
+            new(layer.Name, dtype, "forward", fwd, layer.Flops / (fwd * 1e6), s.Threads),
+            new(layer.Name, dtype, "backward", bwd, 2 * layer.Flops / (bwd * 1e6), s.Threads),
+        ];
+    }
+}

@@ -105,6 +105,20 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void InputsAreNotModified()
+    {
+        foreach (var c in Module.Generate(5))
+        {
+            var inputs = c.Inputs.Clone();
+            var ps = c.Parameters.Clone();
+            Module.Run(c.Config, inputs, ps, RunOptions.Default);
+            Module.Run(c.Config, inputs.Cast<float>(), ps.Cast<float>(), RunOptions.Default);
+            foreach (var (name, t) in c.Inputs) Bitwise.AssertIdentical(t, inputs.Get(name), c.Name + " " + name);
+            foreach (var (name, t) in c.Parameters) Bitwise.AssertIdentical(t, ps.Get(name), c.Name + " " + name);
+        }
+    }
+
+    [Fact]
     public void BitwiseIdenticalForAnyThreadCount()
     {
         foreach (var c in Module.Generate(5).Where(g => g.Name.EndsWith("_s2", StringComparison.Ordinal)))

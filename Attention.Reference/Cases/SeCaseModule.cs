@@ -9,7 +9,8 @@ namespace Attention.Reference.Cases;
 /// <c>reduction</c> (hidden = channels // reduction); <c>bias</c> (default true); <c>gate</c> (<c>"sigmoid"</c>,
 /// default, or <c>"hard_sigmoid"</c>); <c>pool</c> (<c>"avg"</c>, default, or <c>"max"</c>). Parameters
 /// <c>fc1.weight</c>, <c>fc2.weight</c> as [out, in] or [out, in, 1, 1], and <c>fc1.bias</c>, <c>fc2.bias</c> when
-/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path.
+/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path
+/// <see cref="SqueezeExcitationFast"/> (or, when a trace is requested, the oracle's generic code in float32).
 /// </summary>
 public sealed class SeCaseModule : CaseModule
 {
@@ -91,14 +92,11 @@ public sealed class SeCaseModule : CaseModule
         var w2 = parameters.Get(prefix + "fc2.weight");
         var b1 = options.Bias ? parameters.Get(prefix + "fc1.bias") : null;
         var b2 = options.Bias ? parameters.Get(prefix + "fc2.bias") : null;
-        try
-        {
-            return new SeParameters<T>(options,
-                SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels), b1,
-                SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden), b2);
-        }
-        catch (ShapeMismatchException) { throw; }
-        catch (ArgumentException e) { throw new ArgumentException($"{prefix}{e.Message}", e); }
+        if (b1 is not null) ShapeUtil.Require(b1, prefix + "fc1.bias", options.Hidden);
+        if (b2 is not null) ShapeUtil.Require(b2, prefix + "fc2.bias", options.Channels);
+        return new SeParameters<T>(options,
+            SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels), b1,
+            SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden), b2);
     }
 
     /// <summary>Writes the SE gradients under their state_dict names, each in the shape its parameter was given.</summary>

@@ -34,10 +34,8 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var g = SqueezeExcitation.Backward(o, p, st, dy);
         foreach (bool wide in new[] { true, false })
         {
-            bool saved = SeKernels.UseVector512;
-            try
+            SeKernels.WithVector512(wide, () =>
             {
-                SeKernels.UseVector512 = wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
                 var xf = x.Cast<float>();
                 var dyf = dy.Cast<float>();
                 var pf = SeTestData.ToFloat(o, p);
@@ -60,8 +58,8 @@ public sealed class SeFastTests(ITestOutputHelper output)
                     }
                     else Assert.True(fast.DB1 is null && fast.DB2 is null);
                 }
-            }
-            finally { SeKernels.UseVector512 = saved; }
+                return 0;
+            });
         }
     }
 
@@ -98,6 +96,11 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var fwd = new TensorSet<float>("x only");
         fwd.Set("x", in32.Get("x"));
         Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, fwd, p32, RunOptions.Default), 2, 3, 8);
+        SeKernels.WithVector512(false, () =>
+        {
+            Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, in32, p32, RunOptions.Default), 2, 3);
+            return 0;
+        });
     }
 
     [Fact]

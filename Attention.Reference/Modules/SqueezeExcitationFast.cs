@@ -48,7 +48,7 @@ public static class SqueezeExcitationFast
             forPlanes((q0, q1) =>
             {
                 for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the squeeze touched last are still in L2
-                    SeKernels.Scale(new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
+                    SeKernels.Scale(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
             });
         });
         return ws.State(x, y, hid);
@@ -75,7 +75,7 @@ public static class SqueezeExcitationFast
             forPlanes((q0, q1) =>
             {
                 for (int q = q0; q < q1; q++)
-                    ws.Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
+                    ws.Ds[q] = SeKernels.Dot(ws.Wide, new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
             });
             ws.ExciteBackward(p, b);
             forPlanes((q0, q1) => ws.WriteDx(gd, dxd, q0, q1));
@@ -115,14 +115,14 @@ public static class SqueezeExcitationFast
                 if (ws.ArgMax is null)
                 {
                     for (int q = q1 - 1; q >= q0; q--) // reverse: the planes pass 1 touched last are still in L2
-                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                        SeKernels.ScaleBoth(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], ws.Dz[q] / ws.Count, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
                 }
                 else
                 {
                     for (int q = q1 - 1; q >= q0; q--)
                     {
-                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                        SeKernels.ScaleBoth(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], 0f, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
                         dxd[q * plane + ws.ArgMax[q]] += ws.Dz[q];
                     }
@@ -159,6 +159,7 @@ public static class SqueezeExcitationFast
         private readonly SeOptions _o;
         private readonly int _plane;
         internal readonly float Count;
+        internal readonly bool Wide = SeKernels.UseVector512;
         internal readonly float[] Z, H, R, E, S;
         internal readonly int[]? ArgMax;
         internal readonly float[] Ds = [], De = [], Dh = [], Dz = [];
@@ -205,17 +206,17 @@ public static class SqueezeExcitationFast
                 var xs = new ReadOnlySpan<float>(xd, q * plane, plane);
                 if (ArgMax is null)
                 {
-                    if (gd is null) Z[q] = SeKernels.Sum(xs) / Count;
+                    if (gd is null) Z[q] = SeKernels.Sum(Wide, xs) / Count;
                     else
                     {
-                        (float sum, Ds[q]) = SeKernels.SumAndDot(xs, new ReadOnlySpan<float>(gd, q * plane, plane));
+                        (float sum, Ds[q]) = SeKernels.SumAndDot(Wide, xs, new ReadOnlySpan<float>(gd, q * plane, plane));
                         Z[q] = sum / Count;
                     }
                 }
                 else
                 {
                     (Z[q], ArgMax[q]) = SeKernels.MaxArg(xs);
-                    if (gd is not null) Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), xs);
+                    if (gd is not null) Ds[q] = SeKernels.Dot(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), xs);
                 }
             }
         }
@@ -272,10 +273,10 @@ public static class SqueezeExcitationFast
             for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the ds pass touched last are still in L2
             {
                 var dst = new Span<float>(dxd, q * plane, plane);
-                if (ArgMax is null) SeKernels.ScaleAdd(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);
+                if (ArgMax is null) SeKernels.ScaleAdd(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);
                 else
                 {
-                    SeKernels.Scale(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], dst);
+                    SeKernels.Scale(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), S[q], dst);
                     dst[ArgMax[q]] += Dz[q];
                 }
             }
@@ -336,15 +337,29 @@ public static class SqueezeExcitationFast
 /// </summary>
 internal static class SeKernels
 {
-    /// <summary>Whether to use the Vector512 path (tests switch it off to exercise the portable Vector&lt;float&gt; path).</summary>
-    internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
+    private static readonly AsyncLocal<bool?> ForcedVector512 = new();
 
-    internal static float Sum(ReadOnlySpan<float> x)
+    /// <summary>
+    /// Whether the Vector512 path is used: when accelerated, unless a test switched it off for its own flow with
+    /// <see cref="WithVector512"/> (to exercise the portable Vector&lt;float&gt; path). Read once per public call.
+    /// </summary>
+    internal static bool UseVector512 => (ForcedVector512.Value ?? true) && Vector512.IsHardwareAccelerated;
+
+    /// <summary>Runs <paramref name="action"/> with the Vector512 path on or off for the calling flow only.</summary>
+    internal static TResult WithVector512<TResult>(bool enabled, Func<TResult> action)
+    {
+        bool? saved = ForcedVector512.Value;
+        ForcedVector512.Value = enabled;
+        try { return action(); }
+        finally { ForcedVector512.Value = saved; }
+    }
+
+    internal static float Sum(bool wide, ReadOnlySpan<float> x)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         int len = x.Length, i = 0;
         float total;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= len - 64; i += 64)
@@ -376,13 +391,13 @@ internal static class SeKernels
         return total;
     }
 
-    internal static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    internal static float Dot(bool wide, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float pb = ref MemoryMarshal.GetReference(b);
         int len = a.Length, i = 0;
         float total;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= len - 64; i += 64)
@@ -416,13 +431,13 @@ internal static class SeKernels
     }
 
     /// <summary>(Σ x, Σ g·x) in one pass over both planes.</summary>
-    internal static (float Sum, float Dot) SumAndDot(ReadOnlySpan<float> x, ReadOnlySpan<float> g)
+    internal static (float Sum, float Dot) SumAndDot(bool wide, ReadOnlySpan<float> x, ReadOnlySpan<float> g)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float pg = ref MemoryMarshal.GetReference(g);
         int len = x.Length, i = 0;
         float sum, dot;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> s0 = default, s1 = default, d0 = default, d1 = default;
             for (; i <= len - 32; i += 32)
@@ -480,12 +495,12 @@ internal static class SeKernels
     }
 
     /// <summary>y = x · s.</summary>
-    internal static void Scale(ReadOnlySpan<float> x, float s, Span<float> y)
+    internal static void Scale(bool wide, ReadOnlySpan<float> x, float s, Span<float> y)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float py = ref MemoryMarshal.GetReference(y);
         int len = x.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             for (; i <= len - 16; i += 16) (Vector512.LoadUnsafe(ref px, (nuint)i) * vs).StoreUnsafe(ref py, (nuint)i);
@@ -499,12 +514,12 @@ internal static class SeKernels
     }
 
     /// <summary>dx = g · s + add (the product rounded first, as the oracle).</summary>
-    internal static void ScaleAdd(ReadOnlySpan<float> g, float s, float add, Span<float> dx)
+    internal static void ScaleAdd(bool wide, ReadOnlySpan<float> g, float s, float add, Span<float> dx)
     {
         ref float pg = ref MemoryMarshal.GetReference(g);
         ref float pd = ref MemoryMarshal.GetReference(dx);
         int len = g.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             var va = Vector512.Create(add);
@@ -520,14 +535,14 @@ internal static class SeKernels
     }
 
     /// <summary>y = x · s and dx = g · s + add in one pass.</summary>
-    internal static void ScaleBoth(ReadOnlySpan<float> x, ReadOnlySpan<float> g, float s, float add, Span<float> y, Span<float> dx)
+    internal static void ScaleBoth(bool wide, ReadOnlySpan<float> x, ReadOnlySpan<float> g, float s, float add, Span<float> y, Span<float> dx)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float pg = ref MemoryMarshal.GetReference(g);
         ref float py = ref MemoryMarshal.GetReference(y);
         ref float pd = ref MemoryMarshal.GetReference(dx);
         int len = x.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             var va = Vector512.Create(add);

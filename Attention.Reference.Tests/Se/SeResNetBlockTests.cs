@@ -55,8 +55,9 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
             for (int i = 0; i < s.Length; i++) s.Data[i] = a.Data[i] + b.Data[i];
             return s;
         }
-        var g1 = Conv2dGeometry.Square(o.Inplanes, o.Planes, 1);
-        var g2 = Conv2dGeometry.Square(o.Planes, o.Planes, 3, o.Stride, 1);
+        bool strideIn1x1 = c.Config.Has("stride_in_1x1") && c.Config.GetBool("stride_in_1x1");
+        var g1 = Conv2dGeometry.Square(o.Inplanes, o.Planes, 1, strideIn1x1 ? o.Stride : 1);
+        var g2 = Conv2dGeometry.Square(o.Planes, o.Planes, 3, strideIn1x1 ? 1 : o.Stride, 1);
         var g3 = Conv2dGeometry.Square(o.Planes, o.Planes * o.Expansion, 1);
         DenseTensor<double> F(DenseTensor<double> u) =>
             Bn(Conv2d.Forward(Relu(Bn(Conv2d.Forward(Relu(Bn(Conv2d.Forward(u, p.Conv1, null, g1), p.Bn1)), p.Conv2, null, g2), p.Bn2)), p.Conv3, null, g3), p.Bn3);
@@ -98,7 +99,8 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
         seCase.Set("y.grad", seUp);
         var seParams = new TensorSet<double>("params");
         foreach (var n in SeCaseModule.ParameterNames(o.Se)) seParams.Set(n, c.Parameters.Get("se." + n));
-        var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden));
+        var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden), ("bias", o.Se.Bias),
+            ("gate", o.Se.Gate == SeGate.Sigmoid ? "sigmoid" : "hard_sigmoid"), ("pool", o.Se.Pool == SePool.Avg ? "avg" : "max"));
         var seOut = new SeCaseModule().Run(seConfig, seCase, seParams, RunOptions.Default);
         foreach (var n in SeCaseModule.ParameterNames(o.Se))
             Bitwise.AssertIdentical(seOut.Get(n + ".grad"), r.Get("se." + n + ".grad"), $"{name} se.{n}.grad");

@@ -162,6 +162,7 @@ public sealed class SeCaseModule : CaseModule
         yield return Make(rng, "se_max_hardsigmoid_bias_h4", 8, 4, null, true, "hard_sigmoid", "max", false, 2, 4, 5);
         yield return Make(rng, "se_max_sigmoid_nobias_r2_conv", 10, null, 2, false, "sigmoid", "max", true, 2, 3, 4);
         yield return Make(rng, "se_avg_hardsigmoid_bias_h5_conv", 10, 5, null, true, "hard_sigmoid", "avg", true, 2, 4, 4);
+        yield return Make(rng, "se_avg_hardsigmoid_nobias_r3", 9, null, 3, false, "hard_sigmoid", "avg", false, 2, 2, 5);
         yield return Make(rng, "se_max_ties_hardsigmoid_kinks", 6, 3, null, true, "hard_sigmoid", "max", false, 2, 3, 3, kinks: true);
     }
 

@@ -92,11 +92,12 @@ public sealed class SeCaseModule : CaseModule
         var w2 = parameters.Get(prefix + "fc2.weight");
         var b1 = options.Bias ? parameters.Get(prefix + "fc1.bias") : null;
         var b2 = options.Bias ? parameters.Get(prefix + "fc2.bias") : null;
+        // Weights first, then biases, so the first error names the weight when the channel count is wrong.
+        var m1 = SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels);
+        var m2 = SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden);
         if (b1 is not null) ShapeUtil.Require(b1, prefix + "fc1.bias", options.Hidden);
         if (b2 is not null) ShapeUtil.Require(b2, prefix + "fc2.bias", options.Channels);
-        return new SeParameters<T>(options,
-            SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels), b1,
-            SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden), b2);
+        return new SeParameters<T>(options, m1, b1, m2, b2);
     }
 
     /// <summary>Writes the SE gradients under their state_dict names, each in the shape its parameter was given.</summary>

@@ -123,6 +123,39 @@ public sealed class SeFastTests(ITestOutputHelper output)
         });
     }
 
+    /// <summary>The vectorised max+argmax equals PyTorch's scalar scan bit for bit: ties, ±0, NaN, ±∞, every length.</summary>
+    [Fact]
+    public void MaxArgEqualsTheScalarScan()
+    {
+        var rng = new Random(3);
+        float[] specials = [0f, -0f, 1f, -1f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 2f, 2f];
+        int checkedCount = 0;
+        for (int len = 1; len <= 70; len++)
+            for (int trial = 0; trial < 40; trial++)
+            {
+                var x = new float[len];
+                int kind = trial % 4;
+                for (int i = 0; i < len; i++)
+                    x[i] = kind switch
+                    {
+                        0 => (float)rng.NextDouble() - 0.5f,
+                        1 => rng.Next(3) - 1,                                            // many ties, ±0 never
+                        2 => rng.Next(2) == 0 ? 0f : -0f,                                // only signed zeros
+                        _ => rng.Next(4) == 0 ? specials[rng.Next(specials.Length)] : (float)rng.NextDouble() - 0.5f,
+                    };
+                if (kind == 3 && trial % 8 == 3) Array.Fill(x, float.NegativeInfinity);
+                var expected = SeKernels.MaxArgScalar(x);
+                foreach (bool wide in new[] { true, false })
+                {
+                    var actual = SeKernels.MaxArg(wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, x);
+                    Assert.Equal(expected.Index, actual.Index);
+                    Assert.Equal(BitConverter.SingleToInt32Bits(expected.Max), BitConverter.SingleToInt32Bits(actual.Max));
+                    checkedCount++;
+                }
+            }
+        Assert.True(checkedCount > 5000);
+    }
+
     [Fact]
     public void CaseModuleRunsTheFastPathForFloat32()
     {

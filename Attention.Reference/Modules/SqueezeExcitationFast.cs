@@ -215,7 +215,7 @@ public static class SqueezeExcitationFast
                 }
                 else
                 {
-                    (Z[q], ArgMax[q]) = SeKernels.MaxArg(xs);
+                    (Z[q], ArgMax[q]) = SeKernels.MaxArg(Wide, xs);
                     if (gd is not null) Ds[q] = SeKernels.Dot(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), xs);
                 }
             }
@@ -570,11 +570,59 @@ internal static class SeKernels
     }
 
     /// <summary>
-    /// The plane's max and its flat index with PyTorch's rule (Eq. (se.2)), the same scalar scan as the oracle:
-    /// start from −∞ at index 0, take a value when it is strictly greater or NaN. Ties keep the first maximal
-    /// index, a NaN wins (the last NaN), and −0 before +0 keeps −0, exactly as PyTorch.
+    /// The plane's max and its flat index with PyTorch's rule (Eq. (se.2)): scanning from −∞ at index 0, a value is
+    /// taken when it is strictly greater or NaN. Ties keep the first maximal index, a NaN wins (the last NaN), and −0
+    /// before +0 keeps −0. Vectorised: one pass finds the maximum value and whether a NaN is present (then the exact
+    /// scalar scan runs); a second pass finds the first index equal to it (−0 == +0, so the first of a tied pair of
+    /// zeros is found, and its own value, with its sign, is returned).
     /// </summary>
-    internal static (float Max, int Index) MaxArg(ReadOnlySpan<float> x)
+    internal static (float Max, int Index) MaxArg(bool wide, ReadOnlySpan<float> x)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        int len = x.Length, i = 0;
+        float m = float.NegativeInfinity;
+        bool nan = false;
+        if (wide && len >= 16)
+        {
+            var mx = Vector512.Create(float.NegativeInfinity);
+            var bad = Vector512<float>.Zero;
+            for (; i <= len - 16; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref px, (nuint)i);
+                mx = Vector512.Max(mx, v);
+                bad |= ~Vector512.Equals(v, v);
+            }
+            nan = bad != Vector512<float>.Zero;
+            m = Vector512.Max(mx, Vector512.Create(float.NegativeInfinity)).ToScalar();
+            for (int k = 1; k < 16; k++) m = Math.Max(m, mx.GetElement(k));
+        }
+        else if (Vector.IsHardwareAccelerated && len >= Vector<float>.Count)
+        {
+            var mx = new Vector<float>(float.NegativeInfinity);
+            var bad = Vector<float>.Zero;
+            for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref px, (nuint)i);
+                mx = Vector.Max(mx, v);
+                bad |= ~Vector.Equals(v, v).As<int, float>();
+            }
+            nan = bad != Vector<float>.Zero;
+            for (int k = 0; k < Vector<float>.Count; k++) m = Math.Max(m, mx[k]);
+        }
+        for (; i < len; i++)
+        {
+            float v = Unsafe.Add(ref px, i);
+            if (float.IsNaN(v)) nan = true;
+            else m = Math.Max(m, v);
+        }
+        if (nan) return MaxArgScalar(x);
+        for (int k = 0; k < len; k++)
+            if (Unsafe.Add(ref px, k) == m) return (Unsafe.Add(ref px, k), k);
+        return (float.NegativeInfinity, 0); // unreachable for len ≥ 1: m is one of the values
+    }
+
+    /// <summary>The scalar scan of <see cref="MaxArg"/>, exactly PyTorch's loop.</summary>
+    internal static (float Max, int Index) MaxArgScalar(ReadOnlySpan<float> x)
     {
         float best = float.NegativeInfinity;
         int index = 0;

@@ -331,9 +331,11 @@ public static class SqueezeExcitationFast
 }
 
 /// <summary>
-/// Vectorised float32 plane kernels for the SE fast path. Each reduction keeps four vector accumulators over the
-/// vector-aligned body (element i goes to accumulator (i / W) mod 4), adds them as ((a0 + a1) + (a2 + a3)), sums the
-/// lanes with Vector.Sum, then adds the scalar tail in increasing index order: a fixed order for a given path.
+/// Vectorised float32 plane kernels for the SE fast path (W = 16 lanes with Vector512, else Vector&lt;float&gt;.Count).
+/// Sum and Dot keep four vector accumulators: blocks of 4W elements go round-robin into a0..a3, the remaining whole
+/// vectors into a0; they are combined as ((a0 + a1) + (a2 + a3)), the lanes summed, then the scalar tail added in
+/// increasing index order. SumAndDot does the same with two accumulators per result. A fixed order for a given path
+/// and length, independent of the thread that runs it. The caller passes the path (<c>wide</c>), read once per call.
 /// </summary>
 internal static class SeKernels
 {

@@ -106,6 +106,44 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
             Bitwise.AssertIdentical(seOut.Get(n + ".grad"), r.Get("se." + n + ".grad"), $"{name} se.{n}.grad");
     }
 
+    /// <summary>
+    /// With a saturated gate (fc2.bias = 1e3: σ gives exactly 1 in float64) the SE module is the identity and
+    /// σ'(e) = (1 − s)s = 0, so every placement is the plain ResNet bottleneck: y and x.grad agree bit for bit with the
+    /// standard placement's (equally saturated), and every SE gradient is exactly 0.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void SaturatedGateGivesThePlainBottleneck(string name)
+    {
+        var c = Case(name);
+        var o = Module.ParseOptions(c.Config);
+        if (o.Se.Gate != SeGate.Sigmoid || !o.Se.Bias) return; // the variants case: covered by the others
+        var ps = c.Parameters.Clone();
+        Array.Fill(ps.Get("se.fc2.bias").Data, 1e3);
+        var r = Module.Run(c.Config, c.Inputs, ps, RunOptions.Default);
+        var reference = c.Config.ToJson().Replace("\"placement\": \"" + c.Config.GetString("placement") + "\"", "\"placement\": \"standard\"");
+        var standard = Module.Run(CaseConfig.Parse(reference), c.Inputs, WithSeFor(ps, o, Module.ParseOptions(CaseConfig.Parse(reference))), RunOptions.Default);
+        Bitwise.AssertIdentical(standard.Get("y"), r.Get("y"), name + " y");
+        Bitwise.AssertIdentical(standard.Get("x.grad"), r.Get("x.grad"), name + " x.grad");
+        foreach (var n in new[] { "se.fc1.weight.grad", "se.fc1.bias.grad", "se.fc2.weight.grad", "se.fc2.bias.grad" })
+            Assert.All(r.Get(n).Data, v => Assert.Equal(0.0, Math.Abs(v)));
+    }
+
+    /// <summary>The parameters with the SE weights reshaped for another placement's channel count (all saturated).</summary>
+    private static TensorSet<double> WithSeFor(TensorSet<double> ps, SeResNetBlockOptions from, SeResNetBlockOptions to)
+    {
+        if (from.Se.Channels == to.Se.Channels && from.Se.Hidden == to.Se.Hidden) return ps;
+        var copy = ps.Clone();
+        int c = to.Se.Channels, h = to.Se.Hidden;
+        copy.Set("se.fc1.weight", new DenseTensor<double>(h, c, 1, 1));
+        copy.Set("se.fc1.bias", new DenseTensor<double>(h));
+        copy.Set("se.fc2.weight", new DenseTensor<double>(c, h, 1, 1));
+        var b2 = new DenseTensor<double>(c);
+        Array.Fill(b2.Data, 1e3);
+        copy.Set("se.fc2.bias", b2);
+        return copy;
+    }
+
     [Fact]
     public void InputsAreNotModified()
     {

@@ -69,5 +69,8 @@ public static class BenchSuites
     [
         // new ConvBench(), new SeBench(), new CaBench(), new GctBench(),
         new ConvBench(),
+        new SeBench(),
+        new CaBench(),
+        new GctBench(),
     ];
 }

@@ -25,11 +25,9 @@ public static class CompareCommand
             string expectedPath = p.GetValue(expectedArg)!, actualPath = p.GetValue(actualArg)!;
             var expected = TensorFiles.Read(expectedPath);
             var actual = TensorFiles.Read(actualPath);
-            var results = TensorFiles.Match(expected, actual, expectedPath, actualPath)
-                .Select(pair => pair.Actual is null
-                    ? new TensorComparison { Name = pair.Expected.Name, Problem = $"missing from {actualPath}" }
-                    : TensorComparer.Compare(pair.Expected, pair.Actual, rtol, atol))
-                .ToList();
+            var results = TensorFiles.SingleTensorPair(expected, actual, expectedPath, actualPath) is var (e, a)
+                ? [TensorComparer.Compare(e, a, rtol, atol)]
+                : TensorComparer.CompareSets(expected, actual, rtol, atol, actualPath);
             foreach (var r in results) io.Out.WriteLine(r);
             int failed = results.Count(r => !r.Passed);
             io.Out.WriteLine(failed == 0 ? $"PASS: {results.Count} tensors agree" : $"FAIL: {failed} of {results.Count} tensors disagree");
@@ -50,17 +48,16 @@ public static class TensorFiles
     }
 
     /// <summary>
-    /// Pairs each expected tensor with the actual of the same name. Two single-tensor files (e.g. two .npy) are paired
-    /// whatever their names.
+    /// When either side is a .npy file and both hold one tensor, the pair to compare whatever their names; otherwise
+    /// null (tensors are then paired by name).
     /// </summary>
-    public static List<(StoredTensor Expected, StoredTensor? Actual)> Match(
+    public static (StoredTensor Expected, StoredTensor Actual)? SingleTensorPair(
         List<StoredTensor> expected, List<StoredTensor> actual, string expectedPath, string actualPath)
     {
         if (expected.Count == 0) throw new InvalidDataException($"{expectedPath}: holds no tensors.");
-        if (expected.Count == 1 && actual.Count == 1 && (IsNpy(expectedPath) || IsNpy(actualPath)))
-            return [(expected[0], actual[0])];
-        var byName = actual.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        return expected.Select(e => (e, byName.GetValueOrDefault(e.Name))).ToList();
+        return expected.Count == 1 && actual.Count == 1 && (IsNpy(expectedPath) || IsNpy(actualPath))
+            ? (expected[0], actual[0])
+            : null;
     }
 
     private static bool IsNpy(string path) => path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase);

@@ -147,7 +147,7 @@ public sealed class CliTests : IDisposable
         File.WriteAllText(Path.Combine(folder, "case.json"), "{\"module\":\"se\",\"channels\":16,\"reduction\":8,\"bias\":true}");
         r = Run("run", folder, "--out", output);
         Assert.Equal(ExitCodes.BadInput, r.Code);
-        Assert.Contains("[16", r.Err);
+        Assert.Contains("Tensor 'fc1.weight' has shape [4, 32, 1, 1]", r.Err);
 
         File.WriteAllBytes(Path.Combine(folder, "params.safetensors"), [1, 2, 3]);
         r = Run("run", folder, "--out", output);

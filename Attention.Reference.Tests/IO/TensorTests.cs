@@ -72,3 +72,34 @@ public class TensorTests
         Assert.Equal(2, TensorComparer.UlpsDouble(-double.Epsilon, double.Epsilon));
     }
 }
+
+public class NoiseFloorTests
+{
+    private static StoredTensor T(string name, params double[] v) => new(name, StoredDType.F64, [v.Length], v);
+
+    [Fact]
+    public void ATensorThatIsZeroInExactArithmeticIsJudgedAgainstTheFilesScale()
+    {
+        // Mirrors ca_c12_train: conv1.bias.grad is exactly 0 in exact arithmetic (training-mode BN removes shifts);
+        // libtorch holds 5.8e-16 of rounding noise, the oracle -5.0e-16.
+        var expected = new List<StoredTensor> { T("y", 1.08, -0.5), T("bias.grad", 5.828670879282072E-16, -1e-16) };
+        var actual = new List<StoredTensor> { T("y", 1.08, -0.5), T("bias.grad", -4.996003610813204E-16, 2e-16) };
+        Assert.All(TensorComparer.CompareSets(expected, actual, 1e-10), c => Assert.True(c.Passed, c.ToString()));
+        // Judged alone (its own scale, as an explicit atol of rtol·max|e| would), the noise cannot agree.
+        Assert.False(TensorComparer.Compare(expected[1], actual[1], 1e-10, atol: 1e-10 * 5.828670879282072E-16).Passed);
+    }
+
+    [Fact]
+    public void TheFloorDoesNotHideRealErrors()
+    {
+        var expected = new List<StoredTensor> { T("y", 3.0, -1.0), T("small.grad", 1e-3, 2e-3) };
+        // An error of 1e-12 absolute in a tensor of scale 2e-3 is 5e-10 relative: a real disagreement at rtol 1e-10,
+        // and far above the floor 64·ε·3 ≈ 4.3e-14.
+        var actual = new List<StoredTensor> { T("y", 3.0, -1.0), T("small.grad", 1e-3 + 1e-12, 2e-3) };
+        var results = TensorComparer.CompareSets(expected, actual, 1e-10);
+        Assert.True(results[0].Passed);
+        Assert.False(results[1].Passed, results[1].ToString());
+        // A 1e-9 relative error in the largest tensor fails too.
+        Assert.False(TensorComparer.CompareSets(expected, [T("y", 3.0 * (1 + 1e-9), -1.0), expected[1]], 1e-10)[0].Passed);
+    }
+}

@@ -105,6 +105,7 @@ public sealed class GctCaseModule : CaseModule
             ("gct_l1_c6", "l1", false, 2, 6, 4, 5, 1e-5, false, false),
             ("gct_l1_c5_zero_channel", "l1", false, 2, 5, 3, 3, 1e-5, true, false),
             ("gct_l1_after_relu_c4", "l1", true, 2, 4, 3, 4, 1e-5, false, true),
+            ("gct_l2_c3_saturated", "l2", false, 2, 3, 2, 3, 1e-5, false, false),
         };
         foreach (var v in variants)
         {
@@ -129,6 +130,13 @@ public sealed class GctCaseModule : CaseModule
             parameters.Set("alpha", Random(rng, v.C, 0.5, 1.5));
             parameters.Set("gamma", Random(rng, v.C, -1.5, 1.5));
             parameters.Set("beta", Random(rng, v.C, -0.5, 0.5));
+            if (v.Name.EndsWith("_saturated", StringComparison.Ordinal))
+            {
+                // β = ±25 on the first two channels: tanh rounds to ±1, the literal 1 + tanh u gives a gate of
+                // exactly 2 and exactly 0, and ∂u = 0 there (as PyTorch computes it).
+                parameters.Get("beta").Data[0] = 25;
+                parameters.Get("beta").Data[1] = -25;
+            }
             yield return new GeneratedCase(v.Name, config, inputs, parameters);
         }
     }

@@ -10,6 +10,7 @@ public static class ModuleRegistry
         // Each module registers itself here, one line each.
         Add(new Conv2dCaseModule());
         Add(new SeCaseModule());
+        Add(new SeResNetBlockCaseModule());
         Add(new CaCaseModule());
         Add(new GctCaseModule());
     }

@@ -25,15 +25,15 @@ public sealed class SeCaseModule : CaseModule
     {
         ArgumentNullException.ThrowIfNull(config);
         config.RejectUnknownKeys(ConfigKeys);
-        return ParseOptions(config, "channels", "hidden", "reduction", "bias", "gate", "pool", null);
+        int channels = config.GetInt("channels");
+        if (channels < 1) throw new CaseFormatException($"{config.Source}: 'channels' must be at least 1, got {channels}.");
+        return ParseOptions(config, channels, "channels", "hidden", "reduction", "bias", "gate", "pool", null);
     }
 
     /// <summary>Shared with the SE-ResNet block: reads SE options from the given keys.</summary>
-    internal static SeOptions ParseOptions(CaseConfig config, string channelsKey, string? hiddenKey, string reductionKey,
+    internal static SeOptions ParseOptions(CaseConfig config, int channels, string channelsKey, string? hiddenKey, string reductionKey,
         string? biasKey, string? gateKey, string? poolKey, int? defaultReduction)
     {
-        int channels = config.GetInt(channelsKey);
-        if (channels < 1) throw new CaseFormatException($"{config.Source}: '{channelsKey}' must be at least 1, got {channels}.");
         int? hidden = hiddenKey is null ? null : config.GetOptionalInt(hiddenKey);
         int? reduction = config.GetOptionalInt(reductionKey);
         if (hidden is not null && reduction is not null)

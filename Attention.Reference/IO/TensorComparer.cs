@@ -42,18 +42,56 @@ public sealed record TensorComparison
 /// Element-wise comparison under |a − e| ≤ atol + rtol·|e|. Defaults: rtol 1e-10 when both sides are float64, 1e-5
 /// when either is float32 (or narrower); atol = rtol × max|e| of that tensor, so an element that cancels to near
 /// zero is judged against the tensor's scale.
+/// <para>
+/// Noise floor: when a file of several tensors is compared, the default atol is never below 64·ε·S, where S is the
+/// largest |e| over every tensor of the expected file and ε the machine epsilon of the coarser dtype. A tensor that is
+/// zero in exact arithmetic (e.g. the gradient of a bias that feeds a training-mode BatchNorm) holds only rounding
+/// noise of size ~ε·S on both sides; judged against its own scale it could never agree. For any tensor whose scale is
+/// not far below S the floor is far below rtol × max|e| and changes nothing. An explicit atol disables it.
+/// </para>
 /// </summary>
 public static class TensorComparer
 {
+    /// <summary>The noise floor factor: default atol ≥ <see cref="NoiseFloorUlps"/> · ε · S.</summary>
+    public const double NoiseFloorUlps = 64;
+
+    /// <summary>
+    /// Pairs every expected tensor with the actual of the same name and compares them, with the file's noise floor
+    /// (see the class remarks). A missing actual tensor is a failed comparison.
+    /// </summary>
+    public static List<TensorComparison> CompareSets(IReadOnlyList<StoredTensor> expected, IReadOnlyList<StoredTensor> actual,
+        double? rtol = null, double? atol = null, string actualDescription = "actual")
+    {
+        var byName = new Dictionary<string, StoredTensor>(StringComparer.Ordinal);
+        foreach (var t in actual) byName[t.Name] = t;
+        double scale = 0;
+        foreach (var e in expected) scale = Math.Max(scale, MaxAbsFinite(e.Values));
+        return expected.Select(e => byName.TryGetValue(e.Name, out var a)
+                ? Compare(e, a, rtol, atol, scale)
+                : new TensorComparison { Name = e.Name, Problem = $"missing from {actualDescription}" })
+            .ToList();
+    }
+
     /// <summary>The default relative tolerance for a pair of stored types.</summary>
     public static double DefaultRTol(StoredDType expected, StoredDType actual) =>
         expected == StoredDType.F64 && actual == StoredDType.F64 ? 1e-10 : 1e-5;
 
     /// <summary>Compares two stored tensors.</summary>
-    public static TensorComparison Compare(StoredTensor expected, StoredTensor actual, double? rtol = null, double? atol = null)
+    /// <param name="expected">The expected tensor.</param>
+    /// <param name="actual">The actual tensor.</param>
+    /// <param name="rtol">Relative tolerance (default by dtype).</param>
+    /// <param name="atol">Absolute tolerance (default rtol × max|e|, with the noise floor).</param>
+    /// <param name="fileScale">S, the largest |e| of the expected file, for the noise floor; null for this tensor's own.</param>
+    public static TensorComparison Compare(StoredTensor expected, StoredTensor actual, double? rtol = null, double? atol = null, double? fileScale = null)
     {
         double r = rtol ?? DefaultRTol(expected.DType, actual.DType);
         bool single = expected.DType != StoredDType.F64 || actual.DType != StoredDType.F64;
+        if (atol is null)
+        {
+            double epsilon = single ? Math.Pow(2, -23) : Math.Pow(2, -52);
+            double floor = NoiseFloorUlps * epsilon * (fileScale ?? MaxAbsFinite(expected.Values));
+            atol = Math.Max(r * MaxAbsFinite(expected.Values), floor);
+        }
         if (!expected.Shape.AsSpan().SequenceEqual(actual.Shape))
             return new TensorComparison
             {
@@ -68,9 +106,7 @@ public static class TensorComparer
     {
         if (expected.Length != actual.Length)
             return new TensorComparison { Name = name, RTol = rtol, Problem = $"{actual.Length} elements, expected {expected.Length}" };
-        double scale = 0;
-        foreach (double e in expected) if (double.IsFinite(e)) scale = Math.Max(scale, Math.Abs(e));
-        double a0 = atol ?? rtol * scale;
+        double a0 = atol ?? rtol * MaxAbsFinite(expected);
         double maxAbs = 0, maxRel = 0, maxUlps = 0, worstRatio = -1;
         long violations = 0;
         int worst = 0;
@@ -104,6 +140,13 @@ public static class TensorComparer
             WorstIndex = Unravel(worst, shape), WorstExpected = expected.Length > 0 ? expected[worst] : 0,
             WorstActual = actual.Length > 0 ? actual[worst] : 0, Violations = violations,
         };
+    }
+
+    private static double MaxAbsFinite(double[] values)
+    {
+        double scale = 0;
+        foreach (double v in values) if (double.IsFinite(v)) scale = Math.Max(scale, Math.Abs(v));
+        return scale;
     }
 
     /// <summary>Distance in float64 ULPs (0 for equal values, +0 and −0 equal).</summary>

@@ -207,8 +207,8 @@ public static class CoordinateAttention
             bn = bnTrain.Y.Reshape(n, mip, l);
             runningMean = bnTrain.RunningMean;
             runningVar = bnTrain.RunningVar;
-            trace?.Forward("bn.5", "mean", bnTrain.Mean);
-            trace?.Forward("bn.6", "var", bnTrain.Var);
+            trace?.Forward("ca.5", "mean", bnTrain.Mean); // the batch statistics of Eq. (ca.5): (bn.5)
+            trace?.Forward("ca.5", "var", bnTrain.Var);   // and (bn.6)
         }
         else
         {

@@ -196,8 +196,8 @@ public sealed class GatedChannelTransformation<T> where T : IFloatingPointIeee75
 
         if (trace is not null)
         {
-            trace.Forward("gct.1", "S", fw.S);
-            trace.Forward("gct.2", "s", fw.EmbeddingS);
+            trace.Forward(mode == GctMode.L2 ? "gct.1" : "gct.4", "S", fw.S);
+            trace.Forward(mode == GctMode.L2 ? "gct.2" : "gct.5", "s", fw.EmbeddingS);
             trace.Forward(mode == GctMode.L2 ? "gct.3" : "gct.6", "D", fw.D);
             trace.Forward("gct.7", "u", fw.U);
             trace.Forward("gct.8", "gate", fw.Gate);

@@ -51,7 +51,7 @@ public sealed class GctFastWorkspace
 /// </remarks>
 public static class GatedChannelTransformationFast
 {
-    /// <summary>y = GCT(x), Eqs. (gct.1)–(gct.9), into <paramref name="y"/> (same shape as x; may not alias x).</summary>
+    /// <summary>y = GCT(x), Eqs. (gct.1)–(gct.9), into <paramref name="y"/> (same shape as x, not sharing x's storage).</summary>
     /// <param name="module">The module (float32 parameters).</param>
     /// <param name="x">The input, <c>[N, C, H, W]</c>.</param>
     /// <param name="y">The output, shaped as x.</param>
@@ -64,6 +64,7 @@ public static class GatedChannelTransformationFast
         module.CheckInput(x);
         ArgumentNullException.ThrowIfNull(y);
         ShapeUtil.Require(y, "y", x.ShapeArray());
+        RequireDistinct(("x", x), ("y", y));
         var ws = workspace ?? new GctFastWorkspace();
         ws.Ensure(x.Dim(0), module.Channels);
         if (Vector512.IsHardwareAccelerated) Impl<Simd512, Vector512<float>>.Forward(module, x, y, ws);
@@ -86,6 +87,7 @@ public static class GatedChannelTransformationFast
         ArgumentNullException.ThrowIfNull(dx);
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         ShapeUtil.Require(dx, "x.grad", x.ShapeArray());
+        RequireDistinct(("x", x), ("y.grad", dy), ("x.grad", dx));
         if (workspace.Size != (x.Dim(0), module.Channels))
             throw new ArgumentException("The workspace does not hold a forward pass of this input's shape.", nameof(workspace));
         var grads = NewGrads(module.Channels, dx);
@@ -110,6 +112,7 @@ public static class GatedChannelTransformationFast
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         ShapeUtil.Require(y, "y", x.ShapeArray());
         ShapeUtil.Require(dx, "x.grad", x.ShapeArray());
+        RequireDistinct(("x", x), ("y.grad", dy), ("y", y), ("x.grad", dx));
         var ws = workspace ?? new GctFastWorkspace();
         ws.Ensure(x.Dim(0), module.Channels);
         var grads = NewGrads(module.Channels, dx);
@@ -128,6 +131,15 @@ public static class GatedChannelTransformationFast
         var grads = NewGrads(module.Channels, dx);
         Impl<SimdPortable, Vector<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads);
         return grads;
+    }
+
+    /// <summary>Outputs are written while inputs are still read: no two of these tensors may share storage.</summary>
+    private static void RequireDistinct(params (string Name, DenseTensor<float> Tensor)[] tensors)
+    {
+        for (int i = 0; i < tensors.Length; i++)
+            for (int j = i + 1; j < tensors.Length; j++)
+                if (ReferenceEquals(tensors[i].Tensor.Data, tensors[j].Tensor.Data))
+                    throw new ArgumentException($"'{tensors[i].Name}' and '{tensors[j].Name}' share storage; the fast GCT needs distinct tensors.");
     }
 
     private static GctGradients<float> NewGrads(int c, DenseTensor<float> dx) =>

@@ -10,13 +10,22 @@ namespace Attention.Reference.Modules;
 
 /// <summary>
 /// The fast float32 twin of <see cref="SqueezeExcitation"/>: the same equations (docs/derivations/se.md), fused.
-/// Forward: one pass over x for the squeeze (Eq. (se.1)/(se.2)), the two tiny FC layers, one pass writing y (Eq. (se.7)).
-/// Backward: one pass over (dy, x) for ds (Eq. (se.8)), the FC backward, one pass writing dx (Eqs. (se.17)/(se.18)).
-/// <see cref="ForwardBackward"/> fuses further: one pass over (x, dy) computes the squeeze and ds together and one
-/// pass writes y and dx together, so x and dy are each read twice and y, dx written once.
-/// Plane passes are vectorised (Vector512 where accelerated, else the portable Vector&lt;float&gt;) and split over
-/// (n, c) planes only; every plane's reduction has a fixed order (lane-wise accumulators, then a fixed horizontal
-/// sum, then the scalar tail), so results are bitwise identical for any thread count (not to the float64 oracle's order).
+/// <para>
+/// Work is organised per sample: for sample n, one pass over its C planes computes the squeeze (Eq. (se.1)/(se.2)),
+/// the two tiny FC layers run on that sample's [C] vector (Eqs. (se.3)–(se.6)), and a second pass over the same
+/// planes writes y (Eq. (se.7)) while they are still in the core's L2 cache (a [256, 28, 28] float32 sample is
+/// 800 KB), so x is read from memory about once. The backward mirrors it: one pass for ds (Eq. (se.8)), the FC
+/// backward for that sample (Eqs. (se.9), (se.12), (se.13), (se.16)), one pass writing dx (Eqs. (se.17)/(se.18)); the
+/// parameter gradients (batch sums, Eqs. (se.10), (se.11), (se.14), (se.15)) are summed afterwards, sequentially in n.
+/// <see cref="ForwardBackward"/> fuses both: the first pass computes the squeeze and ds together, the second writes
+/// y and dx together.
+/// </para>
+/// <para>
+/// Samples run in parallel when there are at least as many as threads; otherwise samples run in turn and each pass
+/// splits its planes over the threads. Either way every plane's reduction has one fixed order (lane-wise vector
+/// accumulators, a fixed combination, then the scalar tail; see <see cref="SeKernels"/>) and every FC sum runs in
+/// one fixed order, so results are bitwise identical for any thread count (not equal to the float64 oracle's order).
+/// </para>
 /// </summary>
 public static class SqueezeExcitationFast
 {
@@ -27,34 +36,22 @@ public static class SqueezeExcitationFast
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(p);
         SqueezeExcitation.CheckInput(options, x);
-        int n = x.Dim(0), c = options.Channels, plane = x.Dim(2) * x.Dim(3);
+        int n = x.Dim(0), c = options.Channels, hid = options.Hidden, plane = x.Dim(2) * x.Dim(3);
         y = Output(y, x, "y");
-
-        var z = new DenseTensor<float>(n, c);
-        int[]? argMax = options.Pool == SePool.Max ? new int[n * c] : null;
+        var ws = new Work(options, n, plane, options.Pool == SePool.Max, backward: false);
         var xd = x.Data;
-        var zd = z.Data;
-        float inv = plane; // divide (not multiply by the reciprocal), as the oracle
-        ForPlanes(n * c, (q0, q1) =>
-        {
-            for (int q = q0; q < q1; q++)
-            {
-                var xs = new ReadOnlySpan<float>(xd, q * plane, plane);
-                if (argMax is null) zd[q] = SeKernels.Sum(xs) / inv;
-                else (zd[q], argMax[q]) = SeKernels.MaxArg(xs);
-            }
-        });
-
-        var (h, r, e, s) = Excite(options, p, z);
-
         var yd = y.Data;
-        var sd = s.Data;
-        ForPlanes(n * c, (q0, q1) =>
+        PerSample(n, c, (b, forPlanes) =>
         {
-            for (int q = q0; q < q1; q++)
-                SeKernels.Scale(new ReadOnlySpan<float>(xd, q * plane, plane), sd[q], new Span<float>(yd, q * plane, plane));
+            forPlanes((q0, q1) => ws.Squeeze(xd, null, q0, q1));
+            ws.Excite(p, b);
+            forPlanes((q0, q1) =>
+            {
+                for (int q = q0; q < q1; q++)
+                    SeKernels.Scale(new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
+            });
         });
-        return new SeForwardState<float> { X = x, Z = z, ArgMax = argMax, H = h, R = r, E = e, S = s, Y = y };
+        return ws.State(x, y, hid);
     }
 
     /// <summary>The backward pass from a forward state. <paramref name="dx"/>, when given, receives x.grad.</summary>
@@ -69,42 +66,26 @@ public static class SqueezeExcitationFast
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         int n = x.Dim(0), c = options.Channels, plane = x.Dim(2) * x.Dim(3);
         dx = Output(dx, x, "dx");
-
-        var ds = new float[n * c];
+        var ws = new Work(options, n, plane, st.ArgMax is not null, backward: true, st);
         var xd = x.Data;
         var gd = dy.Data;
-        ForPlanes(n * c, (q0, q1) =>
-        {
-            for (int q = q0; q < q1; q++)
-                ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
-        });
-
-        var (grads, dz) = ExciteBackward(options, p, st.Z, st.H, st.R, st.E, st.S, ds, dx);
-
         var dxd = dx.Data;
-        var sd = st.S.Data;
-        var dzd = dz.Data;
-        var arg = st.ArgMax;
-        float count = plane;
-        ForPlanes(n * c, (q0, q1) =>
+        PerSample(n, c, (b, forPlanes) =>
         {
-            for (int q = q0; q < q1; q++)
+            forPlanes((q0, q1) =>
             {
-                var dst = new Span<float>(dxd, q * plane, plane);
-                if (arg is null) SeKernels.ScaleAdd(new ReadOnlySpan<float>(gd, q * plane, plane), sd[q], dzd[q] / count, dst);
-                else
-                {
-                    SeKernels.Scale(new ReadOnlySpan<float>(gd, q * plane, plane), sd[q], dst);
-                    dst[arg[q]] += dzd[q];
-                }
-            }
+                for (int q = q0; q < q1; q++)
+                    ws.Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
+            });
+            ws.ExciteBackward(p, b);
+            forPlanes((q0, q1) => ws.WriteDx(gd, dxd, q0, q1));
         });
-        return grads;
+        return ws.ParameterGradients(dx);
     }
 
     /// <summary>
-    /// Forward and backward fused: one pass over (x, dy) for the squeeze and ds, the FCs forward and backward, one
-    /// pass writing y and dx. <paramref name="y"/> and <paramref name="dx"/>, when given, receive the outputs.
+    /// Forward and backward fused: per sample, one pass over (x, dy) for the squeeze and ds, the FCs forward and
+    /// backward, one pass writing y and dx. <paramref name="y"/> and <paramref name="dx"/>, when given, receive the outputs.
     /// </summary>
     public static (DenseTensor<float> Y, SeGradients<float> Grads) ForwardBackward(SeOptions options, DenseTensor<float> x,
         SeParameters<float> p, DenseTensor<float> dy, DenseTensor<float>? y = null, DenseTensor<float>? dx = null)
@@ -118,137 +99,225 @@ public static class SqueezeExcitationFast
         int n = x.Dim(0), c = options.Channels, plane = x.Dim(2) * x.Dim(3);
         y = Output(y, x, "y");
         dx = Output(dx, x, "dx");
-
-        var z = new DenseTensor<float>(n, c);
-        var ds = new float[n * c];
-        int[]? argMax = options.Pool == SePool.Max ? new int[n * c] : null;
+        if (ReferenceEquals(y.Data, dx.Data)) throw new ArgumentException("y and dx must not share storage.", nameof(dx));
+        var ws = new Work(options, n, plane, options.Pool == SePool.Max, backward: true);
         var xd = x.Data;
         var gd = dy.Data;
-        var zd = z.Data;
-        float count = plane;
-        ForPlanes(n * c, (q0, q1) =>
-        {
-            for (int q = q0; q < q1; q++)
-            {
-                var xs = new ReadOnlySpan<float>(xd, q * plane, plane);
-                var gs = new ReadOnlySpan<float>(gd, q * plane, plane);
-                if (argMax is null)
-                {
-                    (float sum, ds[q]) = SeKernels.SumAndDot(xs, gs);
-                    zd[q] = sum / count;
-                }
-                else
-                {
-                    (zd[q], argMax[q]) = SeKernels.MaxArg(xs);
-                    ds[q] = SeKernels.Dot(gs, xs);
-                }
-            }
-        });
-
-        var (h, r, e, s) = Excite(options, p, z);
-        var (grads, dz) = ExciteBackward(options, p, z, h, r, e, s, ds, dx);
-
         var yd = y.Data;
         var dxd = dx.Data;
-        var sd = s.Data;
-        var dzd = dz.Data;
-        ForPlanes(n * c, (q0, q1) =>
+        PerSample(n, c, (b, forPlanes) =>
         {
+            forPlanes((q0, q1) => ws.Squeeze(xd, gd, q0, q1));
+            ws.Excite(p, b);
+            ws.ExciteBackward(p, b);
+            forPlanes((q0, q1) =>
+            {
+                if (ws.ArgMax is null)
+                {
+                    for (int q = q0; q < q1; q++)
+                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                            ws.S[q], ws.Dz[q] / ws.Count, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
+                }
+                else
+                {
+                    for (int q = q0; q < q1; q++)
+                    {
+                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                            ws.S[q], 0f, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
+                        dxd[q * plane + ws.ArgMax[q]] += ws.Dz[q];
+                    }
+                }
+            });
+        });
+        return (y, ws.ParameterGradients(dx));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every sample. With at least as many samples as threads, samples run in parallel
+    /// and each body runs its plane passes sequentially; otherwise samples run in turn and each plane pass is split
+    /// over the threads (contiguous channel ranges of that sample). Each plane is written by exactly one range.
+    /// </summary>
+    private static void PerSample(int n, int c, Action<int, Action<Action<int, int>>> body)
+    {
+        int threads = Compute.MaxThreads;
+        if (threads == 1 || n >= threads)
+        {
+            Compute.For(n, b => body(b, range => range(b * c, (b + 1) * c)));
+            return;
+        }
+        int chunks = Math.Min(c, threads * 4);
+        for (int b = 0; b < n; b++)
+        {
+            int bb = b;
+            body(b, range => Compute.For(chunks, k => range(bb * c + (int)((long)c * k / chunks), bb * c + (int)((long)c * (k + 1) / chunks))));
+        }
+    }
+
+    /// <summary>Per-call buffers and the per-sample FC steps (index q = n·C + c for [N, C] quantities).</summary>
+    private sealed class Work
+    {
+        private readonly SeOptions _o;
+        private readonly int _plane;
+        internal readonly float Count;
+        internal readonly float[] Z, H, R, E, S;
+        internal readonly int[]? ArgMax;
+        internal readonly float[] Ds = [], De = [], Dh = [], Dz = [];
+
+        internal Work(SeOptions o, int n, int plane, bool max, bool backward, SeForwardState<float>? st = null)
+        {
+            _o = o;
+            _plane = plane;
+            Count = plane;
+            int c = o.Channels, hid = o.Hidden;
+            if (st is null)
+            {
+                Z = new float[n * c];
+                H = new float[n * hid];
+                R = new float[n * hid];
+                E = new float[n * c];
+                S = new float[n * c];
+                ArgMax = max ? new int[n * c] : null;
+            }
+            else
+            {
+                Z = st.Z.Data;
+                H = st.H.Data;
+                R = st.R.Data;
+                E = st.E.Data;
+                S = st.S.Data;
+                ArgMax = st.ArgMax;
+            }
+            if (backward)
+            {
+                Ds = new float[n * c];
+                De = new float[n * c];
+                Dh = new float[n * hid];
+                Dz = new float[n * c];
+            }
+        }
+
+        /// <summary>Eq. (se.1)/(se.2) for planes [q0, q1), and Eq. (se.8) in the same pass when <paramref name="gd"/> is given (avg).</summary>
+        internal void Squeeze(float[] xd, float[]? gd, int q0, int q1)
+        {
+            int plane = _plane;
             for (int q = q0; q < q1; q++)
             {
                 var xs = new ReadOnlySpan<float>(xd, q * plane, plane);
-                var gs = new ReadOnlySpan<float>(gd, q * plane, plane);
-                var ys = new Span<float>(yd, q * plane, plane);
-                var dst = new Span<float>(dxd, q * plane, plane);
-                if (argMax is null) SeKernels.ScaleBoth(xs, gs, sd[q], dzd[q] / count, ys, dst);
+                if (ArgMax is null)
+                {
+                    if (gd is null) Z[q] = SeKernels.Sum(xs) / Count;
+                    else
+                    {
+                        (float sum, Ds[q]) = SeKernels.SumAndDot(xs, new ReadOnlySpan<float>(gd, q * plane, plane));
+                        Z[q] = sum / Count;
+                    }
+                }
                 else
                 {
-                    SeKernels.ScaleBoth(xs, gs, sd[q], 0f, ys, dst);
-                    dst[argMax[q]] += dzd[q];
+                    (Z[q], ArgMax[q]) = SeKernels.MaxArg(xs);
+                    if (gd is not null) Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), xs);
                 }
             }
-        });
-        return (y, grads);
-    }
+        }
 
-    /// <summary>Eqs. (se.3)–(se.6) on [N, C]: h, r, e, s (FC dot products vectorised over the input feature).</summary>
-    private static (DenseTensor<float> H, DenseTensor<float> R, DenseTensor<float> E, DenseTensor<float> S) Excite(
-        SeOptions options, SeParameters<float> p, DenseTensor<float> z)
-    {
-        int n = z.Dim(0), c = options.Channels, hid = options.Hidden;
-        var h = new DenseTensor<float>(n, hid);
-        var r = new DenseTensor<float>(n, hid);
-        var e = new DenseTensor<float>(n, c);
-        var s = new DenseTensor<float>(n, c);
-        var w1 = p.W1.Data;
-        var w2 = p.W2.Data;
-        for (int b = 0; b < n; b++)
+        /// <summary>Eqs. (se.3)–(se.6) for sample b (FC dot products vectorised over the input feature, bias added last).</summary>
+        internal void Excite(SeParameters<float> p, int b)
         {
-            var zb = new ReadOnlySpan<float>(z.Data, b * c, c);
+            int c = _o.Channels, hid = _o.Hidden;
+            var w1 = p.W1.Data;
+            var w2 = p.W2.Data;
+            var zb = new ReadOnlySpan<float>(Z, b * c, c);
             for (int j = 0; j < hid; j++)
             {
                 float v = TensorPrimitives.Dot(new ReadOnlySpan<float>(w1, j * c, c), zb);
                 if (p.B1 is not null) v += p.B1.Data[j];
-                h.Data[b * hid + j] = v;
-                r.Data[b * hid + j] = Activations.Relu(v);
+                H[b * hid + j] = v;
+                R[b * hid + j] = Activations.Relu(v);
             }
-            var rb = new ReadOnlySpan<float>(r.Data, b * hid, hid);
+            var rb = new ReadOnlySpan<float>(R, b * hid, hid);
+            bool sigmoid = _o.Gate == SeGate.Sigmoid;
             for (int k = 0; k < c; k++)
             {
                 float v = TensorPrimitives.Dot(new ReadOnlySpan<float>(w2, k * hid, hid), rb);
                 if (p.B2 is not null) v += p.B2.Data[k];
-                e.Data[b * c + k] = v;
-                s.Data[b * c + k] = options.Gate == SeGate.Sigmoid ? Activations.Sigmoid(v) : Activations.HardSigmoid(v);
+                E[b * c + k] = v;
+                S[b * c + k] = sigmoid ? Activations.Sigmoid(v) : Activations.HardSigmoid(v);
             }
         }
-        return (h, r, e, s);
-    }
 
-    /// <summary>Eqs. (se.9)–(se.16) from ds: the parameter gradients and dz (batch sums sequential in n).</summary>
-    private static (SeGradients<float> Grads, DenseTensor<float> Dz) ExciteBackward(SeOptions options, SeParameters<float> p,
-        DenseTensor<float> z, DenseTensor<float> h, DenseTensor<float> r, DenseTensor<float> e, DenseTensor<float> s,
-        float[] ds, DenseTensor<float> dx)
-    {
-        int n = z.Dim(0), c = options.Channels, hid = options.Hidden;
-        var de = new float[n * c];
-        for (int i = 0; i < de.Length; i++)
-            de[i] = options.Gate == SeGate.Sigmoid
-                ? ds[i] * Activations.SigmoidGradFromOutput(s.Data[i])
-                : ds[i] * Activations.HardSigmoidGrad(e.Data[i]);
-
-        var dW2 = new DenseTensor<float>(c, hid);
-        var dW1 = new DenseTensor<float>(hid, c);
-        var db2 = options.Bias ? new DenseTensor<float>(c) : null;
-        var db1 = options.Bias ? new DenseTensor<float>(hid) : null;
-        var dz = new DenseTensor<float>(n, c);
-        var dr = new float[hid];
-        var dh = new float[hid];
-        var w1 = p.W1.Data;
-        var w2 = p.W2.Data;
-        for (int b = 0; b < n; b++)
+        /// <summary>Eqs. (se.9), (se.12), (se.13), (se.16) for sample b: de, dr (sum over c in increasing order), dh, dz (sum over j).</summary>
+        internal void ExciteBackward(SeParameters<float> p, int b)
         {
-            var rb = new ReadOnlySpan<float>(r.Data, b * hid, hid);
-            Array.Clear(dr);
+            int c = _o.Channels, hid = _o.Hidden;
+            bool sigmoid = _o.Gate == SeGate.Sigmoid;
+            for (int k = b * c; k < (b + 1) * c; k++)
+                De[k] = sigmoid ? Ds[k] * Activations.SigmoidGradFromOutput(S[k]) : Ds[k] * Activations.HardSigmoidGrad(E[k]);
+            var w1 = p.W1.Data;
+            var w2 = p.W2.Data;
+            Span<float> dr = hid <= 256 ? stackalloc float[hid] : new float[hid];
+            dr.Clear();
             for (int k = 0; k < c; k++)
-            {
-                float g = de[b * c + k];
-                var dw2Row = new Span<float>(dW2.Data, k * hid, hid);
-                TensorPrimitives.MultiplyAdd(rb, g, dw2Row, dw2Row);                                  // Eq. (se.10)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(w2, k * hid, hid), g, dr, dr);   // Eq. (se.12)
-                if (db2 is not null) db2.Data[k] += g;                                                // Eq. (se.11)
-            }
-            for (int j = 0; j < hid; j++) dh[j] = dr[j] * Activations.ReluGrad(h.Data[b * hid + j]); // Eq. (se.13)
-            var zb = new ReadOnlySpan<float>(z.Data, b * c, c);
-            var dzb = new Span<float>(dz.Data, b * c, c);
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(w2, k * hid, hid), De[b * c + k], dr, dr);
+            for (int j = 0; j < hid; j++) Dh[b * hid + j] = dr[j] * Activations.ReluGrad(H[b * hid + j]);
+            var dzb = new Span<float>(Dz, b * c, c);
+            dzb.Clear();
             for (int j = 0; j < hid; j++)
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(w1, j * c, c), Dh[b * hid + j], dzb, dzb);
+        }
+
+        /// <summary>Eq. (se.17)/(se.18) for planes [q0, q1).</summary>
+        internal void WriteDx(float[] gd, float[] dxd, int q0, int q1)
+        {
+            int plane = _plane;
+            for (int q = q0; q < q1; q++)
             {
-                var dw1Row = new Span<float>(dW1.Data, j * c, c);
-                TensorPrimitives.MultiplyAdd(zb, dh[j], dw1Row, dw1Row);                              // Eq. (se.14)
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(w1, j * c, c), dh[j], dzb, dzb); // Eq. (se.16)
-                if (db1 is not null) db1.Data[j] += dh[j];                                            // Eq. (se.15)
+                var dst = new Span<float>(dxd, q * plane, plane);
+                if (ArgMax is null) SeKernels.ScaleAdd(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);
+                else
+                {
+                    SeKernels.Scale(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], dst);
+                    dst[ArgMax[q]] += Dz[q];
+                }
             }
         }
-        return (new SeGradients<float> { Dx = dx, DW1 = dW1, DB1 = db1, DW2 = dW2, DB2 = db2 }, dz);
+
+        /// <summary>Eqs. (se.10), (se.11), (se.14), (se.15): batch sums, sequential in n.</summary>
+        internal SeGradients<float> ParameterGradients(DenseTensor<float> dx)
+        {
+            int n = Z.Length / _o.Channels, c = _o.Channels, hid = _o.Hidden;
+            var dW2 = new DenseTensor<float>(c, hid);
+            var dW1 = new DenseTensor<float>(hid, c);
+            var db2 = _o.Bias ? new DenseTensor<float>(c) : null;
+            var db1 = _o.Bias ? new DenseTensor<float>(hid) : null;
+            for (int b = 0; b < n; b++)
+            {
+                var rb = new ReadOnlySpan<float>(R, b * hid, hid);
+                for (int k = 0; k < c; k++)
+                {
+                    var row = new Span<float>(dW2.Data, k * hid, hid);
+                    TensorPrimitives.MultiplyAdd(rb, De[b * c + k], row, row);
+                    if (db2 is not null) db2.Data[k] += De[b * c + k];
+                }
+                var zb = new ReadOnlySpan<float>(Z, b * c, c);
+                for (int j = 0; j < hid; j++)
+                {
+                    var row = new Span<float>(dW1.Data, j * c, c);
+                    TensorPrimitives.MultiplyAdd(zb, Dh[b * hid + j], row, row);
+                    if (db1 is not null) db1.Data[j] += Dh[b * hid + j];
+                }
+            }
+            return new SeGradients<float> { Dx = dx, DW1 = dW1, DB1 = db1, DW2 = dW2, DB2 = db2 };
+        }
+
+        internal SeForwardState<float> State(DenseTensor<float> x, DenseTensor<float> y, int hid)
+        {
+            int n = x.Dim(0), c = _o.Channels;
+            return new SeForwardState<float>
+            {
+                X = x, Z = new DenseTensor<float>(Z, n, c), ArgMax = ArgMax, H = new DenseTensor<float>(H, n, hid),
+                R = new DenseTensor<float>(R, n, hid), E = new DenseTensor<float>(E, n, c), S = new DenseTensor<float>(S, n, c), Y = y,
+            };
+        }
     }
 
     private static DenseTensor<float> Output(DenseTensor<float>? given, DenseTensor<float> x, string name)
@@ -257,18 +326,6 @@ public static class SqueezeExcitationFast
         ShapeUtil.Require(given, name, x.ShapeArray());
         if (ReferenceEquals(given.Data, x.Data)) throw new ArgumentException($"{name} must not share x's storage.", name);
         return given;
-    }
-
-    /// <summary>Splits [0, planes) into contiguous ranges run by <see cref="Compute.For"/>; each plane is written by one range only.</summary>
-    private static void ForPlanes(int planes, Action<int, int> range)
-    {
-        int chunks = Math.Min(planes, Compute.MaxThreads == 1 ? 1 : Compute.MaxThreads * 4);
-        if (chunks <= 1)
-        {
-            range(0, planes);
-            return;
-        }
-        Compute.For(chunks, k => range((int)((long)planes * k / chunks), (int)((long)planes * (k + 1) / chunks)));
     }
 }
 

@@ -11,7 +11,7 @@ namespace Attention.Reference.Ops;
 public static class GlobalPool
 {
     /// <summary>
-    /// Eq. (se.1): z[n, c] = (Σ_{h,w} x[n, c, h, w]) / (H·W). The sum is sequential in increasing index order
+    /// Eq. (pool.1), SE's squeeze Eq. (se.1): z[n, c] = (Σ_{h,w} x[n, c, h, w]) / (H·W). The sum is sequential in increasing index order
     /// (h outer, w inner), then divided once by H·W (as PyTorch's sum-then-divide). Each (n, c) is one independent
     /// output, so the result does not depend on the thread count.
     /// </summary>
@@ -35,7 +35,7 @@ public static class GlobalPool
     }
 
     /// <summary>
-    /// Eq. (se.17), second term: the adjoint of the average, dx[n, c, h, w] += dz[n, c] / (H·W). Adds into
+    /// Eq. (pool.2), the second term of Eq. (se.17): the adjoint of the average, dx[n, c, h, w] += dz[n, c] / (H·W). Adds into
     /// <paramref name="dx"/> (which must have x's shape).
     /// </summary>
     public static void AvgBackwardAccumulate<T>(DenseTensor<T> dz, DenseTensor<T> dx) where T : IFloatingPointIeee754<T>
@@ -55,7 +55,7 @@ public static class GlobalPool
     }
 
     /// <summary>
-    /// Eq. (se.2): z[n, c] = max_{h,w} x[n, c, h, w] and its flat index a[n, c] = h·W + w, scanned in row-major
+    /// Eq. (pool.3), SE's Eq. (se.2): z[n, c] = max_{h,w} x[n, c, h, w] and its flat index a[n, c] = h·W + w, scanned in row-major
     /// (h, w) order exactly as PyTorch's CPU kernel: start from −∞ at the first index, take a value when it is
     /// strictly greater or NaN. Ties therefore keep the FIRST maximal index; a NaN wins (the last NaN in the plane).
     /// </summary>
@@ -89,7 +89,7 @@ public static class GlobalPool
     }
 
     /// <summary>
-    /// Eq. (se.18), second term: the max's subgradient, dx[n, c, a[n, c]] += dz[n, c]; every other position gets 0.
+    /// Eq. (pool.4), the second term of Eq. (se.18): the max's subgradient, dx[n, c, a[n, c]] += dz[n, c]; every other position gets 0.
     /// Adds into <paramref name="dx"/>.
     /// </summary>
     public static void MaxBackwardAccumulate<T>(DenseTensor<T> dz, int[] argMax, DenseTensor<T> dx) where T : IFloatingPointIeee754<T>

@@ -1,0 +1,256 @@
+using Attention.Reference.Cases;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Attention.Reference.Tests.Gct;
+
+/// <summary>The float64 GCT oracle: golden cases from libtorch 2.10, gradcheck, thread determinism, edge cases.</summary>
+public sealed class GctOracleTests(ITestOutputHelper output)
+{
+    private static readonly GctCaseModule Gct = new();
+
+    [Theory]
+    [InlineData("gct_l2_c9")]
+    [InlineData("gct_l1_c7")]
+    [InlineData("gct_l1_after_relu_c5")]
+    public void GoldenCaseMatchesLibtorch(string caseName)
+    {
+        var results = GoldenPack.AssertMatches(caseName, 1e-10);
+        Assert.Equal(["alpha.grad", "beta.grad", "gamma.grad", "x.grad", "y"], results.Select(r => r.Name).Order(StringComparer.Ordinal));
+        foreach (var r in results) output.WriteLine($"{caseName} {r.Name}: max abs {r.MaxAbsError:E2}, max rel {r.MaxRelError:E2}, max ulps {r.MaxUlps}");
+    }
+
+    [Theory]
+    [InlineData("l2", false, 2, 5, 3, 4, -1)]
+    [InlineData("l2", false, 2, 4, 3, 3, 2)]   // an all-zero channel: ε keeps (S + ε)^½ away from 0
+    [InlineData("l1", false, 2, 5, 3, 4, -1)]
+    [InlineData("l1", false, 2, 4, 3, 3, 1)]   // an all-zero channel: abs'(0) = 0 and |s|'(0) = 0
+    [InlineData("l1", true, 2, 5, 3, 4, -1)]
+    [InlineData("l2", false, 1, 1, 2, 2, -1)]  // one channel: D = |s| (up to ε), u = ±γ + β barely depends on x
+    public void GradCheckFullGradient(string mode, bool afterRelu, int n, int c, int h, int w, int zeroChannel)
+    {
+        var gc = GctTestData.Case(100 + c * 7 + h, mode, afterRelu, n, c, h, w, zeroChannel: zeroChannel);
+        int count = Check(gc);
+        Assert.True(count >= n * c * h * w + 3 * c);
+    }
+
+    /// <summary>
+    /// Full element-wise gradcheck plus random directions, except for l1 with an all-zero channel: there every x of
+    /// that channel sits on the |x| kink, and a direction that moves x and α together makes L(t) contain t·|t| terms,
+    /// whose central difference is O(step) (≈7e-6 seen), not O(step²). One coordinate at a time the central
+    /// difference of |·| at 0 is exactly the subgradient 0, so the element-wise check stays valid and complete.
+    /// </summary>
+    private static int Check(GeneratedCase gc)
+    {
+        bool onKink = gc.Config.GetString("mode") == "l1" && !gc.Config.GetBool("after_relu")
+                      && gc.Inputs.Get("x").Data.Any(v => v == 0);
+        return GradCheck.CheckCase(Gct, gc.Config, gc.Inputs, gc.Parameters, int.MaxValue, directions: onKink ? 0 : 3);
+    }
+
+    [Fact]
+    public void GradCheckAfterReluWithNegativeInputTakesXAsIs()
+    {
+        // after_relu promises x ≥ 0 but the code does not check: x is summed as is, so a negative S and s are possible,
+        // and |s| in D then has slope −1 (gct.16).
+        var gc = GctTestData.Case(42, "l1", true, 2, 4, 3, 3);
+        var x = gc.Inputs.Get("x");
+        for (int i = 0; i < x.Length; i++) x.Data[i] -= 0.8;
+        var fw = GctTestData.Module<double>(gc).Forward(x);
+        Assert.Contains(fw.EmbeddingS.Data, v => v < 0);
+        Check(gc);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void GradCheckGeneratedCases(int seed)
+    {
+        foreach (var gc in Gct.Generate(seed)) Check(gc);
+    }
+
+    [Fact]
+    public void GeneratedCasesCoverEveryVariant()
+    {
+        var cases = Gct.Generate(3).ToList();
+        Assert.Contains(cases, c => c.Config.GetString("mode") == "l2");
+        Assert.Contains(cases, c => c.Config.GetString("mode") == "l1" && !c.Config.GetBool("after_relu"));
+        Assert.Contains(cases, c => c.Config.GetString("mode") == "l1" && c.Config.GetBool("after_relu"));
+        Assert.All(cases, c => Assert.True(c.Inputs.Contains("y.grad")));
+        Assert.Contains(cases, c => c.Name.Contains("zero_channel") && c.Config.GetString("mode") == "l1");
+        Assert.Contains(cases, c => c.Name.Contains("zero_channel") && c.Config.GetString("mode") == "l2");
+        var saturated = cases.Single(c => c.Name.EndsWith("_saturated", StringComparison.Ordinal));
+        var gate = GctTestData.Module<double>(saturated).Forward(saturated.Inputs.Get("x")).Gate;
+        Assert.Equal(2.0, gate[0, 0]);
+        Assert.Equal(0.0, gate[0, 1]);
+        Assert.Equal(cases.Count, cases.Select(c => c.Name).Distinct().Count());
+        // after_relu cases hold the non-negative input the flag promises.
+        Assert.All(cases.Where(c => c.Config.GetBool("after_relu")), c => Assert.All(c.Inputs.Get("x").Data, v => Assert.True(v >= 0)));
+    }
+
+    [Theory]
+    [InlineData("l2", false)]
+    [InlineData("l1", false)]
+    [InlineData("l1", true)]
+    public void OracleIsBitwiseIdenticalForAnyThreadCount(string mode, bool afterRelu)
+    {
+        var gc = GctTestData.Case(5, mode, afterRelu, 5, 6, 7, 9);
+        Bitwise.AssertSameForThreadCounts(() => Gct.Run(gc.Config, gc.Inputs, gc.Parameters, RunOptions.Default), 2, 3, 8);
+    }
+
+    [Fact]
+    public void RunDoesNotModifyInputsOrParameters()
+    {
+        var gc = GctTestData.Case(9, "l2", false, 2, 3, 4, 4);
+        var inputs = gc.Inputs.Clone();
+        var ps = gc.Parameters.Clone();
+        Gct.Run(gc.Config, gc.Inputs, gc.Parameters, RunOptions.Default);
+        foreach (var (name, t) in inputs) Bitwise.AssertIdentical(t, gc.Inputs.Get(name), name);
+        foreach (var (name, t) in ps) Bitwise.AssertIdentical(t, gc.Parameters.Get(name), name);
+    }
+
+    [Fact]
+    public void ForwardOnlyWhenNoUpstreamGradient()
+    {
+        var gc = GctTestData.Case(9, "l1", false, 2, 3, 4, 4);
+        var inputs = new TensorSet<double>("inputs");
+        inputs.Set("x", gc.Inputs.Get("x"));
+        var outputs = Gct.Run(gc.Config, inputs, gc.Parameters, RunOptions.Default);
+        Assert.Equal(["y"], outputs.Names);
+        var outputs32 = Gct.Run(gc.Config, inputs.Cast<float>(), gc.Parameters.Cast<float>(), RunOptions.Default);
+        Assert.Equal(["y"], outputs32.Names);
+    }
+
+    [Fact]
+    public void TraceRecordsTheDocumentedNamesInOrder()
+    {
+        var gc = GctTestData.Case(2, "l2", false, 2, 3, 2, 2);
+        var trace = new TraceLog();
+        var outputs = Gct.Run(gc.Config, gc.Inputs, gc.Parameters, new RunOptions { Trace = trace });
+        Assert.Equal(["S", "s", "D", "u", "gate", "y"], trace.Steps.Where(s => s.Phase == "forward").Select(s => s.Name));
+        Assert.Equal(["dgate", "du", "beta.grad", "dk", "gamma.grad", "dD", "ds", "alpha.grad", "dS", "x.grad"],
+            trace.Steps.Where(s => s.Phase == "backward").Select(s => s.Name));
+        Assert.Equal([2, 3], trace.Steps.Single(s => s.Name == "gate").Value.ShapeArray());
+        Bitwise.AssertIdentical(outputs.Get("y"), trace.Steps.Single(s => s.Name == "y").Value, "traced y");
+        Bitwise.AssertIdentical(outputs.Get("x.grad"), trace.Steps.Single(s => s.Name == "x.grad").Value, "traced x.grad");
+        Assert.Equal(["gct.1", "gct.2", "gct.3", "gct.7", "gct.8", "gct.9"], trace.Steps.Where(s => s.Phase == "forward").Select(s => s.Equation));
+        Assert.Equal(["gct.10", "gct.11", "gct.12", "gct.13", "gct.13", "gct.14", "gct.15", "gct.17", "gct.17", "gct.19"],
+            trace.Steps.Where(s => s.Phase == "backward").Select(s => s.Equation));
+
+        var l1 = GctTestData.Case(2, "l1", false, 2, 3, 2, 2);
+        var traceL1 = new TraceLog();
+        Gct.Run(l1.Config, l1.Inputs, l1.Parameters, new RunOptions { Trace = traceL1 });
+        Assert.Equal(["gct.4", "gct.5", "gct.6", "gct.7", "gct.8", "gct.9"], traceL1.Steps.Where(s => s.Phase == "forward").Select(s => s.Equation));
+        Assert.Equal(["gct.10", "gct.11", "gct.12", "gct.13", "gct.13", "gct.14", "gct.16", "gct.18", "gct.18", "gct.20"],
+            traceL1.Steps.Where(s => s.Phase == "backward").Select(s => s.Equation));
+    }
+
+    [Fact]
+    public void ForwardMatchesAHandComputationOfTheAuthorsExpressions()
+    {
+        // One sample, two channels, 1x2 planes; l2, ε = 1e-5. Evaluated literally as GCT.py does.
+        double eps = 1e-5;
+        double[] x = [0.5, -1.0, 2.0, 0.25];
+        double[] alpha = [1.5, 0.75], gamma = [0.8, -1.2], beta = [0.1, -0.3];
+        var xt = new DenseTensor<double>((double[])x.Clone(), 1, 2, 1, 2);
+        var m = new GatedChannelTransformation<double>(
+            new DenseTensor<double>(alpha, 1, 2, 1, 1), new DenseTensor<double>(gamma, 1, 2, 1, 1), new DenseTensor<double>(beta, 1, 2, 1, 1), eps);
+        var fw = m.Forward(xt);
+        double e0 = Math.Sqrt(x[0] * x[0] + x[1] * x[1] + eps) * alpha[0];
+        double e1 = Math.Sqrt(x[2] * x[2] + x[3] * x[3] + eps) * alpha[1];
+        double d = Math.Sqrt((e0 * e0 + e1 * e1) / 2 + eps);
+        double g0 = 1.0 + Math.Tanh(e0 * (gamma[0] / d) + beta[0]);
+        double g1 = 1.0 + Math.Tanh(e1 * (gamma[1] / d) + beta[1]);
+        Assert.Equal([x[0] * g0, x[1] * g0, x[2] * g1, x[3] * g1], fw.Y.Data);
+    }
+
+    [Fact]
+    public void NewModuleHasTheAuthorsInitialisationAndIsTheIdentity()
+    {
+        var m = new GatedChannelTransformation<double>(4);
+        Assert.Equal(GctMode.L2, m.Mode);
+        Assert.Equal(1e-5, m.Epsilon);
+        Assert.False(m.AfterRelu);
+        Assert.Equal([1, 4, 1, 1], m.Alpha.ShapeArray());
+        Assert.All(m.Alpha.Data, v => Assert.Equal(1.0, v));
+        Assert.All(m.Gamma.Data, v => Assert.Equal(0.0, v));
+        Assert.All(m.Beta.Data, v => Assert.Equal(0.0, v));
+        var x = GctTestData.Uniform(new Random(1), -3, 3, 2, 4, 3, 3);
+        Bitwise.AssertIdentical(x, m.Forward(x).Y, "y of a freshly initialised GCT");
+    }
+
+    [Fact]
+    public void AllZeroInputIsFiniteInBothModes()
+    {
+        foreach (var mode in new[] { "l2", "l1" })
+        {
+            var gc = GctTestData.Case(4, mode, false, 2, 3, 2, 2);
+            Array.Clear(gc.Inputs.Get("x").Data);
+            var outputs = Gct.Run(gc.Config, gc.Inputs, gc.Parameters, RunOptions.Default);
+            foreach (var (name, t) in outputs) Assert.All(t.Data, v => Assert.True(double.IsFinite(v), $"{mode} {name} = {v}"));
+            Assert.All(outputs.Get("y").Data, v => Assert.Equal(0.0, v));
+        }
+    }
+
+    [Fact]
+    public void NaNInOneSamplePoisonsThatSampleOnly()
+    {
+        var gc = GctTestData.Case(6, "l2", false, 2, 3, 2, 2);
+        gc.Inputs.Get("x")[0, 1, 0, 0] = double.NaN;
+        var outputs = Gct.Run(gc.Config, gc.Inputs, gc.Parameters, RunOptions.Default);
+        var y = outputs.Get("y");
+        int perSample = 3 * 2 * 2;
+        Assert.All(y.Data.Take(perSample), v => Assert.True(double.IsNaN(v)));
+        Assert.All(y.Data.Skip(perSample), v => Assert.True(double.IsFinite(v)));
+        Assert.All(outputs.Get("x.grad").Data.Skip(perSample), v => Assert.True(double.IsFinite(v)));
+        Assert.All(outputs.Get("alpha.grad").Data, v => Assert.True(double.IsNaN(v)));
+    }
+
+    [Fact]
+    public void SaturatedGateIsExactlyZeroOrTwo()
+    {
+        // β = ±40: tanh rounds to ±1, and the literal 1 + tanh u gives exactly 2 or 0, as PyTorch.
+        var gc = GctTestData.Case(8, "l2", false, 1, 2, 2, 2);
+        gc.Parameters.Get("beta").Data[0] = 40;
+        gc.Parameters.Get("beta").Data[1] = -40;
+        var m = GctTestData.Module<double>(gc);
+        var fw = m.Forward(gc.Inputs.Get("x"));
+        Assert.Equal(2.0, fw.Gate.Data[0]);
+        Assert.Equal(0.0, fw.Gate.Data[1]);
+        var g = m.Backward(fw, gc.Inputs.Get("y.grad"));
+        Assert.Equal(0.0, g.Beta.Data[0]);
+        Assert.Equal(0.0, g.Beta.Data[1]);
+    }
+
+    [Fact]
+    public void ZeroChannelsGiveEmptyOutputs()
+    {
+        var m = new GatedChannelTransformation<double>(0);
+        var x = new DenseTensor<double>(2, 0, 3, 3);
+        var fw = m.Forward(x);
+        Assert.Equal(0, fw.Y.Length);
+        var g = m.Backward(fw, x.ZerosLike());
+        Assert.Equal(0, g.X.Length);
+        Assert.Equal([1, 0, 1, 1], g.Alpha.ShapeArray());
+    }
+
+    [Fact]
+    public void EveryGctLabelCitedInCodeIsDefinedInTheDoc()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Attention.sln"))) root = root.Parent;
+        Assert.True(root is not null, "repository root (Attention.sln) not found above the test output directory");
+        string doc = File.ReadAllText(Path.Combine(root!.FullName, "docs", "derivations", "gct.md"));
+        var defined = System.Text.RegularExpressions.Regex.Matches(doc, @"\\tag\{(gct\.\d+)\}").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(defined.Count, defined.Distinct().Count());
+        Assert.Equal(Enumerable.Range(1, defined.Count).Select(i => $"gct.{i}"), defined);
+        var sources = new[] { "Modules/GatedChannelTransformation.cs", "Modules/GatedChannelTransformationFast.cs", "Cases/GctCaseModule.cs" }
+            .Select(f => File.ReadAllText(Path.Combine(root.FullName, "Attention.Reference", f)));
+        var cited = sources.SelectMany(src => System.Text.RegularExpressions.Regex.Matches(src, @"gct\.\d+").Select(m => m.Value)).Distinct().ToList();
+        Assert.NotEmpty(cited);
+        Assert.All(cited, label => Assert.Contains(label, defined));
+        // Every defined equation is used by the code.
+        Assert.All(defined, label => Assert.Contains(label, cited));
+    }
+}

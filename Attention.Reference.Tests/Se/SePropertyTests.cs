@@ -1,0 +1,85 @@
+using Attention.Reference.Modules;
+using Attention.Reference.Ops;
+using FsCheck.Xunit;
+
+namespace Attention.Reference.Tests.Se;
+
+/// <summary>FsCheck properties the SE issue names (seeds, shapes and variants drawn by FsCheck).</summary>
+public sealed class SePropertyTests
+{
+    private static (int N, int C, int Hidden, int H, int W) Shape(int a, int b, int c, int d, int e) =>
+        (1 + Math.Abs(a % 3), 1 + Math.Abs(b % 9), 1 + Math.Abs(c % 4), 1 + Math.Abs(d % 4), 1 + Math.Abs(e % 4));
+
+    /// <summary>With fc1 all zero, h = b1 for every sample, so the gate is the constant gate(W2 relu(b1) + b2), Eq. (se.19).</summary>
+    [Property(MaxTest = 60)]
+    public void ZeroFc1GivesAConstantGate(int seed, int a, int b, int c, int d, int e, bool hard, bool max)
+    {
+        var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
+        var gate = hard ? SeGate.HardSigmoid : SeGate.Sigmoid;
+        var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, true, gate, max ? SePool.Max : SePool.Avg, weightScale: 3);
+        Array.Clear(p.W1.Data);
+        var st = SqueezeExcitation.Forward(o, x, p);
+        for (int k = 0; k < ch; k++)
+        {
+            double ev = p.B2!.Data[k];
+            for (int j = 0; j < hid; j++) ev += p.W2.Data[k * hid + j] * Activations.Relu(p.B1!.Data[j]);
+            double expected = hard ? Activations.HardSigmoid(ev) : Activations.Sigmoid(ev);
+            for (int s = 0; s < n; s++) Assert.Equal(expected, st.S[s, k], 1e-14);
+        }
+    }
+
+    /// <summary>A huge positive fc2 bias saturates the gate at 1, so y ≈ x (exactly x for hard-sigmoid and float64 sigmoid).</summary>
+    [Property(MaxTest = 60)]
+    public void HugePositiveFc2BiasPassesXThrough(int seed, int a, int b, int c, int d, int e, bool hard, bool max)
+    {
+        var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
+        var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, true, hard ? SeGate.HardSigmoid : SeGate.Sigmoid, max ? SePool.Max : SePool.Avg);
+        for (int k = 0; k < ch; k++) p.B2!.Data[k] = 1e3;
+        var y = SqueezeExcitation.Forward(o, x, p).Y;
+        for (int i = 0; i < x.Length; i++) Assert.Equal(x.Data[i], y.Data[i]);
+        // And in the fast float32 path.
+        var yf = SqueezeExcitationFast.Forward(o, x.Cast<float>(), SeTestData.ToFloat(o, p)).Y;
+        for (int i = 0; i < x.Length; i++) Assert.Equal((float)x.Data[i], yf.Data[i]);
+    }
+
+    /// <summary>The sigmoid gate stays in the open interval (0, 1) for moderate pre-activations (|e| &lt; 36 in float64).</summary>
+    [Property(MaxTest = 60)]
+    public void SigmoidGateStaysInTheOpenUnitInterval(int seed, int a, int b, int c, int d, int e, bool bias, bool max)
+    {
+        var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
+        var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.Sigmoid, max ? SePool.Max : SePool.Avg, weightScale: 4);
+        var st = SqueezeExcitation.Forward(o, x, p);
+        for (int i = 0; i < st.S.Length; i++)
+        {
+            Assert.True(st.S.Data[i] > 0 && st.S.Data[i] < 1, $"s = {st.S.Data[i]} for e = {st.E.Data[i]}");
+            // and |y| ≤ |x| elementwise
+        }
+        for (int i = 0; i < x.Length; i++) Assert.True(Math.Abs(st.Y.Data[i]) <= Math.Abs(x.Data[i]));
+    }
+
+    /// <summary>The hard-sigmoid gate stays in the closed interval [0, 1].</summary>
+    [Property(MaxTest = 40)]
+    public void HardSigmoidGateStaysInTheClosedUnitInterval(int seed, int a, int b, int c, int d, int e, bool bias)
+    {
+        var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
+        var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.HardSigmoid, SePool.Avg, weightScale: 8);
+        var st = SqueezeExcitation.Forward(o, x, p);
+        Assert.All(st.S.Data, s => Assert.InRange(s, 0.0, 1.0));
+    }
+
+    /// <summary>y is linear in x along the scale path: the gradient w.r.t. x of ⟨y, dy⟩ minus the squeeze path equals dy·s.</summary>
+    [Property(MaxTest = 40)]
+    public void DxIsScalePathPlusSqueezePath(int seed, int a, int b, int c, int d, int e, bool bias)
+    {
+        var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
+        var (o, x, dy, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.Sigmoid, SePool.Avg);
+        var st = SqueezeExcitation.Forward(o, x, p);
+        var trace = new Tensors.TraceLog();
+        var g = SqueezeExcitation.Backward(o, p, st, dy, trace);
+        var dz = trace.Steps.Single(s => s.Name == "dz").Value;
+        int plane = h * w;
+        for (int q = 0; q < n * ch; q++)
+            for (int i = 0; i < plane; i++)
+                Assert.Equal(dy.Data[q * plane + i] * st.S.Data[q] + dz.Data[q] / plane, g.Dx.Data[q * plane + i], 1e-15);
+    }
+}

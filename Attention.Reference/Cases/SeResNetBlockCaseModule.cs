@@ -1,0 +1,199 @@
+using System.Numerics;
+using Attention.Reference.Blocks;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Cases;
+
+/// <summary>
+/// The <c>"se_resnet_block"</c> case module: an SE-ResNet bottleneck block in eval mode. Keys: <c>inplanes</c>,
+/// <c>planes</c>, <c>stride</c> (default 1), <c>expansion</c> (default 4), <c>placement</c> (<c>"standard"</c>, default,
+/// <c>"pre"</c>, <c>"post"</c>, <c>"identity"</c>), the SE hidden width as <c>reduction</c> (default 16; hidden =
+/// SE channels // reduction) or <c>se_hidden</c> (not both), <c>se_bias</c> (default true), <c>se_gate</c> (default
+/// <c>"sigmoid"</c>), <c>se_pool</c> (default <c>"avg"</c>), <c>eps</c> (BatchNorm ε, default 1e-5),
+/// <c>stride_in_1x1</c> (default false: the stride is on conv2 as timm's ResNet; true puts it on conv1 as the
+/// original Caffe SE-ResNet). Parameters as timm's SE-ResNet Bottleneck; the SE channels are inplanes for "pre",
+/// planes · expansion otherwise.
+/// </summary>
+public sealed class SeResNetBlockCaseModule : CaseModule
+{
+    private static readonly string[] BnKeys = ["weight", "bias", "running_mean", "running_var"];
+
+    /// <inheritdoc />
+    public override string Name => "se_resnet_block";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> ConfigKeys { get; } =
+        ["inplanes", "planes", "stride", "expansion", "placement", "reduction", "se_hidden", "se_bias", "se_gate", "se_pool", "eps", "stride_in_1x1"];
+
+    /// <summary>Parses and validates a block config.</summary>
+    /// <exception cref="CaseFormatException">Unknown keys or bad values.</exception>
+    public SeResNetBlockOptions ParseOptions(CaseConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.RejectUnknownKeys(ConfigKeys);
+        int inplanes = Positive(config, "inplanes", config.GetInt("inplanes"));
+        int planes = Positive(config, "planes", config.GetInt("planes"));
+        int stride = Positive(config, "stride", config.GetInt("stride", 1));
+        int expansion = Positive(config, "expansion", config.GetInt("expansion", 4));
+        var placement = config.GetString("placement", "standard") switch
+        {
+            "standard" => SePlacement.Standard,
+            "pre" => SePlacement.Pre,
+            "post" => SePlacement.Post,
+            "identity" => SePlacement.Identity,
+            var s => throw new CaseFormatException(
+                $"{config.Source}: unknown placement '{s}'; expected \"standard\", \"pre\", \"post\" or \"identity\"."),
+        };
+        int seChannels = placement == SePlacement.Pre ? inplanes : planes * expansion;
+        var se = SeCaseModule.ParseOptions(config, seChannels, placement == SePlacement.Pre ? "inplanes" : "planes·expansion",
+            "se_hidden", "reduction", "se_bias", "se_gate", "se_pool", 16);
+        double eps = config.GetDouble("eps", 1e-5);
+        if (!(eps > 0) || !double.IsFinite(eps)) throw new CaseFormatException($"{config.Source}: 'eps' must be positive, got {eps}.");
+        return new SeResNetBlockOptions(inplanes, planes, stride, expansion, placement, se, eps, config.GetBool("stride_in_1x1", false));
+    }
+
+    /// <summary>The state_dict names the block takes (num_batches_tracked buffers are also accepted and ignored).</summary>
+    public static List<string> ParameterNames(SeResNetBlockOptions o)
+    {
+        var names = new List<string> { "conv1.weight" };
+        names.AddRange(BnKeys.Select(k => "bn1." + k));
+        names.Add("conv2.weight");
+        names.AddRange(BnKeys.Select(k => "bn2." + k));
+        names.Add("conv3.weight");
+        names.AddRange(BnKeys.Select(k => "bn3." + k));
+        names.AddRange(SeCaseModule.ParameterNames(o.Se, "se."));
+        if (o.HasDownsample)
+        {
+            names.Add("downsample.0.weight");
+            names.AddRange(BnKeys.Select(k => "downsample.1." + k));
+        }
+        return names;
+    }
+
+    /// <summary>Reads the block's parameters, checking every shape.</summary>
+    public static SeResNetBlockParameters<T> ReadParameters<T>(SeResNetBlockOptions o, TensorSet<T> ps) where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(ps);
+        BatchNormParameters<T> Bn(string prefix, int c) => new(
+            ps.Get(prefix + ".weight", c), ps.Get(prefix + ".bias", c), ps.Get(prefix + ".running_mean", c), ps.Get(prefix + ".running_var", c));
+        return new SeResNetBlockParameters<T>
+        {
+            Conv1 = ps.Get("conv1.weight", o.Conv1.WeightShape),
+            Bn1 = Bn("bn1", o.Planes),
+            Conv2 = ps.Get("conv2.weight", o.Conv2.WeightShape),
+            Bn2 = Bn("bn2", o.Planes),
+            Conv3 = ps.Get("conv3.weight", o.Conv3.WeightShape),
+            Bn3 = Bn("bn3", o.OutPlanes),
+            Se = SeCaseModule.ReadParameters(o.Se, ps, "se."),
+            DownConv = o.HasDownsample ? ps.Get("downsample.0.weight", o.Downsample.WeightShape) : null,
+            DownBn = o.HasDownsample ? Bn("downsample.1", o.OutPlanes) : null,
+        };
+    }
+
+    /// <inheritdoc />
+    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(parameters);
+        ArgumentNullException.ThrowIfNull(options);
+        var o = ParseOptions(config);
+        CheckInputNames(inputs);
+        var allowed = ParameterNames(o);
+        foreach (var bn in new[] { "bn1", "bn2", "bn3", "downsample.1" }) allowed.Add(bn + ".num_batches_tracked");
+        parameters.RejectUnknown(allowed);
+        var p = ReadParameters(o, parameters);
+        var x = inputs.Get("x");
+        var dy = inputs.TryGet("y.grad");
+
+        var st = SeResNetBlock.Forward(o, x, p, options.Trace);
+        var result = new TensorSet<T>("outputs");
+        result.Set("y", st.Y);
+        if (dy is null) return result;
+        var g = SeResNetBlock.Backward(o, p, st, dy, options.Trace);
+        result.Set("x.grad", g.Dx);
+        foreach (var name in ParameterNames(o))
+        {
+            if (name.EndsWith(".running_mean", StringComparison.Ordinal) || name.EndsWith(".running_var", StringComparison.Ordinal)) continue;
+            if (name.StartsWith("se.", StringComparison.Ordinal)) continue;
+            result.Set(name + ".grad", g.Parameters[name + ".grad"]);
+        }
+        SeCaseModule.WriteGradients(o.Se, parameters, g.Se, result, "se.");
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override IEnumerable<GeneratedCase> Generate(int seed)
+    {
+        var rng = new Random(seed);
+        foreach (var placement in new[] { "standard", "pre", "post", "identity" })
+        {
+            // Identity shortcut: inplanes = planes · expansion, stride 1.
+            yield return Make(rng, $"se_resnet_block_{placement}", placement, inplanes: 8, planes: 4, stride: 1, expansion: 2, n: 2, h: 5, w: 5, reduction: 4);
+            // Downsampled shortcut: stride 2 and a channel change.
+            yield return Make(rng, $"se_resnet_block_{placement}_down_s2", placement, inplanes: 6, planes: 4, stride: 2, expansion: 2, n: 2, h: 6, w: 5, reduction: 4);
+        }
+    }
+
+    private GeneratedCase Make(Random rng, string name, string placement, int inplanes, int planes, int stride, int expansion, int n, int h, int w, int reduction)
+    {
+        var config = CaseConfig.Create(Name, ("inplanes", inplanes), ("planes", planes), ("stride", stride), ("expansion", expansion),
+            ("placement", placement), ("reduction", reduction));
+        var o = ParseOptions(config);
+        var inputs = new TensorSet<double>("inputs.safetensors");
+        var x = Normal(rng, 1, n, inplanes, h, w);
+        inputs.Set("x", x);
+        var ps = new TensorSet<double>("params.safetensors");
+        void Conv(string key, Ops.Conv2dGeometry g) => ps.Set(key, Uniform(rng, -1, 1, g.WeightShape, Math.Sqrt(3.0 / g.ReductionLength)));
+        void Bn(string prefix, int c)
+        {
+            ps.Set(prefix + ".weight", Uniform(rng, 0.5, 1.5, [c]));
+            ps.Set(prefix + ".bias", Uniform(rng, -0.3, 0.3, [c]));
+            ps.Set(prefix + ".running_mean", Uniform(rng, -0.2, 0.2, [c]));
+            ps.Set(prefix + ".running_var", Uniform(rng, 0.5, 1.5, [c]));
+        }
+        Conv("conv1.weight", o.Conv1);
+        Bn("bn1", o.Planes);
+        Conv("conv2.weight", o.Conv2);
+        Bn("bn2", o.Planes);
+        Conv("conv3.weight", o.Conv3);
+        Bn("bn3", o.OutPlanes);
+        int c0 = o.Se.Channels, hid = o.Se.Hidden;
+        ps.Set("se.fc1.weight", Uniform(rng, -1, 1, [hid, c0, 1, 1], 1 / Math.Sqrt(c0)));
+        ps.Set("se.fc1.bias", Uniform(rng, -1, 1, [hid], 1 / Math.Sqrt(c0)));
+        ps.Set("se.fc2.weight", Uniform(rng, -1, 1, [c0, hid, 1, 1], 1 / Math.Sqrt(hid)));
+        ps.Set("se.fc2.bias", Uniform(rng, -1, 1, [c0], 1 / Math.Sqrt(hid)));
+        if (o.HasDownsample)
+        {
+            Conv("downsample.0.weight", o.Downsample);
+            Bn("downsample.1", o.OutPlanes);
+        }
+        var probe = new TensorSet<double>("inputs");
+        probe.Set("x", x);
+        var y = Run(config, probe, ps, RunOptions.Default).Get("y");
+        inputs.Set("y.grad", Normal(rng, 1, y.ShapeArray()));
+        return new GeneratedCase(name, config, inputs, ps);
+    }
+
+    private static int Positive(CaseConfig config, string key, int v) =>
+        v >= 1 ? v : throw new CaseFormatException($"{config.Source}: '{key}' must be at least 1, got {v}.");
+
+    private static DenseTensor<double> Normal(Random rng, double scale, params int[] shape)
+    {
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++)
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            t.Data[i] = scale * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+        }
+        return t;
+    }
+
+    private static DenseTensor<double> Uniform(Random rng, double lo, double hi, int[] shape, double scale = 1)
+    {
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++) t.Data[i] = scale * (lo + (hi - lo) * rng.NextDouble());
+        return t;
+    }
+}

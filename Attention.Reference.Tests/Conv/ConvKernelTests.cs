@@ -26,9 +26,28 @@ public sealed class ConvKernelTests
         ConvTestData.AssertClose(Conv2dSpec.BackwardInput(dy, wt, g, pr.H, pr.W), dx, Conv2dSpec.BackwardInput(ady, aw, g, pr.H, pr.W),
             g.OutPerGroup * khkw, $"x.grad of {pr}");
 
-        var dw = Conv2d.BackwardWeight(x, dy, g);
         var (ho, wo) = pr.Out;
-        ConvTestData.AssertClose(Conv2dSpec.BackwardWeight(x, dy, g), dw, Conv2dSpec.BackwardWeight(ax, ady, g), pr.N * ho * wo, $"weight.grad of {pr}");
+        var dwSpec = Conv2dSpec.BackwardWeight(x, dy, g);
+        var dwMag = Conv2dSpec.BackwardWeight(ax, ady, g);
+        ConvTestData.AssertClose(dwSpec, Conv2d.BackwardWeight(x, dy, g), dwMag, pr.N * ho * wo, $"weight.grad of {pr}");
+
+        // The alternative kernels the heuristics may not pick for this shape: the packed-im2col forward, and both
+        // weight-gradient kernels.
+        try
+        {
+            Conv2dTuning.PackedForward = true;
+            ConvTestData.AssertClose(Conv2dSpec.Forward(x, wt, b, g), Conv2d.Forward(x, wt, b, g), Conv2dSpec.Forward(ax, aw, ab, g), ig * khkw + 1, $"packed y of {pr}");
+            foreach (bool direct in new[] { true, false })
+            {
+                Conv2dTuning.DirectWeightGradient = direct;
+                ConvTestData.AssertClose(dwSpec, Conv2d.BackwardWeight(x, dy, g), dwMag, pr.N * ho * wo, $"weight.grad (direct = {direct}) of {pr}");
+            }
+        }
+        finally
+        {
+            Conv2dTuning.PackedForward = null;
+            Conv2dTuning.DirectWeightGradient = null;
+        }
 
         // The bias gradient has the spec's summation order exactly.
         Bitwise.AssertIdentical(Conv2dSpec.BackwardBias(dy), Conv2d.BackwardBias(dy), $"bias.grad of {pr}");

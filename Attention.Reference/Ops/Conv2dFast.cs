@@ -57,6 +57,13 @@ internal static class Conv2dTuning
 
     [ThreadStatic] private static ConvSimdPath? t_forcedPath;
     [ThreadStatic] private static bool? t_directWeightGradient;
+    [ThreadStatic] private static bool? t_packedForward;
+
+    /// <summary>
+    /// Forces the packed-im2col forward (true) for calls from the current thread (tests cross-check it against the
+    /// default phase-split direct forward).
+    /// </summary>
+    public static bool? PackedForward { get => t_packedForward; set => t_packedForward = value; }
 
     /// <summary>
     /// Forces (true) or forbids (false) the unpacked stride-1 weight-gradient kernel for calls from the current
@@ -166,42 +173,70 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     private static void ForwardArrays(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
-        if (g.Stride == (1, 1)) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
+        if (Conv2dTuning.PackedForward != true) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
         else ForwardPacked(xData, n, h, w, wData, bData, g, yData, ho, wo);
     }
 
-    /// <summary>A zero-padded copy of x [N·C planes of Hp × Wp] followed by <paramref name="slack"/> zeros.</summary>
-    private static TF[] PadInput(TF[] xData, int n, int cin, int h, int w, int ph, int pw, int slack)
+    /// <summary>
+    /// The zero-padded input split into stride phases, Eq. (conv.8): for each channel, sh·sw planes of Hq × Wq
+    /// (Hq = ⌈Hp / sh⌉, Wq = ⌈Wp / sw⌉), phase (a, b) holding padded rows a, a + sh, … and columns b, b + sw, …; for
+    /// stride 1 this is just the padded input. Followed by <paramref name="slack"/> zeros. Returns the buffer, the
+    /// phase-plane width Wq (the grid width) and the per-channel stride sh·sw·Hq·Wq.
+    /// </summary>
+    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride)
     {
-        int hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp;
-        var xpad = Grow(ref t_xpad, (long)n * cin * plane + slack);
-        xpad.AsSpan(n * cin * plane, slack).Clear();
+        int cin = g.InChannels, sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W;
+        int hq = Ceil(h + 2 * ph, sh), wqq = Ceil(w + 2 * pw, sw), plane = hq * wqq, cs = sh * sw * plane;
+        wq = wqq;
+        chanStride = cs;
+        var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
+        xpad.AsSpan(n * cin * cs, slack).Clear();
         Compute.For(n * cin, nc0 =>
         {
-            var dst = xpad.AsSpan(nc0 * plane, plane);
             var src = xData.AsSpan(nc0 * h * w, h * w);
-            dst[..(ph * wp)].Clear();
-            dst[((ph + h) * wp)..].Clear();
-            for (int i = 0; i < h; i++)
+            for (int a = 0; a < sh; a++)
+            for (int b = 0; b < sw; b++)
             {
-                var row = dst.Slice((ph + i) * wp, wp);
-                row[..pw].Clear();
-                src.Slice(i * w, w).CopyTo(row[pw..]);
-                row[(pw + w)..].Clear();
+                var dst = xpad.AsSpan(nc0 * cs + (a * sw + b) * plane, plane);
+                for (int u = 0; u < hq; u++)
+                {
+                    var row = dst.Slice(u * wqq, wqq);
+                    int ih = u * sh + a - ph;
+                    if ((uint)ih >= (uint)h) { row.Clear(); continue; }
+                    var srow = src.Slice(ih * w, w);
+                    if (sw == 1)
+                    {
+                        row[..pw].Clear();
+                        srow.CopyTo(row[pw..]);
+                        row[(pw + w)..].Clear();
+                    }
+                    else
+                    {
+                        for (int v = 0; v < wqq; v++)
+                        {
+                            int iw = v * sw + b - pw;
+                            row[v] = (uint)iw < (uint)w ? srow[iw] : TF.Zero;
+                        }
+                    }
+                }
             }
         });
         return xpad;
     }
 
-    /// <summary>im2col row offsets into the padded input of one group: k = (c, p, q) → c·Hp·Wp + p·dh·Wp + q·dw.</summary>
-    private static int[] PaddedOffsets(Conv2dGeometry g, int plane, int wp)
+    /// <summary>
+    /// Eq. (conv.8): im2col row offsets into the phase-split padded input of one group:
+    /// k = (c, p, q) → plane (c, (p·dh) mod sh, (q·dw) mod sw), shifted by ⌊p·dh / sh⌋ rows and ⌊q·dw / sw⌋ columns.
+    /// </summary>
+    private static int[] PhaseOffsets(Conv2dGeometry g, int wq, int chanStride)
     {
-        int k = g.ReductionLength, khkw = g.Kernel.H * g.Kernel.W;
+        int k = g.ReductionLength, khkw = g.Kernel.H * g.Kernel.W, sh = g.Stride.H, sw = g.Stride.W;
+        int plane = chanStride / (sh * sw);
         var off = Grow(ref t_off, k);
         for (int kk = 0; kk < k; kk++)
         {
-            int c = kk / khkw, pp = kk % khkw / g.Kernel.W, qq = kk % g.Kernel.W;
-            off[kk] = c * plane + pp * g.Dilation.H * wp + qq * g.Dilation.W;
+            int c = kk / khkw, rh = kk % khkw / g.Kernel.W * g.Dilation.H, rw = kk % g.Kernel.W * g.Dilation.W;
+            off[kk] = c * chanStride + (rh % sh * sw + rw % sw) * plane + rh / sh * wq + rw / sw;
         }
         return off;
     }
@@ -216,11 +251,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
-        int ph = g.Padding.H, pw = g.Padding.W, hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp, grid = ho * wp;
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
         int nc = Conv2dTuning.NC;
-        var xpad = PadInput(xData, n, cin, h, w, ph, pw, Ceil(nc, nr) * nr + 2 * nr);
-        var off = PaddedOffsets(g, plane, wp);
+        var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
+        int grid = ho * wp;
+        var off = PhaseOffsets(g, wp, plane);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
@@ -449,8 +484,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// <summary>dw from x and dy into a preallocated dw.</summary>
     public static void BackwardWeight(DenseTensor<TF> x, DenseTensor<TF> dy, Conv2dGeometry g, DenseTensor<TF> dw)
     {
-        int gridSize = dy.Dim(2) * (x.Dim(3) + 2 * g.Padding.W);
-        if (g.Stride == (1, 1) && (Conv2dTuning.DirectWeightGradient ?? gridSize >= Conv2dTuning.DirectWeightGradientMinGrid))
+        int gridSize = dy.Dim(2) * Ceil(x.Dim(3) + 2 * g.Padding.W, g.Stride.W);
+        if (Conv2dTuning.DirectWeightGradient ?? gridSize >= Conv2dTuning.DirectWeightGradientMinGrid)
         {
             BackwardWeightDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), dy.Data, dy.Dim(2), dy.Dim(3), g, dw.Data);
             return;
@@ -544,10 +579,10 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var path = Conv2dTuning.Path;
         int lanes = Lanes;
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels, cout = g.OutChannels;
-        int ph = g.Padding.H, pw = g.Padding.W, hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp, grid = ho * wp;
+        int wp = Ceil(w + 2 * g.Padding.W, g.Stride.W), grid = ho * wp;
         int gridPad = Ceil(grid, lanes) * lanes;
-        var xpad = PadInput(xData, n, cin, h, w, ph, pw, gridPad - grid + 2 * lanes);
-        var off = PaddedOffsets(g, plane, wp);
+        var xpad = PhaseInput(xData, n, g, h, w, gridPad - grid + 2 * lanes + (g.Kernel.W - 1) * g.Dilation.W, out _, out int plane);
+        var off = PhaseOffsets(g, wp, plane);
         // dY on the padded grid: [N·O][gridPad], zero at columns ow ≥ Wo and past the grid.
         var dyp = Grow(ref t_dypad, (long)n * cout * gridPad);
         Compute.For(n * cout, row =>

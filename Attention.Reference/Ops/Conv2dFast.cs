@@ -187,6 +187,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     {
         int cin = g.InChannels, sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W;
         int hq = Ceil(h + 2 * ph, sh), wqq = Ceil(w + 2 * pw, sw), plane = hq * wqq, cs = sh * sw * plane;
+        // Pad the channel stride to an odd number of 64-byte lines, so that the rows one micro-panel reads from
+        // consecutive channels spread over all L1 sets instead of thrashing a few.
+        int perLine = 64 / Unsafe.SizeOf<TF>(), lines = Ceil(cs, perLine);
+        if (lines % 2 == 0) lines++;
+        cs = lines * perLine;
         wq = wqq;
         chanStride = cs;
         var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
@@ -194,6 +199,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         Compute.For(n * cin, nc0 =>
         {
             var src = xData.AsSpan(nc0 * h * w, h * w);
+            xpad.AsSpan(nc0 * cs + sh * sw * plane, cs - sh * sw * plane).Clear();
             for (int a = 0; a < sh; a++)
             for (int b = 0; b < sw; b++)
             {
@@ -228,10 +234,10 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// Eq. (conv.8): im2col row offsets into the phase-split padded input of one group:
     /// k = (c, p, q) → plane (c, (p·dh) mod sh, (q·dw) mod sw), shifted by ⌊p·dh / sh⌋ rows and ⌊q·dw / sw⌋ columns.
     /// </summary>
-    private static int[] PhaseOffsets(Conv2dGeometry g, int wq, int chanStride)
+    private static int[] PhaseOffsets(Conv2dGeometry g, int h, int wq, int chanStride)
     {
         int k = g.ReductionLength, khkw = g.Kernel.H * g.Kernel.W, sh = g.Stride.H, sw = g.Stride.W;
-        int plane = chanStride / (sh * sw);
+        int plane = Ceil(h + 2 * g.Padding.H, sh) * wq;
         var off = Grow(ref t_off, k);
         for (int kk = 0; kk < k; kk++)
         {
@@ -255,7 +261,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int nc = Conv2dTuning.NC;
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
         int grid = ho * wp;
-        var off = PhaseOffsets(g, wp, plane);
+        var off = PhaseOffsets(g, h, wp, plane);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
@@ -582,7 +588,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int wp = Ceil(w + 2 * g.Padding.W, g.Stride.W), grid = ho * wp;
         int gridPad = Ceil(grid, lanes) * lanes;
         var xpad = PhaseInput(xData, n, g, h, w, gridPad - grid + 2 * lanes + (g.Kernel.W - 1) * g.Dilation.W, out _, out int plane);
-        var off = PhaseOffsets(g, wp, plane);
+        var off = PhaseOffsets(g, h, wp, plane);
         // dY on the padded grid: [N·O][gridPad], zero at columns ow ≥ Wo and past the grid.
         var dyp = Grow(ref t_dypad, (long)n * cout * gridPad);
         Compute.For(n * cout, row =>

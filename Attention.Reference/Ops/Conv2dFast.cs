@@ -375,13 +375,17 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw;
         var flipped = Grow(ref t_wflip, (long)weight.Length);
         var wData = weight.Data;
-        Compute.For(g.Groups * ig, gc =>
+        // Blocks of 8 source rows o: 8 sequential read streams, contiguous 8·kh·kw writes per c.
+        int oBlocks = Ceil(og, 8);
+        Compute.For(g.Groups * oBlocks, u =>
         {
-            int grp = gc / ig, c = gc % ig;
-            for (int o = 0; o < og; o++)
+            int grp = u / oBlocks, o0 = u % oBlocks * 8, o1 = Math.Min(og, o0 + 8);
+            for (int c = 0; c < ig; c++)
+            for (int o = o0; o < o1; o++)
             {
-                int src = ((grp * og + o) * ig + c) * khkw + khkw - 1, dst = (gc * og + o) * khkw;
-                for (int t = 0; t < khkw; t++) flipped[dst + t] = wData[src - t];
+                var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
+                var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
+                for (int t = 0; t < dst.Length; t++) dst[t] = src[khkw - 1 - t];
             }
         });
         var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
@@ -502,7 +506,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo;
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
         int rcMax = Conv2dTuning.WeightGradChunk, chunksPerImage = Ceil(p, rcMax), chunks = n * chunksPerImage;
-        int mTilesG = Ceil(og, MR), mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles);
+        // All O/G rows in one unit: each packed im2colᵀ panel is then built once per call.
+        int mTilesG = Ceil(og, MR), mcTiles = mTilesG, mBlocks = 1;
         int kBlocks = Ceil(k, Conv2dTuning.NCW);
         int wLen = g.OutChannels * k;
         var target = chunks == 1 ? dw.Data : Grow(ref t_partials, (long)chunks * wLen);

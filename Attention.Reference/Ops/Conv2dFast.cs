@@ -41,7 +41,7 @@ internal static class Conv2dTuning
     public const int NC = 128;
 
     /// <summary>Columns (reduction indices of the forward) per weight-gradient work unit.</summary>
-    public const int NCW = 256;
+    public const int NCW = 128;
 
     /// <summary>Spatial positions of one image per weight-gradient partial sum: fixes the summation order of Eq. (conv.12).</summary>
     public const int WeightGradChunk = 256;
@@ -604,8 +604,10 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             for (int i = 0; i < ho; i++) src.Slice(i * wo, wo).CopyTo(dst.Slice(i * wp, wo));
         });
         int rc = Conv2dTuning.WeightGradChunkDirect, chunksPerImage = Ceil(gridPad, rc), chunks = n * chunksPerImage;
-        const int TO = 4, TK = 4, BlockO = 16, BlockK = 64;
-        int oBlocks = Ceil(og, BlockO), kBlocks = Ceil(k, BlockK);
+        // A unit owns whole rows of dw (all K columns of 16 rows o) so that no two threads write the same cache
+        // line while they work.
+        const int TO = 4, TK = 4, BlockO = 16;
+        int oBlocks = Ceil(og, BlockO), kBlocks = 1, BlockK = k;
         int wLen = cout * k;
         var target = chunks == 1 ? dwData : Grow(ref t_partials, (long)chunks * wLen);
         Compute.For(groups * chunks * oBlocks * kBlocks, u =>

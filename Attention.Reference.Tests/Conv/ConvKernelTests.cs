@@ -70,6 +70,19 @@ public sealed class ConvKernelTests
     }
 
     [Fact]
+    public void ConvFastEqualsSpecOnExtremeShapes()
+    {
+        // Huge dilation and padding (offsets far beyond one grid row), stride larger than the kernel, a 1×1 input,
+        // a single output position, O/G = 1 with a long reduction, and a 2-wide image with a tall kernel.
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(2, 3, (3, 3), (1, 1), (40, 45), (40, 45), 1), 1, 5, 6, true, 21));
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(3, 5, (2, 2), (5, 4), (1, 0), (1, 1), 1), 2, 13, 11, true, 22));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(4, 6, 3, padding: 1), 1, 1, 1, true, 23));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(5, 7, 3), 3, 3, 3, false, 24));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(300, 2, 1, groups: 2), 1, 3, 5, true, 25));
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(3, 4, (7, 1), (1, 2), (3, 0), (1, 1), 1), 1, 9, 2, true, 26));
+    }
+
+    [Fact]
     public void ConvFloat32FastIsCloseToFloat64Spec()
     {
         var pr = new ConvProblem(Conv2dGeometry.Square(12, 20, 3, stride: 2, padding: 1), 2, 17, 15, true, 3);

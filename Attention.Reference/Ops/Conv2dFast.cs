@@ -583,7 +583,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// (junk columns of dY zero), with no packing. Each element keeps <see cref="Lanes"/> partial sums (lane l takes
     /// the positions ≡ l mod Lanes of a fixed chunk of <see cref="Conv2dTuning.WeightGradChunkDirect"/> positions of one
     /// image, by FMA in increasing order), reduces them by a fixed pairwise tree, and the chunk totals are added in
-    /// (image, chunk) order. Tiles of 4 × 4 outputs, 16 accumulators.
+    /// (image, chunk) order. Tiles of 4 × 6 outputs, 24 accumulators.
     /// </summary>
     private static void BackwardWeightDirect(TF[] xData, int n, int h, int w, TF[] dyData, int ho, int wo, Conv2dGeometry g, TF[] dwData)
     {
@@ -606,7 +606,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int rc = Conv2dTuning.WeightGradChunkDirect, chunksPerImage = Ceil(gridPad, rc), chunks = n * chunksPerImage;
         // A unit owns whole rows of dw (all K columns of 16 rows o) so that no two threads write the same cache
         // line while they work.
-        const int TO = 4, TK = 4, BlockO = 16;
+        const int TO = 4, TK = 6, BlockO = 8;
         int oBlocks = Ceil(og, BlockO), kBlocks = 1, BlockK = k;
         int wLen = cout * k;
         var target = chunks == 1 ? dwData : Grow(ref t_partials, (long)chunks * wLen);
@@ -621,7 +621,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var dyg = dyp.AsSpan((img * cout + grp * og) * gridPad, og * gridPad);
             Span<int> aRow = stackalloc int[TO];
             Span<int> bCol = stackalloc int[TK];
-            Span<TF> sums = stackalloc TF[TO * TK * 16];
+            Span<TF> sums = stackalloc TF[TO * TK];
             int oEnd = Math.Min(og, (ob + 1) * BlockO), kEnd = Math.Min(k, (kb + 1) * BlockK);
             for (int o0 = ob * BlockO; o0 < oEnd; o0 += TO)
             for (int k0 = kb * BlockK; k0 < kEnd; k0 += TK)
@@ -636,18 +636,13 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                     LaneSumsScalar(dyg, xg, aRow, bCol, steps, lanes, sums);
                 for (int r = 0; r < TO && o0 + r < oEnd; r++)
                 for (int t = 0; t < TK && k0 + t < kEnd; t++)
-                {
-                    var s = sums.Slice((r * TK + t) * lanes, lanes);
-                    for (int width = lanes / 2; width >= 1; width /= 2)
-                        for (int i = 0; i < width; i++) s[i] += s[i + width];
-                    part[(grp * og + o0 + r) * k + k0 + t] = s[0];
-                }
+                    part[(grp * og + o0 + r) * k + k0 + t] = sums[r * TK + t];
             }
         });
         if (chunks > 1) CombinePartials(target, chunks, wLen, k, cout, dwData);
     }
 
-    /// <summary>16 accumulators of one Vector512 each: sums[(r·4 + t)·lanes + l].</summary>
+    /// <summary>24 accumulators of one Vector512 each, reduced by <see cref="Reduce"/> into sums[r·6 + t].</summary>
     private static void LaneSums512(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, Span<TF> sums)
     {
         ref TF a = ref MemoryMarshal.GetReference(dyg);
@@ -655,18 +650,28 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int l = Vector512<TF>.Count;
         // Bounds: every row/column read ends inside its span.
         for (int r = 0; r < 4; r++) if (aRow[r] + steps * l > dyg.Length) throw new InvalidOperationException("conv2d internal error: dY read out of range.");
-        for (int t = 0; t < 4; t++) if (bCol[t] + steps * l > xg.Length) throw new InvalidOperationException("conv2d internal error: x read out of range.");
-        ref TF a0 = ref Unsafe.Add(ref a, aRow[0]); ref TF a1 = ref Unsafe.Add(ref a, aRow[1]);
-        ref TF a2 = ref Unsafe.Add(ref a, aRow[2]); ref TF a3 = ref Unsafe.Add(ref a, aRow[3]);
-        ref TF b0 = ref Unsafe.Add(ref b, bCol[0]); ref TF b1 = ref Unsafe.Add(ref b, bCol[1]);
-        ref TF b2 = ref Unsafe.Add(ref b, bCol[2]); ref TF b3 = ref Unsafe.Add(ref b, bCol[3]);
-        Vector512<TF> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default;
-        Vector512<TF> c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+        for (int t = 0; t < 6; t++) if (bCol[t] + steps * l > xg.Length) throw new InvalidOperationException("conv2d internal error: x read out of range.");
+        ref TF a0 = ref Unsafe.Add(ref a, aRow[0]);
+        ref TF a1 = ref Unsafe.Add(ref a, aRow[1]);
+        ref TF a2 = ref Unsafe.Add(ref a, aRow[2]);
+        ref TF a3 = ref Unsafe.Add(ref a, aRow[3]);
+        ref TF b0 = ref Unsafe.Add(ref b, bCol[0]);
+        ref TF b1 = ref Unsafe.Add(ref b, bCol[1]);
+        ref TF b2 = ref Unsafe.Add(ref b, bCol[2]);
+        ref TF b3 = ref Unsafe.Add(ref b, bCol[3]);
+        ref TF b4 = ref Unsafe.Add(ref b, bCol[4]);
+        ref TF b5 = ref Unsafe.Add(ref b, bCol[5]);
+        Vector512<TF> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
+        Vector512<TF> c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        Vector512<TF> c20 = default, c21 = default, c22 = default, c23 = default, c24 = default, c25 = default;
+        Vector512<TF> c30 = default, c31 = default, c32 = default, c33 = default, c34 = default, c35 = default;
         for (int i = 0; i < steps; i++)
         {
             nuint e = (nuint)(i * l);
-            var y0 = Vector512.LoadUnsafe(ref a0, e); var y1 = Vector512.LoadUnsafe(ref a1, e);
-            var y2 = Vector512.LoadUnsafe(ref a2, e); var y3 = Vector512.LoadUnsafe(ref a3, e);
+            var y0 = Vector512.LoadUnsafe(ref a0, e);
+            var y1 = Vector512.LoadUnsafe(ref a1, e);
+            var y2 = Vector512.LoadUnsafe(ref a2, e);
+            var y3 = Vector512.LoadUnsafe(ref a3, e);
             var x0 = Vector512.LoadUnsafe(ref b0, e);
             c00 = Fma(y0, x0, c00); c10 = Fma(y1, x0, c10); c20 = Fma(y2, x0, c20); c30 = Fma(y3, x0, c30);
             var x1 = Vector512.LoadUnsafe(ref b1, e);
@@ -675,21 +680,41 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             c02 = Fma(y0, x2, c02); c12 = Fma(y1, x2, c12); c22 = Fma(y2, x2, c22); c32 = Fma(y3, x2, c32);
             var x3 = Vector512.LoadUnsafe(ref b3, e);
             c03 = Fma(y0, x3, c03); c13 = Fma(y1, x3, c13); c23 = Fma(y2, x3, c23); c33 = Fma(y3, x3, c33);
+            var x4 = Vector512.LoadUnsafe(ref b4, e);
+            c04 = Fma(y0, x4, c04); c14 = Fma(y1, x4, c14); c24 = Fma(y2, x4, c24); c34 = Fma(y3, x4, c34);
+            var x5 = Vector512.LoadUnsafe(ref b5, e);
+            c05 = Fma(y0, x5, c05); c15 = Fma(y1, x5, c15); c25 = Fma(y2, x5, c25); c35 = Fma(y3, x5, c35);
         }
-        ref TF s = ref MemoryMarshal.GetReference(sums);
-        c00.StoreUnsafe(ref s, 0 * (nuint)l); c01.StoreUnsafe(ref s, 1 * (nuint)l); c02.StoreUnsafe(ref s, 2 * (nuint)l); c03.StoreUnsafe(ref s, 3 * (nuint)l);
-        c10.StoreUnsafe(ref s, 4 * (nuint)l); c11.StoreUnsafe(ref s, 5 * (nuint)l); c12.StoreUnsafe(ref s, 6 * (nuint)l); c13.StoreUnsafe(ref s, 7 * (nuint)l);
-        c20.StoreUnsafe(ref s, 8 * (nuint)l); c21.StoreUnsafe(ref s, 9 * (nuint)l); c22.StoreUnsafe(ref s, 10 * (nuint)l); c23.StoreUnsafe(ref s, 11 * (nuint)l);
-        c30.StoreUnsafe(ref s, 12 * (nuint)l); c31.StoreUnsafe(ref s, 13 * (nuint)l); c32.StoreUnsafe(ref s, 14 * (nuint)l); c33.StoreUnsafe(ref s, 15 * (nuint)l);
+        sums[0] = Reduce(c00); sums[1] = Reduce(c01); sums[2] = Reduce(c02); sums[3] = Reduce(c03); sums[4] = Reduce(c04); sums[5] = Reduce(c05);
+        sums[6] = Reduce(c10); sums[7] = Reduce(c11); sums[8] = Reduce(c12); sums[9] = Reduce(c13); sums[10] = Reduce(c14); sums[11] = Reduce(c15);
+        sums[12] = Reduce(c20); sums[13] = Reduce(c21); sums[14] = Reduce(c22); sums[15] = Reduce(c23); sums[16] = Reduce(c24); sums[17] = Reduce(c25);
+        sums[18] = Reduce(c30); sums[19] = Reduce(c31); sums[20] = Reduce(c32); sums[21] = Reduce(c33); sums[22] = Reduce(c34); sums[23] = Reduce(c35);
     }
 
-    /// <summary>The same lane sums one lane at a time (any hardware): identical results, lane by lane.</summary>
+    /// <summary>
+    /// The fixed pairwise tree over the lanes: lane i += lane i + L/2 (i &lt; L/2), then i += i + L/4, …, as the halves
+    /// of the vector are added (Vector256 halves, then Vector128 halves, …).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TF Reduce(Vector512<TF> v)
+    {
+        var v256 = v.GetLower() + v.GetUpper();
+        var v128 = v256.GetLower() + v256.GetUpper();
+        if (Vector128<TF>.Count == 4)
+        {
+            var v64 = v128.GetLower() + v128.GetUpper();
+            return v64.GetElement(0) + v64.GetElement(1);
+        }
+        return v128.GetElement(0) + v128.GetElement(1);
+    }
+
+    /// <summary>The same lane sums one lane at a time (any hardware), reduced by the same tree: identical results.</summary>
     private static void LaneSumsScalar(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, int lanes, Span<TF> sums)
     {
-        for (int r = 0; r < 4; r++)
-        for (int t = 0; t < 4; t++)
+        Span<TF> s = stackalloc TF[lanes];
+        for (int r = 0; r < aRow.Length; r++)
+        for (int t = 0; t < bCol.Length; t++)
         {
-            var s = sums.Slice((r * 4 + t) * lanes, lanes);
             var ya = dyg.Slice(aRow[r], steps * lanes);
             var xb = xg.Slice(bCol[t], steps * lanes);
             for (int l = 0; l < lanes; l++)
@@ -698,6 +723,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 for (int i = 0; i < steps; i++) acc = TF.FusedMultiplyAdd(ya[i * lanes + l], xb[i * lanes + l], acc);
                 s[l] = acc;
             }
+            for (int width = lanes / 2; width >= 1; width /= 2)
+                for (int i = 0; i < width; i++) s[i] += s[i + width];
+            sums[r * bCol.Length + t] = s[0];
         }
     }
 

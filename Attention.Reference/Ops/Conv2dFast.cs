@@ -47,7 +47,7 @@ internal static class Conv2dTuning
     public const int WeightGradChunk = 256;
 
     /// <summary>
-    /// Padded-grid positions of one image per partial sum of the stride-1 weight gradient (a multiple of 16): fixes
+    /// Grid positions of one image per partial sum of the direct weight gradient (a multiple of 16): fixes
     /// the summation order of Eq. (conv.12).
     /// </summary>
     public const int WeightGradChunkDirect = 1024;
@@ -66,12 +66,12 @@ internal static class Conv2dTuning
     public static bool? PackedForward { get => t_packedForward; set => t_packedForward = value; }
 
     /// <summary>
-    /// Forces (true) or forbids (false) the unpacked stride-1 weight-gradient kernel for calls from the current
+    /// Forces (true) or forbids (false) the unpacked (direct) weight-gradient kernel for calls from the current
     /// thread (tests, tuning); null picks by <see cref="DirectWeightGradientMinGrid"/>.
     /// </summary>
     public static bool? DirectWeightGradient { get => t_directWeightGradient; set => t_directWeightGradient = value; }
 
-    /// <summary>The unpacked stride-1 weight gradient is used when one image's padded output grid has at least this many positions.</summary>
+    /// <summary>The unpacked weight gradient is used when one image's output grid Ho × Wq has at least this many positions.</summary>
     public const int DirectWeightGradientMinGrid = 512;
 
     /// <summary>
@@ -102,10 +102,10 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
-    [ThreadStatic] private static TF[]? t_xpad;      // caller: zero-padded input (stride-1 path)
+    [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
     [ThreadStatic] private static TF[]? t_wflip;     // caller: flipped, transposed weights (stride-1 input gradient)
-    [ThreadStatic] private static int[]? t_off;
-    [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the padded grid (stride-1 weight gradient)      // caller: im2col row offsets into the padded input
+    [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
+    [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the output grid (direct weight gradient)
 
     private static readonly int[]?[] s_packedOffsets = new int[3][];
 
@@ -248,9 +248,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     }
 
     /// <summary>
-    /// Stride 1: the implicit GEMM over the zero-padded input with the output computed on the padded grid
-    /// (Ho × Wp, columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is the padded input shifted by
-    /// c·Hp·Wp + p·dh·Wp + q·dw and B needs no packing, Eq. (conv.8).
+    /// Any stride: the implicit GEMM over the phase-split zero-padded input with the output computed on the grid
+    /// Ho × Wq (columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is that buffer shifted by off(k) and B needs
+    /// no packing; the weights are read in place (row stride K), Eq. (conv.8).
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
@@ -579,7 +579,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private static int Lanes => 64 / Unsafe.SizeOf<TF>();
 
     /// <summary>
-    /// Stride 1, Eq. (conv.12): dw[o, k] = Σ_pos dYgrid[o, pos]·xpad[off[k] + pos] over the padded output grid
+    /// Any stride, Eq. (conv.12): dw[o, k] = Σ_pos dYgrid[o, pos]·xpad[off[k] + pos] over the output grid Ho × Wq
     /// (junk columns of dY zero), with no packing. Each element keeps <see cref="Lanes"/> partial sums (lane l takes
     /// the positions ≡ l mod Lanes of a fixed chunk of <see cref="Conv2dTuning.WeightGradChunkDirect"/> positions of one
     /// image, by FMA in increasing order), reduces them by a fixed pairwise tree, and the chunk totals are added in

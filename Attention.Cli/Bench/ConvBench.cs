@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -7,7 +9,8 @@ namespace Attention.Cli.Bench;
 /// <summary>
 /// <c>attention-ref bench conv</c>: the fast conv2d on the ResNet-50 layers at batch 1, forward and backward
 /// (backward = input gradient + weight gradient), GFLOP/s = 2·O·Ho·Wo·(I/G)·kh·kw per image for the forward and
-/// for each half of the backward.
+/// for each half of the backward. The first rows, <c>fma_peak</c>, time a register-only FMA loop on the same
+/// threads (Vector512; in software where not accelerated), to put the others in scale on a busy machine.
 /// </summary>
 public sealed class ConvBench : IBenchSuite
 {
@@ -43,6 +46,9 @@ public sealed class ConvBench : IBenchSuite
         Compute.MaxThreads = settings.Threads;
         try
         {
+            // The machine's fused-multiply-add peak right now (16 independent chains per thread), for scale.
+            foreach (var dtype in settings.DTypes)
+                yield return dtype == "float32" ? Peak<float>(settings) : Peak<double>(settings);
             foreach (var layer in Layers)
             foreach (var dtype in settings.DTypes)
             {
@@ -55,6 +61,38 @@ public sealed class ConvBench : IBenchSuite
             Compute.MaxThreads = saved;
         }
     }
+
+    private static BenchResult Peak<T>(BenchSettings s) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int Iterations = 2_000_000;
+        int threads = s.Threads;
+        double ms = BenchTimer.MedianMs(() => Compute.For(threads, _ => PeakLoop<T>(Iterations)), s.MinSeconds);
+        double flops = 2.0 * 16 * Vector512<T>.Count * (double)Iterations * threads;
+        return new BenchResult("fma_peak", typeof(T) == typeof(float) ? "float32" : "float64", "peak", ms, flops / (ms * 1e6), threads);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static T PeakLoop<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var a = Vector512.Create(T.CreateChecked(1.0000001));
+        var b = Vector512.Create(T.CreateChecked(0.9999999));
+        Vector512<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        Vector512<T> c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        for (int i = 0; i < n; i++)
+        {
+            c0 = Fma(a, b, c0); c1 = Fma(a, b, c1); c2 = Fma(a, b, c2); c3 = Fma(a, b, c3);
+            c4 = Fma(a, b, c4); c5 = Fma(a, b, c5); c6 = Fma(a, b, c6); c7 = Fma(a, b, c7);
+            c8 = Fma(a, b, c8); c9 = Fma(a, b, c9); c10 = Fma(a, b, c10); c11 = Fma(a, b, c11);
+            c12 = Fma(a, b, c12); c13 = Fma(a, b, c13); c14 = Fma(a, b, c14); c15 = Fma(a, b, c15);
+        }
+        return Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11 + c12 + c13 + c14 + c15);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma<T>(Vector512<T> x, Vector512<T> y, Vector512<T> acc) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>()
+            : Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
 
     private static List<BenchResult> Measure<T>(Layer layer, BenchSettings s) where T : IFloatingPointIeee754<T>
     {

@@ -26,9 +26,28 @@ public sealed class ConvKernelTests
         ConvTestData.AssertClose(Conv2dSpec.BackwardInput(dy, wt, g, pr.H, pr.W), dx, Conv2dSpec.BackwardInput(ady, aw, g, pr.H, pr.W),
             g.OutPerGroup * khkw, $"x.grad of {pr}");
 
-        var dw = Conv2d.BackwardWeight(x, dy, g);
         var (ho, wo) = pr.Out;
-        ConvTestData.AssertClose(Conv2dSpec.BackwardWeight(x, dy, g), dw, Conv2dSpec.BackwardWeight(ax, ady, g), pr.N * ho * wo, $"weight.grad of {pr}");
+        var dwSpec = Conv2dSpec.BackwardWeight(x, dy, g);
+        var dwMag = Conv2dSpec.BackwardWeight(ax, ady, g);
+        ConvTestData.AssertClose(dwSpec, Conv2d.BackwardWeight(x, dy, g), dwMag, pr.N * ho * wo, $"weight.grad of {pr}");
+
+        // The alternative kernels the heuristics may not pick for this shape: the packed-im2col forward, and both
+        // weight-gradient kernels.
+        try
+        {
+            Conv2dTuning.PackedForward = true;
+            ConvTestData.AssertClose(Conv2dSpec.Forward(x, wt, b, g), Conv2d.Forward(x, wt, b, g), Conv2dSpec.Forward(ax, aw, ab, g), ig * khkw + 1, $"packed y of {pr}");
+            foreach (bool direct in new[] { true, false })
+            {
+                Conv2dTuning.DirectWeightGradient = direct;
+                ConvTestData.AssertClose(dwSpec, Conv2d.BackwardWeight(x, dy, g), dwMag, pr.N * ho * wo, $"weight.grad (direct = {direct}) of {pr}");
+            }
+        }
+        finally
+        {
+            Conv2dTuning.PackedForward = null;
+            Conv2dTuning.DirectWeightGradient = null;
+        }
 
         // The bias gradient has the spec's summation order exactly.
         Bitwise.AssertIdentical(Conv2dSpec.BackwardBias(dy), Conv2d.BackwardBias(dy), $"bias.grad of {pr}");
@@ -48,6 +67,19 @@ public sealed class ConvKernelTests
         CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(6, 300, 1, groups: 2), 1, 5, 7, false, 8));
         // Stride 2, non-square kernel, dilation, padding; many positions.
         CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(5, 9, (3, 2), (2, 1), (2, 1), (2, 3), 1), 1, 33, 41, true, 9));
+    }
+
+    [Fact]
+    public void ConvFastEqualsSpecOnExtremeShapes()
+    {
+        // Huge dilation and padding (offsets far beyond one grid row), stride larger than the kernel, a 1×1 input,
+        // a single output position, O/G = 1 with a long reduction, and a 2-wide image with a tall kernel.
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(2, 3, (3, 3), (1, 1), (40, 45), (40, 45), 1), 1, 5, 6, true, 21));
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(3, 5, (2, 2), (5, 4), (1, 0), (1, 1), 1), 2, 13, 11, true, 22));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(4, 6, 3, padding: 1), 1, 1, 1, true, 23));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(5, 7, 3), 3, 3, 3, false, 24));
+        CheckFastAgainstSpec(new ConvProblem(Conv2dGeometry.Square(300, 2, 1, groups: 2), 1, 3, 5, true, 25));
+        CheckFastAgainstSpec(new ConvProblem(new Conv2dGeometry(3, 4, (7, 1), (1, 2), (3, 0), (1, 1), 1), 1, 9, 2, true, 26));
     }
 
     [Fact]

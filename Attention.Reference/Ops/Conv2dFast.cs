@@ -41,15 +41,38 @@ internal static class Conv2dTuning
     public const int NC = 128;
 
     /// <summary>Columns (reduction indices of the forward) per weight-gradient work unit.</summary>
-    public const int NCW = 256;
+    public const int NCW = 128;
 
     /// <summary>Spatial positions of one image per weight-gradient partial sum: fixes the summation order of Eq. (conv.12).</summary>
     public const int WeightGradChunk = 256;
+
+    /// <summary>
+    /// Grid positions of one image per partial sum of the direct weight gradient (a multiple of 16): fixes
+    /// the summation order of Eq. (conv.12).
+    /// </summary>
+    public const int WeightGradChunkDirect = 1024;
 
     /// <summary>Target number of im2col rows per input-gradient work unit.</summary>
     public const int BackInputRows = 64;
 
     [ThreadStatic] private static ConvSimdPath? t_forcedPath;
+    [ThreadStatic] private static bool? t_directWeightGradient;
+    [ThreadStatic] private static bool? t_packedForward;
+
+    /// <summary>
+    /// Forces the packed-im2col forward (true) for calls from the current thread (tests cross-check it against the
+    /// default phase-split direct forward).
+    /// </summary>
+    public static bool? PackedForward { get => t_packedForward; set => t_packedForward = value; }
+
+    /// <summary>
+    /// Forces (true) or forbids (false) the unpacked (direct) weight-gradient kernel for calls from the current
+    /// thread (tests, tuning); null picks by <see cref="DirectWeightGradientMinGrid"/>.
+    /// </summary>
+    public static bool? DirectWeightGradient { get => t_directWeightGradient; set => t_directWeightGradient = value; }
+
+    /// <summary>The unpacked weight gradient is used when one image's output grid Ho × Wq has at least this many positions.</summary>
+    public const int DirectWeightGradientMinGrid = 512;
 
     /// <summary>
     /// Forces a vector path for calls made from the current thread (tests); null picks the widest accelerated one.
@@ -79,9 +102,10 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
-    [ThreadStatic] private static TF[]? t_xpad;      // caller: zero-padded input (stride-1 path)
+    [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
     [ThreadStatic] private static TF[]? t_wflip;     // caller: flipped, transposed weights (stride-1 input gradient)
     [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
+    [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the output grid (direct weight gradient)
 
     private static readonly int[]?[] s_packedOffsets = new int[3][];
 
@@ -149,48 +173,95 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     private static void ForwardArrays(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
-        if (g.Stride == (1, 1)) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
+        if (Conv2dTuning.PackedForward != true) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
         else ForwardPacked(xData, n, h, w, wData, bData, g, yData, ho, wo);
     }
 
     /// <summary>
-    /// Stride 1: the implicit GEMM over the zero-padded input with the output computed on the padded grid
-    /// (Ho × Wp, columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is the padded input shifted by
-    /// c·Hp·Wp + p·dh·Wp + q·dw and B needs no packing, Eq. (conv.8).
+    /// The zero-padded input split into stride phases, Eq. (conv.8): for each channel, sh·sw planes of Hq × Wq
+    /// (Hq = ⌈Hp / sh⌉, Wq = ⌈Wp / sw⌉), phase (a, b) holding padded rows a, a + sh, … and columns b, b + sw, …; for
+    /// stride 1 this is just the padded input. Followed by <paramref name="slack"/> zeros. Returns the buffer, the
+    /// phase-plane width Wq (the grid width) and the per-channel stride sh·sw·Hq·Wq.
+    /// </summary>
+    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride)
+    {
+        int cin = g.InChannels, sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W;
+        int hq = Ceil(h + 2 * ph, sh), wqq = Ceil(w + 2 * pw, sw), plane = hq * wqq, cs = sh * sw * plane;
+        // Pad the channel stride to an odd number of 64-byte lines, so that the rows one micro-panel reads from
+        // consecutive channels spread over all L1 sets instead of thrashing a few.
+        int perLine = 64 / Unsafe.SizeOf<TF>(), lines = Ceil(cs, perLine);
+        if (lines % 2 == 0) lines++;
+        cs = lines * perLine;
+        wq = wqq;
+        chanStride = cs;
+        var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
+        xpad.AsSpan(n * cin * cs, slack).Clear();
+        Compute.For(n * cin, nc0 =>
+        {
+            var src = xData.AsSpan(nc0 * h * w, h * w);
+            xpad.AsSpan(nc0 * cs + sh * sw * plane, cs - sh * sw * plane).Clear();
+            for (int a = 0; a < sh; a++)
+            for (int b = 0; b < sw; b++)
+            {
+                var dst = xpad.AsSpan(nc0 * cs + (a * sw + b) * plane, plane);
+                for (int u = 0; u < hq; u++)
+                {
+                    var row = dst.Slice(u * wqq, wqq);
+                    int ih = u * sh + a - ph;
+                    if ((uint)ih >= (uint)h) { row.Clear(); continue; }
+                    var srow = src.Slice(ih * w, w);
+                    if (sw == 1)
+                    {
+                        row[..pw].Clear();
+                        srow.CopyTo(row[pw..]);
+                        row[(pw + w)..].Clear();
+                    }
+                    else
+                    {
+                        for (int v = 0; v < wqq; v++)
+                        {
+                            int iw = v * sw + b - pw;
+                            row[v] = (uint)iw < (uint)w ? srow[iw] : TF.Zero;
+                        }
+                    }
+                }
+            }
+        });
+        return xpad;
+    }
+
+    /// <summary>
+    /// Eq. (conv.8): im2col row offsets into the phase-split padded input of one group:
+    /// k = (c, p, q) → plane (c, (p·dh) mod sh, (q·dw) mod sw), shifted by ⌊p·dh / sh⌋ rows and ⌊q·dw / sw⌋ columns.
+    /// </summary>
+    private static int[] PhaseOffsets(Conv2dGeometry g, int h, int wq, int chanStride)
+    {
+        int k = g.ReductionLength, khkw = g.Kernel.H * g.Kernel.W, sh = g.Stride.H, sw = g.Stride.W;
+        int plane = Ceil(h + 2 * g.Padding.H, sh) * wq;
+        var off = Grow(ref t_off, k);
+        for (int kk = 0; kk < k; kk++)
+        {
+            int c = kk / khkw, rh = kk % khkw / g.Kernel.W * g.Dilation.H, rw = kk % g.Kernel.W * g.Dilation.W;
+            off[kk] = c * chanStride + (rh % sh * sw + rw % sw) * plane + rh / sh * wq + rw / sw;
+        }
+        return off;
+    }
+
+    /// <summary>
+    /// Any stride: the implicit GEMM over the phase-split zero-padded input with the output computed on the grid
+    /// Ho × Wq (columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is that buffer shifted by off(k) and B needs
+    /// no packing; the weights are read in place (row stride K), Eq. (conv.8).
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
-        int ph = g.Padding.H, pw = g.Padding.W, hp = h + 2 * ph, wp = w + 2 * pw, plane = hp * wp, grid = ho * wp;
-        int mTilesG = Ceil(og, MR);
-        var apack = PackWeights(wData, g, mTilesG);
-        // Zero-padded copy of x, with slack after the last plane for the over-reads of the last column tile.
-        int nc = Conv2dTuning.NC, slack = Ceil(nc, nr) * nr + 2 * nr;
-        var xpad = Grow(ref t_xpad, (long)n * cin * plane + slack);
-        xpad.AsSpan(n * cin * plane, slack).Clear();
-        Compute.For(n * cin, nc0 =>
-        {
-            var dst = xpad.AsSpan(nc0 * plane, plane);
-            var src = xData.AsSpan(nc0 * h * w, h * w);
-            dst[..(ph * wp)].Clear();
-            dst[((ph + h) * wp)..].Clear();
-            for (int i = 0; i < h; i++)
-            {
-                var row = dst.Slice((ph + i) * wp, wp);
-                row[..pw].Clear();
-                src.Slice(i * w, w).CopyTo(row[pw..]);
-                row[(pw + w)..].Clear();
-            }
-        });
-        var off = Grow(ref t_off, k);
-        int khkw = g.Kernel.H * g.Kernel.W;
-        for (int kk = 0; kk < k; kk++)
-        {
-            int c = kk / khkw, pp = kk % khkw / g.Kernel.W, qq = kk % g.Kernel.W;
-            off[kk] = c * plane + pp * g.Dilation.H * wp + qq * g.Dilation.W;
-        }
+        int mTilesG = Ceil(og, MR), fullTiles = og / MR;
+        int nc = Conv2dTuning.NC;
+        var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
+        int grid = ho * wp;
+        var off = PhaseOffsets(g, h, wp, plane);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
@@ -203,11 +274,24 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
             var xb = xpad.AsSpan((img * cin + grp * ig) * plane + j0);
+            // A = the weights in place (row-major [O][K], lda = K); a partial last tile is copied with zero rows.
+            int full = Math.Clamp(fullTiles - t0, 0, tiles);
+            Span<TF> partial = default;
+            if (full < tiles)
+            {
+                partial = Grow(ref t_a, (long)MR * k).AsSpan(0, MR * k);
+                partial.Clear();
+                int rows = og - (t0 + full) * MR;
+                wData.AsSpan((grp * og + (t0 + full) * MR) * k, rows * k).CopyTo(partial);
+            }
+            var wg = wData.AsSpan((grp * og + t0 * MR) * k);
             for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, k - k0);
-                Macro(path, apack.AsSpan(((grp * mTilesG + t0) * k + k0) * MR), k * MR, tiles,
-                    xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+                if (full > 0)
+                    Macro(path, wg[k0..], k, 1, MR * k, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+                if (full < tiles)
+                    Macro(path, partial[k0..], k, 1, MR * k, 1, xb, nr, panels, off.AsSpan(k0, kc), cbuf[(full * MR * ldc)..], ldc);
             }
             for (int r = 0; r < tiles * MR; r++)
             {
@@ -291,14 +375,19 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw;
         var flipped = Grow(ref t_wflip, (long)weight.Length);
         var wData = weight.Data;
-        for (int grp = 0; grp < g.Groups; grp++)
-        for (int c = 0; c < ig; c++)
-        for (int o = 0; o < og; o++)
+        // Blocks of 8 source rows o: 8 sequential read streams, contiguous 8·kh·kw writes per c.
+        int oBlocks = Ceil(og, 8);
+        Compute.For(g.Groups * oBlocks, u =>
         {
-            var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
-            var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
-            for (int t = 0; t < khkw; t++) dst[t] = src[khkw - 1 - t];
-        }
+            int grp = u / oBlocks, o0 = u % oBlocks * 8, o1 = Math.Min(og, o0 + 8);
+            for (int c = 0; c < ig; c++)
+            for (int o = o0; o < o1; o++)
+            {
+                var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
+                var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
+                for (int t = 0; t < dst.Length; t++) dst[t] = src[khkw - 1 - t];
+            }
+        });
         var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
         ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), flipped, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
     }
@@ -405,13 +494,20 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// <summary>dw from x and dy into a preallocated dw.</summary>
     public static void BackwardWeight(DenseTensor<TF> x, DenseTensor<TF> dy, Conv2dGeometry g, DenseTensor<TF> dw)
     {
+        int gridSize = dy.Dim(2) * Ceil(x.Dim(3) + 2 * g.Padding.W, g.Stride.W);
+        if (Conv2dTuning.DirectWeightGradient ?? gridSize >= Conv2dTuning.DirectWeightGradientMinGrid)
+        {
+            BackwardWeightDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), dy.Data, dy.Dim(2), dy.Dim(3), g, dw.Data);
+            return;
+        }
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
         var packedOff = PackedOffsets(nr);
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo;
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
         int rcMax = Conv2dTuning.WeightGradChunk, chunksPerImage = Ceil(p, rcMax), chunks = n * chunksPerImage;
-        int mTilesG = Ceil(og, MR), mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles);
+        // All O/G rows in one unit: each packed im2colᵀ panel is then built once per call.
+        int mTilesG = Ceil(og, MR), mcTiles = mTilesG, mBlocks = 1;
         int kBlocks = Ceil(k, Conv2dTuning.NCW);
         int wLen = g.OutChannels * k;
         var target = chunks == 1 ? dw.Data : Grow(ref t_partials, (long)chunks * wLen);
@@ -471,6 +567,173 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var dwData = dw.Data;
         int rowsPerUnit = Math.Max(1, 4096 / k);
         Compute.For(Ceil(g.OutChannels, rowsPerUnit), u =>
+        {
+            int start = u * rowsPerUnit * k, len = Math.Min(rowsPerUnit * k, wLen - start);
+            var d = dwData.AsSpan(start, len);
+            target.AsSpan(start, len).CopyTo(d);
+            for (int ch = 1; ch < chunks; ch++) TensorPrimitives.Add(d, target.AsSpan(ch * wLen + start, len), d);
+        });
+    }
+
+    /// <summary>Lanes of the weight-gradient partial sums: 64 bytes' worth (16 float, 8 double) on every path.</summary>
+    private static int Lanes => 64 / Unsafe.SizeOf<TF>();
+
+    /// <summary>
+    /// Any stride, Eq. (conv.12): dw[o, k] = Σ_pos dYgrid[o, pos]·xpad[off[k] + pos] over the output grid Ho × Wq
+    /// (junk columns of dY zero), with no packing. Each element keeps <see cref="Lanes"/> partial sums (lane l takes
+    /// the positions ≡ l mod Lanes of a fixed chunk of <see cref="Conv2dTuning.WeightGradChunkDirect"/> positions of one
+    /// image, by FMA in increasing order), reduces them by a fixed pairwise tree, and the chunk totals are added in
+    /// (image, chunk) order. Tiles of 4 × 6 outputs, 24 accumulators.
+    /// </summary>
+    private static void BackwardWeightDirect(TF[] xData, int n, int h, int w, TF[] dyData, int ho, int wo, Conv2dGeometry g, TF[] dwData)
+    {
+        var path = Conv2dTuning.Path;
+        int lanes = Lanes;
+        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels, cout = g.OutChannels;
+        int wp = Ceil(w + 2 * g.Padding.W, g.Stride.W), grid = ho * wp;
+        int gridPad = Ceil(grid, lanes) * lanes;
+        var xpad = PhaseInput(xData, n, g, h, w, gridPad - grid + 2 * lanes + (g.Kernel.W - 1) * g.Dilation.W, out _, out int plane);
+        var off = PhaseOffsets(g, h, wp, plane);
+        // dY on the padded grid: [N·O][gridPad], zero at columns ow ≥ Wo and past the grid.
+        var dyp = Grow(ref t_dypad, (long)n * cout * gridPad);
+        Compute.For(n * cout, row =>
+        {
+            var dst = dyp.AsSpan(row * gridPad, gridPad);
+            dst.Clear();
+            var src = dyData.AsSpan(row * ho * wo, ho * wo);
+            for (int i = 0; i < ho; i++) src.Slice(i * wo, wo).CopyTo(dst.Slice(i * wp, wo));
+        });
+        int rc = Conv2dTuning.WeightGradChunkDirect, chunksPerImage = Ceil(gridPad, rc), chunks = n * chunksPerImage;
+        // A unit owns whole rows of dw (all K columns of 16 rows o) so that no two threads write the same cache
+        // line while they work.
+        const int TO = 4, TK = 6, BlockO = 8;
+        int oBlocks = Ceil(og, BlockO), kBlocks = 1, BlockK = k;
+        int wLen = cout * k;
+        var target = chunks == 1 ? dwData : Grow(ref t_partials, (long)chunks * wLen);
+        Compute.For(groups * chunks * oBlocks * kBlocks, u =>
+        {
+            int kb = u % kBlocks, rest = u / kBlocks;
+            int ob = rest % oBlocks; rest /= oBlocks;
+            int ch = rest % chunks, grp = rest / chunks;
+            int img = ch / chunksPerImage, pos0 = ch % chunksPerImage * rc, pos1 = Math.Min(gridPad, pos0 + rc);
+            var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
+            var xg = xpad.AsSpan((img * cin + grp * ig) * plane);
+            var dyg = dyp.AsSpan((img * cout + grp * og) * gridPad, og * gridPad);
+            Span<int> aRow = stackalloc int[TO];
+            Span<int> bCol = stackalloc int[TK];
+            Span<TF> sums = stackalloc TF[TO * TK];
+            int oEnd = Math.Min(og, (ob + 1) * BlockO), kEnd = Math.Min(k, (kb + 1) * BlockK);
+            for (int o0 = ob * BlockO; o0 < oEnd; o0 += TO)
+            for (int k0 = kb * BlockK; k0 < kEnd; k0 += TK)
+            {
+                // Clamp the edge tiles onto valid rows/columns (their duplicate results are discarded).
+                for (int r = 0; r < TO; r++) aRow[r] = Math.Min(o0 + r, og - 1) * gridPad + pos0;
+                for (int t = 0; t < TK; t++) bCol[t] = off[Math.Min(k0 + t, k - 1)] + pos0;
+                int steps = (pos1 - pos0) / lanes;
+                if (path == ConvSimdPath.Vector512 && Vector512<TF>.Count == lanes)
+                    LaneSums512(dyg, xg, aRow, bCol, steps, sums);
+                else
+                    LaneSumsScalar(dyg, xg, aRow, bCol, steps, lanes, sums);
+                for (int r = 0; r < TO && o0 + r < oEnd; r++)
+                for (int t = 0; t < TK && k0 + t < kEnd; t++)
+                    part[(grp * og + o0 + r) * k + k0 + t] = sums[r * TK + t];
+            }
+        });
+        if (chunks > 1) CombinePartials(target, chunks, wLen, k, cout, dwData);
+    }
+
+    /// <summary>24 accumulators of one Vector512 each, reduced by <see cref="Reduce"/> into sums[r·6 + t].</summary>
+    private static void LaneSums512(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, Span<TF> sums)
+    {
+        ref TF a = ref MemoryMarshal.GetReference(dyg);
+        ref TF b = ref MemoryMarshal.GetReference(xg);
+        int l = Vector512<TF>.Count;
+        // Bounds: every row/column read ends inside its span.
+        for (int r = 0; r < 4; r++) if (aRow[r] + steps * l > dyg.Length) throw new InvalidOperationException("conv2d internal error: dY read out of range.");
+        for (int t = 0; t < 6; t++) if (bCol[t] + steps * l > xg.Length) throw new InvalidOperationException("conv2d internal error: x read out of range.");
+        ref TF a0 = ref Unsafe.Add(ref a, aRow[0]);
+        ref TF a1 = ref Unsafe.Add(ref a, aRow[1]);
+        ref TF a2 = ref Unsafe.Add(ref a, aRow[2]);
+        ref TF a3 = ref Unsafe.Add(ref a, aRow[3]);
+        ref TF b0 = ref Unsafe.Add(ref b, bCol[0]);
+        ref TF b1 = ref Unsafe.Add(ref b, bCol[1]);
+        ref TF b2 = ref Unsafe.Add(ref b, bCol[2]);
+        ref TF b3 = ref Unsafe.Add(ref b, bCol[3]);
+        ref TF b4 = ref Unsafe.Add(ref b, bCol[4]);
+        ref TF b5 = ref Unsafe.Add(ref b, bCol[5]);
+        Vector512<TF> c00 = default, c01 = default, c02 = default, c03 = default, c04 = default, c05 = default;
+        Vector512<TF> c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        Vector512<TF> c20 = default, c21 = default, c22 = default, c23 = default, c24 = default, c25 = default;
+        Vector512<TF> c30 = default, c31 = default, c32 = default, c33 = default, c34 = default, c35 = default;
+        for (int i = 0; i < steps; i++)
+        {
+            nuint e = (nuint)(i * l);
+            var y0 = Vector512.LoadUnsafe(ref a0, e);
+            var y1 = Vector512.LoadUnsafe(ref a1, e);
+            var y2 = Vector512.LoadUnsafe(ref a2, e);
+            var y3 = Vector512.LoadUnsafe(ref a3, e);
+            var x0 = Vector512.LoadUnsafe(ref b0, e);
+            c00 = Fma(y0, x0, c00); c10 = Fma(y1, x0, c10); c20 = Fma(y2, x0, c20); c30 = Fma(y3, x0, c30);
+            var x1 = Vector512.LoadUnsafe(ref b1, e);
+            c01 = Fma(y0, x1, c01); c11 = Fma(y1, x1, c11); c21 = Fma(y2, x1, c21); c31 = Fma(y3, x1, c31);
+            var x2 = Vector512.LoadUnsafe(ref b2, e);
+            c02 = Fma(y0, x2, c02); c12 = Fma(y1, x2, c12); c22 = Fma(y2, x2, c22); c32 = Fma(y3, x2, c32);
+            var x3 = Vector512.LoadUnsafe(ref b3, e);
+            c03 = Fma(y0, x3, c03); c13 = Fma(y1, x3, c13); c23 = Fma(y2, x3, c23); c33 = Fma(y3, x3, c33);
+            var x4 = Vector512.LoadUnsafe(ref b4, e);
+            c04 = Fma(y0, x4, c04); c14 = Fma(y1, x4, c14); c24 = Fma(y2, x4, c24); c34 = Fma(y3, x4, c34);
+            var x5 = Vector512.LoadUnsafe(ref b5, e);
+            c05 = Fma(y0, x5, c05); c15 = Fma(y1, x5, c15); c25 = Fma(y2, x5, c25); c35 = Fma(y3, x5, c35);
+        }
+        sums[0] = Reduce(c00); sums[1] = Reduce(c01); sums[2] = Reduce(c02); sums[3] = Reduce(c03); sums[4] = Reduce(c04); sums[5] = Reduce(c05);
+        sums[6] = Reduce(c10); sums[7] = Reduce(c11); sums[8] = Reduce(c12); sums[9] = Reduce(c13); sums[10] = Reduce(c14); sums[11] = Reduce(c15);
+        sums[12] = Reduce(c20); sums[13] = Reduce(c21); sums[14] = Reduce(c22); sums[15] = Reduce(c23); sums[16] = Reduce(c24); sums[17] = Reduce(c25);
+        sums[18] = Reduce(c30); sums[19] = Reduce(c31); sums[20] = Reduce(c32); sums[21] = Reduce(c33); sums[22] = Reduce(c34); sums[23] = Reduce(c35);
+    }
+
+    /// <summary>
+    /// The fixed pairwise tree over the lanes: lane i += lane i + L/2 (i &lt; L/2), then i += i + L/4, …, as the halves
+    /// of the vector are added (Vector256 halves, then Vector128 halves, …).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TF Reduce(Vector512<TF> v)
+    {
+        var v256 = v.GetLower() + v.GetUpper();
+        var v128 = v256.GetLower() + v256.GetUpper();
+        if (Vector128<TF>.Count == 4)
+        {
+            var v64 = v128.GetLower() + v128.GetUpper();
+            return v64.GetElement(0) + v64.GetElement(1);
+        }
+        return v128.GetElement(0) + v128.GetElement(1);
+    }
+
+    /// <summary>The same lane sums one lane at a time (any hardware), reduced by the same tree: identical results.</summary>
+    private static void LaneSumsScalar(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, int lanes, Span<TF> sums)
+    {
+        Span<TF> s = stackalloc TF[lanes];
+        for (int r = 0; r < aRow.Length; r++)
+        for (int t = 0; t < bCol.Length; t++)
+        {
+            var ya = dyg.Slice(aRow[r], steps * lanes);
+            var xb = xg.Slice(bCol[t], steps * lanes);
+            for (int l = 0; l < lanes; l++)
+            {
+                TF acc = TF.Zero;
+                for (int i = 0; i < steps; i++) acc = TF.FusedMultiplyAdd(ya[i * lanes + l], xb[i * lanes + l], acc);
+                s[l] = acc;
+            }
+            for (int width = lanes / 2; width >= 1; width /= 2)
+                for (int i = 0; i < width; i++) s[i] += s[i + width];
+            sums[r * bCol.Length + t] = s[0];
+        }
+    }
+
+    /// <summary>Eq. (conv.12): dw = Σ_chunk partial[chunk], added elementwise in chunk order (image, then position chunk).</summary>
+    private static void CombinePartials(TF[] target, int chunks, int wLen, int k, int cout, TF[] dwData)
+    {
+        int rowsPerUnit = Math.Max(1, 4096 / k);
+        Compute.For(Ceil(cout, rowsPerUnit), u =>
         {
             int start = u * rowsPerUnit * k, len = Math.Min(rowsPerUnit * k, wLen - start);
             var d = dwData.AsSpan(start, len);
@@ -597,13 +860,18 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// continues its own FMA chain in increasing kk order.
     /// </summary>
     private static void Macro(ConvSimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
+        int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc) =>
+        Macro(path, a, 1, MR, aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
+
+    /// <summary>As above with A element (r, kk) of a tile at a[r·lda + kk·acs] (packed: lda = 1, acs = MR; row-major: lda = K, acs = 1).</summary>
+    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, int acs, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
     {
         int kc = off.Length, nr = Nr(path);
         int maxOff = 0;
         foreach (int o in off) maxOff = Math.Max(maxOff, o);
         // Bounds: the last tile and panel must fit in the spans (checked once here, not in the micro-kernel).
-        if ((long)(tiles - 1) * aTileStride + (long)kc * MR > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
+        if ((long)(tiles - 1) * aTileStride + (long)(kc - 1) * acs + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
             || (long)tiles * MR * ldc > c.Length || panels * nr > ldc)
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
         ref TF a0 = ref MemoryMarshal.GetReference(a);
@@ -619,9 +887,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro512(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro256(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
-                    default: MicroPortable(ref ap, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
+                    default: MicroPortable(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }
         }
@@ -647,7 +915,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The 8 × (2·16 float | 2·8 double) register tile: 16 accumulators, one FMA chain per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro512(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector512<TF>.Count, s = (nuint)ldc;
         var c00 = Vector512.LoadUnsafe(ref c); var c01 = Vector512.LoadUnsafe(ref c, l);
@@ -659,6 +927,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c60 = Vector512.LoadUnsafe(ref c, 6 * s); var c61 = Vector512.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector512.LoadUnsafe(ref c, 7 * s); var c71 = Vector512.LoadUnsafe(ref c, 7 * s + l);
         ref TF ap = ref a;
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
@@ -666,14 +935,14 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var b1 = Vector512.LoadUnsafe(ref bp, l);
             Vector512<TF> av;
             av = Vector512.Create(ap); c00 = Fma(av, b0, c00); c01 = Fma(av, b1, c01);
-            av = Vector512.Create(Unsafe.Add(ref ap, 1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
-            av = Vector512.Create(Unsafe.Add(ref ap, 2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
-            av = Vector512.Create(Unsafe.Add(ref ap, 3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
-            av = Vector512.Create(Unsafe.Add(ref ap, 4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
-            av = Vector512.Create(Unsafe.Add(ref ap, 5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
-            av = Vector512.Create(Unsafe.Add(ref ap, 6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
-            av = Vector512.Create(Unsafe.Add(ref ap, 7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, MR);
+            av = Vector512.Create(Unsafe.Add(ref ap, l1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
+            av = Vector512.Create(Unsafe.Add(ref ap, l2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
+            av = Vector512.Create(Unsafe.Add(ref ap, l3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
+            av = Vector512.Create(Unsafe.Add(ref ap, l4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
+            av = Vector512.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
+            av = Vector512.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
+            av = Vector512.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
+            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -687,7 +956,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The same tile with <see cref="Vector256{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro256(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro256(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector256<TF>.Count, s = (nuint)ldc;
         var c00 = Vector256.LoadUnsafe(ref c); var c01 = Vector256.LoadUnsafe(ref c, l);
@@ -699,6 +968,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c60 = Vector256.LoadUnsafe(ref c, 6 * s); var c61 = Vector256.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector256.LoadUnsafe(ref c, 7 * s); var c71 = Vector256.LoadUnsafe(ref c, 7 * s + l);
         ref TF ap = ref a;
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
@@ -706,14 +976,14 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var b1 = Vector256.LoadUnsafe(ref bp, l);
             Vector256<TF> av;
             av = Vector256.Create(ap); c00 = Fma(av, b0, c00); c01 = Fma(av, b1, c01);
-            av = Vector256.Create(Unsafe.Add(ref ap, 1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
-            av = Vector256.Create(Unsafe.Add(ref ap, 2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
-            av = Vector256.Create(Unsafe.Add(ref ap, 3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
-            av = Vector256.Create(Unsafe.Add(ref ap, 4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
-            av = Vector256.Create(Unsafe.Add(ref ap, 5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
-            av = Vector256.Create(Unsafe.Add(ref ap, 6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
-            av = Vector256.Create(Unsafe.Add(ref ap, 7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, MR);
+            av = Vector256.Create(Unsafe.Add(ref ap, l1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
+            av = Vector256.Create(Unsafe.Add(ref ap, l2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
+            av = Vector256.Create(Unsafe.Add(ref ap, l3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
+            av = Vector256.Create(Unsafe.Add(ref ap, l4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
+            av = Vector256.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
+            av = Vector256.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
+            av = Vector256.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
+            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -726,7 +996,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     }
 
     /// <summary>The same tile with the portable <see cref="Vector{T}"/>, one row at a time (two accumulators live).</summary>
-    private static void MicroPortable(ref TF a, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void MicroPortable(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         int l = Vector<TF>.Count;
         for (int r = 0; r < MR; r++)
@@ -736,7 +1006,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var acc1 = Vector.LoadUnsafe(ref cr, (nuint)l);
             for (int kk = 0; kk < kc; kk++)
             {
-                var av = new Vector<TF>(Unsafe.Add(ref a, kk * MR + r));
+                var av = new Vector<TF>(Unsafe.Add(ref a, kk * acs + r * lda));
                 ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
                 acc0 = Fma(av, Vector.LoadUnsafe(ref bp), acc0);
                 acc1 = Fma(av, Vector.LoadUnsafe(ref bp, (nuint)l), acc1);

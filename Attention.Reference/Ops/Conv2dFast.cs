@@ -103,8 +103,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
-    [ThreadStatic] private static TF[]? t_wflip;     // caller: flipped, transposed weights (stride-1 input gradient)
     [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
+    [ThreadStatic] private static int[]? t_aoff;     // caller: column offsets of A read in place
     [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the output grid (direct weight gradient)
 
     private static readonly int[]?[] s_packedOffsets = new int[3][];
@@ -119,6 +119,21 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             table = new int[Conv2dTuning.KC * 2];
             for (int i = 0; i < table.Length; i++) table[i] = i * nr;
             s_packedOffsets[slot] = table;
+        }
+        return table;
+    }
+
+    private static int[]? s_packedAOffsets;
+
+    /// <summary>Offsets kk·MR of the columns of a packed A tile, kk &lt; KC.</summary>
+    private static int[] PackedAOffsets()
+    {
+        var table = s_packedAOffsets;
+        if (table is null)
+        {
+            table = new int[Conv2dTuning.KC * 2];
+            for (int i = 0; i < table.Length; i++) table[i] = i * MR;
+            s_packedAOffsets = table;
         }
         return table;
     }
@@ -254,11 +269,25 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
+        // A = the weights in place: row o of group g at (g·O/G + o)·K, column kk at + kk.
+        int k = g.ReductionLength;
+        var identity = Grow(ref t_aoff, k);
+        for (int i = 0; i < k; i++) identity[i] = i;
+        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo);
+    }
+
+    /// <summary>
+    /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]].
+    /// </summary>
+    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
+        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
         int nc = Conv2dTuning.NC;
+        var packedAOff = PackedAOffsets();
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
         int grid = ho * wp;
         var off = PhaseOffsets(g, h, wp, plane);
@@ -274,24 +303,28 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
             var xb = xpad.AsSpan((img * cin + grp * ig) * plane + j0);
-            // A = the weights in place (row-major [O][K], lda = K); a partial last tile is copied with zero rows.
+            // A read in place; a partial last tile (rows past O/G) is packed [kk][MR] with zero rows.
             int full = Math.Clamp(fullTiles - t0, 0, tiles);
             Span<TF> partial = default;
             if (full < tiles)
             {
                 partial = Grow(ref t_a, (long)MR * k).AsSpan(0, MR * k);
-                partial.Clear();
-                int rows = og - (t0 + full) * MR;
-                wData.AsSpan((grp * og + (t0 + full) * MR) * k, rows * k).CopyTo(partial);
+                int rowBase = grp * aGroupStride + (t0 + full) * MR * lda;
+                for (int r = 0; r < MR; r++)
+                {
+                    bool valid = (t0 + full) * MR + r < og;
+                    for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
+                }
             }
-            var wg = wData.AsSpan((grp * og + t0 * MR) * k);
+            var ag = aData.AsSpan(grp * aGroupStride + t0 * MR * lda);
             for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, k - k0);
                 if (full > 0)
-                    Macro(path, wg[k0..], k, 1, MR * k, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+                    Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
                 if (full < tiles)
-                    Macro(path, partial[k0..], k, 1, MR * k, 1, xb, nr, panels, off.AsSpan(k0, kc), cbuf[(full * MR * ldc)..], ldc);
+                    Macro(path, partial[(k0 * MR)..], 1, packedAOff.AsSpan(0, kc), MR * kc, 1, xb, nr, panels, off.AsSpan(k0, kc),
+                        cbuf[(full * MR * ldc)..], ldc);
             }
             for (int r = 0; r < tiles * MR; r++)
             {
@@ -367,29 +400,21 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     // ---------------------------------------------------------------- input gradient, Eqs. (conv.9)–(conv.10)
 
-    /// <summary>Stride 1 (and padding ≤ d·(k − 1)): the input gradient as a forward convolution, Eq. (conv.9).</summary>
+    /// <summary>
+    /// Stride 1 (and padding ≤ d·(k − 1)): the input gradient as a forward convolution, Eq. (conv.9), of dy with the
+    /// flipped, channel-transposed kernel w'[c, o, p, q] = w[o, c, kh−1−p, kw−1−q] and padding d·(k − 1) − pad. The
+    /// flipped kernel is never built: its element (row c, column (o, t)) is read in place at
+    /// w[((g·O/G + o)·I/G + c)·kh·kw + kh·kw − 1 − t], i.e. row stride kh·kw and column offsets o·(I/G)·kh·kw + kh·kw − 1 − t.
+    /// </summary>
     private static void BackwardInputDirect(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx, int padH, int padW)
     {
-        // Eq. (conv.9): for stride 1 the transposed convolution is a forward convolution of dy with the flipped,
-        // transposed kernel w'[c, o, p, q] = w[o, c, kh−1−p, kw−1−q] and padding d·(k−1) − pad.
-        int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw;
-        var flipped = Grow(ref t_wflip, (long)weight.Length);
-        var wData = weight.Data;
-        // Blocks of 8 source rows o: 8 sequential read streams, contiguous 8·kh·kw writes per c.
-        int oBlocks = Ceil(og, 8);
-        Compute.For(g.Groups * oBlocks, u =>
-        {
-            int grp = u / oBlocks, o0 = u % oBlocks * 8, o1 = Math.Min(og, o0 + 8);
-            for (int c = 0; c < ig; c++)
-            for (int o = o0; o < o1; o++)
-            {
-                var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
-                var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
-                for (int t = 0; t < dst.Length; t++) dst[t] = src[khkw - 1 - t];
-            }
-        });
+        int og = g.OutPerGroup, ig = g.InPerGroup, khkw = g.Kernel.H * g.Kernel.W, kt = og * khkw;
+        var aoff = Grow(ref t_aoff, kt);
+        for (int o = 0; o < og; o++)
+        for (int t = 0; t < khkw; t++)
+            aoff[o * khkw + t] = o * ig * khkw + khkw - 1 - t;
         var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
-        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), flipped, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
+        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), weight.Data, khkw, aoff, og * ig * khkw, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
     }
 
     /// <summary>dx from dy into a preallocated dx.</summary>
@@ -861,23 +886,29 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// </summary>
     private static void Macro(ConvSimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc) =>
-        Macro(path, a, 1, MR, aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
+        Macro(path, a, 1, PackedAOffsets().AsSpan(0, off.Length), aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
 
-    /// <summary>As above with A element (r, kk) of a tile at a[r·lda + kk·acs] (packed: lda = 1, acs = MR; row-major: lda = K, acs = 1).</summary>
-    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, int acs, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
+    /// <summary>
+    /// As above with A element (r, kk) of a tile at a[aoff[kk] + r·lda] (packed: lda = 1, aoff = kk·MR; the weights in
+    /// place: lda = K, aoff = kk; the flipped kernel read in place: lda = kh·kw, aoff = o·(I/G)·kh·kw + kh·kw − 1 − t).
+    /// </summary>
+    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, ReadOnlySpan<int> aoff, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
     {
         int kc = off.Length, nr = Nr(path);
         int maxOff = 0;
         foreach (int o in off) maxOff = Math.Max(maxOff, o);
         // Bounds: the last tile and panel must fit in the spans (checked once here, not in the micro-kernel).
-        if ((long)(tiles - 1) * aTileStride + (long)(kc - 1) * acs + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
+        int maxAoff = 0;
+        foreach (int o in aoff) maxAoff = Math.Max(maxAoff, o);
+        if (aoff.Length != kc || (long)(tiles - 1) * aTileStride + maxAoff + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
             || (long)tiles * MR * ldc > c.Length || panels * nr > ldc)
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
         ref TF a0 = ref MemoryMarshal.GetReference(a);
         ref TF b0 = ref MemoryMarshal.GetReference(b);
         ref TF c0 = ref MemoryMarshal.GetReference(c);
         ref int o0 = ref MemoryMarshal.GetReference(off);
+        ref int ao = ref MemoryMarshal.GetReference(aoff);
         for (int jp = 0; jp < panels; jp++)
         {
             ref TF bp = ref Unsafe.Add(ref b0, jp * bPanelStride);
@@ -887,9 +918,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
-                    default: MicroPortable(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    default: MicroPortable(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }
         }
@@ -915,7 +946,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The 8 × (2·16 float | 2·8 double) register tile: 16 accumulators, one FMA chain per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro512(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector512<TF>.Count, s = (nuint)ldc;
         var c00 = Vector512.LoadUnsafe(ref c); var c01 = Vector512.LoadUnsafe(ref c, l);
@@ -926,11 +957,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c50 = Vector512.LoadUnsafe(ref c, 5 * s); var c51 = Vector512.LoadUnsafe(ref c, 5 * s + l);
         var c60 = Vector512.LoadUnsafe(ref c, 6 * s); var c61 = Vector512.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector512.LoadUnsafe(ref c, 7 * s); var c71 = Vector512.LoadUnsafe(ref c, 7 * s + l);
-        ref TF ap = ref a;
         nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
             var b0 = Vector512.LoadUnsafe(ref bp);
             var b1 = Vector512.LoadUnsafe(ref bp, l);
             Vector512<TF> av;
@@ -942,7 +973,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector512.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
             av = Vector512.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector512.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -956,7 +986,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The same tile with <see cref="Vector256{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro256(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro256(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector256<TF>.Count, s = (nuint)ldc;
         var c00 = Vector256.LoadUnsafe(ref c); var c01 = Vector256.LoadUnsafe(ref c, l);
@@ -967,11 +997,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c50 = Vector256.LoadUnsafe(ref c, 5 * s); var c51 = Vector256.LoadUnsafe(ref c, 5 * s + l);
         var c60 = Vector256.LoadUnsafe(ref c, 6 * s); var c61 = Vector256.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector256.LoadUnsafe(ref c, 7 * s); var c71 = Vector256.LoadUnsafe(ref c, 7 * s + l);
-        ref TF ap = ref a;
         nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
             var b0 = Vector256.LoadUnsafe(ref bp);
             var b1 = Vector256.LoadUnsafe(ref bp, l);
             Vector256<TF> av;
@@ -983,7 +1013,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector256.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
             av = Vector256.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector256.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -996,7 +1025,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     }
 
     /// <summary>The same tile with the portable <see cref="Vector{T}"/>, one row at a time (two accumulators live).</summary>
-    private static void MicroPortable(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void MicroPortable(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         int l = Vector<TF>.Count;
         for (int r = 0; r < MR; r++)
@@ -1006,8 +1035,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var acc1 = Vector.LoadUnsafe(ref cr, (nuint)l);
             for (int kk = 0; kk < kc; kk++)
             {
-                var av = new Vector<TF>(Unsafe.Add(ref a, kk * acs + r * lda));
+                var av = new Vector<TF>(Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk) + r * lda));
                 ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
                 acc0 = Fma(av, Vector.LoadUnsafe(ref bp), acc0);
                 acc1 = Fma(av, Vector.LoadUnsafe(ref bp, (nuint)l), acc1);
             }

@@ -231,6 +231,40 @@ public sealed class ConvKernelTests
     });
 
     [Fact]
+    public void ConvWarmCallsAllocateNoWorkspace()
+    {
+        // Once the per-thread workspaces are warm, a call allocates only the parallel loop's closures (a few hundred
+        // bytes on one thread; a few KB if a concurrently running test raises the global thread count); the
+        // smallest workspace of these shapes (the 64 × 128 accumulator tile) is 64 KB.
+        foreach (var pr in new[] { Big, Strided })
+        {
+            var (x, wt, b, dy) = pr.Data();
+            var (ho, wo) = pr.Out;
+            var y = new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo);
+            var dx = new DenseTensor<double>(pr.N, pr.G.InChannels, pr.H, pr.W);
+            var dw = new DenseTensor<double>(pr.G.WeightShape);
+            var db = new DenseTensor<double>(pr.G.OutChannels);
+            long allocated = Compute.WithThreads(1, () =>
+            {
+                for (int i = 0; i < 2; i++)
+                {
+                    Conv2d.Forward(x, wt, b, pr.G, y);
+                    Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                    Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                    Conv2d.BackwardBias(dy, db);
+                }
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                Conv2d.Forward(x, wt, b, pr.G, y);
+                Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                Conv2d.BackwardBias(dy, db);
+                return GC.GetAllocatedBytesForCurrentThread() - before;
+            });
+            Assert.True(allocated < 32 * 1024, $"a warm forward + backward allocated {allocated} bytes for {pr}");
+        }
+    }
+
+    [Fact]
     public void ConvPreallocatedOverloadsOverwriteEveryElement()
     {
         var pr = Strided;

@@ -282,15 +282,39 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
         TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
+        int nr = Nr(Conv2dTuning.Path);
+        var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
+        var off = PhaseOffsets(g, h, wp, plane);
+        var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
+        var a = new DirectA(aData, lda, aoff, aGroupStride);
+        var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
+        DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst);
+    }
+
+    /// <summary>The B side of <see cref="DirectCore"/>: im2col row kk of image n, group g at data[n·imageStride + g·groupStride + off[kk]].</summary>
+    private readonly record struct DirectInput(TF[] Data, int ImageStride, int GroupStride, int[] Off, int K);
+
+    /// <summary>The A side of <see cref="DirectCore"/>: element (row r of group g, column kk) at data[g·groupStride + r·lda + aoff[kk]].</summary>
+    private readonly record struct DirectA(TF[] Data, int Lda, int[] AOff, int GroupStride);
+
+    /// <summary>Where grid element (image n, channel c, row u, column v) goes: data[n·imageStride + c·chanStride + base + u·rowStride + v·colStride].</summary>
+    private readonly record struct DirectOutput(TF[] Data, int ImageStride, int ChanStride, int Base, int RowStride, int ColStride);
+
+    /// <summary>
+    /// The register-blocked product over the grid gridRows × gridWidth (columns ≥ validCols discarded), parallel over
+    /// (image, group, 64 rows, 128 grid columns); each output element is one FMA chain over kk increasing, then + bias.
+    /// </summary>
+    private static void DirectCore(DirectInput src, DirectA a, TF[]? bData, int groups, int og, int n, int gridRows, int gridWidth,
+        int validCols, DirectOutput dst)
+    {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
-        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
+        int k = src.K, grid = gridRows * gridWidth, lda = a.Lda, nc = Conv2dTuning.NC;
+        var aData = a.Data;
+        var aoff = a.AOff;
+        var off = src.Off;
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
-        int nc = Conv2dTuning.NC;
         var packedAOff = PackedAOffsets();
-        var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
-        int grid = ho * wp;
-        var off = PhaseOffsets(g, h, wp, plane);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
@@ -302,21 +326,21 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             int panels = Ceil(ncols, nr), ldc = panels * nr;
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
-            var xb = xpad.AsSpan((img * cin + grp * ig) * plane + j0);
-            // A read in place; a partial last tile (rows past O/G) is packed [kk][MR] with zero rows.
+            var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
+            // A read in place; a partial last tile (rows past the group's rows) is packed [kk][MR] with zero rows.
             int full = Math.Clamp(fullTiles - t0, 0, tiles);
             Span<TF> partial = default;
             if (full < tiles)
             {
                 partial = Grow(ref t_a, (long)MR * k).AsSpan(0, MR * k);
-                int rowBase = grp * aGroupStride + (t0 + full) * MR * lda;
+                int rowBase = grp * a.GroupStride + (t0 + full) * MR * lda;
                 for (int r = 0; r < MR; r++)
                 {
                     bool valid = (t0 + full) * MR + r < og;
                     for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
                 }
             }
-            var ag = aData.AsSpan(grp * aGroupStride + t0 * MR * lda);
+            var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
             for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, k - k0);
@@ -331,20 +355,30 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 int o = t0 * MR + r;
                 if (o >= og) break;
                 int oc = grp * og + o;
-                var yRow = yData.AsSpan((img * g.OutChannels + oc) * ho * wo, ho * wo);
-                var src = cbuf.Slice(r * ldc, ncols);
-                // Copy the valid columns (ow < Wo) of the padded grid, row segment by row segment.
+                int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
+                var srcRow = cbuf.Slice(r * ldc, ncols);
+                // Copy the valid columns (v < validCols) of the grid, row segment by row segment.
                 int jj = 0;
                 while (jj < ncols)
                 {
-                    int gj = j0 + jj, oh = gj / wp, ow = gj - oh * wp;
-                    int run = Math.Min(ncols - jj, wp - ow);
-                    int valid = Math.Min(run, Math.Max(0, wo - ow));
+                    int gj = j0 + jj, gu = gj / gridWidth, gv = gj - gu * gridWidth;
+                    int run = Math.Min(ncols - jj, gridWidth - gv);
+                    int valid = Math.Min(run, Math.Max(0, validCols - gv));
                     if (valid > 0)
                     {
-                        var d = yRow.Slice(oh * wo + ow, valid);
-                        if (bData is null) src.Slice(jj, valid).CopyTo(d);
-                        else TensorPrimitives.Add(src.Slice(jj, valid), bData[oc], d); // Eq. (conv.1): bias added after the sum
+                        int at = chanBase + gu * dst.RowStride + gv * dst.ColStride;
+                        var s = srcRow.Slice(jj, valid);
+                        if (dst.ColStride == 1)
+                        {
+                            var d = dst.Data.AsSpan(at, valid);
+                            if (bData is null) s.CopyTo(d);
+                            else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
+                        }
+                        else
+                        {
+                            var d = dst.Data.AsSpan(at, (valid - 1) * dst.ColStride + 1);
+                            for (int t = 0; t < valid; t++) d[t * dst.ColStride] = bData is null ? s[t] : s[t] + bData[oc];
+                        }
                     }
                     jj += run;
                 }

@@ -58,6 +58,13 @@ internal static class Conv2dTuning
     [ThreadStatic] private static ConvSimdPath? t_forcedPath;
     [ThreadStatic] private static bool? t_directWeightGradient;
     [ThreadStatic] private static bool? t_packedForward;
+    [ThreadStatic] private static bool? t_packedInputGradient;
+
+    /// <summary>
+    /// Forces the packed col2im input gradient (true) for strided calls from the current thread (tests cross-check it
+    /// against the default phase-split direct input gradient).
+    /// </summary>
+    public static bool? PackedInputGradient { get => t_packedInputGradient; set => t_packedInputGradient = value; }
 
     /// <summary>
     /// Forces the packed-im2col forward (true) for calls from the current thread (tests cross-check it against the
@@ -451,6 +458,80 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), weight.Data, khkw, aoff, og * ig * khkw, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
     }
 
+    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
+
+    /// <summary>
+    /// Any stride, Eq. (conv.9)–(conv.10) without col2im: the rows h of x with (h + ph) mod sh = ρ receive only the taps
+    /// p with p·dh ≡ ρ (mod sh), from dy row i = u − m_p where h = sh·u + ρ − ph and m_p = (p·dh − ρ)/sh (columns alike).
+    /// Each of the sh·sw phases (ρ, σ) is therefore a stride-1 correlation of the zero-padded dy with the sub-kernel
+    /// (o, p ∈ P_ρ, q ∈ Q_σ), run by the direct kernel with A read in place; its results are scattered with strides
+    /// (sh, sw). Each dx element is one FMA chain over (o, p, q) increasing (its taps only); elements no tap reaches are 0.
+    /// </summary>
+    private static void BackwardInputPhased(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
+    {
+        int n = dy.Dim(0), ho = dy.Dim(2), wo = dy.Dim(3), h = dx.Dim(2), w = dx.Dim(3);
+        int sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W, dh = g.Dilation.H, dwl = g.Dilation.W;
+        int kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw, og = g.OutPerGroup, ig = g.InPerGroup, cout = g.OutChannels;
+        Array.Clear(dx.Data);
+        // One zero-padded copy of dy serves every phase: top/left pads cover the largest tap shift, bottom/right the
+        // furthest read of any phase.
+        int top = (kh - 1) * dh / sh, left = (kw - 1) * dwl / sw;
+        int rowsNeeded = ho, colsNeeded = wo;
+        // Phase (ρ, σ) reads dy rows up to u1 − 1 (u1 = ⌈(H + ph − ρ) / sh⌉) and columns up to v1 − 1.
+        for (int rho = 0; rho < sh; rho++) rowsNeeded = Math.Max(rowsNeeded, FloorDiv(h + ph - rho + sh - 1, sh));
+        for (int sig = 0; sig < sw; sig++) colsNeeded = Math.Max(colsNeeded, FloorDiv(w + pw - sig + sw - 1, sw));
+        int hd = top + rowsNeeded, wd = Math.Max(left + colsNeeded, 1);
+        int nr = Nr(Conv2dTuning.Path);
+        int plane = hd * wd, perLine = 64 / Unsafe.SizeOf<TF>(), lines = Ceil(plane, perLine);
+        if (lines % 2 == 0) lines++;
+        int cs = lines * perLine;
+        int slack = Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + wd;
+        var dpad = Grow(ref t_xpad, (long)n * cout * cs + slack);
+        dpad.AsSpan(n * cout * cs, slack).Clear();
+        var dyData = dy.Data;
+        Compute.For(n * cout, pl =>
+        {
+            var d = dpad.AsSpan(pl * cs, cs);
+            d.Clear();
+            for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
+        });
+        var taps = new List<int>();
+        for (int rho = 0; rho < sh; rho++)
+        for (int sig = 0; sig < sw; sig++)
+        {
+            int u0 = FloorDiv(ph - rho + sh - 1, sh), u1 = FloorDiv(h + ph - rho + sh - 1, sh);
+            int v0 = FloorDiv(pw - sig + sw - 1, sw), v1 = FloorDiv(w + pw - sig + sw - 1, sw);
+            int hu = u1 - u0, hv = v1 - v0;
+            if (hu <= 0 || hv <= 0) continue;
+            int np = 0, nq = 0;
+            for (int p = 0; p < kh; p++) if (p * dh % sh == rho) np++;
+            for (int q = 0; q < kw; q++) if (q * dwl % sw == sig) nq++;
+            if (np == 0 || nq == 0) continue; // no tap reaches these positions: they stay 0
+            int k = og * np * nq;
+            var off = new int[k];
+            var aoff = new int[k];
+            int kk = 0;
+            for (int o = 0; o < og; o++)
+            for (int p = 0; p < kh; p++)
+            {
+                if (p * dh % sh != rho) continue;
+                int mp = (p * dh - rho) / sh;
+                for (int q = 0; q < kw; q++)
+                {
+                    if (q * dwl % sw != sig) continue;
+                    int nq2 = (q * dwl - sig) / sw;
+                    off[kk] = o * cs + (top + u0 - mp) * wd + (left + v0 - nq2);
+                    aoff[kk] = o * ig * khkw + p * kw + q;
+                    kk++;
+                }
+            }
+            var src = new DirectInput(dpad, cout * cs, og * cs, off, k);
+            var a = new DirectA(weight.Data, khkw, aoff, og * ig * khkw);
+            var dst = new DirectOutput(dx.Data, g.InChannels * h * w, h * w, (sh * u0 + rho - ph) * w + (sw * v0 + sig - pw), sh * w, sw);
+            DirectCore(src, a, null, g.Groups, ig, n, hu, wd, hv, dst);
+        }
+    }
+
     /// <summary>dx from dy into a preallocated dx.</summary>
     public static void BackwardInput(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
     {
@@ -458,6 +539,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
         {
             BackwardInputDirect(dy, weight, g, dx, padH, padW);
+            return;
+        }
+        if (Conv2dTuning.PackedInputGradient != true)
+        {
+            BackwardInputPhased(dy, weight, g, dx);
             return;
         }
         var path = Conv2dTuning.Path;

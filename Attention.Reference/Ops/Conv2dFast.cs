@@ -112,6 +112,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
     [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
     [ThreadStatic] private static int[]? t_aoff;     // caller: column offsets of A read in place
+    [ThreadStatic] private static TF[]? t_partialA;  // caller: packed partial A tiles of every group
     [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the output grid (direct weight gradient)
 
     private static readonly int[]?[] s_packedOffsets = new int[3][];
@@ -323,6 +324,23 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
         var packedAOff = PackedAOffsets();
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
+        // A is read in place; each group's partial last tile (rows past the group's rows) is packed once,
+        // [kk][MR] with zero rows, before the parallel loop.
+        TF[]? partialAll = null;
+        if (fullTiles < mTilesG)
+        {
+            var pa = partialAll = Grow(ref t_partialA, (long)groups * MR * k);
+            Compute.For(groups, grp =>
+            {
+                var partial = pa.AsSpan(grp * MR * k, MR * k);
+                int rowBase = grp * a.GroupStride + fullTiles * MR * lda;
+                for (int r = 0; r < MR; r++)
+                {
+                    bool valid = fullTiles * MR + r < og;
+                    for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
+                }
+            });
+        }
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
             int nt = u % nTiles, rest = u / nTiles;
@@ -334,19 +352,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
             var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
-            // A read in place; a partial last tile (rows past the group's rows) is packed [kk][MR] with zero rows.
             int full = Math.Clamp(fullTiles - t0, 0, tiles);
-            Span<TF> partial = default;
-            if (full < tiles)
-            {
-                partial = Grow(ref t_a, (long)MR * k).AsSpan(0, MR * k);
-                int rowBase = grp * a.GroupStride + (t0 + full) * MR * lda;
-                for (int r = 0; r < MR; r++)
-                {
-                    bool valid = (t0 + full) * MR + r < og;
-                    for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
-                }
-            }
+            Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
             var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
             for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
             {

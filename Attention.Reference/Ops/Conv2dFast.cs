@@ -468,7 +468,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
 
     /// <summary>
-    /// Any stride, Eq. (conv.9)–(conv.10) without col2im: the rows h of x with (h + ph) mod sh = ρ receive only the taps
+    /// Any stride, Eq. (conv.14) (the phases of Eq. (conv.4), without col2im): the rows h of x with (h + ph) mod sh = ρ receive only the taps
     /// p with p·dh ≡ ρ (mod sh), from dy row i = u − m_p where h = sh·u + ρ − ph and m_p = (p·dh − ρ)/sh (columns alike).
     /// Each of the sh·sw phases (ρ, σ) is therefore a stride-1 correlation of the zero-padded dy with the sub-kernel
     /// (o, p ∈ P_ρ, q ∈ Q_σ), run by the direct kernel with A read in place; its results are scattered with strides

@@ -19,7 +19,7 @@ public class SeBenchmarks
     private SeParameters<double> _p64 = null!;
 
     /// <summary>Threads for the parallel loops.</summary>
-    [Params(2)]
+    [Params(1, 2)]
     public int Threads { get; set; }
 
     /// <summary>Builds random inputs.</summary>

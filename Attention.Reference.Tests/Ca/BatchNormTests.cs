@@ -85,6 +85,24 @@ public class BatchNormTests
     }
 
     [Fact]
+    public void BatchNormEvalBackwardIsTheAdjointOfItsLinearPart()
+    {
+        // Eval mode is affine in x: y(x) − y(0) = α ⊙ x, so ⟨y(x) − y(0), g⟩ = ⟨x, ∂L/∂x⟩ with ∂L/∂x from BackwardEval(g).
+        var s = Make(21, 3, 4, 3, 5);
+        var y = BatchNorm2d.ForwardEval(s.X, s.W, s.B, s.Rm, s.Rv, 1e-5);
+        var y0 = BatchNorm2d.ForwardEval(s.X.ZerosLike(), s.W, s.B, s.Rm, s.Rv, 1e-5);
+        var dx = BatchNorm2d.BackwardEval(s.G, s.X, s.W, s.Rm, s.Rv, 1e-5).X;
+        double lhs = 0, rhs = 0, scale = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            lhs += (y.Data[i] - y0.Data[i]) * s.G.Data[i];
+            rhs += s.X.Data[i] * dx.Data[i];
+            scale += Math.Abs(s.X.Data[i] * dx.Data[i]);
+        }
+        Assert.True(Math.Abs(lhs - rhs) <= 1e-13 * scale, $"{lhs:R} vs {rhs:R}");
+    }
+
+    [Fact]
     public void BatchNormTrainWithoutAffineMatchesUnitAffine()
     {
         var s = Make(5, 2, 3, 2, 2);

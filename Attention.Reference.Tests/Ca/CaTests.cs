@@ -260,7 +260,14 @@ public class CaTests(ITestOutputHelper output)
     [Theory]
     [InlineData(false, 2, 19, 17, 29)] // rows of 29 = 16 + 8 + 5: the Vector512, Vector256 and scalar parts
     [InlineData(true, 1, 33, 28, 28)]
-    [InlineData(true, 3, 9, 5, 40)]
+    [InlineData(true, 3, 9, 5, 40)]    // wider than 32: the row kernels
+    [InlineData(false, 2, 10, 3, 16)]  // the two Vector512 lanes coincide
+    [InlineData(true, 2, 7, 4, 32)]    // no overlap
+    [InlineData(false, 1, 5, 6, 17)]
+    [InlineData(true, 2, 6, 20, 16)]   // both gate rows on the Vector512 plane kernels
+    [InlineData(false, 2, 6, 32, 17)]
+    [InlineData(false, 1, 4, 32, 32)]  // H + W = 64: the largest four-register row
+    [InlineData(true, 2, 3, 33, 40)]   // H + W > 64: row kernels throughout
     public void CaFastPathMatchesOracleOnWideRows(bool training, int n, int c, int h, int w)
     {
         var rng = new Random(n * 1000 + c * 10 + h + w);
@@ -311,6 +318,8 @@ public class CaTests(ITestOutputHelper output)
         Bitwise.AssertIdentical(a.Y, b.Y, "y");
         Bitwise.AssertIdentical(ga.X, gb.X, "x.grad");
         Assert.Throws<ShapeMismatchException>(() => CoordinateAttentionFast.Forward(x, p, true, output: new DenseTensor<float>(1, 12, 4, 6)));
+        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Forward(x, p, true, output: x));
+        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Backward(a, g, g));
     }
 
     private static CoordinateAttentionParameters<double> CoordinateAttentionTestParams(GeneratedCase c)
@@ -374,6 +383,12 @@ public class CaTests(ITestOutputHelper output)
         var ins = new TensorSet<double>();
         ins.Set("x", new DenseTensor<double>(2, 11, 4, 6));
         Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, ins)).TensorName);
+        var empty = new TensorSet<double>();
+        empty.Set("x", new DenseTensor<double>(2, 12, 0, 6));
+        Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, empty)).TensorName);
+        var rank3 = new TensorSet<double>();
+        rank3.Set("x", new DenseTensor<double>(2, 12, 24));
+        Assert.Equal("x", Assert.Throws<ShapeMismatchException>(() => Run(c.Config, rank3)).TensorName);
         var badGrad = new TensorSet<double>();
         badGrad.Set("x", c.Inputs.Get("x"));
         badGrad.Set("y.grad", new DenseTensor<double>(2, 12, 6, 4));

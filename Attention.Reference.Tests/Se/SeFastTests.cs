@@ -34,10 +34,8 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var g = SqueezeExcitation.Backward(o, p, st, dy);
         foreach (bool wide in new[] { true, false })
         {
-            bool saved = SeKernels.UseVector512;
-            try
+            SeKernels.WithVector512(wide, () =>
             {
-                SeKernels.UseVector512 = wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
                 var xf = x.Cast<float>();
                 var dyf = dy.Cast<float>();
                 var pf = SeTestData.ToFloat(o, p);
@@ -60,9 +58,102 @@ public sealed class SeFastTests(ITestOutputHelper output)
                     }
                     else Assert.True(fast.DB1 is null && fast.DB2 is null);
                 }
-            }
-            finally { SeKernels.UseVector512 = saved; }
+                return 0;
+            });
         }
+    }
+
+    /// <summary>
+    /// Random shapes (odd plane sizes exercise every vector tail), gates, pools, bias, vector paths, thread counts.
+    /// Float32 can only be held to the oracle away from the kinks: a draw is discarded (FsCheck precondition) when a
+    /// relu input h, a hard-sigmoid input e ∓ 3, or a max-pool plane's top-two gap is within 1e-5 of the magnitude of
+    /// the terms that produced it (float32 rounding, about 6e-8 of that magnitude per term, could flip the branch).
+    /// y and dx are held to Tolerance·max|e|; the parameter gradients, being batch and channel sums that may cancel, to
+    /// Tolerance·max(magnitude of their terms) (<see cref="SeTestData.GradientMagnitudes"/>).
+    /// </summary>
+    [FsCheck.Xunit.Property(MaxTest = 100)]
+    public FsCheck.Property FastMatchesOracleOnRandomShapes(int seed, int a, int b, int c, int d, int e, bool hard, bool max, bool bias, bool wide)
+    {
+        int n = 1 + Math.Abs(a % 3), ch = 1 + Math.Abs(b % 12), hid = 1 + Math.Abs(c % 5), h = 1 + Math.Abs(d % 11), w = 1 + Math.Abs(e % 13);
+        var (o, x, dy, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, hard ? SeGate.HardSigmoid : SeGate.Sigmoid, max ? SePool.Max : SePool.Avg);
+        var st = SqueezeExcitation.Forward(o, x, p);
+        var g = SqueezeExcitation.Backward(o, p, st, dy);
+
+        const double margin = 1e-5;
+        bool wellConditioned = true;
+        for (int s = 0; s < n; s++)
+            for (int j = 0; j < hid; j++)
+            {
+                double sum = p.B1 is null ? 0 : Math.Abs(p.B1.Data[j]);
+                for (int k = 0; k < ch; k++) sum += Math.Abs(p.W1.Data[j * ch + k] * st.Z.Data[s * ch + k]);
+                if (Math.Abs(st.H.Data[s * hid + j]) <= margin * sum) wellConditioned = false;
+            }
+        if (hard)
+            for (int s = 0; s < n; s++)
+                for (int k = 0; k < ch; k++)
+                {
+                    double sum = p.B2 is null ? 0 : Math.Abs(p.B2.Data[k]);
+                    for (int j = 0; j < hid; j++) sum += Math.Abs(p.W2.Data[k * hid + j] * st.R.Data[s * hid + j]);
+                    double ev = st.E.Data[s * ch + k], m = margin * Math.Max(sum, 3);
+                    if (Math.Abs(ev - 3) <= m || Math.Abs(ev + 3) <= m) wellConditioned = false;
+                }
+        if (max)
+            for (int q = 0; q < n * ch; q++)
+            {
+                var plane = x.Data.AsSpan(q * h * w, h * w).ToArray();
+                Array.Sort(plane);
+                if (plane.Length > 1 && plane[^1] - plane[^2] <= margin * Math.Abs(plane[^1])) wellConditioned = false;
+            }
+
+        return FsCheck.Fluent.Prop.When(wellConditioned, () =>
+        {
+            var (yf, gf) = SeKernels.WithVector512(wide, () => Compute.WithThreads(1 + Math.Abs(seed % 3), () =>
+                SqueezeExcitationFast.ForwardBackward(o, x.Cast<float>(), SeTestData.ToFloat(o, p), dy.Cast<float>())));
+            var mag = SeTestData.GradientMagnitudes(o, p, st, dy);
+            void Check(string name, double err) => Assert.True(err <= Tolerance, $"{name}: {err:E2} > {Tolerance:E0}");
+            Check("y", SeTestData.ScaledError(yf, st.Y));
+            Check("dx", SeTestData.ScaledError(gf.Dx, g.Dx));
+            Check("dW1", SeTestData.ErrorOnScale(gf.DW1, g.DW1, mag.DW1));
+            Check("dW2", SeTestData.ErrorOnScale(gf.DW2, g.DW2, mag.DW2));
+            if (bias)
+            {
+                Check("db1", SeTestData.ErrorOnScale(gf.DB1!, g.DB1!, mag.DB1));
+                Check("db2", SeTestData.ErrorOnScale(gf.DB2!, g.DB2!, mag.DB2));
+            }
+        });
+    }
+
+    /// <summary>The vectorised max+argmax equals PyTorch's scalar scan bit for bit: ties, ±0, NaN, ±∞, every length.</summary>
+    [Fact]
+    public void MaxArgEqualsTheScalarScan()
+    {
+        var rng = new Random(3);
+        float[] specials = [0f, -0f, 1f, -1f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 2f, 2f];
+        int checkedCount = 0;
+        for (int len = 1; len <= 70; len++)
+            for (int trial = 0; trial < 40; trial++)
+            {
+                var x = new float[len];
+                int kind = trial % 4;
+                for (int i = 0; i < len; i++)
+                    x[i] = kind switch
+                    {
+                        0 => (float)rng.NextDouble() - 0.5f,
+                        1 => rng.Next(3) - 1,                                            // many ties, ±0 never
+                        2 => rng.Next(2) == 0 ? 0f : -0f,                                // only signed zeros
+                        _ => rng.Next(4) == 0 ? specials[rng.Next(specials.Length)] : (float)rng.NextDouble() - 0.5f,
+                    };
+                if (kind == 3 && trial % 8 == 3) Array.Fill(x, float.NegativeInfinity);
+                var expected = SeKernels.MaxArgScalar(x);
+                foreach (bool wide in new[] { true, false })
+                {
+                    var actual = SeKernels.MaxArg(wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, x);
+                    Assert.Equal(expected.Index, actual.Index);
+                    Assert.Equal(BitConverter.SingleToInt32Bits(expected.Max), BitConverter.SingleToInt32Bits(actual.Max));
+                    checkedCount++;
+                }
+            }
+        Assert.True(checkedCount > 5000);
     }
 
     [Fact]
@@ -98,6 +189,11 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var fwd = new TensorSet<float>("x only");
         fwd.Set("x", in32.Get("x"));
         Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, fwd, p32, RunOptions.Default), 2, 3, 8);
+        SeKernels.WithVector512(false, () =>
+        {
+            Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, in32, p32, RunOptions.Default), 2, 3);
+            return 0;
+        });
     }
 
     [Fact]

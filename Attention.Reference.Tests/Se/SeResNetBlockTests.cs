@@ -55,8 +55,9 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
             for (int i = 0; i < s.Length; i++) s.Data[i] = a.Data[i] + b.Data[i];
             return s;
         }
-        var g1 = Conv2dGeometry.Square(o.Inplanes, o.Planes, 1);
-        var g2 = Conv2dGeometry.Square(o.Planes, o.Planes, 3, o.Stride, 1);
+        bool strideIn1x1 = c.Config.Has("stride_in_1x1") && c.Config.GetBool("stride_in_1x1");
+        var g1 = Conv2dGeometry.Square(o.Inplanes, o.Planes, 1, strideIn1x1 ? o.Stride : 1);
+        var g2 = Conv2dGeometry.Square(o.Planes, o.Planes, 3, strideIn1x1 ? 1 : o.Stride, 1);
         var g3 = Conv2dGeometry.Square(o.Planes, o.Planes * o.Expansion, 1);
         DenseTensor<double> F(DenseTensor<double> u) =>
             Bn(Conv2d.Forward(Relu(Bn(Conv2d.Forward(Relu(Bn(Conv2d.Forward(u, p.Conv1, null, g1), p.Bn1)), p.Conv2, null, g2), p.Bn2)), p.Conv3, null, g3), p.Bn3);
@@ -98,10 +99,63 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
         seCase.Set("y.grad", seUp);
         var seParams = new TensorSet<double>("params");
         foreach (var n in SeCaseModule.ParameterNames(o.Se)) seParams.Set(n, c.Parameters.Get("se." + n));
-        var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden));
+        var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden), ("bias", o.Se.Bias),
+            ("gate", o.Se.Gate == SeGate.Sigmoid ? "sigmoid" : "hard_sigmoid"), ("pool", o.Se.Pool == SePool.Avg ? "avg" : "max"));
         var seOut = new SeCaseModule().Run(seConfig, seCase, seParams, RunOptions.Default);
         foreach (var n in SeCaseModule.ParameterNames(o.Se))
             Bitwise.AssertIdentical(seOut.Get(n + ".grad"), r.Get("se." + n + ".grad"), $"{name} se.{n}.grad");
+    }
+
+    /// <summary>
+    /// With a saturated gate (fc2.bias = 1e3: σ gives exactly 1 in float64) the SE module is the identity and
+    /// σ'(e) = (1 − s)s = 0, so every placement is the plain ResNet bottleneck: y and x.grad agree bit for bit with the
+    /// standard placement's (equally saturated), and every SE gradient is exactly 0.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CaseNames))]
+    public void SaturatedGateGivesThePlainBottleneck(string name)
+    {
+        var c = Case(name);
+        var o = Module.ParseOptions(c.Config);
+        if (o.Se.Gate != SeGate.Sigmoid || !o.Se.Bias) return; // the variants case: covered by the others
+        var ps = c.Parameters.Clone();
+        Array.Fill(ps.Get("se.fc2.bias").Data, 1e3);
+        var r = Module.Run(c.Config, c.Inputs, ps, RunOptions.Default);
+        var reference = c.Config.ToJson().Replace("\"placement\": \"" + c.Config.GetString("placement") + "\"", "\"placement\": \"standard\"");
+        var standard = Module.Run(CaseConfig.Parse(reference), c.Inputs, WithSeFor(ps, o, Module.ParseOptions(CaseConfig.Parse(reference))), RunOptions.Default);
+        Bitwise.AssertIdentical(standard.Get("y"), r.Get("y"), name + " y");
+        Bitwise.AssertIdentical(standard.Get("x.grad"), r.Get("x.grad"), name + " x.grad");
+        foreach (var n in new[] { "se.fc1.weight.grad", "se.fc1.bias.grad", "se.fc2.weight.grad", "se.fc2.bias.grad" })
+            Assert.All(r.Get(n).Data, v => Assert.Equal(0.0, Math.Abs(v)));
+    }
+
+    /// <summary>The parameters with the SE weights reshaped for another placement's channel count (all saturated).</summary>
+    private static TensorSet<double> WithSeFor(TensorSet<double> ps, SeResNetBlockOptions from, SeResNetBlockOptions to)
+    {
+        if (from.Se.Channels == to.Se.Channels && from.Se.Hidden == to.Se.Hidden) return ps;
+        var copy = ps.Clone();
+        int c = to.Se.Channels, h = to.Se.Hidden;
+        copy.Set("se.fc1.weight", new DenseTensor<double>(h, c, 1, 1));
+        copy.Set("se.fc1.bias", new DenseTensor<double>(h));
+        copy.Set("se.fc2.weight", new DenseTensor<double>(c, h, 1, 1));
+        var b2 = new DenseTensor<double>(c);
+        Array.Fill(b2.Data, 1e3);
+        copy.Set("se.fc2.bias", b2);
+        return copy;
+    }
+
+    [Fact]
+    public void InputsAreNotModified()
+    {
+        foreach (var c in Module.Generate(5))
+        {
+            var inputs = c.Inputs.Clone();
+            var ps = c.Parameters.Clone();
+            Module.Run(c.Config, inputs, ps, RunOptions.Default);
+            Module.Run(c.Config, inputs.Cast<float>(), ps.Cast<float>(), RunOptions.Default);
+            foreach (var (name, t) in c.Inputs) Bitwise.AssertIdentical(t, inputs.Get(name), c.Name + " " + name);
+            foreach (var (name, t) in c.Parameters) Bitwise.AssertIdentical(t, ps.Get(name), c.Name + " " + name);
+        }
     }
 
     [Fact]

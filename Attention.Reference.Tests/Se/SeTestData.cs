@@ -74,4 +74,77 @@ internal static class SeTestData
             worst = Math.Max(worst, Math.Abs(double.CreateChecked(actual.Data[i]) - expected.Data[i]) / scale);
         return worst;
     }
+
+    /// <summary>
+    /// The magnitudes of the terms each parameter gradient sums (the oracle's formulas with every factor replaced by its
+    /// absolute value, and every squeeze/FC input by the magnitude of the terms that produced it). A float32 result's
+    /// rounding error is a small multiple of u·(these magnitudes), however much the exact sum cancels, so the fast
+    /// path is held to Tolerance · max(magnitude) per tensor.
+    /// </summary>
+    internal static (DenseTensor<double> DW1, DenseTensor<double> DW2, DenseTensor<double> DB1, DenseTensor<double> DB2) GradientMagnitudes(
+        SeOptions o, SeParameters<double> p, SeForwardState<double> st, DenseTensor<double> dy)
+    {
+        var x = st.X;
+        int n = x.Dim(0), c = o.Channels, r = o.Hidden, plane = x.Dim(2) * x.Dim(3);
+        var zabs = new double[n * c];
+        var dsabs = new double[n * c];
+        for (int q = 0; q < n * c; q++)
+        {
+            double sa = 0, da = 0;
+            for (int i = 0; i < plane; i++)
+            {
+                sa += Math.Abs(x.Data[q * plane + i]);
+                da += Math.Abs(x.Data[q * plane + i] * dy.Data[q * plane + i]);
+            }
+            zabs[q] = o.Pool == SePool.Avg ? sa / plane : Math.Abs(st.Z.Data[q]);
+            dsabs[q] = da;
+        }
+        var rabs = new double[n * r];
+        for (int b = 0; b < n; b++)
+            for (int j = 0; j < r; j++)
+            {
+                double sum = p.B1 is null ? 0 : Math.Abs(p.B1.Data[j]);
+                for (int k = 0; k < c; k++) sum += Math.Abs(p.W1.Data[j * c + k]) * zabs[b * c + k];
+                rabs[b * r + j] = st.H.Data[b * r + j] > 0 ? sum : 0;
+            }
+        var deabs = new double[n * c];
+        for (int q = 0; q < n * c; q++)
+            deabs[q] = dsabs[q] * (o.Gate == SeGate.Sigmoid
+                ? st.S.Data[q] * (1 - st.S.Data[q])
+                : Ops.Activations.HardSigmoidGrad(st.E.Data[q]));
+        var dhabs = new double[n * r];
+        for (int b = 0; b < n; b++)
+            for (int j = 0; j < r; j++)
+            {
+                double sum = 0;
+                for (int k = 0; k < c; k++) sum += deabs[b * c + k] * Math.Abs(p.W2.Data[k * r + j]);
+                dhabs[b * r + j] = st.H.Data[b * r + j] > 0 ? sum : 0;
+            }
+        var dW1 = new DenseTensor<double>(r, c);
+        var dW2 = new DenseTensor<double>(c, r);
+        var db1 = new DenseTensor<double>(r);
+        var db2 = new DenseTensor<double>(c);
+        for (int b = 0; b < n; b++)
+        {
+            for (int k = 0; k < c; k++)
+            {
+                db2.Data[k] += deabs[b * c + k];
+                for (int j = 0; j < r; j++) dW2.Data[k * r + j] += deabs[b * c + k] * rabs[b * r + j];
+            }
+            for (int j = 0; j < r; j++)
+            {
+                db1.Data[j] += dhabs[b * r + j];
+                for (int k = 0; k < c; k++) dW1.Data[j * c + k] += dhabs[b * r + j] * zabs[b * c + k];
+            }
+        }
+        return (dW1, dW2, db1, db2);
+    }
+
+    /// <summary>max_i |a_i − e_i| / max_i scale_i.</summary>
+    internal static double ErrorOnScale(DenseTensor<float> actual, DenseTensor<double> expected, DenseTensor<double> scale)
+    {
+        double s = Math.Max(MaxAbs(scale), double.Epsilon), worst = 0;
+        for (int i = 0; i < actual.Length; i++) worst = Math.Max(worst, Math.Abs(actual.Data[i] - expected.Data[i]) / s);
+        return worst;
+    }
 }

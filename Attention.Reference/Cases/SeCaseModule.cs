@@ -9,7 +9,8 @@ namespace Attention.Reference.Cases;
 /// <c>reduction</c> (hidden = channels // reduction); <c>bias</c> (default true); <c>gate</c> (<c>"sigmoid"</c>,
 /// default, or <c>"hard_sigmoid"</c>); <c>pool</c> (<c>"avg"</c>, default, or <c>"max"</c>). Parameters
 /// <c>fc1.weight</c>, <c>fc2.weight</c> as [out, in] or [out, in, 1, 1], and <c>fc1.bias</c>, <c>fc2.bias</c> when
-/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path.
+/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path
+/// <see cref="SqueezeExcitationFast"/> (or, when a trace is requested, the oracle's generic code in float32).
 /// </summary>
 public sealed class SeCaseModule : CaseModule
 {
@@ -91,14 +92,12 @@ public sealed class SeCaseModule : CaseModule
         var w2 = parameters.Get(prefix + "fc2.weight");
         var b1 = options.Bias ? parameters.Get(prefix + "fc1.bias") : null;
         var b2 = options.Bias ? parameters.Get(prefix + "fc2.bias") : null;
-        try
-        {
-            return new SeParameters<T>(options,
-                SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels), b1,
-                SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden), b2);
-        }
-        catch (ShapeMismatchException) { throw; }
-        catch (ArgumentException e) { throw new ArgumentException($"{prefix}{e.Message}", e); }
+        // Weights first, then biases, so the first error names the weight when the channel count is wrong.
+        var m1 = SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels);
+        var m2 = SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden);
+        if (b1 is not null) ShapeUtil.Require(b1, prefix + "fc1.bias", options.Hidden);
+        if (b2 is not null) ShapeUtil.Require(b2, prefix + "fc2.bias", options.Channels);
+        return new SeParameters<T>(options, m1, b1, m2, b2);
     }
 
     /// <summary>Writes the SE gradients under their state_dict names, each in the shape its parameter was given.</summary>
@@ -164,6 +163,7 @@ public sealed class SeCaseModule : CaseModule
         yield return Make(rng, "se_max_hardsigmoid_bias_h4", 8, 4, null, true, "hard_sigmoid", "max", false, 2, 4, 5);
         yield return Make(rng, "se_max_sigmoid_nobias_r2_conv", 10, null, 2, false, "sigmoid", "max", true, 2, 3, 4);
         yield return Make(rng, "se_avg_hardsigmoid_bias_h5_conv", 10, 5, null, true, "hard_sigmoid", "avg", true, 2, 4, 4);
+        yield return Make(rng, "se_avg_hardsigmoid_nobias_r3", 9, null, 3, false, "hard_sigmoid", "avg", false, 2, 2, 5);
         yield return Make(rng, "se_max_ties_hardsigmoid_kinks", 6, 3, null, true, "hard_sigmoid", "max", false, 2, 3, 3, kinks: true);
     }
 

@@ -134,12 +134,21 @@ public sealed class SeResNetBlockCaseModule : CaseModule
             // Downsampled shortcut: stride 2 and a channel change.
             yield return Make(rng, $"se_resnet_block_{placement}_down_s2", placement, inplanes: 6, planes: 4, stride: 2, expansion: 2, n: 2, h: 6, w: 5, reduction: 4);
         }
+        // The SE options plumbed through: explicit hidden width, no biases, hard-sigmoid gate, max squeeze; stride on conv1.
+        yield return Make(rng, "se_resnet_block_post_se_variants", "post", inplanes: 4, planes: 2, stride: 2, expansion: 4, n: 2, h: 5, w: 4,
+            reduction: null, extra: [("se_hidden", 3), ("se_bias", false), ("se_gate", "hard_sigmoid"), ("se_pool", "max"), ("stride_in_1x1", true)]);
     }
 
-    private GeneratedCase Make(Random rng, string name, string placement, int inplanes, int planes, int stride, int expansion, int n, int h, int w, int reduction)
+    private GeneratedCase Make(Random rng, string name, string placement, int inplanes, int planes, int stride, int expansion, int n, int h, int w,
+        int? reduction, (string, object)[]? extra = null)
     {
-        var config = CaseConfig.Create(Name, ("inplanes", inplanes), ("planes", planes), ("stride", stride), ("expansion", expansion),
-            ("placement", placement), ("reduction", reduction));
+        var entries = new List<(string, object)>
+        {
+            ("inplanes", inplanes), ("planes", planes), ("stride", stride), ("expansion", expansion), ("placement", placement),
+        };
+        if (reduction is { } rv) entries.Add(("reduction", rv));
+        if (extra is not null) entries.AddRange(extra);
+        var config = CaseConfig.Create(Name, entries.ToArray());
         var o = ParseOptions(config);
         var inputs = new TensorSet<double>("inputs.safetensors");
         var x = Normal(rng, 1, n, inplanes, h, w);
@@ -161,9 +170,9 @@ public sealed class SeResNetBlockCaseModule : CaseModule
         Bn("bn3", o.OutPlanes);
         int c0 = o.Se.Channels, hid = o.Se.Hidden;
         ps.Set("se.fc1.weight", Uniform(rng, -1, 1, [hid, c0, 1, 1], 1 / Math.Sqrt(c0)));
-        ps.Set("se.fc1.bias", Uniform(rng, -1, 1, [hid], 1 / Math.Sqrt(c0)));
+        if (o.Se.Bias) ps.Set("se.fc1.bias", Uniform(rng, -1, 1, [hid], 1 / Math.Sqrt(c0)));
         ps.Set("se.fc2.weight", Uniform(rng, -1, 1, [c0, hid, 1, 1], 1 / Math.Sqrt(hid)));
-        ps.Set("se.fc2.bias", Uniform(rng, -1, 1, [c0], 1 / Math.Sqrt(hid)));
+        if (o.Se.Bias) ps.Set("se.fc2.bias", Uniform(rng, -1, 1, [c0], 1 / Math.Sqrt(hid)));
         if (o.HasDownsample)
         {
             Conv("downsample.0.weight", o.Downsample);

@@ -34,7 +34,7 @@ public static class CoordinateAttentionFast
     /// <param name="training">BatchNorm mode.</param>
     /// <param name="eps">BatchNorm ε.</param>
     /// <param name="momentum">BatchNorm momentum.</param>
-    /// <param name="output">Where to write y (the shape of x; every element is overwritten), or null to allocate it.
+    /// <param name="output">Where to write y (the shape of x, not sharing x's data; every element is overwritten), or null to allocate it.
     /// Reusing a buffer avoids the page faults of a fresh multi-megabyte array on every call.</param>
     public static CoordinateAttentionForward<float> Forward(DenseTensor<float> x, CoordinateAttentionParameters<float> p,
         bool training, double eps = 1e-5, double momentum = 0.1, DenseTensor<float>? output = null)
@@ -47,16 +47,18 @@ public static class CoordinateAttentionFast
         if (c != p.Channels) throw new ShapeMismatchException("x", $"[N, {p.Channels}, H, W] (conv1.weight has {p.Channels} input channels)", x.ShapeArray());
         if (h < 1 || w < 1) throw new ShapeMismatchException("x", "H ≥ 1 and W ≥ 1", x.ShapeArray());
         int planes = n * c, hw = h * w;
+        bool wide = Kernels.UseWideRows(w), wideBoth = wide && Kernels.UseWideRows(h), wideL = Kernels.UseWidePositions(l);
         float[] xd = x.Data;
 
         // Pass 1, Eq. (ca.1)–(ca.3): row sums → x_h, column sums → x_w, both from one read of each plane.
-        var yCat = new DenseTensor<float>(n, c, l);
+        var yCat = Uninitialized(n, c, l); // every element written by pass 1
         float[] yc = yCat.Data;
         float fw = w, fh = h;
         ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), pl * l);
+            if (wide) { Kernels.PoolPlane512(ref xp, ref yp, h, w); return; }
             ref float colAcc = ref Unsafe.Add(ref yp, h);
             for (int k = 0; k < w; k++) Unsafe.Add(ref colAcc, k) = 0;
             for (int r = 0; r < h; r++)
@@ -71,6 +73,11 @@ public static class CoordinateAttentionFast
         {
             int nn = nm / mip, m = nm % mip;
             ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(fd), nm * l);
+            if (wideL)
+            {
+                Kernels.Conv1Row512(ref w1[m * c], c, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), nn * c * l), l, b1[m], ref dst);
+                return;
+            }
             for (int j = 0; j < l; j++) Unsafe.Add(ref dst, j) = 0;
             for (int i = 0; i < c; i++)
                 Kernels.Axpy(w1[m * c + i], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), (nn * c + i) * l), ref dst, l);
@@ -97,9 +104,14 @@ public static class CoordinateAttentionFast
         for (int i = 0; i < act.Length; i++) act.Data[i] = Activations.HSwish(bn.Data[i]);
 
         // Pass 2, Eq. (ca.8)–(ca.10): per plane, the gate rows a_h[n, c, :], a_w[n, c, :], then y = (x·a_w)·a_h.
-        var aH = new DenseTensor<float>(n, c, h);
-        var aW = new DenseTensor<float>(n, c, w);
-        if (output is not null) ShapeUtil.Require(output, "output", x.ShapeArray());
+        var aH = Uninitialized(n, c, h); // every element written by pass 2
+        var aW = Uninitialized(n, c, w);
+        if (output is not null)
+        {
+            ShapeUtil.Require(output, "output", x.ShapeArray());
+            if (ReferenceEquals(output.Data, x.Data))
+                throw new ArgumentException("output must not share x's data: the backward pass reads x, and rows are read after neighbouring stores.", nameof(output));
+        }
         var y = output ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] ah = aH.Data, aw = aW.Data, yd = y.Data, ad = act.Data;
         float[] wh = p.ConvHWeight.Data, bh = p.ConvHBias.Data, ww = p.ConvWWeight.Data, bw = p.ConvWBias.Data;
@@ -109,6 +121,15 @@ public static class CoordinateAttentionFast
             ref float actN = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ad), nn * mip * l);
             var rowH = ah.AsSpan(pl * h, h);
             var rowW = aw.AsSpan(pl * w, w);
+            ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
+            ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yd), pl * hw);
+            if (wideBoth)
+            {
+                Kernels.GatesPlane512(ref actN, l, mip, ref wh[ch * mip], bh[ch], ref ww[ch * mip], bw[ch],
+                    ref MemoryMarshal.GetReference(rowH), ref MemoryMarshal.GetReference(rowW), h, w);
+                Kernels.ScalePlane512(ref xp, ref MemoryMarshal.GetReference(rowW), ref MemoryMarshal.GetReference(rowH), ref yp, h, w);
+                return;
+            }
             rowH.Fill(0);
             rowW.Fill(0);
             for (int m = 0; m < mip; m++)
@@ -121,9 +142,8 @@ public static class CoordinateAttentionFast
             TensorPrimitives.Add(rowW, bw[ch], rowW);
             TensorPrimitives.Sigmoid(rowH, rowH);
             TensorPrimitives.Sigmoid(rowW, rowW);
-            ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
-            ref float yp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yd), pl * hw);
             ref float awr = ref MemoryMarshal.GetReference(rowW);
+            if (wide) { Kernels.ScalePlane512(ref xp, ref awr, ref MemoryMarshal.GetReference(rowH), ref yp, h, w); return; }
             for (int r = 0; r < h; r++)
                 Kernels.ScaleRow(ref Unsafe.Add(ref xp, r * w), ref awr, rowH[r], ref Unsafe.Add(ref yp, r * w), w);
         });
@@ -139,7 +159,7 @@ public static class CoordinateAttentionFast
     /// <summary>Backward in float32, Eq. (ca.11)–(ca.22).</summary>
     /// <param name="fwd">The forward result (from <see cref="Forward"/> or the oracle in float).</param>
     /// <param name="dy">∂L/∂y [N, C, H, W].</param>
-    /// <param name="inputGrad">Where to write ∂L/∂x (the shape of x; every element is overwritten), or null to allocate it.</param>
+    /// <param name="inputGrad">Where to write ∂L/∂x (the shape of x, sharing no data with x or dy; every element is overwritten), or null to allocate it.</param>
     public static CoordinateAttentionGradients<float> Backward(CoordinateAttentionForward<float> fwd, DenseTensor<float> dy,
         DenseTensor<float>? inputGrad = null)
     {
@@ -149,12 +169,13 @@ public static class CoordinateAttentionFast
         var p = fwd.P;
         ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3), mip = p.Mip, l = h + w, planes = n * c, hw = h * w;
+        bool wide = Kernels.UseWideRows(w), wideL = Kernels.UseWidePositions(l);
         float[] xd = x.Data, gd = dy.Data, ah = fwd.AH.Data, aw = fwd.AW.Data;
 
         // Pass 1, Eq. (ca.11)–(ca.12) and (ca.14): per plane, t = g·x; da_h[r] = Σ_w t·a_w; da_w += t·a_h[r];
         // then dz = da·(1 − a)·a in place.
-        var dzH = new DenseTensor<float>(n, c, h);
-        var dzW = new DenseTensor<float>(n, c, w);
+        var dzH = Uninitialized(n, c, h); // every element written by pass 1
+        var dzW = Uninitialized(n, c, w);
         float[] dzh = dzH.Data, dzw = dzW.Data;
         ForPlanes(planes, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl) =>
         {
@@ -162,12 +183,20 @@ public static class CoordinateAttentionFast
             ref float xp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(xd), pl * hw);
             ref float awr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aw), pl * w);
             ref float accW = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzw), pl * w);
-            for (int k = 0; k < w; k++) Unsafe.Add(ref accW, k) = 0;
-            for (int r = 0; r < h; r++)
+            if (wide)
             {
-                float a = ah[pl * h + r];
-                float da = Kernels.GateGradRow(ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
-                dzh[pl * h + r] = da * ((1 - a) * a);
+                Kernels.GateGradPlane512(ref gp, ref xp, ref awr, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ah), pl * h),
+                    ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzh), pl * h), ref accW, h, w);
+            }
+            else
+            {
+                for (int k = 0; k < w; k++) Unsafe.Add(ref accW, k) = 0;
+                for (int r = 0; r < h; r++)
+                {
+                    float a = ah[pl * h + r];
+                    float da = Kernels.GateGradRow(ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
+                    dzh[pl * h + r] = da * ((1 - a) * a);
+                }
             }
             for (int k = 0; k < w; k++)
             {
@@ -179,8 +208,12 @@ public static class CoordinateAttentionFast
         // Eq. (ca.15)–(ca.17): gate-conv weight/bias gradients and dact = [df_h ; df_w].
         var act = fwd.Act;
         var dact = new DenseTensor<float>(n, mip, l);
-        var (dWh, dbh) = GateBackward(dzH, act, 0, p.ConvHWeight, dact);
-        var (dWw, dbw) = GateBackward(dzW, act, h, p.ConvWWeight, dact);
+        var (dWh, dbh) = wide && Kernels.UseWideRows(h)
+            ? GateBackward512(dzH, act, 0, p.ConvHWeight, dact)
+            : GateBackward(dzH, act, 0, p.ConvHWeight, dact);
+        var (dWw, dbw) = wide
+            ? GateBackward512(dzW, act, h, p.ConvWWeight, dact)
+            : GateBackward(dzW, act, h, p.ConvWWeight, dact);
 
         // Eq. (ca.18)–(ca.19): h_swish and BatchNorm backward on the small [N, mip, L] tensor.
         var dbn = new DenseTensor<float>(n, mip, l, 1);
@@ -214,22 +247,39 @@ public static class CoordinateAttentionFast
 
         // Pass 2, Eq. (ca.21)–(ca.22) with (ca.13): per plane, dy_cat[n, c, :] = Σ_m W1[m, c]·df[n, m, :], then
         // dx = (g·a_h)·a_w + dy_cat_h / W + dy_cat_w / H in one sweep.
-        if (inputGrad is not null) ShapeUtil.Require(inputGrad, "inputGrad", x.ShapeArray());
+        if (inputGrad is not null)
+        {
+            ShapeUtil.Require(inputGrad, "inputGrad", x.ShapeArray());
+            if (ReferenceEquals(inputGrad.Data, x.Data) || ReferenceEquals(inputGrad.Data, dy.Data))
+                throw new ArgumentException("inputGrad must not share the data of x or y.grad.", nameof(inputGrad));
+        }
         var dx = inputGrad ?? new DenseTensor<float>(GC.AllocateUninitializedArray<float>(x.Length), x.ShapeArray());
         float[] dxd = dx.Data;
         float fw = w, fh = h;
         ForPlanes(planes, () => new float[l], [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int pl, float[] row) =>
         {
             int nn = pl / c, ch = pl % c;
-            Array.Clear(row);
             ref float rowRef = ref MemoryMarshal.GetArrayDataReference(row);
-            for (int m = 0; m < mip; m++)
-                Kernels.Axpy(w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
-            for (int j = 0; j < h; j++) row[j] /= fw;
-            for (int j = h; j < l; j++) row[j] /= fh;
+            if (wideL)
+            {
+                Kernels.DyCatRow512(ref w1[ch], c, mip, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), nn * mip * l), l, h, ref rowRef);
+            }
+            else
+            {
+                Array.Clear(row);
+                for (int m = 0; m < mip; m++)
+                    Kernels.Axpy(w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
+                for (int j = 0; j < h; j++) row[j] /= fw;
+                for (int j = h; j < l; j++) row[j] /= fh;
+            }
             ref float gp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(gd), pl * hw);
             ref float dxp = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dxd), pl * hw);
             ref float awr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(aw), pl * w);
+            if (wide)
+            {
+                Kernels.DxPlane512(ref gp, ref awr, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ah), pl * h), ref rowRef, ref dxp, h, w);
+                return;
+            }
             for (int r = 0; r < h; r++)
                 Kernels.DxRow(ref Unsafe.Add(ref gp, r * w), ref awr, ah[pl * h + r], row[r], ref Unsafe.Add(ref rowRef, h),
                     ref Unsafe.Add(ref dxp, r * w), w);
@@ -279,6 +329,71 @@ public static class CoordinateAttentionFast
         return (dW, db);
     }
 
+    /// <summary>
+    /// <see cref="GateBackward"/> for a segment of 16 ≤ count ≤ 32 positions: each row of count values is two
+    /// overlapping Vector512 (the second masked where it repeats the first in sums).
+    /// </summary>
+    private static (DenseTensor<float> dW, DenseTensor<float> db) GateBackward512(DenseTensor<float> dz, DenseTensor<float> act, int start,
+        DenseTensor<float> weight, DenseTensor<float> dact)
+    {
+        int n = dz.Dim(0), co = dz.Dim(1), count = dz.Dim(2), mip = act.Dim(1), l = act.Dim(2);
+        var dW = new DenseTensor<float>(co, mip);
+        var db = new DenseTensor<float>(co);
+        float[] dzd = dz.Data, ad = act.Data, wd = weight.Data, dad = dact.Data;
+        int off = count - 16;
+        Compute.For((co + PlanesPerTask - 1) / PlanesPerTask, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int task) =>
+        {
+            var mask = Kernels.TailMask(count);
+            ref float dz0 = ref MemoryMarshal.GetArrayDataReference(dzd);
+            ref float a0 = ref MemoryMarshal.GetArrayDataReference(ad);
+            int end = Math.Min(co, (task + 1) * PlanesPerTask);
+            for (int o = task * PlanesPerTask; o < end; o++)
+            {
+                var vb = Vector512<float>.Zero;
+                for (int nn = 0; nn < n; nn++)
+                {
+                    ref float row = ref Unsafe.Add(ref dz0, (nn * co + o) * count);
+                    vb += Vector512.LoadUnsafe(ref row) + (Vector512.LoadUnsafe(ref row, (nuint)off) & mask);
+                }
+                db.Data[o] = Vector512.Sum(vb);
+                for (int m = 0; m < mip; m++)
+                {
+                    var v = Vector512<float>.Zero;
+                    for (int nn = 0; nn < n; nn++)
+                    {
+                        ref float row = ref Unsafe.Add(ref dz0, (nn * co + o) * count);
+                        ref float arow = ref Unsafe.Add(ref a0, (nn * mip + m) * l + start);
+                        v = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row), Vector512.LoadUnsafe(ref arow), v);
+                        v = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref row, (nuint)off) & mask, Vector512.LoadUnsafe(ref arow, (nuint)off), v);
+                    }
+                    dW.Data[o * mip + m] = Vector512.Sum(v);
+                }
+            }
+        });
+        Compute.For(n * mip, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (int nm) =>
+        {
+            int nn = nm / mip, m = nm % mip;
+            ref float dz0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), nn * co * count);
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            for (int o = 0; o < co; o++)
+            {
+                var wv = Vector512.Create(wd[o * mip + m]);
+                ref float row = ref Unsafe.Add(ref dz0, o * count);
+                acc0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, (nuint)off), acc1);
+            }
+            ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dad), nm * l + start);
+            acc0.StoreUnsafe(ref dst);
+            acc1.StoreUnsafe(ref dst, (nuint)off);
+        });
+        return (dW, db);
+    }
+
+    /// <summary>A tensor whose elements the caller overwrites entirely (no zeroing pass over the array).</summary>
+    private static DenseTensor<float> Uninitialized(params int[] shape) =>
+        new(GC.AllocateUninitializedArray<float>(ShapeUtil.Volume(shape)), shape);
+
     private static void ForPlanes(int planes, Action<int> body) =>
         Compute.For((planes + PlanesPerTask - 1) / PlanesPerTask, task =>
         {
@@ -297,6 +412,197 @@ public static class CoordinateAttentionFast
     /// <summary>Row kernels: Vector512 then Vector256 (or Vector&lt;float&gt;) then a scalar tail; fixed lane order.</summary>
     internal static class Kernels
     {
+        /// <summary>
+        /// Whether rows of <paramref name="w"/> floats take the whole-plane Vector512 kernels: 16 ≤ W ≤ 32, each row
+        /// covered by two vectors, at 0 and at W − 16 (overlapping when W &lt; 32). Column-wise results of the overlap
+        /// are computed identically by both vectors; row sums mask the overlap out of the second. Depends only on W
+        /// and the hardware, never on the thread count.
+        /// </summary>
+        public static bool UseWideRows(int w) => Vector512.IsHardwareAccelerated && w >= 16 && w <= 32;
+
+        /// <summary>
+        /// Whether rows of L = H + W positions take the four-register Vector512 kernels: 16 ≤ L ≤ 64, vectors at
+        /// 0, min(16, L − 16), min(32, L − 16) and L − 16 (repeated or overlapping lanes are computed identically).
+        /// </summary>
+        public static bool UseWidePositions(int l) => Vector512.IsHardwareAccelerated && l >= 16 && l <= 64;
+
+        /// <summary>Eq. (ca.4) for one (n, m): dst[l] = Σ_i W1[m, i]·y_cat[n, i, l] + b1[m], the row held in four registers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Conv1Row512(ref float w1Row, int c, ref float ycN, int l, float bias, ref float dst)
+        {
+            nuint o1 = (nuint)Math.Min(16, l - 16), o2 = (nuint)Math.Min(32, l - 16), o3 = (nuint)(l - 16);
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var a2 = Vector512<float>.Zero;
+            var a3 = Vector512<float>.Zero;
+            for (int i = 0; i < c; i++)
+            {
+                var wv = Vector512.Create(Unsafe.Add(ref w1Row, i));
+                ref float row = ref Unsafe.Add(ref ycN, i * l);
+                a0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row), a0);
+                a1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o1), a1);
+                a2 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o2), a2);
+                a3 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref row, o3), a3);
+            }
+            var vb = Vector512.Create(bias);
+            (a0 + vb).StoreUnsafe(ref dst);
+            (a1 + vb).StoreUnsafe(ref dst, o1);
+            (a2 + vb).StoreUnsafe(ref dst, o2);
+            (a3 + vb).StoreUnsafe(ref dst, o3);
+        }
+
+        /// <summary>
+        /// Eq. (ca.21) and the divisions of (ca.22) for one plane (n, c): row[l] = Σ_m W1[m, c]·df[n, m, l], then divided
+        /// by W for l &lt; H and by H for l ≥ H.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DyCatRow512(ref float w1Col, int c, int mip, ref float dfN, int l, int h, ref float row)
+        {
+            int o1 = Math.Min(16, l - 16), o2 = Math.Min(32, l - 16), o3 = l - 16;
+            var a0 = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero;
+            var a2 = Vector512<float>.Zero;
+            var a3 = Vector512<float>.Zero;
+            for (int m = 0; m < mip; m++)
+            {
+                var wv = Vector512.Create(Unsafe.Add(ref w1Col, m * c));
+                ref float r = ref Unsafe.Add(ref dfN, m * l);
+                a0 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r), a0);
+                a1 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o1), a1);
+                a2 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o2), a2);
+                a3 = Vector512.FusedMultiplyAdd(wv, Vector512.LoadUnsafe(ref r, (nuint)o3), a3);
+            }
+            (a0 / Divisors(0, h, l)).StoreUnsafe(ref row);
+            (a1 / Divisors(o1, h, l)).StoreUnsafe(ref row, (nuint)o1);
+            (a2 / Divisors(o2, h, l)).StoreUnsafe(ref row, (nuint)o2);
+            (a3 / Divisors(o3, h, l)).StoreUnsafe(ref row, (nuint)o3);
+        }
+
+        /// <summary>Lane k: W (= L − H) where offset + k &lt; H, else H — the pooled count of position offset + k.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Divisors(int offset, int h, int l) =>
+            Vector512.ConditionalSelect(
+                Vector512.LessThan(Vector512<int>.Indices + Vector512.Create(offset), Vector512.Create(h)).AsSingle(),
+                Vector512.Create((float)(l - h)), Vector512.Create((float)h));
+
+        /// <summary>Lanes of the second (overlapping) vector that are not in the first: lane k counts when k ≥ 32 − W.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static Vector512<float> TailMask(int w) =>
+            Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(32 - w)).AsSingle();
+
+        /// <summary>
+        /// Eq. (ca.8)–(ca.9) for one plane (n, c) when 16 ≤ H, W ≤ 32: z = Σ_m W[c, m]·act[n, m, segment] + b, then
+        /// a = 1 / (1 + exp(−z)), both gate rows held in four Vector512 registers.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void GatesPlane512(ref float actN, int l, int mip, ref float whRow, float bh, ref float wwRow, float bw,
+            ref float aH, ref float aW, int h, int w)
+        {
+            var zh0 = Vector512<float>.Zero;
+            var zh1 = Vector512<float>.Zero;
+            var zw0 = Vector512<float>.Zero;
+            var zw1 = Vector512<float>.Zero;
+            for (int m = 0; m < mip; m++)
+            {
+                ref float row = ref Unsafe.Add(ref actN, m * l);
+                var a = Vector512.Create(Unsafe.Add(ref whRow, m));
+                var b = Vector512.Create(Unsafe.Add(ref wwRow, m));
+                zh0 = Vector512.FusedMultiplyAdd(a, Vector512.LoadUnsafe(ref row), zh0);
+                zh1 = Vector512.FusedMultiplyAdd(a, Vector512.LoadUnsafe(ref row, (nuint)(h - 16)), zh1);
+                zw0 = Vector512.FusedMultiplyAdd(b, Vector512.LoadUnsafe(ref row, (nuint)h), zw0);
+                zw1 = Vector512.FusedMultiplyAdd(b, Vector512.LoadUnsafe(ref row, (nuint)(h + w - 16)), zw1);
+            }
+            var vbh = Vector512.Create(bh);
+            var vbw = Vector512.Create(bw);
+            Sigmoid(zh0 + vbh).StoreUnsafe(ref aH);
+            Sigmoid(zh1 + vbh).StoreUnsafe(ref aH, (nuint)(h - 16));
+            Sigmoid(zw0 + vbw).StoreUnsafe(ref aW);
+            Sigmoid(zw1 + vbw).StoreUnsafe(ref aW, (nuint)(w - 16));
+        }
+
+        /// <summary>Eq. (act.1) on a vector: 1 / (1 + exp(−z)).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Sigmoid(Vector512<float> z) => Vector512<float>.One / (Vector512<float>.One + Vector512.Exp(-z));
+
+        /// <summary>Eq. (ca.1)–(ca.2) for one plane: yp[0..H) = row means, yp[H..H+W) = column means.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void PoolPlane512(ref float xp, ref float yp, int h, int w)
+        {
+            var mask = TailMask(w);
+            var c0 = Vector512<float>.Zero;
+            var c1 = Vector512<float>.Zero;
+            float fw = w;
+            for (int r = 0; r < h; r++)
+            {
+                var v0 = Vector512.LoadUnsafe(ref xp, (nuint)(r * w));
+                var v1 = Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16));
+                c0 += v0;
+                c1 += v1;
+                Unsafe.Add(ref yp, r) = Vector512.Sum(v0 + (v1 & mask)) / fw;
+            }
+            var fh = Vector512.Create((float)h);
+            (c0 / fh).StoreUnsafe(ref yp, (nuint)h);
+            (c1 / fh).StoreUnsafe(ref yp, (nuint)(h + w - 16));
+        }
+
+        /// <summary>Eq. (ca.10) for one plane: y[r, :] = (x[r, :]·a_w)·a_h[r].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void ScalePlane512(ref float xp, ref float aw, ref float ah, ref float yp, int h, int w)
+        {
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            for (int r = 0; r < h; r++)
+            {
+                var a = Vector512.Create(Unsafe.Add(ref ah, r));
+                (Vector512.LoadUnsafe(ref xp, (nuint)(r * w)) * aw0 * a).StoreUnsafe(ref yp, (nuint)(r * w));
+                (Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16)) * aw1 * a).StoreUnsafe(ref yp, (nuint)(r * w + w - 16));
+            }
+        }
+
+        /// <summary>
+        /// Eq. (ca.11)–(ca.12) and the h-part of (ca.14) for one plane: t = g·x; dz_h[r] = (Σ_w t·a_w)·(1 − a_h)·a_h;
+        /// accW = Σ_r t·a_h[r] (the caller applies the sigmoid derivative to accW).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void GateGradPlane512(ref float gp, ref float xp, ref float aw, ref float ah, ref float dzh, ref float accW, int h, int w)
+        {
+            var mask = TailMask(w);
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            var c0 = Vector512<float>.Zero;
+            var c1 = Vector512<float>.Zero;
+            for (int r = 0; r < h; r++)
+            {
+                float a = Unsafe.Add(ref ah, r);
+                var t0 = Vector512.LoadUnsafe(ref gp, (nuint)(r * w)) * Vector512.LoadUnsafe(ref xp, (nuint)(r * w));
+                var t1 = Vector512.LoadUnsafe(ref gp, (nuint)(r * w + w - 16)) * Vector512.LoadUnsafe(ref xp, (nuint)(r * w + w - 16));
+                var va = Vector512.Create(a);
+                c0 = Vector512.FusedMultiplyAdd(t0, va, c0);
+                c1 = Vector512.FusedMultiplyAdd(t1, va, c1);
+                float da = Vector512.Sum(Vector512.FusedMultiplyAdd(t0, aw0, (t1 * aw1) & mask));
+                Unsafe.Add(ref dzh, r) = da * ((1 - a) * a);
+            }
+            c0.StoreUnsafe(ref accW);
+            c1.StoreUnsafe(ref accW, (nuint)(w - 16));
+        }
+
+        /// <summary>Eq. (ca.13) + (ca.22) for one plane: dx[r, :] = (g[r, :]·a_h[r])·a_w + (row[r] + row[H + :]).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DxPlane512(ref float gp, ref float aw, ref float ah, ref float row, ref float dxp, int h, int w)
+        {
+            var aw0 = Vector512.LoadUnsafe(ref aw);
+            var aw1 = Vector512.LoadUnsafe(ref aw, (nuint)(w - 16));
+            var cw0 = Vector512.LoadUnsafe(ref row, (nuint)h);
+            var cw1 = Vector512.LoadUnsafe(ref row, (nuint)(h + w - 16));
+            for (int r = 0; r < h; r++)
+            {
+                var a = Vector512.Create(Unsafe.Add(ref ah, r));
+                var ch = Vector512.Create(Unsafe.Add(ref row, r));
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gp, (nuint)(r * w)) * a, aw0, ch + cw0).StoreUnsafe(ref dxp, (nuint)(r * w));
+                Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref gp, (nuint)(r * w + w - 16)) * a, aw1, ch + cw1).StoreUnsafe(ref dxp, (nuint)(r * w + w - 16));
+            }
+        }
+
         /// <summary>acc[i] += a·x[i].</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
         public static void Axpy(float a, ref float x, ref float acc, int len)

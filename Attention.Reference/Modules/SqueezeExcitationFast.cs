@@ -13,7 +13,7 @@ namespace Attention.Reference.Modules;
 /// <para>
 /// Work is organised per sample: for sample n, one pass over its C planes computes the squeeze (Eq. (se.1)/(se.2)),
 /// the two tiny FC layers run on that sample's [C] vector (Eqs. (se.3)–(se.6)), and a second pass over the same
-/// planes writes y (Eq. (se.7)) while they are still in the core's L2 cache (a [256, 28, 28] float32 sample is
+/// planes, in reverse channel order, writes y (Eq. (se.7)) while they are still in the core's L2 cache (a [256, 28, 28] float32 sample is
 /// 800 KB), so x is read from memory about once. The backward mirrors it: one pass for ds (Eq. (se.8)), the FC
 /// backward for that sample (Eqs. (se.9), (se.12), (se.13), (se.16)), one pass writing dx (Eqs. (se.17)/(se.18)); the
 /// parameter gradients (batch sums, Eqs. (se.10), (se.11), (se.14), (se.15)) are summed afterwards, sequentially in n.
@@ -47,8 +47,8 @@ public static class SqueezeExcitationFast
             ws.Excite(p, b);
             forPlanes((q0, q1) =>
             {
-                for (int q = q0; q < q1; q++)
-                    SeKernels.Scale(new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
+                for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the squeeze touched last are still in L2
+                    SeKernels.Scale(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), ws.S[q], new Span<float>(yd, q * plane, plane));
             });
         });
         return ws.State(x, y, hid);
@@ -75,7 +75,7 @@ public static class SqueezeExcitationFast
             forPlanes((q0, q1) =>
             {
                 for (int q = q0; q < q1; q++)
-                    ws.Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
+                    ws.Ds[q] = SeKernels.Dot(ws.Wide, new ReadOnlySpan<float>(gd, q * plane, plane), new ReadOnlySpan<float>(xd, q * plane, plane));
             });
             ws.ExciteBackward(p, b);
             forPlanes((q0, q1) => ws.WriteDx(gd, dxd, q0, q1));
@@ -114,15 +114,15 @@ public static class SqueezeExcitationFast
             {
                 if (ws.ArgMax is null)
                 {
-                    for (int q = q0; q < q1; q++)
-                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                    for (int q = q1 - 1; q >= q0; q--) // reverse: the planes pass 1 touched last are still in L2
+                        SeKernels.ScaleBoth(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], ws.Dz[q] / ws.Count, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
                 }
                 else
                 {
-                    for (int q = q0; q < q1; q++)
+                    for (int q = q1 - 1; q >= q0; q--)
                     {
-                        SeKernels.ScaleBoth(new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
+                        SeKernels.ScaleBoth(ws.Wide, new ReadOnlySpan<float>(xd, q * plane, plane), new ReadOnlySpan<float>(gd, q * plane, plane),
                             ws.S[q], 0f, new Span<float>(yd, q * plane, plane), new Span<float>(dxd, q * plane, plane));
                         dxd[q * plane + ws.ArgMax[q]] += ws.Dz[q];
                     }
@@ -159,6 +159,7 @@ public static class SqueezeExcitationFast
         private readonly SeOptions _o;
         private readonly int _plane;
         internal readonly float Count;
+        internal readonly bool Wide = SeKernels.UseVector512;
         internal readonly float[] Z, H, R, E, S;
         internal readonly int[]? ArgMax;
         internal readonly float[] Ds = [], De = [], Dh = [], Dz = [];
@@ -205,17 +206,17 @@ public static class SqueezeExcitationFast
                 var xs = new ReadOnlySpan<float>(xd, q * plane, plane);
                 if (ArgMax is null)
                 {
-                    if (gd is null) Z[q] = SeKernels.Sum(xs) / Count;
+                    if (gd is null) Z[q] = SeKernels.Sum(Wide, xs) / Count;
                     else
                     {
-                        (float sum, Ds[q]) = SeKernels.SumAndDot(xs, new ReadOnlySpan<float>(gd, q * plane, plane));
+                        (float sum, Ds[q]) = SeKernels.SumAndDot(Wide, xs, new ReadOnlySpan<float>(gd, q * plane, plane));
                         Z[q] = sum / Count;
                     }
                 }
                 else
                 {
-                    (Z[q], ArgMax[q]) = SeKernels.MaxArg(xs);
-                    if (gd is not null) Ds[q] = SeKernels.Dot(new ReadOnlySpan<float>(gd, q * plane, plane), xs);
+                    (Z[q], ArgMax[q]) = SeKernels.MaxArg(Wide, xs);
+                    if (gd is not null) Ds[q] = SeKernels.Dot(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), xs);
                 }
             }
         }
@@ -269,13 +270,13 @@ public static class SqueezeExcitationFast
         internal void WriteDx(float[] gd, float[] dxd, int q0, int q1)
         {
             int plane = _plane;
-            for (int q = q0; q < q1; q++)
+            for (int q = q1 - 1; q >= q0; q--) // reverse: the planes the ds pass touched last are still in L2
             {
                 var dst = new Span<float>(dxd, q * plane, plane);
-                if (ArgMax is null) SeKernels.ScaleAdd(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);
+                if (ArgMax is null) SeKernels.ScaleAdd(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), S[q], Dz[q] / Count, dst);
                 else
                 {
-                    SeKernels.Scale(new ReadOnlySpan<float>(gd, q * plane, plane), S[q], dst);
+                    SeKernels.Scale(Wide, new ReadOnlySpan<float>(gd, q * plane, plane), S[q], dst);
                     dst[ArgMax[q]] += Dz[q];
                 }
             }
@@ -330,21 +331,37 @@ public static class SqueezeExcitationFast
 }
 
 /// <summary>
-/// Vectorised float32 plane kernels for the SE fast path. Each reduction keeps four vector accumulators over the
-/// vector-aligned body (element i goes to accumulator (i / W) mod 4), adds them as ((a0 + a1) + (a2 + a3)), sums the
-/// lanes with Vector.Sum, then adds the scalar tail in increasing index order: a fixed order for a given path.
+/// Vectorised float32 plane kernels for the SE fast path (W = 16 lanes with Vector512, else Vector&lt;float&gt;.Count).
+/// Sum and Dot keep four vector accumulators: blocks of 4W elements go round-robin into a0..a3, the remaining whole
+/// vectors into a0; they are combined as ((a0 + a1) + (a2 + a3)), the lanes summed, then the scalar tail added in
+/// increasing index order. SumAndDot does the same with two accumulators per result. A fixed order for a given path
+/// and length, independent of the thread that runs it. The caller passes the path (<c>wide</c>), read once per call.
 /// </summary>
 internal static class SeKernels
 {
-    /// <summary>Whether to use the Vector512 path (tests switch it off to exercise the portable Vector&lt;float&gt; path).</summary>
-    internal static bool UseVector512 { get; set; } = Vector512.IsHardwareAccelerated;
+    private static readonly AsyncLocal<bool?> ForcedVector512 = new();
 
-    internal static float Sum(ReadOnlySpan<float> x)
+    /// <summary>
+    /// Whether the Vector512 path is used: when accelerated, unless a test switched it off for its own flow with
+    /// <see cref="WithVector512"/> (to exercise the portable Vector&lt;float&gt; path). Read once per public call.
+    /// </summary>
+    internal static bool UseVector512 => (ForcedVector512.Value ?? true) && Vector512.IsHardwareAccelerated;
+
+    /// <summary>Runs <paramref name="action"/> with the Vector512 path on or off for the calling flow only.</summary>
+    internal static TResult WithVector512<TResult>(bool enabled, Func<TResult> action)
+    {
+        bool? saved = ForcedVector512.Value;
+        ForcedVector512.Value = enabled;
+        try { return action(); }
+        finally { ForcedVector512.Value = saved; }
+    }
+
+    internal static float Sum(bool wide, ReadOnlySpan<float> x)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         int len = x.Length, i = 0;
         float total;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= len - 64; i += 64)
@@ -376,13 +393,13 @@ internal static class SeKernels
         return total;
     }
 
-    internal static float Dot(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    internal static float Dot(bool wide, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         ref float pa = ref MemoryMarshal.GetReference(a);
         ref float pb = ref MemoryMarshal.GetReference(b);
         int len = a.Length, i = 0;
         float total;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (; i <= len - 64; i += 64)
@@ -416,13 +433,13 @@ internal static class SeKernels
     }
 
     /// <summary>(Σ x, Σ g·x) in one pass over both planes.</summary>
-    internal static (float Sum, float Dot) SumAndDot(ReadOnlySpan<float> x, ReadOnlySpan<float> g)
+    internal static (float Sum, float Dot) SumAndDot(bool wide, ReadOnlySpan<float> x, ReadOnlySpan<float> g)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float pg = ref MemoryMarshal.GetReference(g);
         int len = x.Length, i = 0;
         float sum, dot;
-        if (UseVector512 && len >= 16)
+        if (wide && len >= 16)
         {
             Vector512<float> s0 = default, s1 = default, d0 = default, d1 = default;
             for (; i <= len - 32; i += 32)
@@ -480,12 +497,12 @@ internal static class SeKernels
     }
 
     /// <summary>y = x · s.</summary>
-    internal static void Scale(ReadOnlySpan<float> x, float s, Span<float> y)
+    internal static void Scale(bool wide, ReadOnlySpan<float> x, float s, Span<float> y)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float py = ref MemoryMarshal.GetReference(y);
         int len = x.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             for (; i <= len - 16; i += 16) (Vector512.LoadUnsafe(ref px, (nuint)i) * vs).StoreUnsafe(ref py, (nuint)i);
@@ -499,12 +516,12 @@ internal static class SeKernels
     }
 
     /// <summary>dx = g · s + add (the product rounded first, as the oracle).</summary>
-    internal static void ScaleAdd(ReadOnlySpan<float> g, float s, float add, Span<float> dx)
+    internal static void ScaleAdd(bool wide, ReadOnlySpan<float> g, float s, float add, Span<float> dx)
     {
         ref float pg = ref MemoryMarshal.GetReference(g);
         ref float pd = ref MemoryMarshal.GetReference(dx);
         int len = g.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             var va = Vector512.Create(add);
@@ -520,14 +537,14 @@ internal static class SeKernels
     }
 
     /// <summary>y = x · s and dx = g · s + add in one pass.</summary>
-    internal static void ScaleBoth(ReadOnlySpan<float> x, ReadOnlySpan<float> g, float s, float add, Span<float> y, Span<float> dx)
+    internal static void ScaleBoth(bool wide, ReadOnlySpan<float> x, ReadOnlySpan<float> g, float s, float add, Span<float> y, Span<float> dx)
     {
         ref float px = ref MemoryMarshal.GetReference(x);
         ref float pg = ref MemoryMarshal.GetReference(g);
         ref float py = ref MemoryMarshal.GetReference(y);
         ref float pd = ref MemoryMarshal.GetReference(dx);
         int len = x.Length, i = 0;
-        if (UseVector512)
+        if (wide)
         {
             var vs = Vector512.Create(s);
             var va = Vector512.Create(add);
@@ -555,11 +572,59 @@ internal static class SeKernels
     }
 
     /// <summary>
-    /// The plane's max and its flat index with PyTorch's rule (Eq. (se.2)), the same scalar scan as the oracle:
-    /// start from −∞ at index 0, take a value when it is strictly greater or NaN. Ties keep the first maximal
-    /// index, a NaN wins (the last NaN), and −0 before +0 keeps −0, exactly as PyTorch.
+    /// The plane's max and its flat index with PyTorch's rule (Eq. (se.2)): scanning from −∞ at index 0, a value is
+    /// taken when it is strictly greater or NaN. Ties keep the first maximal index, a NaN wins (the last NaN), and −0
+    /// before +0 keeps −0. Vectorised: one pass finds the maximum value and whether a NaN is present (then the exact
+    /// scalar scan runs); a second pass finds the first index equal to it (−0 == +0, so the first of a tied pair of
+    /// zeros is found, and its own value, with its sign, is returned).
     /// </summary>
-    internal static (float Max, int Index) MaxArg(ReadOnlySpan<float> x)
+    internal static (float Max, int Index) MaxArg(bool wide, ReadOnlySpan<float> x)
+    {
+        ref float px = ref MemoryMarshal.GetReference(x);
+        int len = x.Length, i = 0;
+        float m = float.NegativeInfinity;
+        bool nan = false;
+        if (wide && len >= 16)
+        {
+            var mx = Vector512.Create(float.NegativeInfinity);
+            var bad = Vector512<float>.Zero;
+            for (; i <= len - 16; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref px, (nuint)i);
+                mx = Vector512.Max(mx, v);
+                bad |= ~Vector512.Equals(v, v);
+            }
+            nan = bad != Vector512<float>.Zero;
+            m = Vector512.Max(mx, Vector512.Create(float.NegativeInfinity)).ToScalar();
+            for (int k = 1; k < 16; k++) m = Math.Max(m, mx.GetElement(k));
+        }
+        else if (Vector.IsHardwareAccelerated && len >= Vector<float>.Count)
+        {
+            var mx = new Vector<float>(float.NegativeInfinity);
+            var bad = Vector<float>.Zero;
+            for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                var v = Vector.LoadUnsafe(ref px, (nuint)i);
+                mx = Vector.Max(mx, v);
+                bad |= ~Vector.Equals(v, v).As<int, float>();
+            }
+            nan = bad != Vector<float>.Zero;
+            for (int k = 0; k < Vector<float>.Count; k++) m = Math.Max(m, mx[k]);
+        }
+        for (; i < len; i++)
+        {
+            float v = Unsafe.Add(ref px, i);
+            if (float.IsNaN(v)) nan = true;
+            else m = Math.Max(m, v);
+        }
+        if (nan) return MaxArgScalar(x);
+        for (int k = 0; k < len; k++)
+            if (Unsafe.Add(ref px, k) == m) return (Unsafe.Add(ref px, k), k);
+        return (float.NegativeInfinity, 0); // unreachable for len ≥ 1: m is one of the values
+    }
+
+    /// <summary>The scalar scan of <see cref="MaxArg"/>, exactly PyTorch's loop.</summary>
+    internal static (float Max, int Index) MaxArgScalar(ReadOnlySpan<float> x)
     {
         float best = float.NegativeInfinity;
         int index = 0;

@@ -502,7 +502,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             d.Clear();
             for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
         });
-        var taps = new List<int>();
         for (int rho = 0; rho < sh; rho++)
         for (int sig = 0; sig < sw; sig++)
         {
@@ -515,8 +514,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             for (int q = 0; q < kw; q++) if (q * dwl % sw == sig) nq++;
             if (np == 0 || nq == 0) continue; // no tap reaches these positions: they stay 0
             int k = og * np * nq;
-            var off = new int[k];
-            var aoff = new int[k];
+            var off = Grow(ref t_off, k);
+            var aoff = Grow(ref t_aoff, k);
             int kk = 0;
             for (int o = 0; o < og; o++)
             for (int p = 0; p < kh; p++)

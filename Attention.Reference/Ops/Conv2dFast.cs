@@ -34,6 +34,9 @@ internal static class Conv2dTuning
     /// <summary>Reduction indices per packed chunk (keeps a packed B micro-panel in L1).</summary>
     public const int KC = 128;
 
+    /// <summary>Work units of at most this many micro-panels run the whole reduction per tile instead of KC chunks.</summary>
+    public const int FullKPanels = 2;
+
     /// <summary>Rows per parallel work unit.</summary>
     public const int MC = 64;
 
@@ -133,15 +136,15 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     private static int[]? s_packedAOffsets;
 
-    /// <summary>Offsets kk·MR of the columns of a packed A tile, kk &lt; KC.</summary>
-    private static int[] PackedAOffsets()
+    /// <summary>Offsets kk·MR of the columns of a packed A tile, for kk &lt; max(2·KC, <paramref name="length"/>).</summary>
+    private static int[] PackedAOffsets(int length = 0)
     {
         var table = s_packedAOffsets;
-        if (table is null)
+        if (table is null || table.Length < length)
         {
-            table = new int[Conv2dTuning.KC * 2];
+            table = new int[Math.Max(Conv2dTuning.KC * 2, length)];
             for (int i = 0; i < table.Length; i++) table[i] = i * MR;
-            s_packedAOffsets = table;
+            s_packedAOffsets = table; // immutable once published; a racing caller may build its own copy
         }
         return table;
     }
@@ -322,7 +325,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var aoff = a.AOff;
         var off = src.Off;
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
-        var packedAOff = PackedAOffsets();
+        var packedAOff = PackedAOffsets(k);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
         // A is read in place; each group's partial last tile (rows past the group's rows) is packed once,
         // [kk][MR] with zero rows, before the parallel loop.
@@ -355,9 +358,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             int full = Math.Clamp(fullTiles - t0, 0, tiles);
             Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
             var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
-            for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
+            // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
+            int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
+            for (int k0 = 0; k0 < k; k0 += kcMax)
             {
-                int kc = Math.Min(Conv2dTuning.KC, k - k0);
+                int kc = Math.Min(kcMax, k - k0);
                 if (full > 0)
                     Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
                 if (full < tiles)

@@ -37,9 +37,12 @@ public sealed class ConvKernelTests
         {
             Conv2dTuning.PackedForward = true;
             ConvTestData.AssertClose(Conv2dSpec.Forward(x, wt, b, g), Conv2d.Forward(x, wt, b, g), Conv2dSpec.Forward(ax, aw, ab, g), ig * khkw + 1, $"packed y of {pr}");
-            Conv2dTuning.PackedInputGradient = true;
-            ConvTestData.AssertClose(Conv2dSpec.BackwardInput(dy, wt, g, pr.H, pr.W), Conv2d.BackwardInput(dy, wt, g, pr.H, pr.W),
-                Conv2dSpec.BackwardInput(ady, aw, g, pr.H, pr.W), g.OutPerGroup * khkw, $"packed x.grad of {pr}");
+            foreach (bool packed in new[] { true, false })
+            {
+                Conv2dTuning.PackedInputGradient = packed;
+                ConvTestData.AssertClose(Conv2dSpec.BackwardInput(dy, wt, g, pr.H, pr.W), Conv2d.BackwardInput(dy, wt, g, pr.H, pr.W),
+                    Conv2dSpec.BackwardInput(ady, aw, g, pr.H, pr.W), g.OutPerGroup * khkw, $"x.grad (packed = {packed}) of {pr}");
+            }
             foreach (bool direct in new[] { true, false })
             {
                 Conv2dTuning.DirectWeightGradient = direct;

@@ -64,8 +64,8 @@ internal static class Conv2dTuning
     [ThreadStatic] private static bool? t_packedInputGradient;
 
     /// <summary>
-    /// Forces the packed col2im input gradient (true) for strided calls from the current thread (tests cross-check it
-    /// against the default phase-split direct input gradient).
+    /// Forces the packed col2im input gradient (true) or the phase-split direct one (false) for strided calls from the
+    /// current thread (tests cross-check both); null picks the phases unless I/G &lt; 8.
     /// </summary>
     public static bool? PackedInputGradient { get => t_packedInputGradient; set => t_packedInputGradient = value; }
 
@@ -552,7 +552,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             BackwardInputDirect(dy, weight, g, dx, padH, padW);
             return;
         }
-        if (Conv2dTuning.PackedInputGradient != true)
+        // The phase kernel's rows are the I/G input channels: with fewer than one register tile of them (the RGB stem)
+        // the packed col2im form, whose rows are (c, p, q), fills the tiles better.
+        if (!(Conv2dTuning.PackedInputGradient ?? g.InPerGroup < MR))
         {
             BackwardInputPhased(dy, weight, g, dx);
             return;

@@ -121,11 +121,12 @@ public sealed class ConvKernelTests
 
     private static readonly ConvProblem Big = new(new Conv2dGeometry(18, 70, (3, 3), (1, 1), (1, 1), (1, 1), 2), 2, 23, 21, true, 11);
     private static readonly ConvProblem Strided = new(new Conv2dGeometry(9, 12, (3, 5), (2, 2), (1, 2), (1, 2), 3), 3, 24, 35, true, 12);
+    private static readonly ConvProblem StridedWide = new(new Conv2dGeometry(20, 12, (3, 3), (2, 3), (1, 2), (1, 1), 1), 2, 39, 37, false, 13);
 
     [Fact]
     public void ConvIsBitwiseIdenticalForAnyThreadCount()
     {
-        foreach (var pr in new[] { Big, Strided })
+        foreach (var pr in new[] { Big, Strided, StridedWide })
         {
             Bitwise.AssertSameForThreadCounts(() => AllFour<double>(pr), 2, 3, 8);
             Bitwise.AssertSameForThreadCounts(() => AllFour<float>(pr), 2, 3, 8);
@@ -135,7 +136,7 @@ public sealed class ConvKernelTests
     [Fact]
     public void ConvIsBitwiseIdenticalForEveryVectorWidth()
     {
-        foreach (var pr in new[] { Big, Strided })
+        foreach (var pr in new[] { Big, Strided, StridedWide })
         {
             var saved = Conv2dTuning.ForcedPath;
             try

@@ -37,6 +37,12 @@ public sealed class ConvKernelTests
         {
             Conv2dTuning.PackedForward = true;
             ConvTestData.AssertClose(Conv2dSpec.Forward(x, wt, b, g), Conv2d.Forward(x, wt, b, g), Conv2dSpec.Forward(ax, aw, ab, g), ig * khkw + 1, $"packed y of {pr}");
+            foreach (bool packed in new[] { true, false })
+            {
+                Conv2dTuning.PackedInputGradient = packed;
+                ConvTestData.AssertClose(Conv2dSpec.BackwardInput(dy, wt, g, pr.H, pr.W), Conv2d.BackwardInput(dy, wt, g, pr.H, pr.W),
+                    Conv2dSpec.BackwardInput(ady, aw, g, pr.H, pr.W), g.OutPerGroup * khkw, $"x.grad (packed = {packed}) of {pr}");
+            }
             foreach (bool direct in new[] { true, false })
             {
                 Conv2dTuning.DirectWeightGradient = direct;
@@ -46,6 +52,7 @@ public sealed class ConvKernelTests
         finally
         {
             Conv2dTuning.PackedForward = null;
+            Conv2dTuning.PackedInputGradient = null;
             Conv2dTuning.DirectWeightGradient = null;
         }
 
@@ -114,11 +121,12 @@ public sealed class ConvKernelTests
 
     private static readonly ConvProblem Big = new(new Conv2dGeometry(18, 70, (3, 3), (1, 1), (1, 1), (1, 1), 2), 2, 23, 21, true, 11);
     private static readonly ConvProblem Strided = new(new Conv2dGeometry(9, 12, (3, 5), (2, 2), (1, 2), (1, 2), 3), 3, 24, 35, true, 12);
+    private static readonly ConvProblem StridedWide = new(new Conv2dGeometry(20, 12, (3, 3), (2, 3), (1, 2), (1, 1), 1), 2, 39, 37, false, 13);
 
     [Fact]
     public void ConvIsBitwiseIdenticalForAnyThreadCount()
     {
-        foreach (var pr in new[] { Big, Strided })
+        foreach (var pr in new[] { Big, Strided, StridedWide })
         {
             Bitwise.AssertSameForThreadCounts(() => AllFour<double>(pr), 2, 3, 8);
             Bitwise.AssertSameForThreadCounts(() => AllFour<float>(pr), 2, 3, 8);
@@ -128,7 +136,7 @@ public sealed class ConvKernelTests
     [Fact]
     public void ConvIsBitwiseIdenticalForEveryVectorWidth()
     {
-        foreach (var pr in new[] { Big, Strided })
+        foreach (var pr in new[] { Big, Strided, StridedWide })
         {
             var saved = Conv2dTuning.ForcedPath;
             try
@@ -229,6 +237,40 @@ public sealed class ConvKernelTests
         Assert.True(Math.Abs(lhs - viaX) <= tol, $"⟨y,u⟩ = {lhs:R} but ⟨x, dx⟩ = {viaX:R} for {pr}");
         Assert.True(Math.Abs(lhs - viaW) <= tol, $"⟨y,u⟩ = {lhs:R} but ⟨w, dw⟩ = {viaW:R} for {pr}");
     });
+
+    [Fact]
+    public void ConvWarmCallsAllocateNoWorkspace()
+    {
+        // Once the per-thread workspaces are warm, a call allocates only the parallel loop's closures (a few hundred
+        // bytes on one thread; a few KB if a concurrently running test raises the global thread count); the
+        // padded-input workspace alone is over 150 KB for these shapes.
+        foreach (var pr in new[] { Big, Strided })
+        {
+            var (x, wt, b, dy) = pr.Data();
+            var (ho, wo) = pr.Out;
+            var y = new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo);
+            var dx = new DenseTensor<double>(pr.N, pr.G.InChannels, pr.H, pr.W);
+            var dw = new DenseTensor<double>(pr.G.WeightShape);
+            var db = new DenseTensor<double>(pr.G.OutChannels);
+            long allocated = Compute.WithThreads(1, () =>
+            {
+                for (int i = 0; i < 2; i++)
+                {
+                    Conv2d.Forward(x, wt, b, pr.G, y);
+                    Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                    Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                    Conv2d.BackwardBias(dy, db);
+                }
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                Conv2d.Forward(x, wt, b, pr.G, y);
+                Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                Conv2d.BackwardBias(dy, db);
+                return GC.GetAllocatedBytesForCurrentThread() - before;
+            });
+            Assert.True(allocated < 32 * 1024, $"a warm forward + backward allocated {allocated} bytes for {pr}");
+        }
+    }
 
     [Fact]
     public void ConvPreallocatedOverloadsOverwriteEveryElement()

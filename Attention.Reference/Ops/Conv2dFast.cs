@@ -34,6 +34,9 @@ internal static class Conv2dTuning
     /// <summary>Reduction indices per packed chunk (keeps a packed B micro-panel in L1).</summary>
     public const int KC = 128;
 
+    /// <summary>Work units of at most this many micro-panels run the whole reduction per tile instead of KC chunks.</summary>
+    public const int FullKPanels = 2;
+
     /// <summary>Rows per parallel work unit.</summary>
     public const int MC = 64;
 
@@ -58,6 +61,13 @@ internal static class Conv2dTuning
     [ThreadStatic] private static ConvSimdPath? t_forcedPath;
     [ThreadStatic] private static bool? t_directWeightGradient;
     [ThreadStatic] private static bool? t_packedForward;
+    [ThreadStatic] private static bool? t_packedInputGradient;
+
+    /// <summary>
+    /// Forces the packed col2im input gradient (true) or the phase-split direct one (false) for strided calls from the
+    /// current thread (tests cross-check both); null picks the phases unless I/G &lt; 8.
+    /// </summary>
+    public static bool? PackedInputGradient { get => t_packedInputGradient; set => t_packedInputGradient = value; }
 
     /// <summary>
     /// Forces the packed-im2col forward (true) for calls from the current thread (tests cross-check it against the
@@ -103,8 +113,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
-    [ThreadStatic] private static TF[]? t_wflip;     // caller: flipped, transposed weights (stride-1 input gradient)
     [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
+    [ThreadStatic] private static int[]? t_aoff;     // caller: column offsets of A read in place
+    [ThreadStatic] private static TF[]? t_partialA;  // caller: packed partial A tiles of every group
     [ThreadStatic] private static TF[]? t_dypad;     // caller: dY on the output grid (direct weight gradient)
 
     private static readonly int[]?[] s_packedOffsets = new int[3][];
@@ -119,6 +130,21 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             table = new int[Conv2dTuning.KC * 2];
             for (int i = 0; i < table.Length; i++) table[i] = i * nr;
             s_packedOffsets[slot] = table;
+        }
+        return table;
+    }
+
+    private static int[]? s_packedAOffsets;
+
+    /// <summary>Offsets kk·MR of the columns of a packed A tile, for kk &lt; max(2·KC, <paramref name="length"/>).</summary>
+    private static int[] PackedAOffsets(int length = 0)
+    {
+        var table = s_packedAOffsets;
+        if (table is null || table.Length < length)
+        {
+            table = new int[Math.Max(Conv2dTuning.KC * 2, length)];
+            for (int i = 0; i < table.Length; i++) table[i] = i * MR;
+            s_packedAOffsets = table; // immutable once published; a racing caller may build its own copy
         }
         return table;
     }
@@ -254,15 +280,70 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
     {
+        // A = the weights in place: row o of group g at (g·O/G + o)·K, column kk at + kk.
+        int k = g.ReductionLength;
+        var identity = Grow(ref t_aoff, k);
+        for (int i = 0; i < k; i++) identity[i] = i;
+        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo);
+    }
+
+    /// <summary>
+    /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]].
+    /// </summary>
+    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
+        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    {
+        int nr = Nr(Conv2dTuning.Path);
+        var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
+        var off = PhaseOffsets(g, h, wp, plane);
+        var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
+        var a = new DirectA(aData, lda, aoff, aGroupStride);
+        var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
+        DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst);
+    }
+
+    /// <summary>The B side of <see cref="DirectCore"/>: im2col row kk of image n, group g at data[n·imageStride + g·groupStride + off[kk]].</summary>
+    private readonly record struct DirectInput(TF[] Data, int ImageStride, int GroupStride, int[] Off, int K);
+
+    /// <summary>The A side of <see cref="DirectCore"/>: element (row r of group g, column kk) at data[g·groupStride + r·lda + aoff[kk]].</summary>
+    private readonly record struct DirectA(TF[] Data, int Lda, int[] AOff, int GroupStride);
+
+    /// <summary>Where grid element (image n, channel c, row u, column v) goes: data[n·imageStride + c·chanStride + base + u·rowStride + v·colStride].</summary>
+    private readonly record struct DirectOutput(TF[] Data, int ImageStride, int ChanStride, int Base, int RowStride, int ColStride);
+
+    /// <summary>
+    /// The register-blocked product over the grid gridRows × gridWidth (columns ≥ validCols discarded), parallel over
+    /// (image, group, 64 rows, 128 grid columns); each output element is one FMA chain over kk increasing, then + bias.
+    /// </summary>
+    private static void DirectCore(DirectInput src, DirectA a, TF[]? bData, int groups, int og, int n, int gridRows, int gridWidth,
+        int validCols, DirectOutput dst)
+    {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
-        int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength, cin = g.InChannels;
+        int k = src.K, grid = gridRows * gridWidth, lda = a.Lda, nc = Conv2dTuning.NC;
+        var aData = a.Data;
+        var aoff = a.AOff;
+        var off = src.Off;
         int mTilesG = Ceil(og, MR), fullTiles = og / MR;
-        int nc = Conv2dTuning.NC;
-        var xpad = PhaseInput(xData, n, g, h, w, Ceil(nc, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
-        int grid = ho * wp;
-        var off = PhaseOffsets(g, h, wp, plane);
+        var packedAOff = PackedAOffsets(k);
         int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
+        // A is read in place; each group's partial last tile (rows past the group's rows) is packed once,
+        // [kk][MR] with zero rows, before the parallel loop.
+        TF[]? partialAll = null;
+        if (fullTiles < mTilesG)
+        {
+            var pa = partialAll = Grow(ref t_partialA, (long)groups * MR * k);
+            Compute.For(groups, grp =>
+            {
+                var partial = pa.AsSpan(grp * MR * k, MR * k);
+                int rowBase = grp * a.GroupStride + fullTiles * MR * lda;
+                for (int r = 0; r < MR; r++)
+                {
+                    bool valid = fullTiles * MR + r < og;
+                    for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
+                }
+            });
+        }
         Compute.For(n * groups * mBlocks * nTiles, u =>
         {
             int nt = u % nTiles, rest = u / nTiles;
@@ -273,45 +354,50 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             int panels = Ceil(ncols, nr), ldc = panels * nr;
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
-            var xb = xpad.AsSpan((img * cin + grp * ig) * plane + j0);
-            // A = the weights in place (row-major [O][K], lda = K); a partial last tile is copied with zero rows.
+            var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
             int full = Math.Clamp(fullTiles - t0, 0, tiles);
-            Span<TF> partial = default;
-            if (full < tiles)
+            Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
+            var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
+            // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
+            int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
+            for (int k0 = 0; k0 < k; k0 += kcMax)
             {
-                partial = Grow(ref t_a, (long)MR * k).AsSpan(0, MR * k);
-                partial.Clear();
-                int rows = og - (t0 + full) * MR;
-                wData.AsSpan((grp * og + (t0 + full) * MR) * k, rows * k).CopyTo(partial);
-            }
-            var wg = wData.AsSpan((grp * og + t0 * MR) * k);
-            for (int k0 = 0; k0 < k; k0 += Conv2dTuning.KC)
-            {
-                int kc = Math.Min(Conv2dTuning.KC, k - k0);
+                int kc = Math.Min(kcMax, k - k0);
                 if (full > 0)
-                    Macro(path, wg[k0..], k, 1, MR * k, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+                    Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
                 if (full < tiles)
-                    Macro(path, partial[k0..], k, 1, MR * k, 1, xb, nr, panels, off.AsSpan(k0, kc), cbuf[(full * MR * ldc)..], ldc);
+                    Macro(path, partial[(k0 * MR)..], 1, packedAOff.AsSpan(0, kc), MR * kc, 1, xb, nr, panels, off.AsSpan(k0, kc),
+                        cbuf[(full * MR * ldc)..], ldc);
             }
             for (int r = 0; r < tiles * MR; r++)
             {
                 int o = t0 * MR + r;
                 if (o >= og) break;
                 int oc = grp * og + o;
-                var yRow = yData.AsSpan((img * g.OutChannels + oc) * ho * wo, ho * wo);
-                var src = cbuf.Slice(r * ldc, ncols);
-                // Copy the valid columns (ow < Wo) of the padded grid, row segment by row segment.
+                int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
+                var srcRow = cbuf.Slice(r * ldc, ncols);
+                // Copy the valid columns (v < validCols) of the grid, row segment by row segment.
                 int jj = 0;
                 while (jj < ncols)
                 {
-                    int gj = j0 + jj, oh = gj / wp, ow = gj - oh * wp;
-                    int run = Math.Min(ncols - jj, wp - ow);
-                    int valid = Math.Min(run, Math.Max(0, wo - ow));
+                    int gj = j0 + jj, gu = gj / gridWidth, gv = gj - gu * gridWidth;
+                    int run = Math.Min(ncols - jj, gridWidth - gv);
+                    int valid = Math.Min(run, Math.Max(0, validCols - gv));
                     if (valid > 0)
                     {
-                        var d = yRow.Slice(oh * wo + ow, valid);
-                        if (bData is null) src.Slice(jj, valid).CopyTo(d);
-                        else TensorPrimitives.Add(src.Slice(jj, valid), bData[oc], d); // Eq. (conv.1): bias added after the sum
+                        int at = chanBase + gu * dst.RowStride + gv * dst.ColStride;
+                        var s = srcRow.Slice(jj, valid);
+                        if (dst.ColStride == 1)
+                        {
+                            var d = dst.Data.AsSpan(at, valid);
+                            if (bData is null) s.CopyTo(d);
+                            else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
+                        }
+                        else
+                        {
+                            var d = dst.Data.AsSpan(at, (valid - 1) * dst.ColStride + 1);
+                            for (int t = 0; t < valid; t++) d[t * dst.ColStride] = bData is null ? s[t] : s[t] + bData[oc];
+                        }
                     }
                     jj += run;
                 }
@@ -367,29 +453,94 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     // ---------------------------------------------------------------- input gradient, Eqs. (conv.9)–(conv.10)
 
-    /// <summary>Stride 1 (and padding ≤ d·(k − 1)): the input gradient as a forward convolution, Eq. (conv.9).</summary>
+    /// <summary>
+    /// Stride 1 (and padding ≤ d·(k − 1)): the input gradient as a forward convolution, Eq. (conv.9), of dy with the
+    /// flipped, channel-transposed kernel w'[c, o, p, q] = w[o, c, kh−1−p, kw−1−q] and padding d·(k − 1) − pad. The
+    /// flipped kernel is never built: its element (row c, column (o, t)) is read in place at
+    /// w[((g·O/G + o)·I/G + c)·kh·kw + kh·kw − 1 − t], i.e. row stride kh·kw and column offsets o·(I/G)·kh·kw + kh·kw − 1 − t.
+    /// </summary>
     private static void BackwardInputDirect(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx, int padH, int padW)
     {
-        // Eq. (conv.9): for stride 1 the transposed convolution is a forward convolution of dy with the flipped,
-        // transposed kernel w'[c, o, p, q] = w[o, c, kh−1−p, kw−1−q] and padding d·(k−1) − pad.
-        int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw;
-        var flipped = Grow(ref t_wflip, (long)weight.Length);
-        var wData = weight.Data;
-        // Blocks of 8 source rows o: 8 sequential read streams, contiguous 8·kh·kw writes per c.
-        int oBlocks = Ceil(og, 8);
-        Compute.For(g.Groups * oBlocks, u =>
-        {
-            int grp = u / oBlocks, o0 = u % oBlocks * 8, o1 = Math.Min(og, o0 + 8);
-            for (int c = 0; c < ig; c++)
-            for (int o = o0; o < o1; o++)
-            {
-                var src = wData.AsSpan(((grp * og + o) * ig + c) * khkw, khkw);
-                var dst = flipped.AsSpan(((grp * ig + c) * og + o) * khkw, khkw);
-                for (int t = 0; t < dst.Length; t++) dst[t] = src[khkw - 1 - t];
-            }
-        });
+        int og = g.OutPerGroup, ig = g.InPerGroup, khkw = g.Kernel.H * g.Kernel.W, kt = og * khkw;
+        var aoff = Grow(ref t_aoff, kt);
+        for (int o = 0; o < og; o++)
+        for (int t = 0; t < khkw; t++)
+            aoff[o * khkw + t] = o * ig * khkw + khkw - 1 - t;
         var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
-        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), flipped, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
+        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), weight.Data, khkw, aoff, og * ig * khkw, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
+    }
+
+    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
+
+    /// <summary>
+    /// Any stride, Eq. (conv.14) (the phases of Eq. (conv.4), without col2im): the rows h of x with (h + ph) mod sh = ρ receive only the taps
+    /// p with p·dh ≡ ρ (mod sh), from dy row i = u − m_p where h = sh·u + ρ − ph and m_p = (p·dh − ρ)/sh (columns alike).
+    /// Each of the sh·sw phases (ρ, σ) is therefore a stride-1 correlation of the zero-padded dy with the sub-kernel
+    /// (o, p ∈ P_ρ, q ∈ Q_σ), run by the direct kernel with A read in place; its results are scattered with strides
+    /// (sh, sw). Each dx element is one FMA chain over (o, p, q) increasing (its taps only); elements no tap reaches are 0.
+    /// </summary>
+    private static void BackwardInputPhased(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
+    {
+        int n = dy.Dim(0), ho = dy.Dim(2), wo = dy.Dim(3), h = dx.Dim(2), w = dx.Dim(3);
+        int sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W, dh = g.Dilation.H, dwl = g.Dilation.W;
+        int kh = g.Kernel.H, kw = g.Kernel.W, khkw = kh * kw, og = g.OutPerGroup, ig = g.InPerGroup, cout = g.OutChannels;
+        Array.Clear(dx.Data);
+        // One zero-padded copy of dy serves every phase: top/left pads cover the largest tap shift, bottom/right the
+        // furthest read of any phase.
+        int top = (kh - 1) * dh / sh, left = (kw - 1) * dwl / sw;
+        int rowsNeeded = ho, colsNeeded = wo;
+        // Phase (ρ, σ) reads dy rows up to u1 − 1 (u1 = ⌈(H + ph − ρ) / sh⌉) and columns up to v1 − 1.
+        for (int rho = 0; rho < sh; rho++) rowsNeeded = Math.Max(rowsNeeded, FloorDiv(h + ph - rho + sh - 1, sh));
+        for (int sig = 0; sig < sw; sig++) colsNeeded = Math.Max(colsNeeded, FloorDiv(w + pw - sig + sw - 1, sw));
+        int hd = top + rowsNeeded, wd = Math.Max(left + colsNeeded, 1);
+        int nr = Nr(Conv2dTuning.Path);
+        int plane = hd * wd, perLine = 64 / Unsafe.SizeOf<TF>(), lines = Ceil(plane, perLine);
+        if (lines % 2 == 0) lines++;
+        int cs = lines * perLine;
+        int slack = Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + wd;
+        var dpad = Grow(ref t_xpad, (long)n * cout * cs + slack);
+        dpad.AsSpan(n * cout * cs, slack).Clear();
+        var dyData = dy.Data;
+        Compute.For(n * cout, pl =>
+        {
+            var d = dpad.AsSpan(pl * cs, cs);
+            d.Clear();
+            for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
+        });
+        for (int rho = 0; rho < sh; rho++)
+        for (int sig = 0; sig < sw; sig++)
+        {
+            int u0 = FloorDiv(ph - rho + sh - 1, sh), u1 = FloorDiv(h + ph - rho + sh - 1, sh);
+            int v0 = FloorDiv(pw - sig + sw - 1, sw), v1 = FloorDiv(w + pw - sig + sw - 1, sw);
+            int hu = u1 - u0, hv = v1 - v0;
+            if (hu <= 0 || hv <= 0) continue;
+            int np = 0, nq = 0;
+            for (int p = 0; p < kh; p++) if (p * dh % sh == rho) np++;
+            for (int q = 0; q < kw; q++) if (q * dwl % sw == sig) nq++;
+            if (np == 0 || nq == 0) continue; // no tap reaches these positions: they stay 0
+            int k = og * np * nq;
+            var off = Grow(ref t_off, k);
+            var aoff = Grow(ref t_aoff, k);
+            int kk = 0;
+            for (int o = 0; o < og; o++)
+            for (int p = 0; p < kh; p++)
+            {
+                if (p * dh % sh != rho) continue;
+                int mp = (p * dh - rho) / sh;
+                for (int q = 0; q < kw; q++)
+                {
+                    if (q * dwl % sw != sig) continue;
+                    int nq2 = (q * dwl - sig) / sw;
+                    off[kk] = o * cs + (top + u0 - mp) * wd + (left + v0 - nq2);
+                    aoff[kk] = o * ig * khkw + p * kw + q;
+                    kk++;
+                }
+            }
+            var src = new DirectInput(dpad, cout * cs, og * cs, off, k);
+            var a = new DirectA(weight.Data, khkw, aoff, og * ig * khkw);
+            var dst = new DirectOutput(dx.Data, g.InChannels * h * w, h * w, (sh * u0 + rho - ph) * w + (sw * v0 + sig - pw), sh * w, sw);
+            DirectCore(src, a, null, g.Groups, ig, n, hu, wd, hv, dst);
+        }
     }
 
     /// <summary>dx from dy into a preallocated dx.</summary>
@@ -399,6 +550,13 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
         {
             BackwardInputDirect(dy, weight, g, dx, padH, padW);
+            return;
+        }
+        // The phase kernel's rows are the I/G input channels: with fewer than one register tile of them (the RGB stem)
+        // the packed col2im form, whose rows are (c, p, q), fills the tiles better.
+        if (!(Conv2dTuning.PackedInputGradient ?? g.InPerGroup < MR))
+        {
+            BackwardInputPhased(dy, weight, g, dx);
             return;
         }
         var path = Conv2dTuning.Path;
@@ -861,23 +1019,29 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// </summary>
     private static void Macro(ConvSimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc) =>
-        Macro(path, a, 1, MR, aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
+        Macro(path, a, 1, PackedAOffsets().AsSpan(0, off.Length), aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
 
-    /// <summary>As above with A element (r, kk) of a tile at a[r·lda + kk·acs] (packed: lda = 1, acs = MR; row-major: lda = K, acs = 1).</summary>
-    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, int acs, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
+    /// <summary>
+    /// As above with A element (r, kk) of a tile at a[aoff[kk] + r·lda] (packed: lda = 1, aoff = kk·MR; the weights in
+    /// place: lda = K, aoff = kk; the flipped kernel read in place: lda = kh·kw, aoff = o·(I/G)·kh·kw + kh·kw − 1 − t).
+    /// </summary>
+    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, ReadOnlySpan<int> aoff, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
     {
         int kc = off.Length, nr = Nr(path);
         int maxOff = 0;
         foreach (int o in off) maxOff = Math.Max(maxOff, o);
         // Bounds: the last tile and panel must fit in the spans (checked once here, not in the micro-kernel).
-        if ((long)(tiles - 1) * aTileStride + (long)(kc - 1) * acs + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
+        int maxAoff = 0;
+        foreach (int o in aoff) maxAoff = Math.Max(maxAoff, o);
+        if (aoff.Length != kc || (long)(tiles - 1) * aTileStride + maxAoff + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
             || (long)tiles * MR * ldc > c.Length || panels * nr > ldc)
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
         ref TF a0 = ref MemoryMarshal.GetReference(a);
         ref TF b0 = ref MemoryMarshal.GetReference(b);
         ref TF c0 = ref MemoryMarshal.GetReference(c);
         ref int o0 = ref MemoryMarshal.GetReference(off);
+        ref int ao = ref MemoryMarshal.GetReference(aoff);
         for (int jp = 0; jp < panels; jp++)
         {
             ref TF bp = ref Unsafe.Add(ref b0, jp * bPanelStride);
@@ -887,9 +1051,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
-                    default: MicroPortable(ref ap, lda, acs, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    default: MicroPortable(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }
         }
@@ -915,7 +1079,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The 8 × (2·16 float | 2·8 double) register tile: 16 accumulators, one FMA chain per element.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro512(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector512<TF>.Count, s = (nuint)ldc;
         var c00 = Vector512.LoadUnsafe(ref c); var c01 = Vector512.LoadUnsafe(ref c, l);
@@ -926,11 +1090,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c50 = Vector512.LoadUnsafe(ref c, 5 * s); var c51 = Vector512.LoadUnsafe(ref c, 5 * s + l);
         var c60 = Vector512.LoadUnsafe(ref c, 6 * s); var c61 = Vector512.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector512.LoadUnsafe(ref c, 7 * s); var c71 = Vector512.LoadUnsafe(ref c, 7 * s + l);
-        ref TF ap = ref a;
         nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
             var b0 = Vector512.LoadUnsafe(ref bp);
             var b1 = Vector512.LoadUnsafe(ref bp, l);
             Vector512<TF> av;
@@ -942,7 +1106,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector512.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
             av = Vector512.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector512.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -956,7 +1119,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>The same tile with <see cref="Vector256{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro256(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro256(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         nuint l = (nuint)Vector256<TF>.Count, s = (nuint)ldc;
         var c00 = Vector256.LoadUnsafe(ref c); var c01 = Vector256.LoadUnsafe(ref c, l);
@@ -967,11 +1130,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var c50 = Vector256.LoadUnsafe(ref c, 5 * s); var c51 = Vector256.LoadUnsafe(ref c, 5 * s + l);
         var c60 = Vector256.LoadUnsafe(ref c, 6 * s); var c61 = Vector256.LoadUnsafe(ref c, 6 * s + l);
         var c70 = Vector256.LoadUnsafe(ref c, 7 * s); var c71 = Vector256.LoadUnsafe(ref c, 7 * s + l);
-        ref TF ap = ref a;
         nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
             ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
             var b0 = Vector256.LoadUnsafe(ref bp);
             var b1 = Vector256.LoadUnsafe(ref bp, l);
             Vector256<TF> av;
@@ -983,7 +1146,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             av = Vector256.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
             av = Vector256.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
             av = Vector256.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-            ap = ref Unsafe.Add(ref ap, acs);
         }
         c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
         c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
@@ -996,7 +1158,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     }
 
     /// <summary>The same tile with the portable <see cref="Vector{T}"/>, one row at a time (two accumulators live).</summary>
-    private static void MicroPortable(ref TF a, nint lda, nint acs, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void MicroPortable(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
     {
         int l = Vector<TF>.Count;
         for (int r = 0; r < MR; r++)
@@ -1006,8 +1168,9 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             var acc1 = Vector.LoadUnsafe(ref cr, (nuint)l);
             for (int kk = 0; kk < kc; kk++)
             {
-                var av = new Vector<TF>(Unsafe.Add(ref a, kk * acs + r * lda));
+                var av = new Vector<TF>(Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk) + r * lda));
                 ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
                 acc0 = Fma(av, Vector.LoadUnsafe(ref bp), acc0);
                 acc1 = Fma(av, Vector.LoadUnsafe(ref bp, (nuint)l), acc1);
             }

@@ -3,7 +3,7 @@ using Attention.Reference.IO;
 
 namespace Attention.Reference.Tests.Support;
 
-/// <summary>The libtorch 2.10 float64 golden pack, copied into testdata/ (never read from ../shared).</summary>
+/// <summary>The libtorch 2.10 float64 golden pack, copied into testdata/ so a clone needs nothing outside the repository.</summary>
 public static class GoldenPack
 {
     /// <summary>The pack folder in the test output directory.</summary>

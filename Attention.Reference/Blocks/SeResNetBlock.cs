@@ -286,11 +286,7 @@ public static class SeResNetBlock
         DenseTensor<T> dxShort;
         if (o.HasDownsample)
         {
-            var bg = BatchNorm2d.BackwardEval(dsc, st.TD!, p.DownBn!.Weight, p.DownBn.RunningMean, p.DownBn.RunningVar, o.Eps, true, "downsample.1");
-            grads["downsample.1.weight.grad"] = bg.Weight!;
-            grads["downsample.1.bias.grad"] = bg.Bias!;
-            grads["downsample.0.weight.grad"] = Conv2d.BackwardWeight(st.X, bg.X, o.Downsample);
-            dxShort = Conv2d.BackwardInput(bg.X, p.DownConv!, o.Downsample, st.X.Dim(2), st.X.Dim(3));
+            dxShort = ConvBnBackward(dsc, st.X, p.DownConv!, o.Downsample, st.TD!, p.DownBn!, o.Eps, "downsample.0", "downsample.1", grads);
         }
         else dxShort = dsc;
         trace?.Backward("block.13", "dx_shortcut", dxShort);
@@ -305,27 +301,15 @@ public static class SeResNetBlock
         trace?.Backward("block.14", "df0", df0);
 
         // Eq. (block.15): through bn3 and conv3 to da2.
-        var g3 = BatchNorm2d.BackwardEval(df0, st.T3, p.Bn3.Weight, p.Bn3.RunningMean, p.Bn3.RunningVar, o.Eps, true, "bn3");
-        grads["bn3.weight.grad"] = g3.Weight!;
-        grads["bn3.bias.grad"] = g3.Bias!;
-        grads["conv3.weight.grad"] = Conv2d.BackwardWeight(st.A2, g3.X, o.Conv3);
-        var da2 = Conv2d.BackwardInput(g3.X, p.Conv3, o.Conv3, st.A2.Dim(2), st.A2.Dim(3));
+        var da2 = ConvBnBackward(df0, st.A2, p.Conv3, o.Conv3, st.T3, p.Bn3, o.Eps, "conv3", "bn3", grads);
         trace?.Backward("block.15", "da2", da2);
 
         // Eq. (block.16): through relu, bn2, conv2 to da1.
-        var g2 = BatchNorm2d.BackwardEval(ReluBackward(da2, st.B2), st.T2, p.Bn2.Weight, p.Bn2.RunningMean, p.Bn2.RunningVar, o.Eps, true, "bn2");
-        grads["bn2.weight.grad"] = g2.Weight!;
-        grads["bn2.bias.grad"] = g2.Bias!;
-        grads["conv2.weight.grad"] = Conv2d.BackwardWeight(st.A1, g2.X, o.Conv2);
-        var da1 = Conv2d.BackwardInput(g2.X, p.Conv2, o.Conv2, st.A1.Dim(2), st.A1.Dim(3));
+        var da1 = ConvBnBackward(ReluBackward(da2, st.B2), st.A1, p.Conv2, o.Conv2, st.T2, p.Bn2, o.Eps, "conv2", "bn2", grads);
         trace?.Backward("block.16", "da1", da1);
 
         // Eq. (block.17): through relu, bn1, conv1 to du.
-        var g1 = BatchNorm2d.BackwardEval(ReluBackward(da1, st.B1), st.T1, p.Bn1.Weight, p.Bn1.RunningMean, p.Bn1.RunningVar, o.Eps, true, "bn1");
-        grads["bn1.weight.grad"] = g1.Weight!;
-        grads["bn1.bias.grad"] = g1.Bias!;
-        grads["conv1.weight.grad"] = Conv2d.BackwardWeight(st.U, g1.X, o.Conv1);
-        var du = Conv2d.BackwardInput(g1.X, p.Conv1, o.Conv1, st.U.Dim(2), st.U.Dim(3));
+        var du = ConvBnBackward(ReluBackward(da1, st.B1), st.U, p.Conv1, o.Conv1, st.T1, p.Bn1, o.Eps, "conv1", "bn1", grads);
         trace?.Backward("block.17", "du", du);
 
         // Eq. (block.18): dx_residual = SE-backward(du) for SE-PRE, else du.
@@ -354,6 +338,21 @@ public static class SeResNetBlock
         typeof(T) == typeof(float)
             ? (SeGradients<T>)(object)SqueezeExcitationFast.Backward(o, (SeParameters<float>)(object)p, (SeForwardState<float>)(object)st, (DenseTensor<float>)(object)dy)
             : SqueezeExcitation.Backward(o, p, st, dy);
+
+    /// <summary>
+    /// The backward of conv → eval-mode BN: from ∂L/∂(BN output) records <c>{bnName}.weight|bias.grad</c> and
+    /// <c>{convName}.weight.grad</c> in <paramref name="grads"/>, and returns ∂L/∂(conv input).
+    /// </summary>
+    private static DenseTensor<T> ConvBnBackward<T>(DenseTensor<T> dBnOut, DenseTensor<T> convInput, DenseTensor<T> convWeight,
+        Conv2dGeometry geometry, DenseTensor<T> bnInput, BatchNormParameters<T> bn, double eps, string convName, string bnName,
+        Dictionary<string, DenseTensor<T>> grads) where T : IFloatingPointIeee754<T>
+    {
+        var g = BatchNorm2d.BackwardEval(dBnOut, bnInput, bn.Weight, bn.RunningMean, bn.RunningVar, eps, true, bnName);
+        grads[bnName + ".weight.grad"] = g.Weight!;
+        grads[bnName + ".bias.grad"] = g.Bias!;
+        grads[convName + ".weight.grad"] = Conv2d.BackwardWeight(convInput, g.X, geometry);
+        return Conv2d.BackwardInput(g.X, convWeight, geometry, convInput.Dim(2), convInput.Dim(3));
+    }
 
     private static DenseTensor<T> Bn<T>(DenseTensor<T> x, BatchNormParameters<T> p, double eps, string name) where T : IFloatingPointIeee754<T> =>
         BatchNorm2d.ForwardEval(x, p.Weight, p.Bias, p.RunningMean, p.RunningVar, eps, name);

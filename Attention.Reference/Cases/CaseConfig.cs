@@ -148,6 +148,16 @@ public sealed class CaseConfig
         return (v, v);
     }
 
+    /// <summary>A list of integers (timm's <c>layers</c>, <c>channels</c>).</summary>
+    public int[] GetIntList(string key, int[]? defaultValue = null)
+    {
+        var node = _json[key];
+        if (node is null) return defaultValue ?? throw Missing(key, "a list of integers");
+        if (node is not JsonArray arr || arr.Any(a => a is null))
+            throw new CaseFormatException($"{Source}: '{key}' must be a list of integers, got {node.ToJsonString()}.");
+        return arr.Select(a => AsInt(key, a!)).ToArray();
+    }
+
     private int AsInt(string key, JsonNode node)
     {
         if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)

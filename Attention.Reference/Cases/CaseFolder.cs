@@ -66,9 +66,32 @@ public sealed class CaseFolder
     /// <summary>Reads the inputs as <typeparamref name="T"/>.</summary>
     public TensorSet<T> ReadInputs<T>() where T : IFloatingPointIeee754<T> => ReadSet<T>(InputsFile, required: true)!;
 
-    /// <summary>Reads the parameters as <typeparamref name="T"/> (an empty set when the file is absent).</summary>
-    public TensorSet<T> ReadParameters<T>() where T : IFloatingPointIeee754<T> =>
-        ReadSet<T>(ParamsFile, required: false) ?? new TensorSet<T>(ParamsFile);
+    /// <summary>The state_dict file of a case when it is a .pth (<c>torch.save</c>) file.</summary>
+    public const string ParamsPthFile = "params.pth";
+
+    /// <summary>
+    /// Reads the parameters as <typeparamref name="T"/> from <c>params.safetensors</c> or <c>params.pth</c> (never
+    /// both; an empty set when neither exists). BatchNorm's integer <c>num_batches_tracked</c> counters are
+    /// accepted and dropped; any other integer tensor is refused.
+    /// </summary>
+    public TensorSet<T> ReadParameters<T>() where T : IFloatingPointIeee754<T>
+    {
+        string st = System.IO.Path.Combine(Path, ParamsFile), pth = System.IO.Path.Combine(Path, ParamsPthFile);
+        bool hasSt = File.Exists(st), hasPth = File.Exists(pth);
+        if (hasSt && hasPth)
+            throw new CaseFormatException($"Case '{Path}' has both {ParamsFile} and {ParamsPthFile}; keep one.");
+        if (!hasSt && !hasPth) return new TensorSet<T>($"{Name}/{ParamsFile}");
+        string file = hasSt ? ParamsFile : ParamsPthFile;
+        var stored = hasSt ? SafeTensors.Read(st) : Pth.Read(pth);
+        var kept = new List<StoredTensor>();
+        foreach (var t in stored)
+        {
+            if (t.IsInteger && (t.Name == "num_batches_tracked" || t.Name.EndsWith(".num_batches_tracked", StringComparison.Ordinal)))
+                continue;
+            kept.Add(t);
+        }
+        return Models.StateDictFile.StripModulePrefix(kept).ToTensorSet<T>($"{Name}/{file}");
+    }
 
     /// <summary>Reads <c>expected.safetensors</c> as stored tensors, or null when the case has none.</summary>
     public List<StoredTensor>? ReadExpected()

@@ -9,6 +9,18 @@ public sealed class RunOptions
     /// <summary>Where to record named intermediates (for <c>attention-ref trace</c>), or null.</summary>
     public TraceLog? Trace { get; init; }
 
+    /// <summary>
+    /// Which kernels to run; null means the default for the element type (float64: the oracle, float32: the fast
+    /// path). Network cases honour it; the single-module cases choose by element type.
+    /// </summary>
+    public Layers.KernelPath? Kernels { get; init; }
+
+    /// <summary>Network cases: receives every module's output (path, value as float64) in forward order, or null.</summary>
+    public Action<string, DenseTensor<double>>? ModuleOutput { get; init; }
+
+    /// <summary>Progress messages for long runs (network cases), or null.</summary>
+    public Action<string>? Progress { get; init; }
+
     /// <summary>Defaults: no trace.</summary>
     public static RunOptions Default { get; } = new();
 }

@@ -13,6 +13,7 @@ public static class ModuleRegistry
         Add(new SeResNetBlockCaseModule());
         Add(new CaCaseModule());
         Add(new GctCaseModule());
+        foreach (var model in Models.ModelZoo.All) Add(new NetworkCaseModule(model));
     }
 
     private static void Add(CaseModule module) => Modules.Add(module.Name, module);

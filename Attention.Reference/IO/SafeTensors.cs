@@ -20,13 +20,7 @@ public static class SafeTensors
 
     /// <summary>Reads every tensor of a file, in order of their data offsets.</summary>
     /// <exception cref="InvalidDataException">The file is malformed; the message says how.</exception>
-    public static List<StoredTensor> Read(string path)
-    {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"{path}: no such file.", path); }
-        return Parse(bytes, path);
-    }
+    public static List<StoredTensor> Read(string path) => Read(path, out _);
 
     /// <summary>Reads a file into a tensor set of <typeparamref name="T"/>.</summary>
     public static TensorSet<T> ReadSet<T>(string path) where T : IFloatingPointIeee754<T> =>
@@ -34,8 +28,22 @@ public static class SafeTensors
 
     /// <summary>Parses the bytes of a safetensors file.</summary>
     /// <exception cref="InvalidDataException">The bytes are malformed; the message names <paramref name="source"/> and the fault.</exception>
-    public static List<StoredTensor> Parse(ReadOnlySpan<byte> bytes, string source = "safetensors")
+    public static List<StoredTensor> Parse(ReadOnlySpan<byte> bytes, string source = "safetensors") =>
+        Parse(bytes, source, out _);
+
+    /// <summary>Reads every tensor of a file and its <c>__metadata__</c> (empty when absent).</summary>
+    public static List<StoredTensor> Read(string path, out Dictionary<string, string> metadata)
     {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (FileNotFoundException) { throw new FileNotFoundException($"{path}: no such file.", path); }
+        return Parse(bytes, path, out metadata);
+    }
+
+    /// <summary>Parses the bytes of a safetensors file and its <c>__metadata__</c>.</summary>
+    public static List<StoredTensor> Parse(ReadOnlySpan<byte> bytes, string source, out Dictionary<string, string> metadata)
+    {
+        metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         if (bytes.Length < 8) throw Bad(source, $"file is {bytes.Length} bytes, too short for the 8-byte header length");
         ulong headerSize = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (headerSize > MaxHeaderSize) throw Bad(source, $"header length {headerSize} exceeds the {MaxHeaderSize}-byte limit");
@@ -60,8 +68,11 @@ public static class SafeTensors
             {
                 if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(source, "__metadata__ must be an object of strings");
                 foreach (var m in prop.Value.EnumerateObject())
+                {
                     if (m.Value.ValueKind != JsonValueKind.String)
                         throw Bad(source, $"__metadata__ value '{m.Name}' is not a string");
+                    metadata[m.Name] = m.Value.GetString()!;
+                }
                 continue;
             }
             entries.Add(ParseEntry(prop, source));
@@ -111,7 +122,13 @@ public static class SafeTensors
                         "F32" => StoredDType.F32,
                         "F16" => StoredDType.F16,
                         "BF16" => StoredDType.BF16,
-                        _ => throw Bad(source, $"tensor '{prop.Name}' has dtype {field.Value.GetRawText()}; supported: F64, F32, F16, BF16"),
+                        "I64" => StoredDType.I64,
+                        "I32" => StoredDType.I32,
+                        "I16" => StoredDType.I16,
+                        "I8" => StoredDType.I8,
+                        "U8" => StoredDType.U8,
+                        "BOOL" => StoredDType.BOOL,
+                        _ => throw Bad(source, $"tensor '{prop.Name}' has dtype {field.Value.GetRawText()}; supported: F64, F32, F16, BF16 (and, read as integers, I64, I32, I16, I8, U8, BOOL)"),
                     };
                     break;
                 case "shape":
@@ -155,6 +172,12 @@ public static class SafeTensors
                 StoredDType.F64 => BinaryPrimitives.ReadDoubleLittleEndian(data[(8 * i)..]),
                 StoredDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(data[(4 * i)..]),
                 StoredDType.F16 => (double)BinaryPrimitives.ReadHalfLittleEndian(data[(2 * i)..]),
+                StoredDType.I64 => BinaryPrimitives.ReadInt64LittleEndian(data[(8 * i)..]),
+                StoredDType.I32 => BinaryPrimitives.ReadInt32LittleEndian(data[(4 * i)..]),
+                StoredDType.I16 => BinaryPrimitives.ReadInt16LittleEndian(data[(2 * i)..]),
+                StoredDType.I8 => (sbyte)data[i],
+                StoredDType.U8 => data[i],
+                StoredDType.BOOL => data[i] == 0 ? 0 : 1,
                 _ => BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(data[(2 * i)..]) << 16),
             };
         }

@@ -14,23 +14,42 @@ public enum StoredDType
     F32,
     /// <summary>IEEE binary64.</summary>
     F64,
+    /// <summary>64-bit signed integer (read only: state_dict counters such as <c>num_batches_tracked</c>).</summary>
+    I64,
+    /// <summary>32-bit signed integer (read only).</summary>
+    I32,
+    /// <summary>16-bit signed integer (read only).</summary>
+    I16,
+    /// <summary>8-bit signed integer (read only).</summary>
+    I8,
+    /// <summary>8-bit unsigned integer (read only).</summary>
+    U8,
+    /// <summary>Boolean, one byte (read only).</summary>
+    BOOL,
 }
 
 /// <summary>A tensor as it was stored in a file: its element type, shape, and values widened exactly to double.</summary>
 /// <param name="Name">The tensor's name in the file.</param>
 /// <param name="DType">The element type in the file.</param>
 /// <param name="Shape">The shape.</param>
-/// <param name="Values">The values in C order, widened exactly to double.</param>
+/// <param name="Values">The values in C order, widened exactly to double (integers beyond ±2^53 round).</param>
 public sealed record StoredTensor(string Name, StoredDType DType, int[] Shape, double[] Values)
 {
     /// <summary>The tensor converted to <typeparamref name="T"/> (exact when widening).</summary>
-    public DenseTensor<T> ToTensor<T>() where T : IFloatingPointIeee754<T> => DenseTensor<T>.FromDoubles(Values, Shape);
+    /// <exception cref="InvalidDataException">The stored type is an integer type: a float tensor is needed.</exception>
+    public DenseTensor<T> ToTensor<T>() where T : IFloatingPointIeee754<T> => IsInteger
+        ? throw new InvalidDataException($"Tensor '{Name}' is stored as {DType}; a floating-point tensor (F64, F32, F16, BF16) is needed.")
+        : DenseTensor<T>.FromDoubles(Values, Shape);
+
+    /// <summary>True for the integer and boolean types.</summary>
+    public bool IsInteger => DType is not (StoredDType.F16 or StoredDType.BF16 or StoredDType.F32 or StoredDType.F64);
 
     /// <summary>Bytes per element of a stored type.</summary>
     public static int SizeOf(StoredDType dtype) => dtype switch
     {
-        StoredDType.F16 or StoredDType.BF16 => 2,
-        StoredDType.F32 => 4,
+        StoredDType.F16 or StoredDType.BF16 or StoredDType.I16 => 2,
+        StoredDType.F32 or StoredDType.I32 => 4,
+        StoredDType.I8 or StoredDType.U8 or StoredDType.BOOL => 1,
         _ => 8,
     };
 }

@@ -1,0 +1,88 @@
+using System.Numerics;
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// <c>nn.BatchNorm2d(C, eps, momentum)</c>: parameters <c>weight</c>, <c>bias</c>; buffers <c>running_mean</c>,
+/// <c>running_var</c>; the integer <c>num_batches_tracked</c> is accepted in a state_dict and ignored (with a
+/// momentum it does not enter the arithmetic). Eval mode normalises with the running statistics; training mode
+/// with the batch statistics and updates the running ones (docs/derivations/batchnorm.md, Eqs. (bn.1)–(bn.21)).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>Creates the layer with PyTorch's initial values (γ = 1, β = 0, mean 0, var 1).</summary>
+    public BatchNorm2dLayer(int channels, double eps = 1e-5, double momentum = 0.1)
+    {
+        if (channels < 1) throw new ArgumentException($"BatchNorm2d: num_features must be at least 1, got {channels}.");
+        Channels = channels;
+        Eps = eps;
+        Momentum = momentum;
+        Weight = Param("weight", [channels], 1);
+        Bias = Param("bias", [channels]);
+        RunningMean = Buffer("running_mean", [channels]);
+        RunningVar = Buffer("running_var", [channels], 1);
+        IgnoredKey("num_batches_tracked");
+    }
+
+    /// <summary>C.</summary>
+    public int Channels { get; }
+
+    /// <summary>ε, added to the variance.</summary>
+    public double Eps { get; }
+
+    /// <summary>The running-average momentum.</summary>
+    public double Momentum { get; }
+
+    /// <summary>γ.</summary>
+    public Parameter<T> Weight { get; }
+
+    /// <summary>β.</summary>
+    public Parameter<T> Bias { get; }
+
+    /// <summary>The running mean.</summary>
+    public Parameter<T> RunningMean { get; }
+
+    /// <summary>The running variance.</summary>
+    public Parameter<T> RunningVar { get; }
+
+    /// <inheritdoc />
+    public override string Kind => "BatchNorm2d";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        string name = DisplayName;
+        if (!pass.Training)
+        {
+            Save(pass, x);
+            return BatchNorm2d.ForwardEval(x, Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, name);
+        }
+        var r = BatchNorm2d.ForwardTrain(x, Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, Momentum, name);
+        RunningMean.Value = r.RunningMean;
+        RunningVar.Value = r.RunningVar;
+        Save(pass, (x, r));
+        return r.Y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        BatchNormGradients<T> g;
+        if (!pass.Training)
+        {
+            var x = Restore<DenseTensor<T>>(pass);
+            g = BatchNorm2d.BackwardEval(dy, x, Weight.Value, RunningMean.Value, RunningVar.Value, Eps, true, DisplayName);
+        }
+        else
+        {
+            var (x, r) = Restore<(DenseTensor<T>, BatchNormTrainResult<T>)>(pass);
+            g = BatchNorm2d.BackwardTrain(dy, x, Weight.Value, r, true, DisplayName);
+        }
+        Weight.Accumulate(g.Weight!);
+        Bias.Accumulate(g.Bias!);
+        return g.X;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Numerics;
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// <c>nn.Conv2d</c>: parameters <c>weight</c> [O, I/groups, kh, kw] and optional <c>bias</c> [O]. Both kernel paths
+/// run the deterministic blocked kernel <see cref="Conv2d"/>, whose summation order docs/derivations/conv2d.md
+/// defines (Eqs. (conv.7)–(conv.12)); <see cref="Conv2dSpec"/> is the teaching reference held against it in tests.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>Creates the layer; parameters start at zero until a state_dict is loaded.</summary>
+    public Conv2dLayer(Conv2dGeometry geometry, bool bias)
+    {
+        geometry.Validate();
+        Geometry = geometry;
+        Weight = Param("weight", geometry.WeightShape);
+        Bias = bias ? Param("bias", [geometry.OutChannels]) : null;
+    }
+
+    /// <summary>The convolution's geometry.</summary>
+    public Conv2dGeometry Geometry { get; }
+
+    /// <summary><c>weight</c>.</summary>
+    public Parameter<T> Weight { get; }
+
+    /// <summary><c>bias</c>, or null.</summary>
+    public Parameter<T>? Bias { get; }
+
+    /// <inheritdoc />
+    public override string Kind => "Conv2d";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        // Eq. (conv.1): y = conv(x, w) + b.
+        var y = Conv2d.Forward(x, Weight.Value, Bias?.Value, Geometry);
+        Save(pass, x);
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var x = Restore<DenseTensor<T>>(pass);
+        Weight.Accumulate(Conv2d.BackwardWeight(x, dy, Geometry));        // Eq. (conv.5)
+        if (Bias is not null) Bias.Accumulate(Conv2d.BackwardBias(dy));     // Eq. (conv.6)
+        return Conv2d.BackwardInput(dy, Weight.Value, Geometry, x.Dim(2), x.Dim(3)); // Eq. (conv.4)
+    }
+}

@@ -1,0 +1,82 @@
+using System.Numerics;
+using Attention.Reference.Modules;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// The authors' <c>GCT(num_channels, epsilon=1e-5, mode='l2', after_relu=False)</c>: parameters <c>alpha</c>,
+/// <c>gamma</c>, <c>beta</c>, each [1, C, 1, 1] (initial 1, 0, 0: the identity). Forward and backward are
+/// <see cref="GatedChannelTransformation{T}"/>'s (docs/derivations/gct.md, Eqs. (gct.1)–(gct.20)); float32 on the
+/// fast path runs <see cref="GatedChannelTransformationFast"/>.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>Creates the layer with the authors' initial values.</summary>
+    public GctLayer(int channels, double epsilon = GatedChannelTransformation<double>.DefaultEpsilon, GctMode mode = GctMode.L2,
+        bool afterRelu = false)
+    {
+        if (channels < 1) throw new ArgumentException($"GCT: num_channels must be at least 1, got {channels}.");
+        Epsilon = epsilon;
+        Mode = mode;
+        AfterRelu = afterRelu;
+        Alpha = Param("alpha", [1, channels, 1, 1], 1);
+        Gamma = Param("gamma", [1, channels, 1, 1]);
+        Beta = Param("beta", [1, channels, 1, 1]);
+    }
+
+    /// <summary>ε.</summary>
+    public double Epsilon { get; }
+    /// <summary>l2 or l1.</summary>
+    public GctMode Mode { get; }
+    /// <summary>after_relu (l1 only: skips the absolute value).</summary>
+    public bool AfterRelu { get; }
+    /// <summary>α.</summary>
+    public Parameter<T> Alpha { get; }
+    /// <summary>γ.</summary>
+    public Parameter<T> Gamma { get; }
+    /// <summary>β.</summary>
+    public Parameter<T> Beta { get; }
+
+    /// <inheritdoc />
+    public override string Kind => "GCT";
+
+    private GatedChannelTransformation<T> Module() => new(Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu);
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        var m = Module();
+        if (pass.Kernels == KernelPath.Fast && typeof(T) == typeof(float))
+        {
+            var mf = (GatedChannelTransformation<float>)(object)m;
+            var xf = (DenseTensor<float>)(object)x;
+            var yf = new DenseTensor<float>(x.ShapeArray());
+            var ws = GatedChannelTransformationFast.Forward(mf, xf, yf);
+            Save(pass, (object)(mf, xf, ws));
+            return (DenseTensor<T>)(object)yf;
+        }
+        var f = m.Forward(x);
+        Save(pass, f);
+        return f.Y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var saved = Restore<object>(pass);
+        GctGradients<T> g;
+        if (saved is GctForward<T> f) g = f.Module.Backward(f, dy);
+        else
+        {
+            var (mf, xf, ws) = ((GatedChannelTransformation<float>, DenseTensor<float>, GctFastWorkspace))saved;
+            var dx = new DenseTensor<float>(xf.ShapeArray());
+            g = (GctGradients<T>)(object)GatedChannelTransformationFast.Backward(mf, xf, (DenseTensor<float>)(object)dy, dx, ws);
+        }
+        Alpha.Accumulate(g.Alpha);
+        Gamma.Accumulate(g.Gamma);
+        Beta.Accumulate(g.Beta);
+        return g.X;
+    }
+}

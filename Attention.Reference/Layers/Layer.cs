@@ -1,0 +1,269 @@
+using System.Numerics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// Which kernels a pass runs. The choice is explicit and independent of the element type: float64 and float32 can
+/// both run either.
+/// </summary>
+public enum KernelPath
+{
+    /// <summary>
+    /// The oracle: every reduction in its documented, fixed order (the blocked conv2d kernel whose order
+    /// docs/derivations/conv2d.md defines; the literal module formulas for SE, CA and GCT).
+    /// </summary>
+    Oracle,
+
+    /// <summary>The fast twins where a module has one (float32 SE, CA and GCT); the oracle's kernels elsewhere.</summary>
+    Fast,
+}
+
+/// <summary>
+/// A named tensor a layer owns: a learnable parameter (it gets a gradient) or a buffer (running statistics), as
+/// PyTorch's <c>nn.Parameter</c> and <c>register_buffer</c>.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Parameter<T> where T : IFloatingPointIeee754<T>
+{
+    internal Parameter(string name, int[] shape, bool learnable, T fill)
+    {
+        Name = name;
+        Value = new DenseTensor<T>(shape);
+        if (fill != T.Zero) Array.Fill(Value.Data, fill);
+        Learnable = learnable;
+    }
+
+    /// <summary>The name within its layer (<c>weight</c>, <c>running_mean</c>, ...).</summary>
+    public string Name { get; }
+
+    /// <summary>The current value. Loading a state_dict replaces it; a training-mode BatchNorm replaces its buffers.</summary>
+    public DenseTensor<T> Value { get; internal set; }
+
+    /// <summary>True for parameters, false for buffers.</summary>
+    public bool Learnable { get; }
+
+    /// <summary>The accumulated gradient ∂L/∂value, or null before a backward pass reached it.</summary>
+    public DenseTensor<T>? Grad { get; internal set; }
+
+    /// <summary>Adds <paramref name="g"/> into <see cref="Grad"/> (allocating it on first use).</summary>
+    internal void Accumulate(DenseTensor<T> g)
+    {
+        if (Grad is null) { Grad = g.Clone(); return; }
+        var d = Grad.Data;
+        var s = g.Data;
+        for (int i = 0; i < d.Length; i++) d[i] += s[i];
+    }
+}
+
+/// <summary>
+/// One forward (and optionally backward) pass through a layer tree: the mode, the kernels, the tape the backward
+/// reads, and the optional dump of every module's output.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Pass<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly Dictionary<Layer<T>, Stack<object>> _tape = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Layer<T>, int> _calls = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary><c>model.train()</c> (batch statistics, running statistics updated) versus <c>model.eval()</c>.</summary>
+    public bool Training { get; init; }
+
+    /// <summary>Oracle or fast kernels.</summary>
+    public KernelPath Kernels { get; init; } = KernelPath.Oracle;
+
+    /// <summary>Whether layers keep what their backward needs (false for inference: nothing is kept).</summary>
+    public bool RecordTape { get; init; } = true;
+
+    /// <summary>Where module outputs are recorded by path, or null.</summary>
+    public ModuleDump<T>? Dump { get; init; }
+
+    /// <summary>Called once per module output (path, output): progress reporting and tracing. May be null.</summary>
+    public Action<string, DenseTensor<T>>? OnModuleOutput { get; init; }
+
+    internal void Save(Layer<T> layer, object state)
+    {
+        if (!RecordTape) return;
+        if (!_tape.TryGetValue(layer, out var stack)) _tape[layer] = stack = new Stack<object>();
+        stack.Push(state);
+    }
+
+    internal TState Restore<TState>(Layer<T> layer)
+    {
+        if (!_tape.TryGetValue(layer, out var stack) || stack.Count == 0)
+            throw new InvalidOperationException(
+                $"Backward of '{layer.DisplayName}' without a matching forward (run the forward with RecordTape = true).");
+        return (TState)stack.Pop();
+    }
+
+    internal int NextCall(Layer<T> layer)
+    {
+        _calls.TryGetValue(layer, out int k);
+        _calls[layer] = k + 1;
+        return k;
+    }
+}
+
+/// <summary>
+/// The outputs of every module a forward pass calls, by module path as PyTorch's <c>named_modules()</c> names
+/// them; a module called k &gt; 1 times stores its calls as <c>path</c>, <c>path#1</c>, ... in call order. The order
+/// is the order in which the modules returned (a child before its parent), as forward hooks see it.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class ModuleDump<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>The recorded outputs in return order.</summary>
+    public TensorSet<T> Outputs { get; } = new("module dump");
+
+    internal void Record(string name, DenseTensor<T> output) => Outputs.Set(name, output);
+
+    /// <summary>The <c>"order"</c> metadata: the names, comma-separated, in return order.</summary>
+    public string Order => string.Join(",", Outputs.Names);
+}
+
+/// <summary>
+/// A layer in the spirit of <c>torch.nn.Module</c> and micrograd: named children and named parameters/buffers (so
+/// state_dict names come from the tree), a forward that records what its backward needs on the pass's tape, and
+/// the backward written beside it. Parameter gradients accumulate in <see cref="Parameter{T}.Grad"/>.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public abstract class Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly List<(string Name, Layer<T> Child)> _children = new();
+    private readonly List<Parameter<T>> _tensors = new();
+    private readonly List<string> _ignoredKeys = new();
+
+    /// <summary>The class name as PyTorch would print it (<c>Conv2d</c>, <c>BatchNorm2d</c>, <c>SEModule</c>, ...).</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>
+    /// The module path in its tree (<c>layer1.0.se</c>), "" for a root, null for a helper that is not a registered
+    /// child (a functional op such as <c>F.relu</c>: it is never dumped).
+    /// </summary>
+    public string? Path { get; private set; }
+
+    /// <summary>The path, or the kind for an unnamed layer (for messages).</summary>
+    public string DisplayName => string.IsNullOrEmpty(Path) ? Kind : Path;
+
+    /// <summary>The direct children in registration order.</summary>
+    public IReadOnlyList<(string Name, Layer<T> Child)> Children => _children;
+
+    /// <summary>This layer's own parameters and buffers in registration order.</summary>
+    public IReadOnlyList<Parameter<T>> Tensors => _tensors;
+
+    /// <summary>Registers a child under <paramref name="name"/> and returns it.</summary>
+    protected TChild Child<TChild>(string name, TChild child) where TChild : Layer<T>
+    {
+        ArgumentNullException.ThrowIfNull(child);
+        if (_children.Any(c => c.Name == name)) throw new ArgumentException($"{Kind}: a child named '{name}' exists already.");
+        _children.Add((name, child));
+        return child;
+    }
+
+    /// <summary>Registers a learnable parameter (initial value: <paramref name="fill"/>).</summary>
+    protected Parameter<T> Param(string name, int[] shape, double fill = 0) => Add(name, shape, true, fill);
+
+    /// <summary>Registers a buffer (initial value: <paramref name="fill"/>).</summary>
+    protected Parameter<T> Buffer(string name, int[] shape, double fill = 0) => Add(name, shape, false, fill);
+
+    /// <summary>
+    /// Declares a state_dict key this layer accepts and ignores (BatchNorm's integer <c>num_batches_tracked</c>):
+    /// it is neither required nor unexpected.
+    /// </summary>
+    protected void IgnoredKey(string name) => _ignoredKeys.Add(name);
+
+    private Parameter<T> Add(string name, int[] shape, bool learnable, double fill)
+    {
+        if (_tensors.Any(p => p.Name == name)) throw new ArgumentException($"{Kind}: a tensor named '{name}' exists already.");
+        var p = new Parameter<T>(name, shape, learnable, T.CreateChecked(fill));
+        _tensors.Add(p);
+        return p;
+    }
+
+    /// <summary>Makes this layer the root of its tree: assigns every module's path ("" here).</summary>
+    public void AssignPaths() => AssignPaths("");
+
+    private void AssignPaths(string path)
+    {
+        Path = path;
+        foreach (var (name, child) in _children) child.AssignPaths(path.Length == 0 ? name : path + "." + name);
+    }
+
+    /// <summary>Every module below and including this one, with its path relative to this one (PyTorch's <c>named_modules()</c>).</summary>
+    public IEnumerable<(string Path, Layer<T> Module)> NamedModules(string prefix = "")
+    {
+        yield return (prefix, this);
+        foreach (var (name, child) in _children)
+            foreach (var m in child.NamedModules(prefix.Length == 0 ? name : prefix + "." + name))
+                yield return m;
+    }
+
+    /// <summary>
+    /// Every parameter and buffer by its state_dict name, in PyTorch's <c>state_dict()</c> order (a module's own
+    /// tensors, then its children's).
+    /// </summary>
+    public IEnumerable<(string Name, Parameter<T> Tensor)> NamedTensors()
+    {
+        foreach (var (path, m) in NamedModules())
+            foreach (var p in m._tensors)
+                yield return (path.Length == 0 ? p.Name : path + "." + p.Name, p);
+    }
+
+    /// <summary>The learnable parameters by state_dict name (PyTorch's <c>named_parameters()</c>).</summary>
+    public IEnumerable<(string Name, Parameter<T> Tensor)> NamedParameters() => NamedTensors().Where(t => t.Tensor.Learnable);
+
+    /// <summary>The state_dict keys the tree accepts and ignores.</summary>
+    public IEnumerable<string> IgnoredKeys() =>
+        NamedModules().SelectMany(m => m.Module._ignoredKeys.Select(k => m.Path.Length == 0 ? k : m.Path + "." + k));
+
+    /// <summary>Clears every gradient in the tree.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var (_, p) in NamedTensors()) p.Grad = null;
+    }
+
+    /// <summary>
+    /// Runs the forward pass: <see cref="OnForward"/>, then records the output in the pass's dump under this
+    /// module's path (<c>path#k</c> for the k-th repeated call).
+    /// </summary>
+    public DenseTensor<T> Forward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(pass);
+        var y = OnForward(x, pass);
+        if (!string.IsNullOrEmpty(Path))
+        {
+            int k = pass.NextCall(this);
+            string name = k == 0 ? Path : $"{Path}#{k}";
+            pass.Dump?.Record(name, y);
+            pass.OnModuleOutput?.Invoke(name, y);
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// The backward pass of the most recent not-yet-reversed forward call of this layer in <paramref name="pass"/>:
+    /// accumulates parameter gradients and returns ∂L/∂x.
+    /// </summary>
+    public DenseTensor<T> Backward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(pass);
+        return OnBackward(dy, pass);
+    }
+
+    /// <summary>The forward computation. Save what the backward needs with <see cref="Save"/>.</summary>
+    protected abstract DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass);
+
+    /// <summary>The backward computation, beside the forward; read the saved state with <see cref="Restore{TState}"/>.</summary>
+    protected abstract DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass);
+
+    /// <summary>Keeps <paramref name="state"/> for this call's backward.</summary>
+    protected void Save(Pass<T> pass, object state) => pass.Save(this, state);
+
+    /// <summary>The state the matching forward call saved.</summary>
+    protected TState Restore<TState>(Pass<T> pass) => pass.Restore<TState>(this);
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Kind} '{DisplayName}'";
+}

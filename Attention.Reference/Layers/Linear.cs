@@ -1,0 +1,127 @@
+using System.Numerics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// <c>nn.Linear(in, out, bias)</c> on [N, in], and the same map as a 1x1 <c>nn.Conv2d</c> on [N, in, *spatial]
+/// (SE's fc1/fc2, CA's 1x1 convolutions): y[n, o, p] = (Σ_i w[o, i]·x[n, i, p]) + b[o]. With
+/// <c>convForm</c> the weight is stored as [out, in, 1, 1], as the 1x1 convolution's state_dict has it.
+/// <para>
+/// Summation order (fixed, any thread count): each dot product is one sequential sum over i ascending, starting
+/// from 0, then the bias is added. ∂L/∂x sums over o ascending; ∂L/∂w and ∂L/∂b over n, then p ascending.
+/// Parallel loops split only over independent outputs.
+/// </para>
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly bool _convForm;
+
+    /// <summary>Creates the layer; parameters start at zero until a state_dict is loaded.</summary>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, bool convForm = false)
+    {
+        if (inFeatures < 1 || outFeatures < 1)
+            throw new ArgumentException($"Linear: features must be at least 1, got in={inFeatures}, out={outFeatures}.");
+        In = inFeatures;
+        Out = outFeatures;
+        _convForm = convForm;
+        Weight = Param("weight", convForm ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures]);
+        Bias = bias ? Param("bias", [outFeatures]) : null;
+    }
+
+    /// <summary>Input features.</summary>
+    public int In { get; }
+
+    /// <summary>Output features.</summary>
+    public int Out { get; }
+
+    /// <summary><c>weight</c>.</summary>
+    public Parameter<T> Weight { get; }
+
+    /// <summary><c>bias</c>, or null.</summary>
+    public Parameter<T>? Bias { get; }
+
+    /// <inheritdoc />
+    public override string Kind => _convForm ? "Conv2d" : "Linear";
+
+    private (int N, int P) Check(DenseTensor<T> x, string what, int features)
+    {
+        if (x.Rank < 2 || x.Dim(1) != features || (!_convForm && x.Rank != 2))
+            throw new ShapeMismatchException($"{DisplayName} {what}", _convForm ? $"[N, {features}, ...]" : $"[N, {features}]", x.ShapeArray());
+        int p = 1;
+        for (int d = 2; d < x.Rank; d++) p = checked(p * x.Dim(d));
+        return (x.Dim(0), p);
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        var (n, p) = Check(x, "input", In);
+        var shape = x.ShapeArray();
+        shape[1] = Out;
+        var y = new DenseTensor<T>(shape);
+        T[] xd = x.Data, yd = y.Data, w = Weight.Value.Data;
+        T[]? b = Bias?.Value.Data;
+        int inF = In, outF = Out;
+        Compute.For(n * outF, no =>
+        {
+            int i0 = no / outF, o = no % outF;
+            for (int q = 0; q < p; q++)
+            {
+                T acc = T.Zero;
+                for (int i = 0; i < inF; i++) acc += w[o * inF + i] * xd[(i0 * inF + i) * p + q];
+                yd[no * p + q] = b is null ? acc : acc + b[o];
+            }
+        });
+        Save(pass, x);
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var x = Restore<DenseTensor<T>>(pass);
+        var (n, p) = Check(dy, "output gradient", Out);
+        T[] xd = x.Data, gd = dy.Data, w = Weight.Value.Data;
+        int inF = In, outF = Out;
+        var dw = new DenseTensor<T>(Weight.Value.ShapeArray());
+        T[] dwd = dw.Data;
+        Compute.For(outF, o =>
+        {
+            for (int i = 0; i < inF; i++)
+            {
+                T acc = T.Zero;
+                for (int s = 0; s < n; s++)
+                    for (int q = 0; q < p; q++) acc += gd[(s * outF + o) * p + q] * xd[(s * inF + i) * p + q];
+                dwd[o * inF + i] = acc;
+            }
+        });
+        Weight.Accumulate(dw);
+        if (Bias is not null)
+        {
+            var db = new DenseTensor<T>(outF);
+            for (int o = 0; o < outF; o++)
+            {
+                T acc = T.Zero;
+                for (int s = 0; s < n; s++)
+                    for (int q = 0; q < p; q++) acc += gd[(s * outF + o) * p + q];
+                db.Data[o] = acc;
+            }
+            Bias.Accumulate(db);
+        }
+        var dx = x.ZerosLike();
+        T[] dxd = dx.Data;
+        Compute.For(n * inF, ni =>
+        {
+            int s = ni / inF, i = ni % inF;
+            for (int q = 0; q < p; q++)
+            {
+                T acc = T.Zero;
+                for (int o = 0; o < outF; o++) acc += w[o * inF + i] * gd[(s * outF + o) * p + q];
+                dxd[ni * p + q] = acc;
+            }
+        });
+        return dx;
+    }
+}

@@ -1,0 +1,156 @@
+using System.Numerics;
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// <c>nn.AdaptiveAvgPool2d(1)</c>: [N, C, H, W] → [N, C, 1, 1], each mean a sequential sum over (h, w) ascending
+/// divided once by H·W (Eq. (pool.1)).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public override string Kind => "AdaptiveAvgPool2d";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        Save(pass, x.ShapeArray());
+        return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var shape = Restore<int[]>(pass);
+        var dx = new DenseTensor<T>(shape);
+        GlobalPool.AvgBackwardAccumulate(dy.Reshape(shape[0], shape[1]), dx); // Eq. (pool.2)
+        return dx;
+    }
+}
+
+/// <summary><c>nn.Flatten(1)</c>: [N, ...] → [N, product of the rest].</summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public override string Kind => "Flatten";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        Save(pass, x.ShapeArray());
+        return x.Reshape(x.Dim(0), x.Length / Math.Max(1, x.Dim(0)));
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass) => dy.Reshape(Restore<int[]>(pass));
+}
+
+/// <summary>
+/// <c>nn.MaxPool2d(kernel_size, stride, padding, dilation, ceil_mode)</c>. Each window is scanned in row-major
+/// order from −∞ exactly as PyTorch's CPU kernel: a value is taken when it is strictly greater or NaN, so ties keep
+/// the FIRST maximal index and the gradient goes there; padding never wins. The backward adds each output's
+/// gradient to its argmax in output order (overlapping windows accumulate), plane by plane.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>Creates the layer (stride defaults to the kernel size, as PyTorch).</summary>
+    public MaxPool2d(int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
+    {
+        int s = stride ?? kernel;
+        if (kernel < 1 || s < 1 || dilation < 1 || padding < 0)
+            throw new ArgumentException($"MaxPool2d: kernel_size {kernel}, stride {s}, dilation {dilation} must be positive and padding {padding} non-negative.");
+        if (padding > kernel / 2)
+            throw new ArgumentException($"MaxPool2d: pad should be at most half of effective kernel size, but got pad={padding}, kernel_size={kernel}.");
+        Kernel = kernel;
+        Stride = s;
+        Padding = padding;
+        Dilation = dilation;
+        CeilMode = ceilMode;
+    }
+
+    /// <summary>Kernel size (square).</summary>
+    public int Kernel { get; }
+    /// <summary>Stride.</summary>
+    public int Stride { get; }
+    /// <summary>Padding (implicit −∞).</summary>
+    public int Padding { get; }
+    /// <summary>Dilation.</summary>
+    public int Dilation { get; }
+    /// <summary>ceil_mode.</summary>
+    public bool CeilMode { get; }
+
+    /// <inheritdoc />
+    public override string Kind => "MaxPool2d";
+
+    /// <summary>PyTorch's pooling_output_shape: ⌊ or ⌈(L + 2p − d(k − 1) − 1)/s⌉ + 1, less one when the last window starts in the right padding.</summary>
+    public int OutputSize(int length)
+    {
+        long num = (long)length + 2L * Padding - (long)Dilation * (Kernel - 1) - 1 + (CeilMode ? Stride - 1 : 0);
+        long o = (num < 0 ? -((-num + Stride - 1) / Stride) : num / Stride) + 1;
+        if (CeilMode && (o - 1) * Stride >= length + Padding) o--;
+        if (o < 1)
+            throw new ArgumentException($"{DisplayName}: input size {length} is too small for kernel_size {Kernel}, stride {Stride}, padding {Padding}, dilation {Dilation}.");
+        return (int)o;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        int ho = OutputSize(h), wo = OutputSize(w);
+        var y = new DenseTensor<T>(n, c, ho, wo);
+        var arg = new int[y.Length];
+        T[] xd = x.Data, yd = y.Data;
+        int k = Kernel, s = Stride, p = Padding, d = Dilation;
+        Compute.For(n * c, plane =>
+        {
+            int xo = plane * h * w, yo = plane * ho * wo;
+            for (int oh = 0; oh < ho; oh++)
+                for (int ow = 0; ow < wo; ow++)
+                {
+                    int hs = oh * s - p, ws = ow * s - p;
+                    T best = T.NegativeInfinity;
+                    int bi = -1;
+                    for (int i = 0; i < k; i++)
+                    {
+                        int ih = hs + i * d;
+                        if (ih < 0 || ih >= h) continue;
+                        for (int j = 0; j < k; j++)
+                        {
+                            int iw = ws + j * d;
+                            if (iw < 0 || iw >= w) continue;
+                            T v = xd[xo + ih * w + iw];
+                            if (bi < 0 || v > best || T.IsNaN(v)) { best = v; bi = ih * w + iw; }
+                        }
+                    }
+                    yd[yo + oh * wo + ow] = best;
+                    arg[yo + oh * wo + ow] = bi;
+                }
+        });
+        Save(pass, (x.ShapeArray(), arg));
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var (shape, arg) = Restore<(int[], int[])>(pass);
+        var dx = new DenseTensor<T>(shape);
+        int planeIn = shape[2] * shape[3], planeOut = dy.Dim(2) * dy.Dim(3);
+        T[] gd = dy.Data, dxd = dx.Data;
+        Compute.For(shape[0] * shape[1], plane =>
+        {
+            int xo = plane * planeIn, yo = plane * planeOut;
+            for (int i = 0; i < planeOut; i++)
+                if (arg[yo + i] >= 0) dxd[xo + arg[yo + i]] += gd[yo + i];
+        });
+        return dx;
+    }
+}

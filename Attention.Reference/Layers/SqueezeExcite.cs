@@ -1,0 +1,122 @@
+using System.Numerics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// Squeeze-and-Excitation as the reference code builds it, from named children (docs/derivations/se.md):
+/// z = mean_{h,w}(x) (Eq. (se.1)), s = excitation(z) where the excitation is the children in registration order
+/// (timm's <c>SEModule</c>: <c>fc1</c>, <c>bn</c>, <c>act</c>, <c>fc2</c>, <c>gate</c>; the legacy SENet's:
+/// <c>fc1</c>, <c>relu</c>, <c>fc2</c>, <c>sigmoid</c>), and y = x·s broadcast over H×W (Eq. (se.5)).
+/// <para>
+/// Backward (Eqs. (se.13)–(se.17)): ∂s[n, c] = Σ_{h,w} ∂y·x (h, w ascending), back through the children in reverse
+/// to ∂z, then ∂x = ∂y·s + ∂z / (H·W).
+/// </para>
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly List<Layer<T>> _excitation = new();
+
+    /// <summary>Creates the module from its excitation children, in order.</summary>
+    /// <param name="kind">The class name (<c>SEModule</c>).</param>
+    /// <param name="excitation">The named children applied to the squeezed [N, C, 1, 1] tensor.</param>
+    public SqueezeExcite(string kind, IEnumerable<(string Name, Layer<T> Layer)> excitation)
+    {
+        Kind = kind;
+        foreach (var (name, layer) in excitation) _excitation.Add(Child(name, layer));
+    }
+
+    /// <summary>
+    /// timm's <c>SEModule(channels, rd_ratio=1/16, rd_divisor=8)</c>: hidden width
+    /// <c>make_divisible(C/16, 8, round_limit=0)</c>, 1x1 convolutions with bias, Identity norm, ReLU, sigmoid gate.
+    /// </summary>
+    public static SqueezeExcite<T> Timm(int channels, int? hidden = null)
+    {
+        int rd = hidden ?? MakeDivisible(channels / 16.0, 8, 0);
+        return new SqueezeExcite<T>("SEModule",
+        [
+            ("fc1", new Linear<T>(channels, rd, true, convForm: true)),
+            ("bn", new Identity<T>()),
+            ("act", Act.Relu<T>()),
+            ("fc2", new Linear<T>(rd, channels, true, convForm: true)),
+            ("gate", Act.Sigmoid<T>()),
+        ]);
+    }
+
+    /// <summary>timm senet.py's <c>SEModule(channels, reduction)</c>: hidden C // reduction, children fc1, relu, fc2, sigmoid.</summary>
+    public static SqueezeExcite<T> Legacy(int channels, int reduction)
+    {
+        int rd = channels / reduction;
+        return new SqueezeExcite<T>("SEModule",
+        [
+            ("fc1", new Linear<T>(channels, rd, true, convForm: true)),
+            ("relu", Act.Relu<T>()),
+            ("fc2", new Linear<T>(rd, channels, true, convForm: true)),
+            ("sigmoid", Act.Sigmoid<T>()),
+        ]);
+    }
+
+    /// <summary>timm's <c>make_divisible(v, divisor, min_value=None, round_limit)</c>.</summary>
+    public static int MakeDivisible(double v, int divisor, double roundLimit = 0.9)
+    {
+        int minValue = divisor;
+        int newV = Math.Max(minValue, (int)(v + divisor / 2.0) / divisor * divisor);
+        if (newV < roundLimit * v) newV += divisor;
+        return newV;
+    }
+
+    /// <inheritdoc />
+    public override string Kind { get; }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        int n = x.Dim(0), c = x.Dim(1);
+        // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
+        var s = Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
+        foreach (var layer in _excitation) s = layer.Forward(s, pass);
+        ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
+        // Eq. (se.5): y = x · s.
+        var y = x.ZerosLike();
+        int plane = x.Dim(2) * x.Dim(3);
+        T[] xd = x.Data, yd = y.Data, sd = s.Data;
+        Compute.For(n * c, p =>
+        {
+            T g = sd[p];
+            for (int i = p * plane; i < (p + 1) * plane; i++) yd[i] = xd[i] * g;
+        });
+        Save(pass, (x, s));
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var (x, s) = Restore<(DenseTensor<T>, DenseTensor<T>)>(pass);
+        ShapeUtil.Require(dy, DisplayName + " output gradient", x.ShapeArray());
+        int n = x.Dim(0), c = x.Dim(1), plane = x.Dim(2) * x.Dim(3);
+        T[] xd = x.Data, gd = dy.Data, sd = s.Data;
+        // Eq. (se.13): ∂s = Σ_{h,w} ∂y·x.
+        var ds = new DenseTensor<T>(n, c, 1, 1);
+        Compute.For(n * c, p =>
+        {
+            T acc = T.Zero;
+            for (int i = p * plane; i < (p + 1) * plane; i++) acc += gd[i] * xd[i];
+            ds.Data[p] = acc;
+        });
+        var dz = ds;
+        for (int i = _excitation.Count - 1; i >= 0; i--) dz = _excitation[i].Backward(dz, pass);
+        // Eq. (se.17): ∂x = ∂y·s + ∂z/(H·W).
+        var dx = x.ZerosLike();
+        T[] dxd = dx.Data;
+        Compute.For(n * c, p =>
+        {
+            T g = sd[p];
+            for (int i = p * plane; i < (p + 1) * plane; i++) dxd[i] = gd[i] * g;
+        });
+        Ops.GlobalPool.AvgBackwardAccumulate(dz.Reshape(n, c), dx);
+        return dx;
+    }
+}

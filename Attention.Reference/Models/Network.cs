@@ -1,0 +1,185 @@
+using System.Numerics;
+using Attention.Reference.IO;
+using Attention.Reference.Layers;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Models;
+
+/// <summary>
+/// A state_dict does not fit a model: every missing key, unexpected key and shape mismatch in one message, as
+/// PyTorch's <c>load_state_dict</c> reports them.
+/// </summary>
+public sealed class StateDictException : FormatException
+{
+    /// <summary>Creates the exception.</summary>
+    public StateDictException(string message, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected,
+        IReadOnlyList<string> mismatched) : base(message)
+    {
+        Missing = missing;
+        Unexpected = unexpected;
+        Mismatched = mismatched;
+    }
+
+    /// <summary>Keys the model has and the state_dict lacks.</summary>
+    public IReadOnlyList<string> Missing { get; }
+
+    /// <summary>Keys the state_dict has and the model lacks.</summary>
+    public IReadOnlyList<string> Unexpected { get; }
+
+    /// <summary>Keys whose shapes differ, each "key: expected [..], got [..]".</summary>
+    public IReadOnlyList<string> Mismatched { get; }
+}
+
+/// <summary>What one network pass produced.</summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class NetworkOutputs<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>
+    /// <c>y</c>; with an upstream gradient also <c>x.grad</c> and <c>&lt;name&gt;.grad</c> for every learnable parameter
+    /// (state_dict order); in training mode the updated <c>&lt;bn&gt;.running_mean</c> / <c>running_var</c>.
+    /// </summary>
+    public required TensorSet<T> Tensors { get; init; }
+
+    /// <summary>The module dump, when one was asked for.</summary>
+    public ModuleDump<T>? Dump { get; init; }
+}
+
+/// <summary>
+/// A whole network: a named layer tree with its state_dict. Build one with <c>ModelZoo.Create</c>, load
+/// weights with <see cref="LoadStateDict(string)"/>, run it with <see cref="Forward"/> or <see cref="Run"/>.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class Network<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>Wraps a root layer (assigning every module's path).</summary>
+    public Network(string name, Layer<T> root)
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        Name = name;
+        Root = root;
+        root.AssignPaths();
+    }
+
+    /// <summary>The model's name (<c>seresnet50</c>, ...).</summary>
+    public string Name { get; }
+
+    /// <summary>The root of the layer tree.</summary>
+    public Layer<T> Root { get; }
+
+    /// <summary>The state_dict: every parameter and buffer by name, in PyTorch's order (values, not copies).</summary>
+    public TensorSet<T> StateDict()
+    {
+        var set = new TensorSet<T>($"{Name} state_dict");
+        foreach (var (name, p) in Root.NamedTensors()) set.Set(name, p.Value);
+        return set;
+    }
+
+    /// <summary>Loads a state_dict file (<c>.safetensors</c>, or <c>.pth</c>/<c>.pt</c> as <c>torch.save</c> writes it).</summary>
+    /// <exception cref="StateDictException">Missing, unexpected or mis-shaped keys (all listed).</exception>
+    public void LoadStateDict(string path) => LoadStateDict(StateDictFile.Read(path), Path.GetFileName(path));
+
+    /// <summary>
+    /// Loads a state_dict strictly: every parameter and buffer must be present with its exact shape, and nothing
+    /// else may be (keys the tree declares as ignored, such as BatchNorm's integer <c>num_batches_tracked</c>, are
+    /// accepted and ignored). A <c>module.</c> prefix on every key (DataParallel / DDP) is stripped. Nothing is
+    /// changed unless everything fits.
+    /// </summary>
+    /// <exception cref="StateDictException">Missing, unexpected or mis-shaped keys (all listed in one message).</exception>
+    public void LoadStateDict(IReadOnlyList<StoredTensor> state, string source)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var entries = StateDictFile.StripModulePrefix(state);
+        var mine = Root.NamedTensors().ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
+        var ignored = new HashSet<string>(Root.IgnoredKeys(), StringComparer.Ordinal);
+        var given = new HashSet<string>(StringComparer.Ordinal);
+        List<string> unexpected = new(), mismatched = new(), missing = new();
+        var values = new List<(Parameter<T>, StoredTensor)>();
+        foreach (var t in entries)
+        {
+            given.Add(t.Name);
+            if (ignored.Contains(t.Name)) continue;
+            if (!mine.TryGetValue(t.Name, out var p)) { unexpected.Add(t.Name); continue; }
+            if (t.IsInteger)
+                mismatched.Add($"{t.Name}: stored as {t.DType}, a floating-point tensor is needed");
+            else if (!p.Value.HasShape(t.Shape))
+                mismatched.Add($"{t.Name}: expected {p.Value.ShapeString}, got {ShapeUtil.Format(t.Shape)}");
+            else values.Add((p, t));
+        }
+        foreach (var name in mine.Keys)
+            if (!given.Contains(name)) missing.Add(name);
+        if (missing.Count + unexpected.Count + mismatched.Count > 0)
+        {
+            var parts = new List<string>();
+            if (missing.Count > 0) parts.Add($"missing key(s): {string.Join(", ", missing)}");
+            if (unexpected.Count > 0) parts.Add($"unexpected key(s): {string.Join(", ", unexpected)}");
+            if (mismatched.Count > 0) parts.Add($"size mismatch: {string.Join("; ", mismatched)}");
+            throw new StateDictException(
+                $"{source}: error(s) in loading the state_dict for {Name}: {string.Join(". ", parts)}.", missing, unexpected, mismatched);
+        }
+        foreach (var (p, t) in values) p.Value = t.ToTensor<T>();
+    }
+
+    /// <summary>Loads a state_dict given as tensors (float values; the same strict rules).</summary>
+    public void LoadStateDict(TensorSet<T> state) =>
+        LoadStateDict(state.Select(kv => new StoredTensor(kv.Key, StoredDType.F64, kv.Value.ShapeArray(),
+            kv.Value.Data.Select(double.CreateChecked).ToArray())).ToList(), state.Description);
+
+    /// <summary>Runs the forward pass (eval mode, oracle kernels unless <paramref name="pass"/> says otherwise).</summary>
+    public DenseTensor<T> Forward(DenseTensor<T> x, Pass<T>? pass = null) =>
+        Root.Forward(x, pass ?? new Pass<T> { RecordTape = false });
+
+    /// <summary>
+    /// One forward pass and, when <paramref name="dy"/> is given, one backward pass; returns the outputs a network
+    /// case names (see <see cref="NetworkOutputs{T}"/>).
+    /// </summary>
+    public NetworkOutputs<T> Run(DenseTensor<T> x, DenseTensor<T>? dy, bool training, KernelPath kernels = KernelPath.Oracle,
+        bool dump = false, Action<string, DenseTensor<T>>? onModuleOutput = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
+        var pass = new Pass<T>
+        {
+            Training = training, Kernels = kernels, RecordTape = dy is not null,
+            Dump = dump ? new ModuleDump<T>() : null, OnModuleOutput = onModuleOutput,
+        };
+        var outputs = new TensorSet<T>("outputs");
+        var y = Root.Forward(x, pass);
+        outputs.Set("y", y);
+        if (dy is not null)
+        {
+            ShapeUtil.Require(dy, "y.grad", y.ShapeArray());
+            Root.ZeroGrad();
+            outputs.Set("x.grad", Root.Backward(dy, pass));
+            foreach (var (name, p) in Root.NamedParameters())
+                outputs.Set(name + ".grad", p.Grad ?? p.Value.ZerosLike());
+        }
+        if (training)
+            foreach (var (name, p) in Root.NamedTensors())
+                if (!p.Learnable) outputs.Set(name, p.Value);
+        return new NetworkOutputs<T> { Tensors = outputs, Dump = pass.Dump };
+    }
+}
+
+/// <summary>Reads state_dict files by extension: <c>.safetensors</c>, or <c>.pth</c> / <c>.pt</c> / <c>.bin</c> (torch.save).</summary>
+public static class StateDictFile
+{
+    /// <summary>The tensors of a state_dict file, in file order.</summary>
+    public static List<StoredTensor> Read(string path)
+    {
+        string ext = Path.GetExtension(path).ToLowerInvariant();
+        return ext switch
+        {
+            ".safetensors" => SafeTensors.Read(path),
+            ".pth" or ".pt" or ".bin" => Pth.Read(path),
+            _ => throw new InvalidDataException($"{path}: unknown state_dict format '{ext}'; use .safetensors, .pth or .pt."),
+        };
+    }
+
+    /// <summary>Strips a <c>module.</c> prefix when every key has it (DataParallel / DDP checkpoints).</summary>
+    public static IReadOnlyList<StoredTensor> StripModulePrefix(IReadOnlyList<StoredTensor> state)
+    {
+        const string prefix = "module.";
+        if (state.Count == 0 || !state.All(t => t.Name.StartsWith(prefix, StringComparison.Ordinal))) return state;
+        return state.Select(t => t with { Name = t.Name[prefix.Length..] }).ToList();
+    }
+}

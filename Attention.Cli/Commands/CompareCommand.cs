@@ -23,7 +23,7 @@ public static class CompareCommand
             if (rtol is < 0 or double.NaN) throw new ArgumentException($"--rtol must be a non-negative number, got {rtol}.");
             if (atol is < 0 or double.NaN) throw new ArgumentException($"--atol must be a non-negative number, got {atol}.");
             string expectedPath = p.GetValue(expectedArg)!, actualPath = p.GetValue(actualArg)!;
-            var expected = TensorFiles.Read(expectedPath);
+            var expected = TensorFiles.Read(expectedPath, out var metadata);
             var actual = TensorFiles.Read(actualPath);
             var results = TensorFiles.SingleTensorPair(expected, actual, expectedPath, actualPath) is var (e, a)
                 ? [TensorComparer.Compare(e, a, rtol, atol)]
@@ -31,6 +31,9 @@ public static class CompareCommand
             foreach (var r in results) io.Out.WriteLine(r);
             int failed = results.Count(r => !r.Passed);
             io.Out.WriteLine(failed == 0 ? $"PASS: {results.Count} tensors agree" : $"FAIL: {failed} of {results.Count} tensors disagree");
+            // A module dump (its "order" metadata lists the modules in call order): name the first module that disagrees.
+            if (failed > 0 && metadata.TryGetValue(DumpComparer.OrderKey, out var order))
+                io.Out.WriteLine(DumpComparer.Describe(DumpComparer.FirstDivergence(results, order)!));
             return failed == 0 ? ExitCodes.Ok : ExitCodes.Mismatch;
         }));
         return cmd;
@@ -41,10 +44,14 @@ public static class CompareCommand
 public static class TensorFiles
 {
     /// <summary>Every tensor of a .safetensors file, or the one tensor of a .npy file.</summary>
-    public static List<StoredTensor> Read(string path)
+    public static List<StoredTensor> Read(string path) => Read(path, out _);
+
+    /// <summary>Every tensor of a .safetensors file (and its metadata), or the one tensor of a .npy file.</summary>
+    public static List<StoredTensor> Read(string path, out Dictionary<string, string> metadata)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file.", path);
-        return path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? [Npy.Read(path)] : SafeTensors.Read(path);
+        metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        return path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? [Npy.Read(path)] : SafeTensors.Read(path, out metadata);
     }
 
     /// <summary>

@@ -1,31 +1,56 @@
 using System.CommandLine;
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
+using Attention.Reference.Layers;
+using Attention.Reference.Tensors;
 
 namespace Attention.Cli.Commands;
 
-/// <summary><c>run CASE [--out FILE] [--dtype float64|float32]</c>.</summary>
+/// <summary><c>run CASE [--out FILE] [--dump FILE] [--dtype float64|float32] [--kernels oracle|fast] [--threads N]</c>.</summary>
 public static class RunCommand
 {
     /// <summary>Builds the command.</summary>
     public static Command Create(CliIO io)
     {
-        var caseArg = new Argument<string>("case") { Description = "The case folder (case.json, inputs.safetensors, params.safetensors)." };
+        var caseArg = new Argument<string>("case") { Description = "The case folder (case.json, inputs.safetensors, params.safetensors or params.pth)." };
         var outOpt = new Option<string?>("--out") { Description = "Output file (default: CASE/actual.safetensors)." };
+        var dumpOpt = new Option<string?>("--dump")
+        {
+            Description = "Network cases: write every module's output (float64) under its module path, in call order (__metadata__ \"order\").",
+        };
         var dtypeOpt = DTypeOption.Create();
+        var kernelsOpt = KernelsOption.Create();
+        var threadsOpt = ThreadsOption.Create();
         var cmd = new Command("run", "Compute y and, when inputs hold y.grad, x.grad and every <param>.grad; write them as safetensors.")
         {
-            caseArg, outOpt, dtypeOpt,
+            caseArg, outOpt, dumpOpt, dtypeOpt, kernelsOpt, threadsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
             var folder = CaseFolder.Open(p.GetValue(caseArg)!);
             string output = p.GetValue(outOpt) ?? Path.Combine(folder.Path, "actual.safetensors");
-            if (p.GetValue(dtypeOpt) == "float32")
-                SafeTensors.Write(output, folder.Run<float>());
-            else
-                SafeTensors.Write(output, folder.Run<double>());
+            string? dumpPath = p.GetValue(dumpOpt);
+            if (dumpPath is not null && !folder.IsNetwork)
+                throw new ArgumentException($"--dump needs a network case; '{folder.Path}' is a '{folder.Module.Name}' case.");
+            var dump = dumpPath is null ? null : new TensorSet<double>("module dump");
+            var options = new RunOptions
+            {
+                Kernels = KernelsOption.Parse(p.GetValue(kernelsOpt)),
+                ModuleOutput = dump is null ? null : (name, value) => dump.Set(name, value),
+                Progress = message => io.Err.WriteLine(message),
+            };
+            ThreadsOption.Apply(p.GetValue(threadsOpt), () =>
+            {
+                if (p.GetValue(dtypeOpt) == "float32") SafeTensors.Write(output, folder.Run<float>(options));
+                else SafeTensors.Write(output, folder.Run<double>(options));
+                return 0;
+            });
             io.Out.WriteLine($"wrote {output}");
+            if (dump is not null)
+            {
+                SafeTensors.Write(dumpPath!, dump, new Dictionary<string, string> { [DumpComparer.OrderKey] = string.Join(",", dump.Names) });
+                io.Out.WriteLine($"wrote {dumpPath} ({dump.Count} module outputs)");
+            }
             return ExitCodes.Ok;
         }));
         return cmd;
@@ -45,5 +70,45 @@ public static class DTypeOption
         };
         opt.AcceptOnlyFromAmong("float64", "float32");
         return opt;
+    }
+}
+
+/// <summary>The shared --kernels option.</summary>
+public static class KernelsOption
+{
+    /// <summary>Creates --kernels oracle|fast (default: oracle for float64, fast for float32).</summary>
+    public static Option<string?> Create()
+    {
+        var opt = new Option<string?>("--kernels")
+        {
+            Description = "oracle (documented summation orders) or fast (the fast twins where a module has one). " +
+                          "Default: oracle for float64, fast for float32.",
+        };
+        opt.AcceptOnlyFromAmong("oracle", "fast");
+        return opt;
+    }
+
+    /// <summary>The option's value as a <see cref="KernelPath"/>, or null for the default.</summary>
+    public static KernelPath? Parse(string? value) => value switch
+    {
+        "oracle" => KernelPath.Oracle,
+        "fast" => KernelPath.Fast,
+        _ => null,
+    };
+}
+
+/// <summary>The shared --threads option.</summary>
+public static class ThreadsOption
+{
+    /// <summary>Creates --threads N (default: all cores). Results are bitwise identical for any N.</summary>
+    public static Option<int?> Create() =>
+        new("--threads") { Description = "Threads for the parallel loops (default: all cores); results are bitwise identical for any N." };
+
+    /// <summary>Runs <paramref name="body"/> with the thread count, when one is given.</summary>
+    public static T Apply<T>(int? threads, Func<T> body)
+    {
+        if (threads is null) return body();
+        if (threads < 1) throw new ArgumentException($"--threads must be at least 1, got {threads}.");
+        return Compute.WithThreads(threads.Value, body);
     }
 }

@@ -18,24 +18,26 @@ public static class VerifyCommand
             Description = "Hold the outputs another backend saved as NAME in each case folder against the oracle, instead of checking the oracle against expected.safetensors.",
         };
         var rtolOpt = new Option<double?>("--rtol") { Description = "Relative tolerance (default 1e-10 for float64, 1e-5 when either side is float32)." };
+        var threadsOpt = ThreadsOption.Create();
         var cmd = new Command("verify", "Run the oracle on every case of a pack and compare; one row per case. Exit 1 if any case disagrees, 2 if any case is malformed.")
         {
-            packArg, actualOpt, rtolOpt,
+            packArg, actualOpt, rtolOpt, threadsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
             var cases = CaseFolder.ListPack(p.GetValue(packArg)!);
             string? actualName = p.GetValue(actualOpt);
             double? rtol = p.GetValue(rtolOpt);
-            io.Out.WriteLine($"{"case",-34} {"module",-8} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
+            io.Out.WriteLine($"{"case",-34} {"module",-18} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
             int failed = 0, broken = 0;
             foreach (var path in cases)
             {
-                var row = VerifyCase(path, actualName, rtol);
+                var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt));
                 if (row.Error is not null) broken++;
                 else if (!row.Passed) failed++;
                 io.Out.WriteLine(row.Format());
                 foreach (var c in row.Comparisons.Where(c => !c.Passed)) io.Out.WriteLine($"    {c}");
+                if (row.FirstDivergence is not null) io.Out.WriteLine($"    {DumpComparer.Describe(row.FirstDivergence)}");
             }
             io.Out.WriteLine($"{cases.Count - failed - broken} of {cases.Count} cases pass" +
                              (failed > 0 ? $", {failed} disagree" : "") + (broken > 0 ? $", {broken} could not run" : ""));
@@ -47,16 +49,22 @@ public static class VerifyCommand
     /// <summary>One row of the table.</summary>
     public sealed record Row(string Case, string Module, List<TensorComparison> Comparisons, string? Error)
     {
-        /// <summary>True when the case ran and every tensor agreed.</summary>
-        public bool Passed => Error is null && Comparisons.Count > 0 && Comparisons.All(c => c.Passed);
+        /// <summary>Network cases: the module dump's comparisons (empty when the case has no expected dump).</summary>
+        public List<TensorComparison> Dump { get; init; } = [];
+
+        /// <summary>Network cases: the first module in forward order whose output disagrees, or null.</summary>
+        public TensorComparison? FirstDivergence { get; init; }
+
+        /// <summary>True when the case ran and every tensor (and every dumped module output) agreed.</summary>
+        public bool Passed => Error is null && Comparisons.Count > 0 && Comparisons.All(c => c.Passed) && Dump.All(c => c.Passed);
 
         /// <summary>The row as text.</summary>
         public string Format()
         {
-            if (Error is not null) return $"{Case,-34} {Module,-8} {"",7}  {"",11}  {"",-22} ERROR {Error}";
+            if (Error is not null) return $"{Case,-34} {Module,-18} {"",7}  {"",11}  {"",-22} ERROR {Error}";
             var worst = Comparisons.MaxBy(Ratio)!;
             string ratio = Ratio(worst) is var r && double.IsFinite(r) ? r.ToString("0.00E+00", CultureInfo.InvariantCulture) : "inf";
-            return $"{Case,-34} {Module,-8} {Comparisons.Count,7}  {ratio,11}  {worst.Name,-22} {(Passed ? "PASS" : "FAIL")}";
+            return $"{Case,-34} {Module,-18} {Comparisons.Count,7}  {ratio,11}  {worst.Name,-22} {(Passed ? "PASS" : "FAIL")}";
         }
 
         private static double Ratio(TensorComparison c) =>
@@ -64,7 +72,7 @@ public static class VerifyCommand
     }
 
     /// <summary>Runs the oracle on one case and compares it with expected.safetensors (or the named actual file).</summary>
-    public static Row VerifyCase(string path, string? actualName, double? rtol)
+    public static Row VerifyCase(string path, string? actualName, double? rtol, int? threads = null)
     {
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
         string module = "?";
@@ -72,7 +80,9 @@ public static class VerifyCommand
         {
             var folder = CaseFolder.Open(path);
             module = folder.Module.Name;
-            var oracle = folder.Run<double>();
+            var dump = new TensorSet<double>("the oracle's module dump");
+            var options = new RunOptions { ModuleOutput = folder.IsNetwork ? (n, v) => dump.Set(n, v) : null };
+            var oracle = ThreadsOption.Apply(threads, () => folder.Run<double>(options));
             List<StoredTensor> reference, candidate;
             if (actualName is null)
             {
@@ -88,6 +98,14 @@ public static class VerifyCommand
             var names = candidate.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
             var judged = actualName is null ? reference : reference.Where(e => names.Contains(e.Name) || e.Name is "y").ToList();
             var comparisons = TensorComparer.CompareSets(judged, candidate, rtol, actualDescription: actualName ?? "the oracle's outputs");
+            if (actualName is null && folder.ReadExpectedDump() is var (expectedDump, order))
+            {
+                var dumpResults = TensorComparer.CompareSets(expectedDump, ToStored(dump), rtol, actualDescription: "the oracle's module dump");
+                return new Row(name, module, comparisons, null)
+                {
+                    Dump = dumpResults, FirstDivergence = DumpComparer.FirstDivergence(dumpResults, order),
+                };
+            }
             return new Row(name, module, comparisons, null);
         }
         catch (Exception e) when (CliIO.IsBadInput(e))

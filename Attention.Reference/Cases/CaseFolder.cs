@@ -19,6 +19,9 @@ public sealed class CaseFolder
     /// <summary>The expected outputs file's name.</summary>
     public const string ExpectedFile = "expected.safetensors";
 
+    /// <summary>The expected module dump of a network case (every module's output, <c>"order"</c> metadata).</summary>
+    public const string ExpectedDumpFile = "expected_dump.safetensors";
+
     /// <summary>The folder.</summary>
     public string Path { get; }
 
@@ -99,6 +102,18 @@ public sealed class CaseFolder
         string file = System.IO.Path.Combine(Path, ExpectedFile);
         return File.Exists(file) ? SafeTensors.Read(file) : null;
     }
+
+    /// <summary>Reads <c>expected_dump.safetensors</c> and its <c>"order"</c>, or null when the case has none.</summary>
+    public (List<StoredTensor> Tensors, string? Order)? ReadExpectedDump()
+    {
+        string file = System.IO.Path.Combine(Path, ExpectedDumpFile);
+        if (!File.Exists(file)) return null;
+        var tensors = SafeTensors.Read(file, out var metadata);
+        return (tensors, metadata.GetValueOrDefault(DumpComparer.OrderKey));
+    }
+
+    /// <summary>True when the case names a whole network (a model of the model zoo), which can dump its modules.</summary>
+    public bool IsNetwork => Module is NetworkCaseModule;
 
     /// <summary>Runs the module on this case in precision <typeparamref name="T"/>.</summary>
     public TensorSet<T> Run<T>(RunOptions? options = null) where T : IFloatingPointIeee754<T> =>

@@ -178,3 +178,31 @@ public static class TensorComparer
         return index;
     }
 }
+
+/// <summary>Module dumps: the first module, in forward order, whose output disagrees.</summary>
+public static class DumpComparer
+{
+    /// <summary>The <c>__metadata__</c> key that lists a dump's entries in call order.</summary>
+    public const string OrderKey = "order";
+
+    /// <summary>
+    /// The first failed comparison in forward order: <paramref name="order"/> (the expected dump's comma-separated
+    /// <c>"order"</c>), or the comparisons' own order when it is null. Null when every comparison passed.
+    /// </summary>
+    public static TensorComparison? FirstDivergence(IReadOnlyList<TensorComparison> comparisons, string? order)
+    {
+        var byName = new Dictionary<string, TensorComparison>(StringComparer.Ordinal);
+        foreach (var c in comparisons) byName[c.Name] = c;
+        var names = order is null ? comparisons.Select(c => c.Name) : order.Split(',');
+        foreach (var n in names)
+            if (byName.TryGetValue(n, out var c) && !c.Passed) return c;
+        return comparisons.FirstOrDefault(c => !c.Passed);
+    }
+
+    /// <summary>"first divergence: layer3.2.se.gate, max rel err 4.0E-03" (or the problem, for a missing entry).</summary>
+    public static string Describe(TensorComparison c) => c.Problem is not null
+        ? $"first divergence: {c.Name} ({c.Problem})"
+        : string.Create(CultureInfo.InvariantCulture,
+            $"first divergence: {c.Name}, max rel err {c.MaxRelError:0.0E+00}, max abs err {c.MaxAbsError:0.0E+00} at [{string.Join(",", c.WorstIndex)}]");
+}
+

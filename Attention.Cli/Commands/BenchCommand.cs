@@ -13,17 +13,23 @@ public static class BenchCommand
     {
         var suiteArg = new Argument<string>("suite")
         {
-            Description = "Which suite: " + (BenchSuites.All.Count == 0 ? "(none yet)" : string.Join(", ", BenchSuites.All.Select(s => $"{s.Name} ({s.Description})"))),
+            Description = "Which suite: " + string.Join(", ", BenchSuites.All.Select(s => $"{s.Name} ({s.Description})")) +
+                          ", or net MODEL (a whole network: forward and forward+backward).",
         };
+        var modelArg = new Argument<string?>("model") { Description = "For 'net': the model (seresnet50, resnet50, ...).", Arity = ArgumentArity.ZeroOrOne };
+        var sizeOpt = new Option<int>("--size") { Description = "For 'net': image size (default 224).", DefaultValueFactory = _ => 224 };
+        var batchOpt = new Option<int>("--batch") { Description = "For 'net': batch size (default 1).", DefaultValueFactory = _ => 1 };
         var jsonOpt = new Option<bool>("--json") { Description = "One JSON object per line." };
         var threadsOpt = new Option<int>("--threads") { Description = "Threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var dtypeOpt = new Option<string>("--dtype") { Description = "float32, float64 or both (default).", DefaultValueFactory = _ => "both" };
         dtypeOpt.AcceptOnlyFromAmong("float32", "float64", "both");
         var secondsOpt = new Option<double>("--min-seconds") { Description = "Minimum time per measurement.", DefaultValueFactory = _ => 1.0 };
-        var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.") { suiteArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt };
+        var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.") { suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt };
         cmd.SetAction(p => io.Guard(() =>
         {
             string name = p.GetValue(suiteArg)!;
+            if (name == "net") return RunNet(io, p.GetValue(modelArg), p.GetValue(threadsOpt), p.GetValue(dtypeOpt)!, p.GetValue(sizeOpt),
+                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt));
             var suite = BenchSuites.All.FirstOrDefault(s => s.Name == name)
                 ?? throw new ArgumentException($"unknown bench suite '{name}'; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}.");
             int threads = p.GetValue(threadsOpt);
@@ -47,5 +53,27 @@ public static class BenchCommand
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    private static int RunNet(CliIO io, string? model, int threads, string dtype, int size, int batch, double seconds, bool json)
+    {
+        if (model is null)
+            throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.All.Select(m => m.Name))}.");
+        Attention.Reference.Models.ModelZoo.Get(model);
+        if (threads < 1) throw new ArgumentException($"--threads must be at least 1, got {threads}.");
+        if (size < 32 || size > 4096) throw new ArgumentException($"--size must be between 32 and 4096, got {size}.");
+        if (batch < 1 || batch > 1024) throw new ArgumentException($"--batch must be between 1 and 1024, got {batch}.");
+        if (!(seconds > 0)) throw new ArgumentException($"--min-seconds must be positive, got {seconds}.");
+        string[] dtypes = dtype == "both" ? ["float32", "float64"] : [dtype];
+        return Compute.WithThreads(threads, () =>
+        {
+            if (!json) io.Out.WriteLine(NetBench.Header);
+            foreach (var r in NetBench.Run(model, dtypes, size, batch, threads, seconds))
+            {
+                io.Out.WriteLine(json ? r.ToJson() : r.ToRow());
+                io.Out.Flush();
+            }
+            return ExitCodes.Ok;
+        });
     }
 }

@@ -1,0 +1,123 @@
+using System.Security.Cryptography;
+using Attention.Cli.Commands;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Tests.Networks;
+
+/// <summary>The CLI on network cases: dumps, the first divergence, verify, and refusals that write nothing.</summary>
+public sealed class NetworkCliTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-net-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private string CopyCase(string name, string? into = null)
+    {
+        string target = Path.Combine(into ?? _temp, name);
+        Directory.CreateDirectory(target);
+        foreach (var f in Directory.GetFiles(NetworkTestData.CasePath(name))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        return target;
+    }
+
+    /// <summary>A state_dict file's floating-point tensors (the integer num_batches_tracked counters left out).</summary>
+    private static TensorSet<double> ReadFloats(string path) =>
+        SafeTensors.Read(path).Where(t => !t.IsInteger).ToTensorSet<double>(Path.GetFileName(path));
+
+    private static Dictionary<string, string> Hashes(string folder) =>
+        Directory.GetFiles(folder).ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
+
+    [Fact]
+    public void Run_dumps_every_module_in_call_order_and_compare_names_the_first_divergence()
+    {
+        string folder = CopyCase("01_seresnet50_eval");
+        var before = Hashes(folder);
+        string output = Path.Combine(_temp, "y.safetensors"), dump = Path.Combine(_temp, "dump.safetensors");
+        var (code, text, err) = Run("run", folder, "--out", output, "--dump", dump, "--threads", "1");
+        Assert.True(code == ExitCodes.Ok, text + err);
+        Assert.Equal(before, Hashes(folder));
+        SafeTensors.Read(Path.Combine(folder, "expected_dump.safetensors"), out var expectedMeta);
+        var dumped = SafeTensors.Read(dump, out var meta);
+        Assert.Equal(expectedMeta[DumpComparer.OrderKey], meta[DumpComparer.OrderKey]);
+        Assert.All(dumped, t => Assert.Equal(StoredDType.F64, t.DType));
+        Assert.Equal(ExitCodes.Ok, Run("compare", Path.Combine(folder, "expected_dump.safetensors"), dump).Code);
+
+        // Perturb two modules' outputs: compare reports the one the forward reaches first.
+        var set = SafeTensors.ReadSet<double>(dump);
+        set.Get("layer3.0.bn2").Data[3] += 1e-6;
+        set.Get("layer2.0.se.gate").Data[1] += 1e-6;
+        string bad = Path.Combine(_temp, "bad_dump.safetensors");
+        SafeTensors.Write(bad, set, new Dictionary<string, string> { [DumpComparer.OrderKey] = meta[DumpComparer.OrderKey] });
+        var r = Run("compare", Path.Combine(folder, "expected_dump.safetensors"), bad);
+        Assert.Equal(ExitCodes.Mismatch, r.Code);
+        Assert.Contains("first divergence: layer2.0.se.gate, max rel err", r.Out);
+    }
+
+    [Fact]
+    public void Verify_passes_the_network_pack_and_names_the_first_module_when_the_oracle_disagrees()
+    {
+        var (code, text, err) = Run("verify", NetworkTestData.Folder);
+        Assert.True(code == ExitCodes.Ok, text + err);
+        Assert.Contains("3 of 3 cases pass", text);
+
+        string pack = Path.Combine(_temp, "pack");
+        string folder = CopyCase("03_resnet50_eval", pack);
+        string paramsFile = Path.Combine(folder, "params.safetensors");
+        var ps = ReadFloats(paramsFile);
+        ps.Get("layer3.0.conv2.weight").Data[0] += 1e-3;
+        SafeTensors.Write(paramsFile, ps);
+        (code, text, _) = Run("verify", pack);
+        Assert.Equal(ExitCodes.Mismatch, code);
+        Assert.Contains("first divergence: layer3.0.conv2,", text);
+    }
+
+    [Fact]
+    public void A_state_dict_that_does_not_fit_is_refused_with_every_key_named_and_nothing_written()
+    {
+        string folder = CopyCase("01_seresnet50_eval");
+        string paramsFile = Path.Combine(folder, "params.safetensors");
+        var ps = ReadFloats(paramsFile);
+        var broken = new TensorSet<double>("params");
+        foreach (var (name, t) in ps)
+            if (name is not ("layer1.0.se.fc1.bias" or "fc.weight")) broken.Set(name, name == "bn1.weight" ? new DenseTensor<double>(3) : t);
+        broken.Set("head.weight", new DenseTensor<double>(1));
+        SafeTensors.Write(paramsFile, broken);
+        string output = Path.Combine(_temp, "y.safetensors"), dump = Path.Combine(_temp, "d.safetensors");
+        var (code, _, err) = Run("run", folder, "--out", output, "--dump", dump);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("params.safetensors", err);
+        Assert.Contains("missing key(s): layer1.0.se.fc1.bias, fc.weight", err);
+        Assert.Contains("unexpected key(s): head.weight", err);
+        Assert.Contains("bn1.weight: expected [64], got [3]", err);
+        Assert.False(File.Exists(output));
+        Assert.False(File.Exists(dump));
+    }
+
+    [Fact]
+    public void Network_usage_errors_exit_2()
+    {
+        string folder = CopyCase("03_resnet50_eval");
+        File.WriteAllText(Path.Combine(folder, "case.json"), """{"module": "resnet50", "training": false, "depth": 50}""");
+        var r = Run("run", folder);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("depth", r.Err);
+        Assert.False(File.Exists(Path.Combine(folder, "actual.safetensors")));
+
+        string single = Path.Combine(AppContext.BaseDirectory, "testdata", "libtorch-2.10", "se_c32_r8_bias");
+        r = Run("run", single, "--out", Path.Combine(_temp, "o.safetensors"), "--dump", Path.Combine(_temp, "d.safetensors"));
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("--dump needs a network case", r.Err);
+
+        Assert.Equal(ExitCodes.BadInput, Run("bench", "net").Code);
+        Assert.Equal(ExitCodes.BadInput, Run("bench", "net", "alexnet").Code);
+        Assert.Equal(ExitCodes.BadInput, Run("run", folder, "--threads", "0").Code);
+    }
+}

@@ -14,6 +14,18 @@ public enum StoredDType
     F32,
     /// <summary>IEEE binary64.</summary>
     F64,
+    /// <summary>64-bit signed integer (read only, widened; magnitudes above 2^53 round to the nearest double).</summary>
+    I64,
+    /// <summary>32-bit signed integer (read only, widened exactly).</summary>
+    I32,
+    /// <summary>16-bit signed integer (read only, widened exactly).</summary>
+    I16,
+    /// <summary>8-bit signed integer (read only, widened exactly).</summary>
+    I8,
+    /// <summary>8-bit unsigned integer (read only, widened exactly).</summary>
+    U8,
+    /// <summary>Boolean, one byte (read only, widened to 0 or 1).</summary>
+    BOOL,
 }
 
 /// <summary>A tensor as it was stored in a file: its element type, shape, and values widened exactly to double.</summary>
@@ -29,9 +41,11 @@ public sealed record StoredTensor(string Name, StoredDType DType, int[] Shape, d
     /// <summary>Bytes per element of a stored type.</summary>
     public static int SizeOf(StoredDType dtype) => dtype switch
     {
-        StoredDType.F16 or StoredDType.BF16 => 2,
-        StoredDType.F32 => 4,
-        _ => 8,
+        StoredDType.F16 or StoredDType.BF16 or StoredDType.I16 => 2,
+        StoredDType.F32 or StoredDType.I32 => 4,
+        StoredDType.F64 or StoredDType.I64 => 8,
+        StoredDType.I8 or StoredDType.U8 or StoredDType.BOOL => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown stored type."),
     };
 }
 

@@ -14,17 +14,17 @@ public enum StoredDType
     F32,
     /// <summary>IEEE binary64.</summary>
     F64,
-    /// <summary>64-bit signed integer (read only: state_dict counters such as <c>num_batches_tracked</c>).</summary>
+    /// <summary>64-bit signed integer (read only, widened; magnitudes above 2^53 round to the nearest double).</summary>
     I64,
-    /// <summary>32-bit signed integer (read only).</summary>
+    /// <summary>32-bit signed integer (read only, widened exactly).</summary>
     I32,
-    /// <summary>16-bit signed integer (read only).</summary>
+    /// <summary>16-bit signed integer (read only, widened exactly).</summary>
     I16,
-    /// <summary>8-bit signed integer (read only).</summary>
+    /// <summary>8-bit signed integer (read only, widened exactly).</summary>
     I8,
-    /// <summary>8-bit unsigned integer (read only).</summary>
+    /// <summary>8-bit unsigned integer (read only, widened exactly).</summary>
     U8,
-    /// <summary>Boolean, one byte (read only).</summary>
+    /// <summary>Boolean, one byte (read only, widened to 0 or 1).</summary>
     BOOL,
 }
 
@@ -49,8 +49,9 @@ public sealed record StoredTensor(string Name, StoredDType DType, int[] Shape, d
     {
         StoredDType.F16 or StoredDType.BF16 or StoredDType.I16 => 2,
         StoredDType.F32 or StoredDType.I32 => 4,
+        StoredDType.F64 or StoredDType.I64 => 8,
         StoredDType.I8 or StoredDType.U8 or StoredDType.BOOL => 1,
-        _ => 8,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown stored type."),
     };
 }
 

@@ -102,6 +102,28 @@ public sealed class NetworkCliTests : IDisposable
     }
 
     [Fact]
+    public void A_case_may_hold_params_pth_instead_of_params_safetensors_but_not_both()
+    {
+        string folder = CopyCase("01_seresnet50_eval");
+        string pth = Path.Combine(AppContext.BaseDirectory, "testdata", "pth", "seresnet50_01_params.pth");
+        File.Copy(pth, Path.Combine(folder, "params.pth"));
+        var r = Run("verify", folder);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("both params.safetensors and params.pth", r.Out);
+
+        File.Delete(Path.Combine(folder, "params.safetensors"));
+        r = Run("verify", folder);
+        Assert.True(r.Code == ExitCodes.Ok, r.Out + r.Err);
+        Assert.Contains("1 of 1 cases pass", r.Out);
+
+        // The library reads the same file by extension.
+        var net = Reference.Models.ModelZoo.Create<double>(Reference.Cases.CaseConfig.Load(Path.Combine(folder, "case.json")));
+        net.LoadStateDict(pth);
+        Assert.Equal(SafeTensors.Read(Path.Combine(NetworkTestData.CasePath("01_seresnet50_eval"), "params.safetensors"))
+            .Single(t => t.Name == "layer2.0.se.fc2.weight").Values, net.StateDict().Get("layer2.0.se.fc2.weight").Data);
+    }
+
+    [Fact]
     public void Network_usage_errors_exit_2()
     {
         string folder = CopyCase("03_resnet50_eval");

@@ -21,7 +21,7 @@ public sealed record NetBenchResult(string Model, string DType, string Pass, int
 
 /// <summary>
 /// Times a whole network: forward (inference, nothing kept) and forward + backward (x.grad and every parameter
-/// gradient), eval mode, random weights, the median of at least three runs after one warm-up run.
+/// gradient), eval mode, random weights (RandomWeights), the median of at least three runs after one warm-up run.
 /// </summary>
 public static class NetBench
 {
@@ -41,16 +41,10 @@ public static class NetBench
     private static IEnumerable<NetBenchResult> Measure<T>(string model, int size, int batch, int threads, double minSeconds)
         where T : IFloatingPointIeee754<T>
     {
+        var oracle = ModelZoo.Create<double>(model);
         var net = ModelZoo.Create<T>(model);
-        var rng = new Random(1);
-        foreach (var (name, p) in net.Root.NamedTensors())
-        {
-            var d = p.Value.Data;
-            bool variance = name.EndsWith("running_var", StringComparison.Ordinal);
-            int fan = p.Value.Rank >= 2 ? p.Value.Length / p.Value.Dim(0) : 1;
-            for (int i = 0; i < d.Length; i++)
-                d[i] = T.CreateChecked(variance ? 0.5 + rng.NextDouble() : (rng.NextDouble() * 2 - 1) / Math.Sqrt(fan));
-        }
+        net.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
+        var rng = new Random(2);
         var x = new DenseTensor<T>(batch, 3, size, size);
         for (int i = 0; i < x.Length; i++) x.Data[i] = T.CreateChecked(rng.NextDouble() * 2 - 1);
         string dtype = typeof(T) == typeof(float) ? "float32" : "float64";

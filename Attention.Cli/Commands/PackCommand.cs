@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Attention.Reference.Cases;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
 
 namespace Attention.Cli.Commands;
 
@@ -51,8 +53,13 @@ public static class PackCommand
             foreach (var c in module.Generate(seed))
             {
                 if (!names.Add(c.Name)) throw new InvalidOperationException($"Two generated cases are named '{c.Name}'.");
-                var expected = module.Run(c.Config, c.Inputs, c.Parameters, RunOptions.Default);
+                var dump = new TensorSet<double>("module dump");
+                var options = new RunOptions { ModuleOutput = module is NetworkCaseModule ? (n, v) => dump.Set(n, v) : null };
+                var expected = module.Run(c.Config, c.Inputs, c.Parameters, options);
                 CaseFolder.Write(Path.Combine(folder, c.Name), c, expected);
+                if (dump.Count > 0)
+                    SafeTensors.Write(Path.Combine(folder, c.Name, CaseFolder.ExpectedDumpFile), dump,
+                        new Dictionary<string, string> { [DumpComparer.OrderKey] = string.Join(",", dump.Names) });
                 count++;
             }
         }

@@ -102,7 +102,18 @@ public class SafeTensorsTests
 
     [Fact]
     public void RejectsUnknownDType() =>
-        Assert.Contains("dtype \"I64\"", Message(File("{\"x\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8])));
+        Assert.Contains("dtype \"U32\"", Message(File("{\"x\":{\"dtype\":\"U32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8])));
+
+    [Fact]
+    public void ReadsIntegerTensorsButRefusesThemWhereFloatsAreNeeded()
+    {
+        var bytes = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bytes, -7);
+        var t = Assert.Single(SafeTensors.Parse(File("{\"n\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}}", bytes)));
+        Assert.Equal(StoredDType.I64, t.DType);
+        Assert.Equal([-7.0], t.Values);
+        Assert.Contains("stored as I64", Assert.Throws<InvalidDataException>(() => t.ToTensor<double>()).Message);
+    }
 
     [Fact]
     public void RejectsOffsetsOutsideTheBuffer() =>

@@ -375,9 +375,10 @@ public class CaTests(ITestOutputHelper output)
         Assert.Throws<CaseFormatException>(() => Run(CaseConfig.Create("ca", ("channels", 12), ("mip", 0), ("training", true))));
         Assert.Throws<CaseFormatException>(() => Run(CaseConfig.Create("ca", ("channels", 12), ("mip", 8), ("training", true), ("momentum", 1.5))));
 
-        // mip from reduction disagrees with the parameters: conv1.weight is named.
-        var e = Assert.Throws<ShapeMismatchException>(() => Run(CaseConfig.Create("ca", ("channels", 12), ("reduction", 1), ("training", true))));
-        Assert.Equal("conv1.weight", e.TensorName);
+        // mip from reduction disagrees with the parameters: every tensor of width mip is named, conv1.weight first.
+        var e = Assert.Throws<Reference.Models.StateDictException>(() => Run(CaseConfig.Create("ca", ("channels", 12), ("reduction", 1), ("training", true))));
+        Assert.StartsWith("conv1.weight: expected [12, 12, 1, 1] or [12, 12], got [8, 12, 1, 1]", e.Mismatched[0]);
+        Assert.Equal(8, e.Mismatched.Count);
 
         // Mismatched shapes: x channels, y.grad, a bias, a weight.
         var ins = new TensorSet<double>();

@@ -149,7 +149,10 @@ public sealed class CliTests : IDisposable
         File.WriteAllText(Path.Combine(folder, "case.json"), "{\"module\":\"se\",\"channels\":16,\"reduction\":8,\"bias\":true}");
         r = Run("run", folder, "--out", output);
         Assert.Equal(ExitCodes.BadInput, r.Code);
-        Assert.Contains("Tensor 'fc1.weight' has shape [4, 32, 1, 1]", r.Err);
+        // Every tensor disagrees with channels 16: all are listed in one message, naming the file.
+        Assert.Contains("se_c32_r8_bias/params.safetensors", r.Err);
+        Assert.Contains("fc1.weight: expected [2, 16] or [2, 16, 1, 1], got [4, 32, 1, 1]", r.Err);
+        Assert.Contains("fc2.bias: expected [16], got [32]", r.Err);
 
         File.WriteAllBytes(Path.Combine(folder, "params.safetensors"), [1, 2, 3]);
         r = Run("run", folder, "--out", output);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Layers;
 using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
@@ -9,7 +10,7 @@ namespace Attention.Reference.Cases;
 /// Keys: <c>channels</c>, <c>out_channels</c> (must equal <c>channels</c>), <c>mip</c> (default max(8, channels // reduction)),
 /// <c>reduction</c> (32), <c>training</c> (required), <c>eps</c> (1e-5), <c>momentum</c> (0.1).
 /// </summary>
-public sealed class CaCaseModule : CaseModule
+public sealed class CaCaseModule : LayerCaseModule
 {
     /// <inheritdoc />
     public override string Name => "ca";
@@ -60,87 +61,14 @@ public sealed class CaCaseModule : CaseModule
     }
 
     /// <inheritdoc />
-    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    public override Layer<T> Build<T>(CaseConfig config)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(options);
         var s = Parse(config);
-        CheckInputNames(inputs);
-        parameters.RejectUnknown([.. ParamNames, "bn1.num_batches_tracked"]);
-        var x = inputs.Get("x");
-        ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
-        if (x.Dim(1) != s.Channels) throw new ShapeMismatchException("x", $"[N, {s.Channels}, H, W] (channels = {s.Channels})", x.ShapeArray());
-        var p = new CoordinateAttentionParameters<T>
-        {
-            Conv1Weight = Weight(parameters, "conv1.weight", s.Mip, s.Channels),
-            Conv1Bias = parameters.Get("conv1.bias", s.Mip),
-            BnWeight = parameters.Get("bn1.weight", s.Mip),
-            BnBias = parameters.Get("bn1.bias", s.Mip),
-            BnRunningMean = parameters.Get("bn1.running_mean", s.Mip),
-            BnRunningVar = parameters.Get("bn1.running_var", s.Mip),
-            ConvHWeight = Weight(parameters, "conv_h.weight", s.Channels, s.Mip),
-            ConvHBias = parameters.Get("conv_h.bias", s.Channels),
-            ConvWWeight = Weight(parameters, "conv_w.weight", s.Channels, s.Mip),
-            ConvWBias = parameters.Get("conv_w.bias", s.Channels),
-        };
-        var dy = inputs.TryGet("y.grad");
-        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
-
-        var outputs = new TensorSet<T>("outputs");
-        DenseTensor<T> y, runningMean, runningVar;
-        CoordinateAttentionGradients<T>? grads = null;
-        if (typeof(T) == typeof(float) && options.Trace is null)
-        {
-            var pf = (CoordinateAttentionParameters<float>)(object)p;
-            var xf = (DenseTensor<float>)(object)x;
-            var fwd = CoordinateAttentionFast.Forward(xf, pf, s.Training, s.Eps, s.Momentum);
-            y = (DenseTensor<T>)(object)fwd.Y;
-            runningMean = (DenseTensor<T>)(object)fwd.RunningMean;
-            runningVar = (DenseTensor<T>)(object)fwd.RunningVar;
-            if (dy is not null)
-                grads = (CoordinateAttentionGradients<T>)(object)CoordinateAttentionFast.Backward(fwd, (DenseTensor<float>)(object)dy);
-        }
-        else
-        {
-            var fwd = CoordinateAttention.Forward(x, p, s.Training, s.Eps, s.Momentum, options.Trace);
-            y = fwd.Y;
-            runningMean = fwd.RunningMean;
-            runningVar = fwd.RunningVar;
-            if (dy is not null) grads = CoordinateAttention.Backward(fwd, dy, options.Trace);
-        }
-
-        outputs.Set("y", y);
-        if (s.Training)
-        {
-            outputs.Set("bn1.running_mean", runningMean);
-            outputs.Set("bn1.running_var", runningVar);
-        }
-        if (grads is not null)
-        {
-            outputs.Set("x.grad", grads.X);
-            outputs.Set("conv1.weight.grad", grads.Conv1Weight.Reshape(parameters.Get("conv1.weight").ShapeArray()));
-            outputs.Set("conv1.bias.grad", grads.Conv1Bias);
-            outputs.Set("bn1.weight.grad", grads.BnWeight);
-            outputs.Set("bn1.bias.grad", grads.BnBias);
-            outputs.Set("conv_h.weight.grad", grads.ConvHWeight.Reshape(parameters.Get("conv_h.weight").ShapeArray()));
-            outputs.Set("conv_h.bias.grad", grads.ConvHBias);
-            outputs.Set("conv_w.weight.grad", grads.ConvWWeight.Reshape(parameters.Get("conv_w.weight").ShapeArray()));
-            outputs.Set("conv_w.bias.grad", grads.ConvWBias);
-        }
-        return outputs;
+        return new CoordAttLayer<T>(s.Channels, s.Mip, s.Eps, s.Momentum);
     }
 
-    /// <summary>A 1x1 conv weight given as [o, i, 1, 1] or [o, i], viewed as [o, i] (sharing the data).</summary>
-    private static DenseTensor<T> Weight<T>(TensorSet<T> parameters, string name, int outC, int inC) where T : IFloatingPointIeee754<T>
-    {
-        var w = parameters.Get(name);
-        if (w.HasShape([outC, inC, 1, 1]) || w.HasShape([outC, inC])) return w.Reshape(outC, inC);
-        throw new ShapeMismatchException(name, $"[{outC}, {inC}, 1, 1] or [{outC}, {inC}]", w.ShapeArray());
-    }
-
-    /// <summary>The learnable parameters' state_dict names (their gradients are returned as "&lt;name&gt;.grad").</summary>
-    public static IReadOnlyList<string> Learnable => LearnableNames;
+    /// <inheritdoc />
+    protected override bool IsTraining(CaseConfig config) => Parse(config).Training;
 
     /// <inheritdoc />
     public override IEnumerable<GeneratedCase> Generate(int seed)

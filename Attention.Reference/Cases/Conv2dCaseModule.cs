@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -8,10 +9,11 @@ namespace Attention.Reference.Cases;
 /// <c>"module": "conv2d"</c>: PyTorch's <c>nn.Conv2d</c> (docs/derivations/conv2d.md). Keys <c>in_channels</c>,
 /// <c>out_channels</c>, <c>kernel_size</c> (required), <c>stride</c> (1), <c>padding</c> (0), <c>dilation</c> (1),
 /// <c>groups</c> (1), <c>bias</c> (true); each size an int or an [h, w] pair. Parameters <c>weight</c>
-/// [O, I/groups, kh, kw] and <c>bias</c> [O] (iff bias). Float64 runs the spec kernels (the oracle); float32 the fast
-/// kernels.
+/// [O, I/groups, kh, kw] and <c>bias</c> [O] (iff bias). The tree is one <see cref="Conv2dLayer{T}"/>: in float64 and
+/// float32 alike the deterministic blocked kernel <see cref="Conv2d"/>, whose summation order docs/derivations/conv2d.md
+/// defines; <see cref="Conv2dSpec"/> is the teaching reference, held against it in the tests.
 /// </summary>
-public sealed class Conv2dCaseModule : CaseModule
+public sealed class Conv2dCaseModule : LayerCaseModule
 {
     /// <inheritdoc />
     public override string Name => "conv2d";
@@ -43,43 +45,7 @@ public sealed class Conv2dCaseModule : CaseModule
     }
 
     /// <inheritdoc />
-    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(options);
-        var g = ReadGeometry(config, out bool hasBias);
-        CheckInputNames(inputs);
-        parameters.RejectUnknown(hasBias ? ["weight", "bias"] : ["weight"]);
-        var x = inputs.Get("x");
-        ShapeUtil.RequireRank(x, "x", 4, "NCHW");
-        var weight = parameters.Get("weight", g.WeightShape);
-        var bias = hasBias ? parameters.Get("bias", g.OutChannels) : null;
-        var dy = inputs.TryGet("y.grad");
-        bool oracle = typeof(T) != typeof(float);
-        var trace = options.Trace;
-
-        var result = new TensorSet<T>("outputs");
-        var y = oracle ? Conv2dSpec.Forward(x, weight, bias, g) : Conv2d.Forward(x, weight, bias, g);
-        trace?.Forward("conv.1", "y", y);
-        result.Set("y", y);
-        if (dy is null) return result;
-
-        int h = x.Dim(2), w = x.Dim(3);
-        var dx = oracle ? Conv2dSpec.BackwardInput(dy, weight, g, h, w) : Conv2d.BackwardInput(dy, weight, g, h, w);
-        trace?.Backward("conv.4", "x.grad", dx);
-        result.Set("x.grad", dx);
-        var dw = oracle ? Conv2dSpec.BackwardWeight(x, dy, g) : Conv2d.BackwardWeight(x, dy, g);
-        trace?.Backward("conv.5", "weight.grad", dw);
-        result.Set("weight.grad", dw);
-        if (bias is not null)
-        {
-            var db = oracle ? Conv2dSpec.BackwardBias(dy) : Conv2d.BackwardBias(dy);
-            trace?.Backward("conv.6", "bias.grad", db);
-            result.Set("bias.grad", db);
-        }
-        return result;
-    }
+    public override Layer<T> Build<T>(CaseConfig config) => new Conv2dLayer<T>(ReadGeometry(config, out bool hasBias), hasBias);
 
     /// <inheritdoc />
     public override IEnumerable<GeneratedCase> Generate(int seed)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Layers;
 using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
@@ -9,7 +10,7 @@ namespace Attention.Reference.Cases;
 /// or <c>"l1"</c>), <c>epsilon</c> (default 1e-5, must be ≥ 0), <c>after_relu</c> (default false; only l1 reads it).
 /// Parameters <c>alpha</c>, <c>gamma</c>, <c>beta</c>, each <c>[1, C, 1, 1]</c>.
 /// </summary>
-public sealed class GctCaseModule : CaseModule
+public sealed class GctCaseModule : LayerCaseModule
 {
     private static readonly string[] ParameterNames = ["alpha", "gamma", "beta"];
 
@@ -19,13 +20,11 @@ public sealed class GctCaseModule : CaseModule
     /// <inheritdoc />
     public override IReadOnlyList<string> ConfigKeys { get; } = ["channels", "mode", "epsilon", "after_relu"];
 
-    /// <summary>Builds the module a case describes (float64 or float32 parameters, not copied).</summary>
+    /// <summary>Reads and validates the hyper-parameters of a case.</summary>
     /// <exception cref="CaseFormatException">Unknown keys, unknown mode, negative channels or ε.</exception>
-    /// <exception cref="ShapeMismatchException">A parameter is not <c>[1, channels, 1, 1]</c>.</exception>
-    public static GatedChannelTransformation<T> Build<T>(CaseConfig config, TensorSet<T> parameters) where T : IFloatingPointIeee754<T>
+    public static (int Channels, double Epsilon, GctMode Mode, bool AfterRelu) ParseOptions(CaseConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        ArgumentNullException.ThrowIfNull(parameters);
         config.RejectUnknownKeys(["channels", "mode", "epsilon", "after_relu"]);
         int channels = config.GetInt("channels");
         if (channels < 0)
@@ -34,12 +33,19 @@ public sealed class GctCaseModule : CaseModule
         if (!GctModes.Allowed.Contains(modeName))
             throw new CaseFormatException(
                 $"{config.Source}: unknown GCT mode '{modeName}'; allowed modes: {string.Join(", ", GctModes.Allowed.Select(m => $"'{m}'"))}.");
-        GctMode mode = GctModes.Parse(modeName);
-        double epsilon = config.GetDouble("epsilon", GatedChannelTransformation<T>.DefaultEpsilon);
+        double epsilon = config.GetDouble("epsilon", GatedChannelTransformation<double>.DefaultEpsilon);
         if (!double.IsFinite(epsilon) || epsilon < 0)
             throw new CaseFormatException($"{config.Source}: 'epsilon' must be a finite number >= 0, got {CaseConfig.Invariant(epsilon)}.");
-        bool afterRelu = config.GetBool("after_relu", false);
+        return (channels, epsilon, GctModes.Parse(modeName), config.GetBool("after_relu", false));
+    }
 
+    /// <summary>Builds the module a case describes (float64 or float32 parameters, not copied).</summary>
+    /// <exception cref="CaseFormatException">Unknown keys, unknown mode, negative channels or ε.</exception>
+    /// <exception cref="ShapeMismatchException">A parameter is not <c>[1, channels, 1, 1]</c>.</exception>
+    public static GatedChannelTransformation<T> Build<T>(CaseConfig config, TensorSet<T> parameters) where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var (channels, epsilon, mode, afterRelu) = ParseOptions(config);
         parameters.RejectUnknown(ParameterNames);
         var alpha = parameters.Get("alpha", 1, channels, 1, 1);
         var gamma = parameters.Get("gamma", 1, channels, 1, 1);
@@ -48,48 +54,10 @@ public sealed class GctCaseModule : CaseModule
     }
 
     /// <inheritdoc />
-    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    public override Layer<T> Build<T>(CaseConfig config)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(options);
-        var module = Build(config, parameters);
-        CheckInputNames(inputs);
-        var x = inputs.Get("x");
-        module.CheckInput(x);
-        var dy = inputs.TryGet("y.grad");
-        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
-
-        var result = new TensorSet<T>("outputs");
-        if (typeof(T) == typeof(float) && options.Trace is null)
-        {
-            var mf = (GatedChannelTransformation<float>)(object)module;
-            var xf = (DenseTensor<float>)(object)x;
-            var y = xf.ZerosLike();
-            if (dy is null)
-            {
-                GatedChannelTransformationFast.Forward(mf, xf, y);
-                result.Set("y", (DenseTensor<T>)(object)y);
-                return result;
-            }
-            var dx = xf.ZerosLike();
-            var g = GatedChannelTransformationFast.ForwardBackward(mf, xf, (DenseTensor<float>)(object)dy, y, dx);
-            result.Set("y", (DenseTensor<T>)(object)y);
-            AddGrads(result, (GctGradients<T>)(object)g);
-            return result;
-        }
-
-        var forward = module.Forward(x, options.Trace);
-        result.Set("y", forward.Y);
-        if (dy is not null) AddGrads(result, module.Backward(forward, dy, options.Trace));
-        return result;
-    }
-
-    private static void AddGrads<T>(TensorSet<T> result, GctGradients<T> g) where T : IFloatingPointIeee754<T>
-    {
-        result.Set("x.grad", g.X);
-        result.Set("alpha.grad", g.Alpha);
-        result.Set("gamma.grad", g.Gamma);
-        result.Set("beta.grad", g.Beta);
+        var (channels, epsilon, mode, afterRelu) = ParseOptions(config);
+        return new GctLayer<T>(channels, epsilon, mode, afterRelu);
     }
 
     /// <inheritdoc />

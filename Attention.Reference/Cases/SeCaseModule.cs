@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Layers;
 using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
@@ -9,10 +10,10 @@ namespace Attention.Reference.Cases;
 /// <c>reduction</c> (hidden = channels // reduction); <c>bias</c> (default true); <c>gate</c> (<c>"sigmoid"</c>,
 /// default, or <c>"hard_sigmoid"</c>); <c>pool</c> (<c>"avg"</c>, default, or <c>"max"</c>). Parameters
 /// <c>fc1.weight</c>, <c>fc2.weight</c> as [out, in] or [out, in, 1, 1], and <c>fc1.bias</c>, <c>fc2.bias</c> when
-/// bias is true. Float64 runs the oracle <see cref="SqueezeExcitation"/>; float32 the fused fast path
-/// <see cref="SqueezeExcitationFast"/> (or, when a trace is requested, the oracle's generic code in float32).
+/// bias is true. The tree is one <see cref="SqueezeExcitationLayer{T}"/>: the oracle <see cref="SqueezeExcitation"/>, or
+/// on the fast path (float32's default) <see cref="SqueezeExcitationFast"/> (the oracle's code when a trace is requested).
 /// </summary>
-public sealed class SeCaseModule : CaseModule
+public sealed class SeCaseModule : LayerCaseModule
 {
     /// <inheritdoc />
     public override string Name => "se";
@@ -100,58 +101,8 @@ public sealed class SeCaseModule : CaseModule
         return new SeParameters<T>(options, m1, b1, m2, b2);
     }
 
-    /// <summary>Writes the SE gradients under their state_dict names, each in the shape its parameter was given.</summary>
-    internal static void WriteGradients<T>(SeOptions options, TensorSet<T> parameters, SeGradients<T> g, TensorSet<T> result, string prefix = "")
-        where T : IFloatingPointIeee754<T>
-    {
-        result.Set(prefix + "fc1.weight.grad", g.DW1.Reshape(parameters.Get(prefix + "fc1.weight").ShapeArray()));
-        if (options.Bias) result.Set(prefix + "fc1.bias.grad", g.DB1!);
-        result.Set(prefix + "fc2.weight.grad", g.DW2.Reshape(parameters.Get(prefix + "fc2.weight").ShapeArray()));
-        if (options.Bias) result.Set(prefix + "fc2.bias.grad", g.DB2!);
-    }
-
     /// <inheritdoc />
-    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
-    {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(options);
-        var se = ParseOptions(config);
-        CheckInputNames(inputs);
-        parameters.RejectUnknown(ParameterNames(se));
-        var p = ReadParameters(se, parameters);
-        var x = inputs.Get("x");
-        var dy = inputs.TryGet("y.grad");
-        SqueezeExcitation.CheckInput(se, x);
-        if (dy is not null) ShapeUtil.Require(dy, "y.grad", x.ShapeArray());
-
-        var result = new TensorSet<T>("outputs");
-        if (typeof(T) == typeof(float) && options.Trace is null)
-        {
-            var pf = (SeParameters<float>)(object)p;
-            var xf = (DenseTensor<float>)(object)x;
-            if (dy is null)
-            {
-                result.Set("y", (DenseTensor<T>)(object)SqueezeExcitationFast.Forward(se, xf, pf).Y);
-                return result;
-            }
-            var (y, g) = SqueezeExcitationFast.ForwardBackward(se, xf, pf, (DenseTensor<float>)(object)dy);
-            result.Set("y", (DenseTensor<T>)(object)y);
-            result.Set("x.grad", (DenseTensor<T>)(object)g.Dx);
-            WriteGradients(se, parameters, (SeGradients<T>)(object)g, result);
-            return result;
-        }
-
-        var st = SqueezeExcitation.Forward(se, x, p, options.Trace);
-        result.Set("y", st.Y);
-        if (dy is not null)
-        {
-            var grads = SqueezeExcitation.Backward(se, p, st, dy, options.Trace);
-            result.Set("x.grad", grads.Dx);
-            WriteGradients(se, parameters, grads, result);
-        }
-        return result;
-    }
+    public override Layer<T> Build<T>(CaseConfig config) => new SqueezeExcitationLayer<T>(ParseOptions(config));
 
     /// <inheritdoc />
     public override IEnumerable<GeneratedCase> Generate(int seed)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using Attention.Reference.Blocks;
+using Attention.Reference.Layers;
 using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
@@ -15,7 +16,7 @@ namespace Attention.Reference.Cases;
 /// original Caffe SE-ResNet). Parameters as timm's SE-ResNet Bottleneck; the SE channels are inplanes for "pre",
 /// planes · expansion otherwise.
 /// </summary>
-public sealed class SeResNetBlockCaseModule : CaseModule
+public sealed class SeResNetBlockCaseModule : LayerCaseModule
 {
     private static readonly string[] BnKeys = ["weight", "bias", "running_mean", "running_var"];
 
@@ -92,35 +93,55 @@ public sealed class SeResNetBlockCaseModule : CaseModule
         };
     }
 
-    /// <inheritdoc />
-    public override TensorSet<T> Run<T>(CaseConfig config, TensorSet<T> inputs, TensorSet<T> parameters, RunOptions options)
+    /// <summary>
+    /// The block as a tree (docs/derivations/se.md, Eqs. (block.1)–(block.19)): children conv1, bn1, conv2, bn2, conv3,
+    /// bn3, se and, when the shape changes, downsample (0: 1x1 conv, 1: BN); the ReLU is a functional. The SE module
+    /// sits where the placement says: on the branch before the sum (standard), before the residual unit on the branch
+    /// only (pre), after the sum's ReLU (post), or on the shortcut (identity).
+    /// </summary>
+    public override Layer<T> Build<T>(CaseConfig config)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(parameters);
-        ArgumentNullException.ThrowIfNull(options);
         var o = ParseOptions(config);
-        CheckInputNames(inputs);
-        var allowed = ParameterNames(o);
-        foreach (var bn in new[] { "bn1", "bn2", "bn3", "downsample.1" }) allowed.Add(bn + ".num_batches_tracked");
-        parameters.RejectUnknown(allowed);
-        var p = ReadParameters(o, parameters);
-        var x = inputs.Get("x");
-        var dy = inputs.TryGet("y.grad");
-
-        var st = SeResNetBlock.Forward(o, x, p, options.Trace);
-        var result = new TensorSet<T>("outputs");
-        result.Set("y", st.Y);
-        if (dy is null) return result;
-        var g = SeResNetBlock.Backward(o, p, st, dy, options.Trace);
-        result.Set("x.grad", g.Dx);
-        foreach (var name in ParameterNames(o))
+        var conv1 = new Conv2dLayer<T>(o.Conv1, false);
+        var bn1 = new BatchNorm2dLayer<T>(o.Planes, o.Eps);
+        var conv2 = new Conv2dLayer<T>(o.Conv2, false);
+        var bn2 = new BatchNorm2dLayer<T>(o.Planes, o.Eps);
+        var conv3 = new Conv2dLayer<T>(o.Conv3, false);
+        var bn3 = new BatchNorm2dLayer<T>(o.OutPlanes, o.Eps);
+        var se = new SqueezeExcitationLayer<T>(o.Se);
+        var down = o.HasDownsample
+            ? new Sequential<T>(new Conv2dLayer<T>(o.Downsample, false), new BatchNorm2dLayer<T>(o.OutPlanes, o.Eps))
+            : null;
+        var relu = Act.Relu<T>();
+        var children = new List<(string, Layer<T>)>
         {
-            if (name.EndsWith(".running_mean", StringComparison.Ordinal) || name.EndsWith(".running_var", StringComparison.Ordinal)) continue;
-            if (name.StartsWith("se.", StringComparison.Ordinal)) continue;
-            result.Set(name + ".grad", g.Parameters[name + ".grad"]);
-        }
-        SeCaseModule.WriteGradients(o.Se, parameters, g.Se, result, "se.");
-        return result;
+            ("conv1", conv1), ("bn1", bn1), ("conv2", conv2), ("bn2", bn2), ("conv3", conv3), ("bn3", bn3), ("se", se),
+        };
+        if (down is not null) children.Add(("downsample", down));
+        // Trace taps (functional identities) record the derivation's named intermediates where they arise.
+        static TraceTap<T> Tap(string? fwdEq, string? fwd, string? bwdEq = null, string? bwd = null) =>
+            new(fwd is null ? null : (fwdEq!, fwd), bwd is null ? null : (bwdEq!, bwd));
+        bool pre = o.Placement == SePlacement.Pre, standard = o.Placement == SePlacement.Standard;
+        Layer<T>?[] branch =
+        [
+            Tap(null, null, "block.18", "dx_residual"), pre ? se : null, Tap("block.1", "u", "block.17", "du"),
+            conv1, bn1, relu, Tap("block.2", "a1", "block.16", "da1"),
+            conv2, bn2, relu, Tap("block.3", "a2", "block.15", "da2"),
+            conv3, bn3, Tap("block.4", "f0", "block.14", "df0"), standard ? se : null, Tap("block.5", "f"),
+        ];
+        Layer<T>?[] shortcut =
+        [
+            Tap(null, null, "block.13", "dx_shortcut"), down, Tap("block.6", "sc", "block.12", "dsc"),
+            o.Placement == SePlacement.Identity ? se : null, Tap("block.7", "sc'"),
+        ];
+        Layer<T>?[] after =
+        [
+            Tap(null, null, "block.11", "dv"), relu, Tap("block.8", "o", "block.10", "do"),
+            o.Placement == SePlacement.Post ? se : null, Tap("block.9", "y"),
+        ];
+        static Sequential<T> Chain(Layer<T>?[] run) => new("Chain", [], run.OfType<Layer<T>>());
+        return new Residual<T>("SEResNetBottleneck", children, branch.OfType<Layer<T>>(), Chain(shortcut), Chain(after),
+            inputGradientTrace: ("block.19", "dx"));
     }
 
     /// <inheritdoc />

@@ -107,3 +107,30 @@ public static class Act
     /// <summary><c>nn.Sigmoid</c>.</summary>
     public static Layer<T> Sigmoid<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, SigmoidOp<T>>();
 }
+
+/// <summary>
+/// A functional identity that records a named intermediate for <c>attention-ref trace</c>: the value passing
+/// forward under <c>forward</c> (equation, name) and the gradient passing backward under <c>backward</c>; either may
+/// be null. It computes nothing and is never a registered module, so it changes neither the names nor the numbers.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class TraceTap<T>((string Equation, string Name)? forward, (string Equation, string Name)? backward = null) : Layer<T>
+    where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public override string Kind => "TraceTap";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        if (forward is var (eq, name)) pass.Trace?.Forward(eq, name, x);
+        return x;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        if (backward is var (eq, name)) pass.Trace?.Backward(eq, name, dy);
+        return dy;
+    }
+}

@@ -38,6 +38,7 @@ public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         // Eq. (conv.1): y = conv(x, w) + b.
         var y = Conv2d.Forward(x, Weight.Value, Bias?.Value, Geometry);
+        pass.Trace?.Forward("conv.1", "y", y);
         Save(pass, x);
         return y;
     }
@@ -46,8 +47,17 @@ public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
         var x = Restore<DenseTensor<T>>(pass);
-        Weight.Accumulate(Conv2d.BackwardWeight(x, dy, Geometry));        // Eq. (conv.5)
-        if (Bias is not null) Bias.Accumulate(Conv2d.BackwardBias(dy));     // Eq. (conv.6)
-        return Conv2d.BackwardInput(dy, Weight.Value, Geometry, x.Dim(2), x.Dim(3)); // Eq. (conv.4)
+        var dx = Conv2d.BackwardInput(dy, Weight.Value, Geometry, x.Dim(2), x.Dim(3)); // Eq. (conv.4)
+        pass.Trace?.Backward("conv.4", "x.grad", dx);
+        var dw = Conv2d.BackwardWeight(x, dy, Geometry);                              // Eq. (conv.5)
+        pass.Trace?.Backward("conv.5", "weight.grad", dw);
+        Weight.Accumulate(dw);
+        if (Bias is not null)
+        {
+            var db = Conv2d.BackwardBias(dy);                                          // Eq. (conv.6)
+            pass.Trace?.Backward("conv.6", "bias.grad", db);
+            Bias.Accumulate(db);
+        }
+        return dx;
     }
 }

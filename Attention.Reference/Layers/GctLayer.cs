@@ -13,11 +13,11 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <summary>Creates the layer with the authors' initial values.</summary>
+    /// <summary>Creates the layer with the authors' initial values (channels ≥ 0: a case may hold zero channels).</summary>
     public GctLayer(int channels, double epsilon = GatedChannelTransformation<double>.DefaultEpsilon, GctMode mode = GctMode.L2,
         bool afterRelu = false)
     {
-        if (channels < 1) throw new ArgumentException($"GCT: num_channels must be at least 1, got {channels}.");
+        if (channels < 0) throw new ArgumentException($"GCT: num_channels must be at least 0, got {channels}.");
         Epsilon = epsilon;
         Mode = mode;
         AfterRelu = afterRelu;
@@ -48,7 +48,7 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var m = Module();
-        if (pass.Kernels == KernelPath.Fast && typeof(T) == typeof(float))
+        if (pass.Kernels == KernelPath.Fast && typeof(T) == typeof(float) && pass.Trace is null)
         {
             var mf = (GatedChannelTransformation<float>)(object)m;
             var xf = (DenseTensor<float>)(object)x;
@@ -57,7 +57,7 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
             Save(pass, (object)(mf, xf, ws));
             return (DenseTensor<T>)(object)yf;
         }
-        var f = m.Forward(x);
+        var f = m.Forward(x, pass.Trace);
         Save(pass, f);
         return f.Y;
     }
@@ -67,7 +67,7 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         var saved = Restore<object>(pass);
         GctGradients<T> g;
-        if (saved is GctForward<T> f) g = f.Module.Backward(f, dy);
+        if (saved is GctForward<T> f) g = f.Module.Backward(f, dy, pass.Trace);
         else
         {
             var (mf, xf, ws) = ((GatedChannelTransformation<float>, DenseTensor<float>, GctFastWorkspace))saved;

@@ -43,6 +43,18 @@ public sealed class Parameter<T> where T : IFloatingPointIeee754<T>
     /// <summary>True for parameters, false for buffers.</summary>
     public bool Learnable { get; }
 
+    /// <summary>
+    /// A second shape a state_dict may give the same values in (a 1x1 convolution's [out, in, 1, 1] for a linear
+    /// layer's [out, in], or the reverse), or null.
+    /// </summary>
+    public int[]? AlternateShape { get; internal set; }
+
+    /// <summary>The shape the loaded state_dict gave (the gradient is reported in it), or null before loading.</summary>
+    public int[]? GivenShape { get; internal set; }
+
+    /// <summary>The gradient in the shape the state_dict gave the value (zeros when no backward reached it).</summary>
+    public DenseTensor<T> GradInGivenShape() => (Grad ?? Value.ZerosLike()).Reshape(GivenShape ?? Value.ShapeArray());
+
     /// <summary>The accumulated gradient ∂L/∂value, or null before a backward pass reached it.</summary>
     public DenseTensor<T>? Grad { get; internal set; }
 
@@ -74,6 +86,9 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>Whether layers keep what their backward needs (false for inference: nothing is kept).</summary>
     public bool RecordTape { get; init; } = true;
+
+    /// <summary>Where the modules record their named intermediates (<c>attention-ref trace</c>), or null.</summary>
+    public TraceLog? Trace { get; init; }
 
     /// <summary>Where module outputs are recorded by path, or null.</summary>
     public ModuleDump<T>? Dump { get; init; }

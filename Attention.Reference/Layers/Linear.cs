@@ -6,7 +6,8 @@ namespace Attention.Reference.Layers;
 /// <summary>
 /// <c>nn.Linear(in, out, bias)</c> on [N, in], and the same map as a 1x1 <c>nn.Conv2d</c> on [N, in, *spatial]
 /// (SE's fc1/fc2, CA's 1x1 convolutions): y[n, o, p] = (Σ_i w[o, i]·x[n, i, p]) + b[o]. With
-/// <c>convForm</c> the weight is stored as [out, in, 1, 1], as the 1x1 convolution's state_dict has it.
+/// <c>convForm</c> the weight is stored as [out, in, 1, 1], as the 1x1 convolution's state_dict has it; a state_dict
+/// may give either shape (the values are the same).
 /// <para>
 /// Summation order (fixed, any thread count): each dot product is one sequential sum over i ascending, starting
 /// from 0, then the bias is added. ∂L/∂x sums over o ascending; ∂L/∂w and ∂L/∂b over n, then p ascending.
@@ -27,6 +28,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         Out = outFeatures;
         _convForm = convForm;
         Weight = Param("weight", convForm ? [outFeatures, inFeatures, 1, 1] : [outFeatures, inFeatures]);
+        Weight.AlternateShape = convForm ? [outFeatures, inFeatures] : [outFeatures, inFeatures, 1, 1];
         Bias = bias ? Param("bias", [outFeatures]) : null;
     }
 

@@ -62,7 +62,10 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// where the reference code evaluates it (before branch element <c>shortcutAt</c>; by default after the whole
 /// branch), which fixes the order of module outputs in a dump. Covers timm's <c>Bottleneck</c>, the legacy
 /// <c>SEResNetBottleneck</c> and the GCT ResNet's bottleneck; docs/derivations/se.md, Eqs. (block.1)–(block.19).
-/// <para>Backward: ∂v = after'(∂y); ∂x = branch-backward(∂v) + shortcut-backward(∂v) (one addition per element).</para>
+/// <para>
+/// Backward: ∂v = after'(∂y); ∂x = branch-backward(∂v) + shortcut-backward(∂v) (one addition per element; the
+/// shortcut's backward runs first, as the derivation numbers it).
+/// </para>
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
@@ -71,6 +74,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     private readonly Layer<T>? _shortcut;
     private readonly Layer<T>? _after;
     private readonly int _shortcutAt;
+    private readonly (string Equation, string Name)? _inputGradientTrace;
 
     /// <summary>Creates the block.</summary>
     /// <param name="kind">The class name (<c>Bottleneck</c>, ...).</param>
@@ -79,9 +83,11 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <param name="shortcut">The shortcut (downsample), or null for the identity.</param>
     /// <param name="after">The activation after the sum, or null.</param>
     /// <param name="shortcutAt">The shortcut runs before branch element <paramref name="shortcutAt"/> (null: after the branch).</param>
+    /// <param name="inputGradientTrace">Where the trace records ∂L/∂x (equation, name), or null.</param>
     public Residual(string kind, IEnumerable<(string Name, Layer<T> Layer)> children, IEnumerable<Layer<T>> branch,
-        Layer<T>? shortcut, Layer<T>? after, int? shortcutAt = null)
+        Layer<T>? shortcut, Layer<T>? after, int? shortcutAt = null, (string Equation, string Name)? inputGradientTrace = null)
     {
+        _inputGradientTrace = inputGradientTrace;
         Kind = kind;
         foreach (var (name, layer) in children) Child(name, layer);
         _branch = branch.ToList();
@@ -111,10 +117,12 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
         var dv = _after?.Backward(dy, pass) ?? dy;
+        var dsc = _shortcut?.Backward(dv, pass) ?? dv;
         var dh = dv;
         for (int i = _branch.Count - 1; i >= 0; i--) dh = _branch[i].Backward(dh, pass);
-        var dsc = _shortcut?.Backward(dv, pass) ?? dv;
-        return TensorMath.Add(dh, dsc, DisplayName + " input gradient");
+        var dx = TensorMath.Add(dh, dsc, DisplayName + " input gradient");
+        if (_inputGradientTrace is var (eq, name)) pass.Trace?.Backward(eq, name, dx);
+        return dx;
     }
 }
 

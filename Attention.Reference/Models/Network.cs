@@ -79,50 +79,16 @@ public sealed class Network<T> where T : IFloatingPointIeee754<T>
     public void LoadStateDict(string path) => LoadStateDict(StateDictFile.Read(path), Path.GetFileName(path));
 
     /// <summary>
-    /// Loads a state_dict strictly: every parameter and buffer must be present with its exact shape, and nothing
-    /// else may be (keys the tree declares as ignored, such as BatchNorm's integer <c>num_batches_tracked</c>, are
-    /// accepted and ignored). A <c>module.</c> prefix on every key (DataParallel / DDP) is stripped. Nothing is
-    /// changed unless everything fits.
+    /// Loads a state_dict strictly (see <see cref="StateDictBinder"/>): every parameter and buffer must be present
+    /// with its shape and nothing else may be; BatchNorm's integer <c>num_batches_tracked</c> is accepted and
+    /// ignored; a <c>module.</c> prefix on every key (DataParallel / DDP) is stripped. Nothing changes unless
+    /// everything fits.
     /// </summary>
     /// <exception cref="StateDictException">Missing, unexpected or mis-shaped keys (all listed in one message).</exception>
-    public void LoadStateDict(IReadOnlyList<StoredTensor> state, string source)
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        var entries = StateDictFile.StripModulePrefix(state);
-        var mine = Root.NamedTensors().ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
-        var ignored = new HashSet<string>(Root.IgnoredKeys(), StringComparer.Ordinal);
-        var given = new HashSet<string>(StringComparer.Ordinal);
-        List<string> unexpected = new(), mismatched = new(), missing = new();
-        var values = new List<(Parameter<T>, StoredTensor)>();
-        foreach (var t in entries)
-        {
-            given.Add(t.Name);
-            if (ignored.Contains(t.Name)) continue;
-            if (!mine.TryGetValue(t.Name, out var p)) { unexpected.Add(t.Name); continue; }
-            if (t.IsInteger)
-                mismatched.Add($"{t.Name}: stored as {t.DType}, a floating-point tensor is needed");
-            else if (!p.Value.HasShape(t.Shape))
-                mismatched.Add($"{t.Name}: expected {p.Value.ShapeString}, got {ShapeUtil.Format(t.Shape)}");
-            else values.Add((p, t));
-        }
-        foreach (var name in mine.Keys)
-            if (!given.Contains(name)) missing.Add(name);
-        if (missing.Count + unexpected.Count + mismatched.Count > 0)
-        {
-            var parts = new List<string>();
-            if (missing.Count > 0) parts.Add($"missing key(s): {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) parts.Add($"unexpected key(s): {string.Join(", ", unexpected)}");
-            if (mismatched.Count > 0) parts.Add($"size mismatch: {string.Join("; ", mismatched)}");
-            throw new StateDictException(
-                $"{source}: error(s) in loading the state_dict for {Name}: {string.Join(". ", parts)}.", missing, unexpected, mismatched);
-        }
-        foreach (var (p, t) in values) p.Value = t.ToTensor<T>();
-    }
+    public void LoadStateDict(IReadOnlyList<StoredTensor> state, string source) => StateDictBinder.Bind(Root, state, source, Name);
 
-    /// <summary>Loads a state_dict given as tensors (float values; the same strict rules).</summary>
-    public void LoadStateDict(TensorSet<T> state) =>
-        LoadStateDict(state.Select(kv => new StoredTensor(kv.Key, StoredDType.F64, kv.Value.ShapeArray(),
-            kv.Value.Data.Select(double.CreateChecked).ToArray())).ToList(), state.Description);
+    /// <summary>Loads a state_dict given as tensors (the same strict rules; the arrays are used, not copied).</summary>
+    public void LoadStateDict(TensorSet<T> state) => StateDictBinder.Bind(Root, state, Name);
 
     /// <summary>Runs the forward pass (eval mode, oracle kernels unless <paramref name="pass"/> says otherwise).</summary>
     public DenseTensor<T> Forward(DenseTensor<T> x, Pass<T>? pass = null) =>
@@ -133,14 +99,13 @@ public sealed class Network<T> where T : IFloatingPointIeee754<T>
     /// case names (see <see cref="NetworkOutputs{T}"/>).
     /// </summary>
     public NetworkOutputs<T> Run(DenseTensor<T> x, DenseTensor<T>? dy, bool training, KernelPath kernels = KernelPath.Oracle,
-        bool dump = false, Action<string, DenseTensor<T>>? onModuleOutput = null)
+        Action<string, DenseTensor<T>>? onModuleOutput = null, TraceLog? trace = null, bool dump = false)
     {
         ArgumentNullException.ThrowIfNull(x);
-        ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
         var pass = new Pass<T>
         {
             Training = training, Kernels = kernels, RecordTape = dy is not null,
-            Dump = dump ? new ModuleDump<T>() : null, OnModuleOutput = onModuleOutput,
+            Dump = dump ? new ModuleDump<T>() : null, OnModuleOutput = onModuleOutput, Trace = trace,
         };
         var outputs = new TensorSet<T>("outputs");
         var y = Root.Forward(x, pass);
@@ -151,7 +116,7 @@ public sealed class Network<T> where T : IFloatingPointIeee754<T>
             Root.ZeroGrad();
             outputs.Set("x.grad", Root.Backward(dy, pass));
             foreach (var (name, p) in Root.NamedParameters())
-                outputs.Set(name + ".grad", p.Grad ?? p.Value.ZerosLike());
+                outputs.Set(name + ".grad", p.GradInGivenShape());
         }
         if (training)
             foreach (var (name, p) in Root.NamedTensors())

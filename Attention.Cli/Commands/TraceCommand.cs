@@ -30,6 +30,7 @@ public static class TraceCommand
             string? svgDir = p.GetValue(svgOpt);
             if (svgDir is not null && !Directory.Exists(svgDir)) throw new DirectoryNotFoundException($"--svg folder '{svgDir}' does not exist.");
             var folder = CaseFolder.Open(p.GetValue(caseArg)!);
+            if (folder.IsNetwork) return NetworkTrace.Run(io, folder, svgDir);
             var log = new TraceLog();
             folder.Run<double>(new RunOptions { Trace = log });
             string phase = p.GetValue(stepsOpt)!;

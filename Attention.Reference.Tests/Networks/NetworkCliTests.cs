@@ -124,6 +124,21 @@ public sealed class NetworkCliTests : IDisposable
     }
 
     [Fact]
+    public void Trace_prints_every_module_and_draws_the_se_excitations()
+    {
+        var (code, text, err) = Run("trace", NetworkTestData.CasePath("01_seresnet50_eval"), "--svg", Path.Combine(_temp));
+        Assert.True(code == ExitCodes.Ok, text + err);
+        var order = SafeTensors.Read(Path.Combine(NetworkTestData.CasePath("01_seresnet50_eval"), "expected_dump.safetensors"), out var meta);
+        foreach (var name in meta[DumpComparer.OrderKey].Split(','))
+            Assert.Matches($@"\n\s*\d+\s+{System.Text.RegularExpressions.Regex.Escape(name)}\s", text);
+        Assert.Matches(@"layer3\.0\.se\s+SEModule\s+\[1, 128, 2, 2\].*\d / ", text);
+        var doc = new System.Xml.XmlDocument();
+        doc.Load(Path.Combine(_temp, "se_excitations.svg"));
+        Assert.Equal("svg", doc.DocumentElement!.Name);
+        Assert.Equal(4, doc.GetElementsByTagName("text").Cast<System.Xml.XmlNode>().Count(t => t.InnerText.EndsWith(".se", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Network_usage_errors_exit_2()
     {
         string folder = CopyCase("03_resnet50_eval");

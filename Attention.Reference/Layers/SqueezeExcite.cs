@@ -7,9 +7,9 @@ namespace Attention.Reference.Layers;
 /// Squeeze-and-Excitation as the reference code builds it, from named children (docs/derivations/se.md):
 /// z = mean_{h,w}(x) (Eq. (se.1)), s = excitation(z) where the excitation is the children in registration order
 /// (timm's <c>SEModule</c>: <c>fc1</c>, <c>bn</c>, <c>act</c>, <c>fc2</c>, <c>gate</c>; the legacy SENet's:
-/// <c>fc1</c>, <c>relu</c>, <c>fc2</c>, <c>sigmoid</c>), and y = x·s broadcast over H×W (Eq. (se.5)).
+/// <c>fc1</c>, <c>relu</c>, <c>fc2</c>, <c>sigmoid</c>), and y = x·s broadcast over H×W (Eq. (se.7)).
 /// <para>
-/// Backward (Eqs. (se.13)–(se.17)): ∂s[n, c] = Σ_{h,w} ∂y·x (h, w ascending), back through the children in reverse
+/// Backward (Eqs. (se.8)–(se.17)): ∂s[n, c] = Σ_{h,w} ∂y·x (h, w ascending), back through the children in reverse
 /// to ∂z, then ∂x = ∂y·s + ∂z / (H·W).
 /// </para>
 /// </summary>
@@ -78,7 +78,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         var s = Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
         ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
-        // Eq. (se.5): y = x · s.
+        // Eq. (se.7): y = x · s.
         var y = x.ZerosLike();
         int plane = x.Dim(2) * x.Dim(3);
         T[] xd = x.Data, yd = y.Data, sd = s.Data;
@@ -98,7 +98,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         ShapeUtil.Require(dy, DisplayName + " output gradient", x.ShapeArray());
         int n = x.Dim(0), c = x.Dim(1), plane = x.Dim(2) * x.Dim(3);
         T[] xd = x.Data, gd = dy.Data, sd = s.Data;
-        // Eq. (se.13): ∂s = Σ_{h,w} ∂y·x.
+        // Eq. (se.8): ∂s = Σ_{h,w} ∂y·x.
         var ds = new DenseTensor<T>(n, c, 1, 1);
         Compute.For(n * c, p =>
         {

@@ -139,6 +139,28 @@ public sealed class NetworkCliTests : IDisposable
     }
 
     [Fact]
+    public void A_pickle_with_a_forbidden_global_and_a_truncated_zip_are_refused_and_nothing_is_written()
+    {
+        string folder = CopyCase("01_seresnet50_eval");
+        File.Delete(Path.Combine(folder, "params.safetensors"));
+        string pthDir = Path.Combine(AppContext.BaseDirectory, "testdata", "pth");
+        File.Copy(Path.Combine(pthDir, "malicious.pth"), Path.Combine(folder, "params.pth"));
+        string output = Path.Combine(_temp, "y.safetensors");
+        var r = Run("run", folder, "--out", output);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("forbidden global 'os.system'", r.Err);
+        Assert.Contains("params.pth", r.Err);
+
+        var good = File.ReadAllBytes(Path.Combine(pthDir, "seresnet50_01_params.pth"));
+        File.WriteAllBytes(Path.Combine(folder, "params.pth"), good[..(good.Length / 2)]);
+        r = Run("run", folder, "--out", output);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("params.pth", r.Err);
+        Assert.False(File.Exists(output));
+        Assert.False(File.Exists(Path.Combine(folder, "actual.safetensors")));
+    }
+
+    [Fact]
     public void Network_usage_errors_exit_2()
     {
         string folder = CopyCase("03_resnet50_eval");

@@ -1,0 +1,96 @@
+using Attention.Reference.Layers;
+using Attention.Reference.Tensors;
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Attention.Reference.Tests.Networks;
+
+/// <summary>The new leaf layers against their definitions: MaxPool2d (PyTorch's sizes, ties, NaN, gradient), Linear.</summary>
+public class LayerTests
+{
+    private static DenseTensor<double> Run(Layer<double> layer, DenseTensor<double> x, DenseTensor<double>? dy, out DenseTensor<double>? dx)
+    {
+        var pass = new Pass<double>();
+        var y = layer.Forward(x, pass);
+        dx = dy is null ? null : layer.Backward(dy, pass);
+        return y;
+    }
+
+    [Theory]
+    // (length, kernel, stride, padding, dilation, ceil) -> PyTorch's output size (torch.nn.MaxPool2d on 1.13).
+    [InlineData(16, 3, 2, 0, 1, true, 8)]
+    [InlineData(16, 3, 2, 0, 1, false, 7)]
+    [InlineData(33, 3, 2, 0, 1, true, 16)]
+    [InlineData(32, 3, 2, 1, 1, false, 16)]
+    [InlineData(5, 2, 2, 1, 1, true, 3)]
+    [InlineData(6, 3, 3, 1, 1, true, 3)]
+    [InlineData(10, 3, 2, 1, 2, false, 4)]
+    [InlineData(7, 3, 1, 0, 1, false, 5)]
+    public void MaxPool_output_size_follows_pytorch(int length, int k, int s, int p, int d, bool ceil, int expected) =>
+        Assert.Equal(expected, new MaxPool2d<double>(k, s, p, d, ceil).OutputSize(length));
+
+    [Fact]
+    public void MaxPool_ties_keep_the_first_index_nan_wins_and_gradients_accumulate() // values as PyTorch 1.13 gives them
+    {
+        // One 1x1x3x4 plane; kernel 2, stride 1: overlapping windows.
+        var x = new DenseTensor<double>([1, 5, 5, 0, 2, 5, 1, 3, 0, 4, 4, double.NaN], 1, 1, 3, 4);
+        var dy = new DenseTensor<double>([1, 10, 100, 1000, 10000, 100000], 1, 1, 2, 3);
+        var y = Run(new MaxPool2d<double>(2, 1), x, dy, out var dx);
+        Assert.Equal([5, 5, 5, 5, 5, double.NaN], y.Data);
+        // Window (0,0): 1 5 / 2 5 → first 5 at (0,1). (0,1): 5 5 / 5 1 → (0,1). (0,2): 5 0 / 1 3 → (0,2).
+        // (1,0): 2 5 / 0 4 → (1,1). (1,1): 5 1 / 4 4 → (1,1). (1,2): 1 3 / 4 NaN → the NaN at (2,3).
+        Assert.Equal([0, 1 + 10, 100, 0, 0, 1000 + 10000, 0, 0, 0, 0, 0, 100000], dx!.Data);
+    }
+
+    [Fact]
+    public void MaxPool_padding_never_wins_and_ceil_mode_windows_are_clipped()
+    {
+        var x = new DenseTensor<double>([-3, -1, -2, -5, -4, -6, -7, -8, -9], 1, 1, 3, 3);
+        var y = Run(new MaxPool2d<double>(2, 2, 1, 1, ceilMode: true), x, new DenseTensor<double>(1, 1, 2, 2), out _);
+        Assert.Equal([-3, -1, -5, -4], y.Data); // PyTorch 1.13: [[-3, -1], [-5, -4]]
+    }
+
+    [Fact]
+    public void Linear_is_the_matrix_product_and_its_adjoint()
+    {
+        var rng = new Random(3);
+        var layer = new Linear<double>(5, 3, bias: true);
+        foreach (var (_, p) in layer.NamedTensors()) for (int i = 0; i < p.Value.Length; i++) p.Value.Data[i] = rng.NextDouble() - 0.5;
+        var x = new DenseTensor<double>(4, 5);
+        var dy = new DenseTensor<double>(4, 3);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = rng.NextDouble() - 0.5;
+        for (int i = 0; i < dy.Length; i++) dy.Data[i] = rng.NextDouble() - 0.5;
+        var y = Run(layer, x, dy, out var dx);
+
+        var W = Matrix<double>.Build.Dense(3, 5, (o, i) => layer.Weight.Value[o, i]);
+        var X = Matrix<double>.Build.Dense(4, 5, (n, i) => x[n, i]);
+        var G = Matrix<double>.Build.Dense(4, 3, (n, o) => dy[n, o]);
+        var Y = X * W.Transpose();
+        for (int n = 0; n < 4; n++)
+            for (int o = 0; o < 3; o++) Assert.Equal(Y[n, o] + layer.Bias!.Value.Data[o], y[n, o], 1e-14);
+        var DX = G * W;
+        var DW = G.Transpose() * X;
+        for (int n = 0; n < 4; n++) for (int i = 0; i < 5; i++) Assert.Equal(DX[n, i], dx![n, i], 1e-14);
+        for (int o = 0; o < 3; o++) for (int i = 0; i < 5; i++) Assert.Equal(DW[o, i], layer.Weight.Grad![o, i], 1e-14);
+        for (int o = 0; o < 3; o++) Assert.Equal(G.Column(o).Sum(), layer.Bias!.Grad!.Data[o], 1e-14);
+    }
+
+    [Fact]
+    public void Linear_in_conv_form_acts_per_position_and_accumulates_over_repeated_calls()
+    {
+        var layer = new Linear<double>(2, 1, bias: false, convForm: true);
+        layer.Weight.Value.Data[0] = 2;
+        layer.Weight.Value.Data[1] = -1;
+        Assert.Equal([1, 2, 1, 1], layer.Weight.Value.ShapeArray());
+        var x = new DenseTensor<double>([1, 2, 3, 10, 20, 30], 1, 2, 1, 3);
+        var pass = new Pass<double>();
+        var y1 = layer.Forward(x, pass);
+        var y2 = layer.Forward(x, pass);
+        Assert.Equal([-8, -16, -24], y1.Data);
+        layer.Backward(new DenseTensor<double>([1, 0, 0], 1, 1, 1, 3), pass);
+        layer.Backward(new DenseTensor<double>([0, 0, 1], 1, 1, 1, 3), pass);
+        // dW = Σ over both calls: [1 + 3, 10 + 30].
+        Assert.Equal([4, 40], layer.Weight.Grad!.Data);
+        Assert.Equal(y1.Data, y2.Data);
+        Assert.Throws<InvalidOperationException>(() => layer.Backward(new DenseTensor<double>(1, 1, 1, 3), pass));
+    }
+}

@@ -21,9 +21,10 @@ public static class RunCommand
         var dtypeOpt = DTypeOption.Create();
         var kernelsOpt = KernelsOption.Create();
         var threadsOpt = ThreadsOption.Create();
+        var conventionsOpt = ConventionsOption.Create();
         var cmd = new Command("run", "Compute y and, when inputs hold y.grad, x.grad and every <param>.grad; write them as safetensors.")
         {
-            caseArg, outOpt, dumpOpt, dtypeOpt, kernelsOpt, threadsOpt,
+            caseArg, outOpt, dumpOpt, dtypeOpt, kernelsOpt, threadsOpt, conventionsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -36,6 +37,7 @@ public static class RunCommand
             var options = new RunOptions
             {
                 Kernels = KernelsOption.Parse(p.GetValue(kernelsOpt)),
+                Conventions = ConventionsOption.Parse(p.GetValue(conventionsOpt)),
                 ModuleOutput = dump is null ? null : (name, value) => dump.Set(name, value),
                 Progress = message => io.Err.WriteLine(message),
             };
@@ -95,6 +97,26 @@ public static class KernelsOption
         "fast" => KernelPath.Fast,
         _ => null,
     };
+}
+
+/// <summary>The shared --grad-conventions option.</summary>
+public static class ConventionsOption
+{
+    /// <summary>Creates --grad-conventions exact|libtorch (default exact).</summary>
+    public static Option<string> Create()
+    {
+        var opt = new Option<string>("--grad-conventions")
+        {
+            Description = "exact (default) or libtorch: use libtorch's float32-rounded 1/6 in nn.Hardsigmoid's backward, " +
+                          "to reproduce PyTorch's gradients (MobileNetV3).",
+            DefaultValueFactory = _ => "exact",
+        };
+        opt.AcceptOnlyFromAmong("exact", "libtorch");
+        return opt;
+    }
+
+    /// <summary>The option's value.</summary>
+    public static GradConventions Parse(string? value) => value == "libtorch" ? GradConventions.Libtorch : GradConventions.Exact;
 }
 
 /// <summary>The shared --threads option.</summary>

@@ -19,9 +19,10 @@ public static class VerifyCommand
         };
         var rtolOpt = new Option<double?>("--rtol") { Description = "Relative tolerance (default 1e-10 for float64, 1e-5 when either side is float32)." };
         var threadsOpt = ThreadsOption.Create();
+        var conventionsOpt = ConventionsOption.Create();
         var cmd = new Command("verify", "Run the oracle on every case of a pack and compare; one row per case. Exit 1 if any case disagrees, 2 if any case is malformed.")
         {
-            packArg, actualOpt, rtolOpt, threadsOpt,
+            packArg, actualOpt, rtolOpt, threadsOpt, conventionsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -32,7 +33,7 @@ public static class VerifyCommand
             int failed = 0, broken = 0;
             foreach (var path in cases)
             {
-                var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt));
+                var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt), ConventionsOption.Parse(p.GetValue(conventionsOpt)));
                 if (row.Error is not null) broken++;
                 else if (!row.Passed) failed++;
                 io.Out.WriteLine(row.Format());
@@ -72,7 +73,8 @@ public static class VerifyCommand
     }
 
     /// <summary>Runs the oracle on one case and compares it with expected.safetensors (or the named actual file).</summary>
-    public static Row VerifyCase(string path, string? actualName, double? rtol, int? threads = null)
+    public static Row VerifyCase(string path, string? actualName, double? rtol, int? threads = null,
+        Reference.Layers.GradConventions conventions = Reference.Layers.GradConventions.Exact)
     {
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
         string module = "?";
@@ -81,7 +83,10 @@ public static class VerifyCommand
             var folder = CaseFolder.Open(path);
             module = folder.Module.Name;
             var dump = new TensorSet<double>("the oracle's module dump");
-            var options = new RunOptions { ModuleOutput = folder.IsNetwork ? (n, v) => dump.Set(n, v) : null };
+            var options = new RunOptions
+            {
+                ModuleOutput = folder.IsNetwork ? (n, v) => dump.Set(n, v) : null, Conventions = conventions,
+            };
             var oracle = ThreadsOption.Apply(threads, () => folder.Run<double>(options));
             List<StoredTensor> reference, candidate;
             if (actualName is null)

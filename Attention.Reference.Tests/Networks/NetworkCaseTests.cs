@@ -1,5 +1,6 @@
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
+using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 
@@ -11,12 +12,17 @@ public class NetworkCaseTests
     public static TheoryData<string> Cases => new(Directory.GetDirectories(NetworkTestData.Folder)
         .Select(p => Path.GetFileName(p)!).Order(StringComparer.Ordinal));
 
+    /// <summary>
+    /// Every case, every output and every module within the pack's rule at rtol 1e-10. The gradients use libtorch's
+    /// conventions (the float32-rounded 1/6 in nn.Hardsigmoid's backward, which only MobileNetV3 has): with them
+    /// nothing else differs, which the next test pins down for the exact oracle.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
     public void Outputs_and_module_dump_agree_with_pytorch(string name)
     {
         var folder = CaseFolder.Open(NetworkTestData.CasePath(name));
-        var (outputs, dump) = NetworkTestData.RunWithDump(folder);
+        var (outputs, dump) = NetworkTestData.RunWithDump(folder, GradConventions.Libtorch);
         var failures = NetworkTestData.CheckRule(folder.ReadExpected()!, outputs);
         var (expectedDump, order) = folder.ReadExpectedDump()!.Value;
         failures.AddRange(NetworkTestData.CheckRule(expectedDump, dump).Select(f => "dump " + f));
@@ -24,6 +30,39 @@ public class NetworkCaseTests
         // Every expected output is produced, and the dump holds the same modules in the same call order.
         Assert.Equal(folder.ReadExpected()!.Select(t => t.Name).Order(), outputs.Names.Order());
         Assert.Equal(order, string.Join(",", dump.Names));
+    }
+
+    /// <summary>
+    /// The exact oracle (1/6 rounded once in float64) against PyTorch on the networks with nn.Hardsigmoid: the
+    /// forward (y, every module, the running statistics) is bitwise the libtorch-convention run and agrees with
+    /// PyTorch; the gradients differ from PyTorch's by the constant's 2.98e-8 relative error propagated through the SE
+    /// gates, and on the networks without nn.Hardsigmoid the two conventions are bitwise identical.
+    /// </summary>
+    [Theory]
+    [InlineData("04_mobilenet_v3_large_eval", true)]
+    [InlineData("05_mobilenet_v3_small_train", true)]
+    [InlineData("08_efficientnet_eval", false)]
+    public void Exact_hardsigmoid_gradients_differ_from_libtorch_only_through_its_rounded_sixth(string name, bool hasHardsigmoid)
+    {
+        var folder = CaseFolder.Open(NetworkTestData.CasePath(name));
+        var (exact, exactDump) = NetworkTestData.RunWithDump(folder);
+        var (torch, torchDump) = NetworkTestData.RunWithDump(folder, GradConventions.Libtorch);
+        foreach (var (n, t) in exactDump) Bitwise.AssertIdentical(torchDump.Get(n), t, "dump " + n);
+        bool anyDifferent = false;
+        foreach (var (n, t) in exact)
+        {
+            var other = torch.Get(n);
+            if (!n.EndsWith(".grad", StringComparison.Ordinal)) { Bitwise.AssertIdentical(other, t, n); continue; }
+            double scale = other.Data.Select(Math.Abs).DefaultIfEmpty(0).Max(), worst = 0;
+            for (int i = 0; i < t.Length; i++) worst = Math.Max(worst, Math.Abs(t.Data[i] - other.Data[i]));
+            anyDifferent |= worst > 0;
+            // The constant is 2.98e-8 relative too large; through stacked SE gates and BatchNorm the effect on a tensor
+            // reaches 3.3e-8 of its scale (measured, 04 and 05). A bound of 1e-7 leaves room for that and still
+            // catches any other disagreement: with libtorch's constant everything agrees with PyTorch at 1e-10.
+            Assert.True(worst <= 1e-7 * scale, $"{n}: |exact − libtorch| = {worst:E3} > 1e-7 · {scale:E3}");
+        }
+        Assert.Equal(hasHardsigmoid, anyDifferent);
+        Assert.Empty(NetworkTestData.CheckRule(folder.ReadExpected()!.Where(e => !e.Name.EndsWith(".grad", StringComparison.Ordinal)).ToList(), exact));
     }
 
     [Fact]

@@ -64,9 +64,14 @@ public sealed class NetworkCliTests : IDisposable
     [Fact]
     public void Verify_passes_the_network_pack_and_names_the_first_module_when_the_oracle_disagrees()
     {
-        var (code, text, err) = Run("verify", NetworkTestData.Folder);
+        var (code, text, err) = Run("verify", NetworkTestData.Folder, "--grad-conventions", "libtorch");
         Assert.True(code == ExitCodes.Ok, text + err);
-        Assert.Contains("3 of 3 cases pass", text);
+        Assert.Contains("9 of 9 cases pass", text);
+        // The exact oracle: only MobileNetV3's gradients differ (nn.Hardsigmoid's 1/6); no module diverges.
+        (code, text, _) = Run("verify", NetworkTestData.Folder);
+        Assert.Equal(ExitCodes.Mismatch, code);
+        Assert.Contains("7 of 9 cases pass, 2 disagree", text);
+        Assert.DoesNotContain("first divergence", text);
 
         string pack = Path.Combine(_temp, "pack");
         string folder = CopyCase("03_resnet50_eval", pack);

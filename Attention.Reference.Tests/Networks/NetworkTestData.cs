@@ -1,5 +1,6 @@
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
+using Attention.Reference.Layers;
 using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
@@ -49,10 +50,11 @@ public static class NetworkTestData
     public static TensorSet<double> RandomInputs(int n, int size, int classes, int seed) => RandomWeights.Inputs(n, size, classes, seed);
 
     /// <summary>The output of a <see cref="CaseModule"/> run, with the module dump.</summary>
-    public static (TensorSet<double> Outputs, TensorSet<double> Dump) RunWithDump(CaseFolder folder)
+    public static (TensorSet<double> Outputs, TensorSet<double> Dump) RunWithDump(CaseFolder folder,
+        GradConventions conventions = GradConventions.Exact)
     {
         var dump = new TensorSet<double>("dump");
-        var outputs = folder.Run<double>(new RunOptions { ModuleOutput = (n, v) => dump.Set(n, v) });
+        var outputs = folder.Run<double>(new RunOptions { ModuleOutput = (n, v) => dump.Set(n, v), Conventions = conventions });
         return (outputs, dump);
     }
 }

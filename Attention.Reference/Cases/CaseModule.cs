@@ -15,6 +15,12 @@ public sealed class RunOptions
     /// </summary>
     public Layers.KernelPath? Kernels { get; init; }
 
+    /// <summary>
+    /// Exact derivatives (default) or libtorch's where they differ (nn.Hardsigmoid's backward: the float32-rounded
+    /// 1/6). Layer-tree cases honour it.
+    /// </summary>
+    public Layers.GradConventions Conventions { get; init; } = Layers.GradConventions.Exact;
+
     /// <summary>Network cases: receives every module's output (path, value as float64) in forward order, or null.</summary>
     public Action<string, DenseTensor<double>>? ModuleOutput { get; init; }
 

@@ -23,6 +23,9 @@ public interface IElementwiseOp<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>f'(·) at the saved input or output (see <see cref="GradFromOutput"/>).</summary>
     static abstract T Grad(T saved);
+
+    /// <summary>f'(·) as libtorch evaluates it (the same as <see cref="Grad"/> except where docs/derivations says otherwise).</summary>
+    static abstract T GradLibtorch(T saved);
 }
 
 /// <summary><c>nn.ReLU</c>: max(v, 0) with NaN propagated; relu'(0) = 0 as PyTorch.</summary>
@@ -36,6 +39,8 @@ public readonly struct ReluOp<T> : IElementwiseOp<T> where T : IFloatingPointIee
     public static T Invoke(T v) => Activations.Relu(v);
     /// <inheritdoc />
     public static T Grad(T v) => Activations.ReluGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
 }
 
 /// <summary><c>nn.Sigmoid</c>: 1 / (1 + e^−v); derivative (1 − s)·s from the output s, as PyTorch's sigmoid_backward.</summary>
@@ -49,6 +54,83 @@ public readonly struct SigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPoint
     public static T Invoke(T v) => Activations.Sigmoid(v);
     /// <inheritdoc />
     public static T Grad(T s) => Activations.SigmoidGradFromOutput(s);
+    /// <inheritdoc />
+    public static T GradLibtorch(T s) => Grad(s);
+}
+
+/// <summary><c>nn.ReLU6</c>: min(max(v, 0), 6); derivative 0 at both boundaries (hardtanh_backward).</summary>
+public readonly struct Relu6Op<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "ReLU6";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Relu6(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.Relu6Grad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Hardswish</c> (Eqs. (act.11)–(act.12)).</summary>
+public readonly struct HardswishOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Hardswish";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Hardswish(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardswishGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Hardsigmoid</c> (Eqs. (act.13)–(act.14)); the exact 1/6 in the backward.</summary>
+public readonly struct HardsigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Hardsigmoid";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Hardsigmoid(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardsigmoidGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Activations.HardsigmoidGradLibtorch(v);
+}
+
+/// <summary><c>nn.SiLU</c> (Eqs. (act.15)–(act.16)).</summary>
+public readonly struct SiluOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "SiLU";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Silu(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.SiluGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Tanh</c>; derivative 1 − t² from the output (Eq. (act.9)).</summary>
+public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Tanh";
+    /// <inheritdoc />
+    public static bool GradFromOutput => true;
+    /// <inheritdoc />
+    public static T Invoke(T v) => T.Tanh(v);
+    /// <inheritdoc />
+    public static T Grad(T t) => Activations.TanhGradFromOutput(t);
+    /// <inheritdoc />
+    public static T GradLibtorch(T t) => Grad(t);
 }
 
 /// <summary>An elementwise activation layer: y = f(x), ∂L/∂x = ∂L/∂y · f'(x or y).</summary>
@@ -76,7 +158,10 @@ public sealed class Elementwise<T, TOp> : Layer<T> where T : IFloatingPointIeee7
         ShapeUtil.Require(dy, DisplayName + " output gradient", saved.ShapeArray());
         var dx = dy.ZerosLike();
         T[] sd = saved.Data, gd = dy.Data, dxd = dx.Data;
-        for (int i = 0; i < dxd.Length; i++) dxd[i] = gd[i] * TOp.Grad(sd[i]);
+        if (pass.Conventions == GradConventions.Libtorch)
+            for (int i = 0; i < dxd.Length; i++) dxd[i] = gd[i] * TOp.GradLibtorch(sd[i]);
+        else
+            for (int i = 0; i < dxd.Length; i++) dxd[i] = gd[i] * TOp.Grad(sd[i]);
         return dx;
     }
 }
@@ -106,6 +191,21 @@ public static class Act
 
     /// <summary><c>nn.Sigmoid</c>.</summary>
     public static Layer<T> Sigmoid<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, SigmoidOp<T>>();
+
+    /// <summary><c>nn.ReLU6</c>.</summary>
+    public static Layer<T> Relu6<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, Relu6Op<T>>();
+
+    /// <summary><c>nn.Hardswish</c>.</summary>
+    public static Layer<T> Hardswish<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, HardswishOp<T>>();
+
+    /// <summary><c>nn.Hardsigmoid</c>.</summary>
+    public static Layer<T> Hardsigmoid<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, HardsigmoidOp<T>>();
+
+    /// <summary><c>nn.SiLU</c>.</summary>
+    public static Layer<T> Silu<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, SiluOp<T>>();
+
+    /// <summary><c>nn.Tanh</c>.</summary>
+    public static Layer<T> Tanh<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, TanhOp<T>>();
 }
 
 /// <summary>

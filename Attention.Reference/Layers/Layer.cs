@@ -20,6 +20,20 @@ public enum KernelPath
 }
 
 /// <summary>
+/// Which derivative a backward pass uses where libtorch's differs from the exact one. Today one place:
+/// <c>nn.Hardsigmoid</c>'s backward, where libtorch multiplies by the float32-rounded 1/6 even in float64
+/// (docs/derivations/pooling-and-activations.md, Eq. (act.14)).
+/// </summary>
+public enum GradConventions
+{
+    /// <summary>The exact derivatives (the oracle's default).</summary>
+    Exact,
+
+    /// <summary>libtorch's constants, to reproduce PyTorch's gradients (for checking against PyTorch).</summary>
+    Libtorch,
+}
+
+/// <summary>
 /// A named tensor a layer owns: a learnable parameter (it gets a gradient) or a buffer (running statistics), as
 /// PyTorch's <c>nn.Parameter</c> and <c>register_buffer</c>.
 /// </summary>
@@ -83,6 +97,9 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>Oracle or fast kernels.</summary>
     public KernelPath Kernels { get; init; } = KernelPath.Oracle;
+
+    /// <summary>Exact derivatives (default) or libtorch's where they differ.</summary>
+    public GradConventions Conventions { get; init; } = GradConventions.Exact;
 
     /// <summary>Whether layers keep what their backward needs (false for inference: nothing is kept).</summary>
     public bool RecordTape { get; init; } = true;

@@ -154,3 +154,63 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return dx;
     }
 }
+
+/// <summary>
+/// <c>nn.AdaptiveAvgPool2d((None, 1))</c> (the mean over w: [N, C, H, 1]) or <c>((1, None))</c> (the mean over h:
+/// [N, C, 1, W]), Coordinate Attention's directional pools, Eqs. (pool.5)–(pool.6): each mean a sequential sum in
+/// increasing index order, divided once.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public override string Kind => "AdaptiveAvgPool2d";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        var y = overWidth ? new DenseTensor<T>(x.Dim(0), x.Dim(1), h, 1) : new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, w);
+        T[] xd = x.Data, yd = y.Data;
+        T count = T.CreateChecked(overWidth ? w : h);
+        Compute.For(nc, p =>
+        {
+            int o = p * h * w;
+            if (overWidth)
+                for (int i = 0; i < h; i++)
+                {
+                    T sum = T.Zero;
+                    for (int j = 0; j < w; j++) sum += xd[o + i * w + j];
+                    yd[p * h + i] = sum / count;
+                }
+            else
+                for (int j = 0; j < w; j++)
+                {
+                    T sum = T.Zero;
+                    for (int i = 0; i < h; i++) sum += xd[o + i * w + j];
+                    yd[p * w + j] = sum / count;
+                }
+        });
+        Save(pass, x.ShapeArray());
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var shape = Restore<int[]>(pass);
+        int nc = shape[0] * shape[1], h = shape[2], w = shape[3];
+        var dx = new DenseTensor<T>(shape);
+        T[] gd = dy.Data, dxd = dx.Data;
+        T count = T.CreateChecked(overWidth ? w : h);
+        Compute.For(nc, p =>
+        {
+            int o = p * h * w;
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++)
+                    dxd[o + i * w + j] = (overWidth ? gd[p * h + i] : gd[p * w + j]) / count;
+        });
+        return dx;
+    }
+}

@@ -75,6 +75,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     private readonly Layer<T>? _after;
     private readonly int _shortcutAt;
     private readonly (string Equation, string Name)? _inputGradientTrace;
+    private readonly bool _sum;
 
     /// <summary>Creates the block.</summary>
     /// <param name="kind">The class name (<c>Bottleneck</c>, ...).</param>
@@ -84,9 +85,13 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <param name="after">The activation after the sum, or null.</param>
     /// <param name="shortcutAt">The shortcut runs before branch element <paramref name="shortcutAt"/> (null: after the branch).</param>
     /// <param name="inputGradientTrace">Where the trace records ∂L/∂x (equation, name), or null.</param>
+    /// <param name="sum">False for a block without the residual connection (an inverted residual whose shape
+    /// changes): y = after(branch(x)).</param>
     public Residual(string kind, IEnumerable<(string Name, Layer<T> Layer)> children, IEnumerable<Layer<T>> branch,
-        Layer<T>? shortcut, Layer<T>? after, int? shortcutAt = null, (string Equation, string Name)? inputGradientTrace = null)
+        Layer<T>? shortcut, Layer<T>? after, int? shortcutAt = null, (string Equation, string Name)? inputGradientTrace = null,
+        bool sum = true)
     {
+        _sum = sum;
         _inputGradientTrace = inputGradientTrace;
         Kind = kind;
         foreach (var (name, layer) in children) Child(name, layer);
@@ -106,10 +111,10 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         DenseTensor<T>? sc = null;
         for (int i = 0; i <= _branch.Count; i++)
         {
-            if (i == _shortcutAt) sc = _shortcut?.Forward(x, pass) ?? x;
+            if (i == _shortcutAt && _sum) sc = _shortcut?.Forward(x, pass) ?? x;
             if (i < _branch.Count) h = _branch[i].Forward(h, pass);
         }
-        var v = TensorMath.Add(h, sc!, DisplayName + " residual sum");
+        var v = _sum ? TensorMath.Add(h, sc!, DisplayName + " residual sum") : h;
         return _after?.Forward(v, pass) ?? v;
     }
 
@@ -117,10 +122,10 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
         var dv = _after?.Backward(dy, pass) ?? dy;
-        var dsc = _shortcut?.Backward(dv, pass) ?? dv;
+        var dsc = _sum ? _shortcut?.Backward(dv, pass) ?? dv : null;
         var dh = dv;
         for (int i = _branch.Count - 1; i >= 0; i--) dh = _branch[i].Backward(dh, pass);
-        var dx = TensorMath.Add(dh, dsc, DisplayName + " input gradient");
+        var dx = dsc is null ? dh : TensorMath.Add(dh, dsc, DisplayName + " input gradient");
         if (_inputGradientTrace is var (eq, name)) pass.Trace?.Backward(eq, name, dx);
         return dx;
     }

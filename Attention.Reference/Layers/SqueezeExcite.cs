@@ -17,14 +17,43 @@ namespace Attention.Reference.Layers;
 public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     private readonly List<Layer<T>> _excitation = new();
+    private readonly Layer<T>? _squeeze;
 
-    /// <summary>Creates the module from its excitation children, in order.</summary>
+    /// <summary>Creates the module from its excitation children, in order; the squeeze is the built-in mean.</summary>
     /// <param name="kind">The class name (<c>SEModule</c>).</param>
     /// <param name="excitation">The named children applied to the squeezed [N, C, 1, 1] tensor.</param>
     public SqueezeExcite(string kind, IEnumerable<(string Name, Layer<T> Layer)> excitation)
     {
         Kind = kind;
         foreach (var (name, layer) in excitation) _excitation.Add(Child(name, layer));
+    }
+
+    /// <summary>
+    /// Creates the module from children registered in <paramref name="children"/>' order and run in
+    /// <paramref name="run"/>'s: the first run element is the squeeze (a pooling child, as torchvision's
+    /// <c>avgpool</c>), the rest the excitation.
+    /// </summary>
+    public SqueezeExcite(string kind, IEnumerable<(string Name, Layer<T> Layer)> children, IReadOnlyList<Layer<T>> run)
+    {
+        Kind = kind;
+        foreach (var (name, layer) in children) Child(name, layer);
+        _squeeze = run[0];
+        _excitation.AddRange(run.Skip(1));
+    }
+
+    /// <summary>
+    /// torchvision's <c>ops.SqueezeExcitation(input_channels, squeeze_channels, activation, scale_activation)</c>:
+    /// children <c>avgpool</c>, <c>fc1</c>, <c>fc2</c>, <c>activation</c>, <c>scale_activation</c> (registered in that
+    /// order, run as avgpool → fc1 → activation → fc2 → scale_activation); y = scale · x.
+    /// </summary>
+    public static SqueezeExcite<T> Torchvision(int channels, int squeeze, Layer<T> activation, Layer<T> scaleActivation)
+    {
+        var avgpool = new AdaptiveAvgPool2d<T>();
+        var fc1 = new Linear<T>(channels, squeeze, true, convForm: true);
+        var fc2 = new Linear<T>(squeeze, channels, true, convForm: true);
+        return new SqueezeExcite<T>("SqueezeExcitation",
+            [("avgpool", avgpool), ("fc1", fc1), ("fc2", fc2), ("activation", activation), ("scale_activation", scaleActivation)],
+            [avgpool, fc1, activation, fc2, scaleActivation]);
     }
 
     /// <summary>
@@ -57,10 +86,10 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         ]);
     }
 
-    /// <summary>timm's <c>make_divisible(v, divisor, min_value=None, round_limit)</c>.</summary>
-    public static int MakeDivisible(double v, int divisor, double roundLimit = 0.9)
+    /// <summary>timm's <c>make_divisible(v, divisor, min_value=None, round_limit)</c> (torchvision's <c>_make_divisible</c>).</summary>
+    public static int MakeDivisible(double v, int divisor, double roundLimit = 0.9, int? minValueOrNull = null)
     {
-        int minValue = divisor;
+        int minValue = minValueOrNull ?? divisor;
         int newV = Math.Max(minValue, (int)(v + divisor / 2.0) / divisor * divisor);
         if (newV < roundLimit * v) newV += divisor;
         return newV;
@@ -75,7 +104,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int n = x.Dim(0), c = x.Dim(1);
         // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
-        var s = Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
+        var s = _squeeze?.Forward(x, pass) ?? Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
         ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
         // Eq. (se.7): y = x · s.
@@ -116,7 +145,13 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
             T g = sd[p];
             for (int i = p * plane; i < (p + 1) * plane; i++) dxd[i] = gd[i] * g;
         });
-        Ops.GlobalPool.AvgBackwardAccumulate(dz.Reshape(n, c), dx);
+        if (_squeeze is null) Ops.GlobalPool.AvgBackwardAccumulate(dz.Reshape(n, c), dx);
+        else
+        {
+            // The pooling child's adjoint, dz / (H·W) broadcast, added once per element: the same sum as above.
+            var dpool = _squeeze.Backward(dz, pass).Data;
+            for (int i = 0; i < dxd.Length; i++) dxd[i] += dpool[i];
+        }
         return dx;
     }
 }

@@ -35,6 +35,12 @@ public static class ModelZoo
         Add(new TimmResNetFactory("seresnext50_32x4d", 32, 4, se: true));
         Add(new LegacySeResNetFactory());
         Add(new GctResNetFactory());
+        Add(new MobileNetV3Factory(large: true));
+        Add(new MobileNetV3Factory(large: false));
+        Add(new EfficientNetFactory(b0: true));
+        Add(new EfficientNetFactory(b0: false));
+        Add(new MobileNetV2Factory());
+        Add(new Mbv2CaFactory());
     }
 
     private static void Add(ModelFactory f) => Factories.Add(f.Name, f);
@@ -109,3 +115,70 @@ internal sealed class GctResNetFactory : ModelFactory
     public override string Source => "z-x-yang/GCT PyTorch/resnet.py ResNet(None)";
     public override Layer<T> Build<T>(CaseConfig kw) => ResNets.GctResNet50<T>();
 }
+
+/// <summary>Reads a probability kwarg (dropout, stochastic depth): validated, then unused (an identity here).</summary>
+internal static class Probability
+{
+    public static void Check(CaseConfig kw, string key, double fallback)
+    {
+        double p = kw.GetDouble(key, fallback);
+        if (!(p >= 0 && p <= 1)) throw new CaseFormatException($"{kw.Source}: '{key}' must be in [0, 1], got {p}.");
+    }
+}
+
+/// <summary>torchvision's <c>mobilenet_v3_large</c> and <c>mobilenet_v3_small</c>.</summary>
+internal sealed class MobileNetV3Factory(bool large) : ModelFactory
+{
+    public override string Name => large ? "mobilenet_v3_large" : "mobilenet_v3_small";
+    public override IReadOnlyList<string> Kwargs => ["num_classes", "width_mult", "reduced_tail", "dilated", "dropout"];
+    public override string Source => $"torchvision.models.{Name}";
+
+    public override Layer<T> Build<T>(CaseConfig kw)
+    {
+        Probability.Check(kw, "dropout", 0.2);
+        return MobileNets.MobileNetV3<T>(large, kw.GetInt("num_classes", 1000), kw.GetDouble("width_mult", 1.0),
+            kw.GetBool("reduced_tail", false), kw.GetBool("dilated", false));
+    }
+}
+
+/// <summary>torchvision's <c>efficientnet_b0</c>, and the same builder with any width and depth multipliers.</summary>
+internal sealed class EfficientNetFactory(bool b0) : ModelFactory
+{
+    public override string Name => b0 ? "efficientnet_b0" : "efficientnet";
+    public override IReadOnlyList<string> Kwargs => b0
+        ? ["num_classes", "dropout", "stochastic_depth_prob"]
+        : ["width_mult", "depth_mult", "num_classes", "dropout", "stochastic_depth_prob"];
+    public override string Source => b0 ? "torchvision.models.efficientnet_b0" : "torchvision _efficientnet_conf('efficientnet_b0', width_mult, depth_mult)";
+
+    public override Layer<T> Build<T>(CaseConfig kw)
+    {
+        Probability.Check(kw, "dropout", 0.2);
+        Probability.Check(kw, "stochastic_depth_prob", 0.2);
+        return MobileNets.EfficientNet<T>(b0 ? 1.0 : kw.GetDouble("width_mult", 1.0), b0 ? 1.0 : kw.GetDouble("depth_mult", 1.0),
+            kw.GetInt("num_classes", 1000));
+    }
+}
+
+/// <summary>torchvision's <c>mobilenet_v2</c>.</summary>
+internal sealed class MobileNetV2Factory : ModelFactory
+{
+    public override string Name => "mobilenet_v2";
+    public override IReadOnlyList<string> Kwargs => ["num_classes", "width_mult", "dropout"];
+    public override string Source => "torchvision.models.mobilenet_v2";
+
+    public override Layer<T> Build<T>(CaseConfig kw)
+    {
+        Probability.Check(kw, "dropout", 0.2);
+        return MobileNets.MobileNetV2<T>(kw.GetInt("num_classes", 1000), kw.GetDouble("width_mult", 1.0));
+    }
+}
+
+/// <summary>The Coordinate Attention authors' MobileNetV2 (houqb/CoordAttention mbv2_ca.py).</summary>
+internal sealed class Mbv2CaFactory : ModelFactory
+{
+    public override string Name => "mbv2_ca";
+    public override IReadOnlyList<string> Kwargs => ["num_classes", "width_mult"];
+    public override string Source => "houqb/CoordAttention mbv2_ca.py mbv2_ca(num_classes, width_mult)";
+    public override Layer<T> Build<T>(CaseConfig kw) => MobileNets.Mbv2Ca<T>(kw.GetInt("num_classes", 1000), kw.GetDouble("width_mult", 1.0));
+}
+

@@ -70,4 +70,63 @@ public static class Activations
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T AbsGrad<T>(T v) where T : IFloatingPointIeee754<T> =>
         v > T.Zero ? T.One : v < T.Zero ? -T.One : T.Zero;
+
+    /// <summary>
+    /// Eq. (act.11): <c>nn.Hardswish</c>, ATen's literal v · min(max(v + 3, 0), 6) / 6 (the product rounded before the
+    /// division).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Hardswish<T>(T v) where T : IFloatingPointIeee754<T> =>
+        v * Relu6(v + T.CreateTruncating(3)) / T.CreateTruncating(6);
+
+    /// <summary>
+    /// Eq. (act.12): <c>nn.Hardswish</c>'s backward as ATen writes it: 0 for v &lt; −3, v/3 + 1/2 for −3 ≤ v ≤ 3, 1 above;
+    /// so −0.5 at exactly v = −3 and 1.5 at v = +3 (unlike the composite h_swish of Eq. (act.8)).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T HardswishGrad<T>(T v) where T : IFloatingPointIeee754<T>
+    {
+        T three = T.CreateTruncating(3);
+        return v < -three ? T.Zero : v <= three ? v / three + T.CreateTruncating(0.5) : T.One;
+    }
+
+    /// <summary>Eq. (act.13): <c>nn.Hardsigmoid</c>, min(max(v + 3, 0), 6) / 6 (the same value as Eq. (act.5)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Hardsigmoid<T>(T v) where T : IFloatingPointIeee754<T> => HardSigmoid(v);
+
+    /// <summary>
+    /// Eq. (act.14): <c>nn.Hardsigmoid</c>'s derivative, 1/6 strictly inside (−3, 3) and 0 at and beyond ±3, with 1/6
+    /// rounded once to <typeparamref name="T"/>. libtorch's CPU backward multiplies by <c>1.0f / 6.0f</c>, the
+    /// float32-rounded 1/6 (0.16666667163…, 2.98e-8 relative too large), in float64 too: see
+    /// <see cref="HardsigmoidGradLibtorch{T}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T HardsigmoidGrad<T>(T v) where T : IFloatingPointIeee754<T>
+    {
+        T three = T.CreateTruncating(3);
+        return v > -three && v < three ? T.One / T.CreateTruncating(6) : T.Zero;
+    }
+
+    /// <summary>
+    /// Eq. (act.14) as libtorch (1.13 to 2.10) evaluates it: the float32 constant <c>1.0f / 6.0f</c> widened to
+    /// <typeparamref name="T"/>. Used only under <c>GradConventions.Libtorch</c>, to reproduce PyTorch's numbers.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T HardsigmoidGradLibtorch<T>(T v) where T : IFloatingPointIeee754<T>
+    {
+        T three = T.CreateTruncating(3);
+        return v > -three && v < three ? T.CreateTruncating(1f / 6f) : T.Zero;
+    }
+
+    /// <summary>Eq. (act.15): <c>nn.SiLU</c>, ATen's literal v / (1 + exp(−v)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Silu<T>(T v) where T : IFloatingPointIeee754<T> => v / (T.One + T.Exp(-v));
+
+    /// <summary>Eq. (act.16): SiLU'(v) as ATen's silu_backward: σ·(1 + v·(1 − σ)), σ = 1 / (1 + exp(−v)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T SiluGrad<T>(T v) where T : IFloatingPointIeee754<T>
+    {
+        T s = T.One / (T.One + T.Exp(-v));
+        return s * (T.One + v * (T.One - s));
+    }
 }

@@ -1,0 +1,237 @@
+using System.Numerics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Layers;
+
+/// <summary>
+/// The authors' <c>h_sigmoid</c> (mbv2_ca.py): child <c>relu</c> (<c>nn.ReLU6</c>); y = relu(x + 3) / 6
+/// (Eq. (act.5)). Backward: ∂x = relu'(∂y / 6), so the derivative is 0 at exactly ±3 (Eq. (act.6)).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly Layer<T> _relu;
+
+    /// <summary>Creates the module.</summary>
+    public HSigmoid() => _relu = Child("relu", Act.Relu6<T>());
+
+    /// <inheritdoc />
+    public override string Kind => "h_sigmoid";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        T three = T.CreateTruncating(3), six = T.CreateTruncating(6);
+        var shifted = x.ZerosLike();
+        for (int i = 0; i < x.Length; i++) shifted.Data[i] = x.Data[i] + three;
+        var r = _relu.Forward(shifted, pass);
+        var y = r.ZerosLike();
+        for (int i = 0; i < y.Length; i++) y.Data[i] = r.Data[i] / six;
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        T six = T.CreateTruncating(6);
+        var dr = dy.ZerosLike();
+        for (int i = 0; i < dr.Length; i++) dr.Data[i] = dy.Data[i] / six;
+        return _relu.Backward(dr, pass);
+    }
+}
+
+/// <summary>
+/// The authors' <c>h_swish</c> (mbv2_ca.py): child <c>sigmoid</c> (<see cref="HSigmoid{T}"/>); y = x · sigmoid(x)
+/// (Eq. (act.7)). Backward by the product rule (Eq. (act.8)): ∂x = ∂y · s + sigmoid'(∂y · x).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly Layer<T> _sigmoid;
+
+    /// <summary>Creates the module.</summary>
+    public HSwish() => _sigmoid = Child("sigmoid", new HSigmoid<T>());
+
+    /// <inheritdoc />
+    public override string Kind => "h_swish";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        var s = _sigmoid.Forward(x, pass);
+        var y = x.ZerosLike();
+        for (int i = 0; i < y.Length; i++) y.Data[i] = x.Data[i] * s.Data[i];
+        Save(pass, (x, s));
+        return y;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var (x, s) = Restore<(DenseTensor<T>, DenseTensor<T>)>(pass);
+        var ds = dy.ZerosLike();
+        for (int i = 0; i < ds.Length; i++) ds.Data[i] = dy.Data[i] * x.Data[i];
+        var viaGate = _sigmoid.Backward(ds, pass);
+        var dx = dy.ZerosLike();
+        for (int i = 0; i < dx.Length; i++) dx.Data[i] = dy.Data[i] * s.Data[i] + viaGate.Data[i];
+        return dx;
+    }
+}
+
+/// <summary>
+/// Coordinate Attention as mbv2_ca.py builds it, <c>CoordAtt(inp, oup, groups=32)</c>: children <c>pool_h</c>,
+/// <c>pool_w</c> (directional means), <c>conv1</c> (1x1, inp → mip = max(8, inp // groups), bias), <c>bn1</c>,
+/// <c>conv2</c> → a_h and <c>conv3</c> → a_w (1x1, mip → oup, bias), <c>relu</c> (<see cref="HSwish{T}"/>). The
+/// same computation as the coordatt.py module of docs/derivations/ca.md (Eqs. (ca.1)–(ca.22)), built from the
+/// children so every one of them appears in a module dump: concatenate x_h and the transposed x_w along the
+/// height, conv1 → bn1 → relu, split, conv2 / conv3, sigmoids (functionals), y = x · a_w · a_h.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly DirectionalAvgPool2d<T> _poolH, _poolW;
+    private readonly Linear<T> _conv1, _conv2, _conv3;
+    private readonly BatchNorm2dLayer<T> _bn1;
+    private readonly HSwish<T> _relu;
+
+    /// <summary>Creates the module.</summary>
+    public CoordAttMbv2(int inp, int oup, int groups = 32)
+    {
+        int mip = Math.Max(8, inp / groups);
+        _poolH = Child("pool_h", new DirectionalAvgPool2d<T>(overWidth: true));
+        _poolW = Child("pool_w", new DirectionalAvgPool2d<T>(overWidth: false));
+        _conv1 = Child("conv1", new Linear<T>(inp, mip, true, convForm: true));
+        _bn1 = Child("bn1", new BatchNorm2dLayer<T>(mip));
+        _conv2 = Child("conv2", new Linear<T>(mip, oup, true, convForm: true));
+        _conv3 = Child("conv3", new Linear<T>(mip, oup, true, convForm: true));
+        _relu = Child("relu", new HSwish<T>());
+    }
+
+    /// <inheritdoc />
+    public override string Kind => "CoordAtt";
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
+    {
+        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        var xh = _poolH.Forward(x, pass);                       // [N, C, H, 1]
+        var xw = _poolW.Forward(x, pass);                       // [N, C, 1, W]; permuted to [N, C, W, 1]: same memory
+        var cat = Concat(xh.Data, xw.Data, n, c, h, w);        // [N, C, H + W, 1]
+        var y = _relu.Forward(_bn1.Forward(_conv1.Forward(cat, pass), pass), pass);
+        int mip = y.Dim(1);
+        var (yh, yw) = Split(y.Data, n * mip, h, w);
+        var zh = _conv2.Forward(new DenseTensor<T>(yh, n, mip, h, 1), pass);
+        var zw = _conv3.Forward(new DenseTensor<T>(yw, n, mip, 1, w), pass);
+        int oup = zh.Dim(1);
+        if (oup != c) throw new ShapeMismatchException(DisplayName + " gates", $"[N, {c}, …] (oup = inp)", zh.ShapeArray());
+        var ah = Map(zh, Ops.Activations.Sigmoid);
+        var aw = Map(zw, Ops.Activations.Sigmoid);
+        // y = identity * x_w * x_h, evaluated left to right.
+        var outp = x.ZerosLike();
+        T[] xd = x.Data, od = outp.Data, ahd = ah.Data, awd = aw.Data;
+        Compute.For(n * c, p =>
+        {
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++)
+                {
+                    int k = (p * h + i) * w + j;
+                    od[k] = xd[k] * awd[p * w + j] * ahd[p * h + i];
+                }
+        });
+        Save(pass, (x, ah, aw));
+        return outp;
+    }
+
+    /// <inheritdoc />
+    protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
+    {
+        var (x, ah, aw) = Restore<(DenseTensor<T>, DenseTensor<T>, DenseTensor<T>)>(pass);
+        int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
+        T[] xd = x.Data, gd = dy.Data, ahd = ah.Data, awd = aw.Data;
+        var dx = x.ZerosLike();
+        var dah = new DenseTensor<T>(n, c, h, 1);
+        var daw = new DenseTensor<T>(n, c, 1, w);
+        T[] dxd = dx.Data, dahd = dah.Data, dawd = daw.Data;
+        Compute.For(n * c, p =>
+        {
+            // out = (x·a_w)·a_h: ∂a_h = Σ_w ∂out·(x·a_w); ∂(x·a_w) = ∂out·a_h; ∂a_w = Σ_h ∂(x·a_w)·x; ∂x = ∂(x·a_w)·a_w.
+            for (int i = 0; i < h; i++)
+            {
+                T acc = T.Zero;
+                for (int j = 0; j < w; j++)
+                {
+                    int k = (p * h + i) * w + j;
+                    acc += gd[k] * (xd[k] * awd[p * w + j]);
+                }
+                dahd[p * h + i] = acc;
+            }
+            for (int j = 0; j < w; j++)
+            {
+                T acc = T.Zero;
+                for (int i = 0; i < h; i++)
+                {
+                    int k = (p * h + i) * w + j;
+                    acc += gd[k] * ahd[p * h + i] * xd[k];
+                }
+                dawd[p * w + j] = acc;
+            }
+            for (int i = 0; i < h; i++)
+                for (int j = 0; j < w; j++)
+                {
+                    int k = (p * h + i) * w + j;
+                    dxd[k] = gd[k] * ahd[p * h + i] * awd[p * w + j];
+                }
+        });
+        var dzh = Zip(dah, ah, (g, s) => g * Ops.Activations.SigmoidGradFromOutput(s));
+        var dzw = Zip(daw, aw, (g, s) => g * Ops.Activations.SigmoidGradFromOutput(s));
+        var dyh = _conv2.Backward(dzh, pass);
+        var dyw = _conv3.Backward(dzw, pass);
+        int mip = dyh.Dim(1);
+        var dcat = Concat(dyh.Data, dyw.Data, n, mip, h, w);
+        var dxcat = _conv1.Backward(_bn1.Backward(_relu.Backward(dcat, pass), pass), pass);
+        var (dxh, dxw) = Split(dxcat.Data, n * c, h, w);
+        var viaH = _poolH.Backward(new DenseTensor<T>(dxh, n, c, h, 1), pass).Data;
+        var viaW = _poolW.Backward(new DenseTensor<T>(dxw, n, c, 1, w), pass).Data;
+        for (int k = 0; k < dxd.Length; k++) dxd[k] = dxd[k] + viaH[k] + viaW[k];
+        return dx;
+    }
+
+    /// <summary>torch.cat([a [N, C, H, 1], b [N, C, W, 1]], dim=2) → [N, C, H + W, 1].</summary>
+    private static DenseTensor<T> Concat(T[] a, T[] b, int n, int c, int h, int w)
+    {
+        var r = new T[n * c * (h + w)];
+        for (int p = 0; p < n * c; p++)
+        {
+            Array.Copy(a, p * h, r, p * (h + w), h);
+            Array.Copy(b, p * w, r, p * (h + w) + h, w);
+        }
+        return new DenseTensor<T>(r, n, c, h + w, 1);
+    }
+
+    private static (T[] H, T[] W) Split(T[] y, int planes, int h, int w)
+    {
+        var a = new T[planes * h];
+        var b = new T[planes * w];
+        for (int p = 0; p < planes; p++)
+        {
+            Array.Copy(y, p * (h + w), a, p * h, h);
+            Array.Copy(y, p * (h + w) + h, b, p * w, w);
+        }
+        return (a, b);
+    }
+
+    private static DenseTensor<T> Map(DenseTensor<T> t, Func<T, T> f)
+    {
+        var r = t.ZerosLike();
+        for (int i = 0; i < r.Length; i++) r.Data[i] = f(t.Data[i]);
+        return r;
+    }
+
+    private static DenseTensor<T> Zip(DenseTensor<T> a, DenseTensor<T> b, Func<T, T, T> f)
+    {
+        var r = a.ZerosLike();
+        for (int i = 0; i < r.Length; i++) r.Data[i] = f(a.Data[i], b.Data[i]);
+        return r;
+    }
+}

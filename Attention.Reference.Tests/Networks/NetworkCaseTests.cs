@@ -49,6 +49,9 @@ public class NetworkCaseTests
         var (torch, torchDump) = NetworkTestData.RunWithDump(folder, GradConventions.Libtorch);
         foreach (var (n, t) in exactDump) Bitwise.AssertIdentical(torchDump.Get(n), t, "dump " + n);
         bool anyDifferent = false;
+        // Tensors that are zero in exact arithmetic (a bias feeding a training-mode BatchNorm) hold rounding noise:
+        // judge them against the noise floor of the whole set, as the pack's rule does.
+        double floor = 64 * Math.Pow(2, -52) * torch.SelectMany(kv => kv.Value.Data).Select(Math.Abs).Max();
         foreach (var (n, t) in exact)
         {
             var other = torch.Get(n);
@@ -59,7 +62,7 @@ public class NetworkCaseTests
             // The constant is 2.98e-8 relative too large; through stacked SE gates and BatchNorm the effect on a tensor
             // reaches 3.3e-8 of its scale (measured, 04 and 05). A bound of 1e-7 leaves room for that and still
             // catches any other disagreement: with libtorch's constant everything agrees with PyTorch at 1e-10.
-            Assert.True(worst <= 1e-7 * scale, $"{n}: |exact − libtorch| = {worst:E3} > 1e-7 · {scale:E3}");
+            Assert.True(worst <= 1e-7 * scale + floor, $"{n}: |exact − libtorch| = {worst:E3} > 1e-7 · {scale:E3} + {floor:E2}");
         }
         Assert.Equal(hasHardsigmoid, anyDifferent);
         Assert.Empty(NetworkTestData.CheckRule(folder.ReadExpected()!.Where(e => !e.Name.EndsWith(".grad", StringComparison.Ordinal)).ToList(), exact));

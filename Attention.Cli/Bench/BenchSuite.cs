@@ -43,7 +43,10 @@ public static class BenchTimer
     /// <summary>Median milliseconds per call of <paramref name="action"/>.</summary>
     public static double MedianMs(Action action, double minSeconds)
     {
-        action(); // warm-up: JIT, workspaces
+        // Warm-up: JIT tiers, workspaces, page faults of fresh buffers. At least three calls and 0.2 s (or 1 s when the
+        // measurement itself is longer), so a short --min-seconds never times a cold path.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < Math.Min(1.0, Math.Max(0.2, minSeconds)); i++) action();
         var sw = Stopwatch.StartNew();
         action();
         double once = Math.Max(sw.Elapsed.TotalSeconds, 1e-7);

@@ -35,10 +35,17 @@ public static class Cli
         root.Subcommands.Add(BenchCommand.Create(io));
         root.Subcommands.Add(TraceCommand.Create(io));
 
+        if (args.Length == 0)
+        {
+            // No command: show what there is, as --help does, and say so on stderr.
+            root.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+            stderr.WriteLine("attention-ref: no command given.");
+            return ExitCodes.BadInput;
+        }
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) stderr.WriteLine($"attention-ref: {e.Message}");
+            foreach (var e in parse.Errors) stderr.WriteLine($"attention-ref: {CliMessages.Friendly(e.Message)}");
             stderr.WriteLine("Run 'attention-ref --help' for usage.");
             return ExitCodes.BadInput;
         }
@@ -48,6 +55,25 @@ public static class Cli
             return ExitCodes.BadInput;
         }
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+    }
+}
+
+/// <summary>Parse-error wording for people.</summary>
+public static partial class CliMessages
+{
+    [System.Text.RegularExpressions.GeneratedRegex(@"Cannot parse argument '(?<v>.*)' for option '(?<o>[^']+)' as expected type '(?<t>[^']+)'\.?")]
+    private static partial System.Text.RegularExpressions.Regex ParseFailure();
+
+    /// <summary>"--rtol expects a number, got 'abc'." instead of .NET type names.</summary>
+    public static string Friendly(string message)
+    {
+        var m = ParseFailure().Match(message);
+        if (!m.Success) return message;
+        string t = m.Groups["t"].Value;
+        string what = t.Contains("Double", StringComparison.Ordinal) ? "a number"
+            : t.Contains("Int32", StringComparison.Ordinal) ? "a whole number"
+            : t.Contains("Boolean", StringComparison.Ordinal) ? "true or false" : "a value of another form";
+        return $"{m.Groups["o"].Value} expects {what}, got '{m.Groups["v"].Value}'.";
     }
 }
 

@@ -19,9 +19,8 @@ public static class CompareCommand
         };
         cmd.SetAction(p => io.Guard(() =>
         {
-            double? rtol = p.GetValue(rtolOpt), atol = p.GetValue(atolOpt);
-            if (rtol is < 0 or double.NaN) throw new ArgumentException($"--rtol must be a non-negative number, got {rtol}.");
-            if (atol is < 0 or double.NaN) throw new ArgumentException($"--atol must be a non-negative number, got {atol}.");
+            double? rtol = ToleranceOptions.Validate(p.GetValue(rtolOpt), "--rtol");
+            double? atol = ToleranceOptions.Validate(p.GetValue(atolOpt), "--atol");
             string expectedPath = p.GetValue(expectedArg)!, actualPath = p.GetValue(actualArg)!;
             var expected = TensorFiles.Read(expectedPath, out var metadata);
             var actual = TensorFiles.Read(actualPath);

@@ -33,6 +33,15 @@ public static class RunCommand
             string? dumpPath = p.GetValue(dumpOpt);
             if (dumpPath is not null && !folder.IsNetwork)
                 throw new ArgumentException($"--dump needs a network case; '{folder.Path}' is a '{folder.Module.Name}' case.");
+            // Every file the run reads, and every known file of the case, is off limits as an output.
+            var inputs = folder.KnownFiles.ToList();
+            OutputFile.Check(output, inputs);
+            if (dumpPath is not null)
+            {
+                OutputFile.Check(dumpPath, inputs, needsSafetensors: true);
+                if (OutputFile.Resolve(dumpPath) == OutputFile.Resolve(output))
+                    throw new ArgumentException($"--dump '{dumpPath}' and --out '{output}' are the same file.");
+            }
             var dump = dumpPath is null ? null : new TensorSet<double>("module dump");
             var options = new RunOptions
             {
@@ -43,14 +52,14 @@ public static class RunCommand
             };
             ThreadsOption.Apply(p.GetValue(threadsOpt), () =>
             {
-                if (p.GetValue(dtypeOpt) == "float32") SafeTensors.Write(output, folder.Run<float>(options));
-                else SafeTensors.Write(output, folder.Run<double>(options));
+                if (p.GetValue(dtypeOpt) == "float32") OutputFile.Write(output, folder.Run<float>(options));
+                else OutputFile.Write(output, folder.Run<double>(options));
                 return 0;
             });
             io.Out.WriteLine($"wrote {output}");
             if (dump is not null)
             {
-                SafeTensors.Write(dumpPath!, dump, new Dictionary<string, string> { [DumpComparer.OrderKey] = string.Join(",", dump.Names) });
+                OutputFile.Write(dumpPath!, dump, new Dictionary<string, string> { [DumpComparer.OrderKey] = string.Join(",", dump.Names) });
                 io.Out.WriteLine($"wrote {dumpPath} ({dump.Count} module outputs)");
             }
             return ExitCodes.Ok;

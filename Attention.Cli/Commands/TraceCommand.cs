@@ -28,7 +28,11 @@ public static class TraceCommand
             int show = p.GetValue(showOpt);
             if (show < 0) throw new ArgumentException($"--show must be 0 or more, got {show}.");
             string? svgDir = p.GetValue(svgOpt);
-            if (svgDir is not null && !Directory.Exists(svgDir)) throw new DirectoryNotFoundException($"--svg folder '{svgDir}' does not exist.");
+            if (svgDir is not null)
+            {
+                if (File.Exists(svgDir)) throw new IOException($"--svg '{svgDir}' is a file, not a folder.");
+                Directory.CreateDirectory(svgDir); // as pack --out does
+            }
             var folder = CaseFolder.Open(p.GetValue(caseArg)!);
             if (folder.IsNetwork) return NetworkTrace.Run(io, folder, svgDir);
             var log = new TraceLog();

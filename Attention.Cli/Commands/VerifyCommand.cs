@@ -18,25 +18,37 @@ public static class VerifyCommand
             Description = "Hold the outputs another backend saved as NAME in each case folder against the oracle, instead of checking the oracle against expected.safetensors.",
         };
         var rtolOpt = new Option<double?>("--rtol") { Description = "Relative tolerance (default 1e-10 for float64, 1e-5 when either side is float32)." };
+        var atolOpt = new Option<double?>("--atol") { Description = "Absolute tolerance (default rtol × max|e| of each tensor, with the file's noise floor)." };
+        var allowMissingOpt = new Option<bool>("--allow-missing")
+        {
+            Description = "With --actual: tensors the backend did not save are listed as unchecked instead of failing the case.",
+        };
         var threadsOpt = ThreadsOption.Create();
         var conventionsOpt = ConventionsOption.Create();
         var cmd = new Command("verify", "Run the oracle on every case of a pack and compare; one row per case. Exit 1 if any case disagrees, 2 if any case is malformed.")
         {
-            packArg, actualOpt, rtolOpt, threadsOpt, conventionsOpt,
+            packArg, actualOpt, rtolOpt, atolOpt, allowMissingOpt, threadsOpt, conventionsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
+            double? rtol = ToleranceOptions.Validate(p.GetValue(rtolOpt), "--rtol");
+            double? atol = ToleranceOptions.Validate(p.GetValue(atolOpt), "--atol");
             var cases = CaseFolder.ListPack(p.GetValue(packArg)!);
             string? actualName = p.GetValue(actualOpt);
-            double? rtol = p.GetValue(rtolOpt);
+            bool allowMissing = p.GetValue(allowMissingOpt);
+            if (allowMissing && actualName is null) throw new ArgumentException("--allow-missing needs --actual.");
             io.Out.WriteLine($"{"case",-34} {"module",-18} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
             int failed = 0, broken = 0;
             foreach (var path in cases)
             {
-                var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt), ConventionsOption.Parse(p.GetValue(conventionsOpt)));
+                var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt), ConventionsOption.Parse(p.GetValue(conventionsOpt)),
+                    atol, allowMissing);
                 if (row.Error is not null) broken++;
                 else if (!row.Passed) failed++;
                 io.Out.WriteLine(row.Format());
+                if (row.Error is not null) io.Err.WriteLine($"attention-ref: {row.Case}: {row.Error}");
+                if (row.Unchecked.Count > 0) io.Out.WriteLine($"    unchecked (not in {actualName}): {string.Join(", ", row.Unchecked)}");
+                if (row.Extra.Count > 0) io.Out.WriteLine($"    not expected (ignored): {string.Join(", ", row.Extra)}");
                 foreach (var c in row.Comparisons.Where(c => !c.Passed)) io.Out.WriteLine($"    {c}");
                 if (row.FirstDivergence is not null) io.Out.WriteLine($"    {DumpComparer.Describe(row.FirstDivergence)}");
             }
@@ -50,6 +62,12 @@ public static class VerifyCommand
     /// <summary>One row of the table.</summary>
     public sealed record Row(string Case, string Module, List<TensorComparison> Comparisons, string? Error)
     {
+        /// <summary>With --allow-missing: the expected tensors the backend did not save.</summary>
+        public List<string> Unchecked { get; init; } = [];
+
+        /// <summary>Tensors the backend saved that the oracle does not produce.</summary>
+        public List<string> Extra { get; init; } = [];
+
         /// <summary>Network cases: the module dump's comparisons (empty when the case has no expected dump).</summary>
         public List<TensorComparison> Dump { get; init; } = [];
 
@@ -68,13 +86,13 @@ public static class VerifyCommand
             return $"{Case,-34} {Module,-18} {Comparisons.Count,7}  {ratio,11}  {worst.Name,-22} {(Passed ? "PASS" : "FAIL")}";
         }
 
-        private static double Ratio(TensorComparison c) =>
-            c.Problem is not null ? double.PositiveInfinity : c.MaxAbsError == 0 ? 0 : c.MaxAbsError / Math.Max(c.ATol + c.RTol * Math.Abs(c.WorstExpected), double.Epsilon);
+        private static double Ratio(TensorComparison c) => c.Problem is not null ? double.PositiveInfinity : c.WorstRatio;
     }
 
     /// <summary>Runs the oracle on one case and compares it with expected.safetensors (or the named actual file).</summary>
     public static Row VerifyCase(string path, string? actualName, double? rtol, int? threads = null,
-        Reference.Layers.GradConventions conventions = Reference.Layers.GradConventions.Exact)
+        Reference.Layers.GradConventions conventions = Reference.Layers.GradConventions.Exact, double? atol = null,
+        bool allowMissing = false)
     {
         string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
         string module = "?";
@@ -99,19 +117,24 @@ public static class VerifyCommand
                 reference = ToStored(oracle);
                 candidate = TensorFiles.Read(Path.Combine(path, actualName));
             }
-            // With --actual, the other backend need not save every gradient, but it must save y.
+            // Every expected tensor must be present (a backend that saved x.grad as "input.grad" fails, naming it);
+            // --allow-missing lists the absent ones as unchecked instead. y is never optional.
             var names = candidate.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-            var judged = actualName is null ? reference : reference.Where(e => names.Contains(e.Name) || e.Name is "y").ToList();
-            var comparisons = TensorComparer.CompareSets(judged, candidate, rtol, actualDescription: actualName ?? "the oracle's outputs");
+            var expectedNames = reference.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            var judged = allowMissing ? reference.Where(e => names.Contains(e.Name) || e.Name is "y").ToList() : reference;
+            var uncheckedNames = reference.Where(e => !judged.Contains(e)).Select(e => e.Name).ToList();
+            var extra = candidate.Where(t => !expectedNames.Contains(t.Name)).Select(t => t.Name).ToList();
+            var comparisons = TensorComparer.CompareSets(judged, candidate, rtol, atol, actualName ?? "the oracle's outputs");
             if (actualName is null && folder.ReadExpectedDump() is var (expectedDump, order))
             {
-                var dumpResults = TensorComparer.CompareSets(expectedDump, ToStored(dump), rtol, actualDescription: "the oracle's module dump");
+                var dumpResults = TensorComparer.CompareSets(expectedDump, ToStored(dump), rtol, atol, "the oracle's module dump");
                 return new Row(name, module, comparisons, null)
                 {
                     Dump = dumpResults, FirstDivergence = DumpComparer.FirstDivergence(dumpResults, order),
+                    Unchecked = uncheckedNames, Extra = extra,
                 };
             }
-            return new Row(name, module, comparisons, null);
+            return new Row(name, module, comparisons, null) { Unchecked = uncheckedNames, Extra = extra };
         }
         catch (Exception e) when (CliIO.IsBadInput(e))
         {

@@ -62,7 +62,9 @@ public sealed partial class TraceTests : IDisposable
         var (_, forward, _) = Run("trace", GoldenPack.CasePath("gct_l1_c7"), "--steps", "forward");
         Assert.DoesNotContain("backward", forward.Split('\n').Skip(2).Aggregate("", (a, b) => a + b));
         Assert.Equal(ExitCodes.BadInput, Run("trace", GoldenPack.CasePath("gct_l1_c7"), "--steps", "sideways").Code);
-        Assert.Equal(ExitCodes.BadInput, Run("trace", GoldenPack.CasePath("gct_l1_c7"), "--svg", Path.Combine(_temp, "nope")).Code);
+        string file = Path.Combine(_temp, "a-file");
+        File.WriteAllText(file, "");
+        Assert.Equal(ExitCodes.BadInput, Run("trace", GoldenPack.CasePath("gct_l1_c7"), "--svg", file).Code);
         Assert.Equal(ExitCodes.BadInput, Run("trace", GoldenPack.CasePath("gct_l1_c7"), "--show", "-1").Code);
     }
 

@@ -112,6 +112,11 @@ public sealed class CaseFolder
         return (tensors, metadata.GetValueOrDefault(DumpComparer.OrderKey));
     }
 
+    /// <summary>The files of this case that commands read (those that exist, and the standard names): never outputs.</summary>
+    public IEnumerable<string> KnownFiles =>
+        new[] { ConfigFile, InputsFile, ParamsFile, ParamsPthFile, ExpectedFile, ExpectedDumpFile }
+            .Select(f => System.IO.Path.Combine(Path, f));
+
     /// <summary>True when the case names a whole network (a model of the model zoo), which can dump its modules.</summary>
     public bool IsNetwork => Module is NetworkCaseModule;
 

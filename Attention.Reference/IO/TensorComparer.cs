@@ -26,6 +26,8 @@ public sealed record TensorComparison
     public double WorstExpected { get; init; }
     /// <summary>Actual value at the worst index.</summary>
     public double WorstActual { get; init; }
+    /// <summary>The largest |a − e| / (atol + rtol·|e|) over the elements; +∞ when a NaN or infinity disagrees.</summary>
+    public double WorstRatio { get; init; }
     /// <summary>How many elements break |a − e| ≤ atol + rtol·|e| (NaN against non-NaN counts).</summary>
     public long Violations { get; init; }
     /// <summary>True when the shapes agree and every element is within tolerance.</summary>
@@ -138,7 +140,7 @@ public static class TensorComparer
         {
             Name = name, RTol = rtol, ATol = a0, MaxAbsError = maxAbs, MaxRelError = maxRel, MaxUlps = maxUlps,
             WorstIndex = Unravel(worst, shape), WorstExpected = expected.Length > 0 ? expected[worst] : 0,
-            WorstActual = actual.Length > 0 ? actual[worst] : 0, Violations = violations,
+            WorstActual = actual.Length > 0 ? actual[worst] : 0, Violations = violations, WorstRatio = Math.Max(worstRatio, 0),
         };
     }
 

@@ -1,0 +1,190 @@
+using System.Security.Cryptography;
+using Attention.Cli.Commands;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+
+namespace Attention.Reference.Tests.Cli;
+
+/// <summary>
+/// The CLI contract under misuse: verdicts that cannot lie (tolerances, missing tensors, NaN), outputs that never
+/// destroy inputs (inputs, links, devices, formats), and the small things a newcomer hits.
+/// </summary>
+public sealed class TrustTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-trust-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private string CopyCase(string name, string? into = null)
+    {
+        string target = Path.Combine(into ?? _temp, name);
+        Directory.CreateDirectory(target);
+        foreach (var f in Directory.GetFiles(GoldenPack.CasePath(name))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        return target;
+    }
+
+    private static Dictionary<string, string> Hashes(string folder) =>
+        Directory.GetFiles(folder).ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
+
+    [Theory]
+    [InlineData("--rtol", "-1")]
+    [InlineData("--rtol", "NaN")]
+    [InlineData("--rtol", "Infinity")]
+    [InlineData("--atol", "-1e-3")]
+    [InlineData("--atol", "NaN")]
+    public void Negative_nan_and_infinite_tolerances_are_refused_by_verify_and_compare(string option, string value)
+    {
+        var r = Run("verify", GoldenPack.CasePath("gct_l1_c7"), option, value);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains($"{option} must be a finite number ≥ 0", r.Err);
+        string e = Path.Combine(GoldenPack.CasePath("gct_l1_c7"), "expected.safetensors");
+        Assert.Equal(ExitCodes.BadInput, Run("compare", e, e, option, value).Code);
+    }
+
+    [Fact]
+    public void Verify_takes_an_absolute_tolerance()
+    {
+        Assert.Equal(ExitCodes.Ok, Run("verify", GoldenPack.CasePath("gct_l1_c7"), "--atol", "1e-12").Code);
+        Assert.Equal(ExitCodes.Mismatch, Run("verify", GoldenPack.CasePath("gct_l1_c7"), "--rtol", "0", "--atol", "0").Code);
+    }
+
+    [Fact]
+    public void A_backend_output_that_lacks_expected_tensors_fails_naming_them()
+    {
+        string pack = Path.Combine(_temp, "pack");
+        string folder = CopyCase("se_c32_r8_bias", pack);
+        var oracle = global::Attention.Reference.Cases.CaseFolder.Open(folder).Run<double>();
+        var onlyY = new TensorSet<double>("mine");
+        onlyY.Set("y", oracle.Get("y"));
+        SafeTensors.Write(Path.Combine(folder, "mine.safetensors"), onlyY);
+        var r = Run("verify", pack, "--actual", "mine.safetensors");
+        Assert.Equal(ExitCodes.Mismatch, r.Code);
+        Assert.Contains("x.grad: FAIL missing from mine.safetensors", r.Out);
+        Assert.Contains("fc1.weight.grad: FAIL missing", r.Out);
+
+        // Opting out still lists what went unchecked.
+        r = Run("verify", pack, "--actual", "mine.safetensors", "--allow-missing");
+        Assert.Equal(ExitCodes.Ok, r.Code);
+        Assert.Contains("unchecked (not in mine.safetensors): x.grad, fc1.weight.grad", r.Out);
+
+        // x.grad saved under another name: missing, and the stray tensor is listed.
+        var renamed = new TensorSet<double>("mine");
+        foreach (var (n, t) in oracle) renamed.Set(n == "x.grad" ? "input.grad" : n, t);
+        SafeTensors.Write(Path.Combine(folder, "mine.safetensors"), renamed);
+        r = Run("verify", pack, "--actual", "mine.safetensors");
+        Assert.Equal(ExitCodes.Mismatch, r.Code);
+        Assert.Contains("x.grad: FAIL missing", r.Out);
+        Assert.Contains("not expected (ignored): input.grad", r.Out);
+        Assert.Equal(ExitCodes.BadInput, Run("verify", pack, "--allow-missing").Code);
+    }
+
+    [Fact]
+    public void A_nan_shows_an_infinite_error_ratio_next_to_fail()
+    {
+        string pack = Path.Combine(_temp, "pack");
+        string folder = CopyCase("gct_l2_c9", pack);
+        var oracle = global::Attention.Reference.Cases.CaseFolder.Open(folder).Run<double>();
+        oracle.Get("y").Data[3] = double.NaN;
+        SafeTensors.Write(Path.Combine(folder, "mine.safetensors"), oracle);
+        var r = Run("verify", pack, "--actual", "mine.safetensors");
+        Assert.Equal(ExitCodes.Mismatch, r.Code);
+        Assert.Matches(@"gct_l2_c9\s+gct\s+\d+\s+inf\s+y\s+FAIL", r.Out);
+    }
+
+    [Theory]
+    [InlineData("inputs.safetensors")]
+    [InlineData("params.safetensors")]
+    [InlineData("expected.safetensors")]
+    public void Run_refuses_to_write_over_its_own_inputs(string file)
+    {
+        string folder = CopyCase("se_c32_r8_bias");
+        var before = Hashes(folder);
+        var r = Run("run", folder, "--out", Path.Combine(folder, file));
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("is an input of this command", r.Err);
+        Assert.Equal(before, Hashes(folder));
+
+        // The same through a symbolic link, and through a linked folder.
+        string link = Path.Combine(_temp, "link.safetensors");
+        File.CreateSymbolicLink(link, Path.Combine(folder, file));
+        Assert.Equal(ExitCodes.BadInput, Run("run", folder, "--out", link).Code);
+        string dirLink = Path.Combine(_temp, "case-link");
+        Directory.CreateSymbolicLink(dirLink, folder);
+        Assert.Equal(ExitCodes.BadInput, Run("run", folder, "--out", Path.Combine(dirLink, file)).Code);
+        Assert.Equal(before, Hashes(folder));
+    }
+
+    [Fact]
+    public void Outputs_are_never_written_through_links_or_onto_directories_or_devices()
+    {
+        string folder = CopyCase("gct_l1_c7");
+        string elsewhere = Path.Combine(_temp, "precious.safetensors");
+        File.WriteAllText(elsewhere, "keep me");
+        string link = Path.Combine(_temp, "out.safetensors");
+        File.CreateSymbolicLink(link, elsewhere);
+        var r = Run("run", folder, "--out", link);
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("symbolic link", r.Err);
+        Assert.Equal("keep me", File.ReadAllText(elsewhere));
+        Assert.NotNull(new FileInfo(link).LinkTarget);
+
+        string dir = Path.Combine(_temp, "d.safetensors");
+        Directory.CreateDirectory(dir);
+        Assert.Equal(ExitCodes.BadInput, Run("run", folder, "--out", dir).Code);
+        if (OperatingSystem.IsLinux())
+        {
+            var e = Assert.Throws<IOException>(() => AtomicFile.CheckTarget("/dev/null"));
+            Assert.Contains("device", e.Message);
+        }
+        Assert.Equal(ExitCodes.BadInput, Run("run", folder, "--out", "").Code);
+    }
+
+    [Fact]
+    public void The_output_format_follows_the_extension()
+    {
+        string folder = CopyCase("gct_l1_c7");
+        var r = Run("run", folder, "--out", Path.Combine(_temp, "y.npy"));
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("an .npy file holds one tensor", r.Err);
+        Assert.False(File.Exists(Path.Combine(_temp, "y.npy")));
+        r = Run("run", folder, "--out", Path.Combine(_temp, "y.bin"));
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("unknown extension '.bin'", r.Err);
+
+        // Without y.grad the run has one output: an .npy file holds it, readable as .npy.
+        var inputs = SafeTensors.ReadSet<double>(Path.Combine(folder, "inputs.safetensors"));
+        var onlyX = new TensorSet<double>("inputs");
+        onlyX.Set("x", inputs.Get("x"));
+        SafeTensors.Write(Path.Combine(folder, "inputs.safetensors"), onlyX);
+        string npy = Path.Combine(_temp, "y.npy");
+        Assert.Equal(ExitCodes.Ok, Run("run", folder, "--out", npy).Code);
+        Assert.Equal(inputs.Get("x").ShapeArray(), Npy.Read(npy).Shape);
+    }
+
+    [Fact]
+    public void Newcomer_paper_cuts()
+    {
+        var r = Run();
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("Usage:", r.Out);
+        Assert.DoesNotContain("Required command", r.Err);
+
+        r = Run("compare", "a.safetensors", "b.safetensors", "--rtol", "abc");
+        Assert.Equal(ExitCodes.BadInput, r.Code);
+        Assert.Contains("--rtol expects a number, got 'abc'", r.Err);
+        Assert.DoesNotContain("System.", r.Err);
+
+        string svg = Path.Combine(_temp, "new", "folder");
+        Assert.Equal(ExitCodes.Ok, Run("trace", GoldenPack.CasePath("gct_l2_c9"), "--steps", "forward", "--svg", svg).Code);
+        Assert.True(File.Exists(Path.Combine(svg, "gct_gate.svg")));
+    }
+}

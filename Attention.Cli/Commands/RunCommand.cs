@@ -22,9 +22,10 @@ public static class RunCommand
         var kernelsOpt = KernelsOption.Create();
         var threadsOpt = ThreadsOption.Create();
         var conventionsOpt = ConventionsOption.Create();
+        var memoryOpt = MemoryOption.Create();
         var cmd = new Command("run", "Compute y and, when inputs hold y.grad, x.grad and every <param>.grad; write them as safetensors.")
         {
-            caseArg, outOpt, dumpOpt, dtypeOpt, kernelsOpt, threadsOpt, conventionsOpt,
+            caseArg, outOpt, dumpOpt, dtypeOpt, kernelsOpt, threadsOpt, conventionsOpt, memoryOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -47,6 +48,7 @@ public static class RunCommand
             {
                 Kernels = KernelsOption.Parse(p.GetValue(kernelsOpt)),
                 Conventions = ConventionsOption.Parse(p.GetValue(conventionsOpt)),
+                MaxMemoryBytes = MemoryOption.Parse(p.GetValue(memoryOpt)),
                 ModuleOutput = dump is null ? null : (name, value) => dump.Set(name, value),
                 Progress = message => io.Err.WriteLine(message),
             };
@@ -126,6 +128,30 @@ public static class ConventionsOption
 
     /// <summary>The option's value.</summary>
     public static GradConventions Parse(string? value) => value == "libtorch" ? GradConventions.Libtorch : GradConventions.Exact;
+}
+
+/// <summary>The shared --max-memory option.</summary>
+public static class MemoryOption
+{
+    /// <summary>Creates --max-memory SIZE (bytes, or with K, M, G).</summary>
+    public static Option<string?> Create() => new("--max-memory")
+    {
+        Description = "The most memory a run may plan to use, e.g. 8G or 512M (default: three quarters of the available memory). " +
+                      "Checked before anything is allocated.",
+    };
+
+    /// <summary>The size in bytes, or null for the default.</summary>
+    public static long? Parse(string? text)
+    {
+        if (text is null) return null;
+        string t = text.Trim().ToUpperInvariant();
+        long unit = t.EndsWith('G') ? 1L << 30 : t.EndsWith('M') ? 1L << 20 : t.EndsWith('K') ? 1L << 10 : 1;
+        if (unit > 1) t = t[..^1];
+        if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v)
+            || !(v > 0) || v * unit > long.MaxValue)
+            throw new ArgumentException($"--max-memory expects a positive size such as 8G, 512M or 1000000, got '{text}'.");
+        return (long)(v * unit);
+    }
 }
 
 /// <summary>The shared --threads option.</summary>

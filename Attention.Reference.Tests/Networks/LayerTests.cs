@@ -94,3 +94,74 @@ public class LayerTests
         Assert.Throws<InvalidOperationException>(() => layer.Backward(new DenseTensor<double>(1, 1, 1, 3), pass));
     }
 }
+
+/// <summary>The shape plan: every module's shape known before any compute, and refusals before any allocation.</summary>
+public sealed class ShapePlanTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-plan-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    public static TheoryData<string> Cases => new(Directory.GetDirectories(NetworkTestData.Folder).Select(p => Path.GetFileName(p)!).Order());
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void The_plan_names_every_dumped_module_with_its_shape_in_call_order(string name)
+    {
+        var folder = Reference.Cases.CaseFolder.Open(NetworkTestData.CasePath(name));
+        var net = Reference.Models.ModelZoo.Create<double>(folder.Config);
+        var x = folder.ReadInputs<double>().Get("x");
+        var plan = new ShapePlan();
+        net.Root.InferShape(x.ShapeArray(), plan);
+        var (dump, order) = folder.ReadExpectedDump()!.Value;
+        Assert.Equal(order!.Split(','), plan.Named.Select(n => n.Name));
+        var shapes = dump.ToDictionary(t => t.Name, t => t.Shape);
+        foreach (var (n, shape) in plan.Named) Assert.Equal(shapes[n], shape);
+    }
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private string CopyCase(string from)
+    {
+        string target = Path.Combine(_temp, Path.GetFileName(from));
+        Directory.CreateDirectory(target);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        return target;
+    }
+
+    [Fact]
+    public void A_huge_padding_is_refused_before_any_compute()
+    {
+        string folder = CopyCase(Support.GoldenPack.CasePath("conv_3x3_p1_bias"));
+        string json = File.ReadAllText(Path.Combine(folder, "case.json"));
+        File.WriteAllText(Path.Combine(folder, "case.json"), System.Text.RegularExpressions.Regex.Replace(json, "\"padding\":\\s*\\d+", "\"padding\": 3000"));
+        var r = Run("run", folder, "--out", Path.Combine(_temp, "o.safetensors"));
+        Assert.Equal(2, r.Code);
+        Assert.Contains("Tensor 'y.grad' has shape", r.Err);
+
+        File.WriteAllText(Path.Combine(folder, "case.json"), System.Text.RegularExpressions.Regex.Replace(json, "\"padding\":\\s*\\d+", "\"padding\": 1100000000"));
+        r = Run("run", folder, "--out", Path.Combine(_temp, "o.safetensors"));
+        Assert.Equal(2, r.Code);
+        Assert.Contains("is too large", r.Err);
+        Assert.DoesNotContain("-", r.Err.Split("shape").Skip(1).FirstOrDefault() ?? "");
+        Assert.False(File.Exists(Path.Combine(_temp, "o.safetensors")));
+    }
+
+    [Fact]
+    public void A_run_over_the_memory_cap_is_refused_naming_both_sizes()
+    {
+        string folder = CopyCase(NetworkTestData.CasePath("03_resnet50_eval"));
+        var r = Run("run", folder, "--max-memory", "64K");
+        Assert.Equal(2, r.Code);
+        Assert.Matches(@"plans [\d.]+ MB for \d+ module outputs of x \[1, 3, 40, 40\], over the 65536 bytes limit", r.Err);
+        Assert.False(File.Exists(Path.Combine(folder, "actual.safetensors")));
+        Assert.Equal(2, Run("run", folder, "--max-memory", "lots").Code);
+        Assert.Equal(0, Run("run", folder, "--max-memory", "1G").Code);
+    }
+}

@@ -24,6 +24,16 @@ public sealed class RunOptions
     /// <summary>Network cases: receives every module's output (path, value as float64) in forward order, or null.</summary>
     public Action<string, DenseTensor<double>>? ModuleOutput { get; init; }
 
+    /// <summary>
+    /// The most memory a run may plan to use, in bytes (null: <see cref="DefaultMaxMemory"/>). The plan counts every
+    /// module output of the forward (twice with a backward pass) and is made, checked 64-bit, before anything is
+    /// allocated; a larger plan is refused with an error naming both sizes.
+    /// </summary>
+    public long? MaxMemoryBytes { get; init; }
+
+    /// <summary>The default cap: three quarters of the memory available to this process.</summary>
+    public static long DefaultMaxMemory => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
+
     /// <summary>Progress messages for long runs (network cases), or null.</summary>
     public Action<string>? Progress { get; init; }
 

@@ -36,6 +36,26 @@ public abstract class LayerCaseModule : CaseModule
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
         var dy = inputs.TryGet("y.grad");
         net.LoadStateDict(parameters);
+        // The whole pass is planned before anything is allocated: every shape checked, y.grad against the output,
+        // and the memory the module outputs will take against the cap.
+        var plan = new ShapePlan();
+        int[] outputShape;
+        try
+        {
+            outputShape = net.Root.InferShape(x.ShapeArray(), plan);
+        }
+        catch (OverflowException)
+        {
+            throw new ArgumentException($"{config.Source}: the module outputs for x {x.ShapeString} do not fit in 64-bit sizes.");
+        }
+        if (dy is not null) ShapeUtil.Require(dy, "y.grad", outputShape);
+        long elementSize = typeof(T) == typeof(float) ? 4 : 8;
+        long planned = checked(plan.Elements * elementSize * (dy is null ? 1 : 2));
+        long cap = options.MaxMemoryBytes ?? RunOptions.DefaultMaxMemory;
+        if (planned > cap)
+            throw new ArgumentException(
+                $"{config.Source}: this run plans {Bytes(planned)} for {plan.Outputs} module outputs of x {x.ShapeString}, " +
+                $"over the {Bytes(cap)} limit (--max-memory).");
         var kernels = options.Kernels ?? (typeof(T) == typeof(float) ? KernelPath.Fast : KernelPath.Oracle);
 
         var clock = Stopwatch.StartNew();
@@ -56,4 +76,9 @@ public abstract class LayerCaseModule : CaseModule
             options.Progress($"{Name}: done in {clock.Elapsed.TotalSeconds:0.0} s");
         return result.Tensors;
     }
+
+    /// <summary>A byte count for people: "4.4 GB".</summary>
+    public static string Bytes(long bytes) => bytes >= 1L << 30
+        ? $"{bytes / (double)(1L << 30):0.0} GB"
+        : bytes >= 1L << 20 ? $"{bytes / (double)(1L << 20):0.0} MB" : $"{bytes} bytes";
 }

@@ -30,6 +30,13 @@ public sealed class SqueezeExcitationLayer<T> : Layer<T> where T : IFloatingPoin
     /// <inheritdoc />
     public override string Kind => "SqueezeExcitation";
 
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, Options.Channels);
+        return input;
+    }
+
     private SeParameters<T> Parameters() => new(Options, _fc1.Weight.Value, _fc1.Bias?.Value, _fc2.Weight.Value, _fc2.Bias?.Value);
 
     /// <inheritdoc />
@@ -96,6 +103,13 @@ public sealed class CoordAttLayer<T> : Layer<T> where T : IFloatingPointIeee754<
 
     /// <inheritdoc />
     public override string Kind => "CoordAtt";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, Channels);
+        return input;
+    }
 
     private CoordinateAttentionParameters<T> Parameters() => new()
     {

@@ -52,6 +52,13 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     public override string Kind => "BatchNorm2d";
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, Channels);
+        return input;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         string name = DisplayName;

@@ -34,6 +34,14 @@ public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     public override string Kind => "Conv2d";
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, Geometry.InChannels);
+        var (ho, wo) = Geometry.OutputSize(input[2], input[3]);
+        return [input[0], Geometry.OutChannels, ho, wo];
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         // Eq. (conv.1): y = conv(x, w) + b.

@@ -19,6 +19,9 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
     public override string Kind => "h_sigmoid";
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan) => _relu.InferShape(input, plan);
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         T three = T.CreateTruncating(3), six = T.CreateTruncating(6);
@@ -54,6 +57,9 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <inheritdoc />
     public override string Kind => "h_swish";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan) => _sigmoid.InferShape(input, plan);
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
@@ -109,6 +115,20 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
 
     /// <inheritdoc />
     public override string Kind => "CoordAtt";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, _conv1.In);
+        if (_conv2.Out != input[1]) throw new ShapeMismatchException(DisplayName + " gates", $"[N, {input[1]}, …] (oup = inp)", [input[0], _conv2.Out]);
+        int n = input[0], h = input[2], w = input[3];
+        _poolH.InferShape(input, plan);
+        _poolW.InferShape(input, plan);
+        var y = _relu.InferShape(_bn1.InferShape(_conv1.InferShape([n, input[1], checked(h + w), 1], plan), plan), plan);
+        _conv2.InferShape([n, y[1], h, 1], plan);
+        _conv3.InferShape([n, y[1], 1, w], plan);
+        return input;
+    }
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)

@@ -45,6 +45,13 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     private GatedChannelTransformation<T> Module() => new(Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu);
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input, Alpha.Value.Dim(1));
+        return input;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var m = Module();

@@ -154,6 +154,53 @@ public sealed class ModuleDump<T> where T : IFloatingPointIeee754<T>
 }
 
 /// <summary>
+/// The shapes a forward pass will produce, worked out before anything is allocated or computed: every module's
+/// output shape is checked against its parameters, and the elements of all module outputs are added up (checked
+/// 64-bit) for the run's memory plan.
+/// </summary>
+public sealed class ShapePlan
+{
+    /// <summary>The elements of every module output the forward produces, summed.</summary>
+    public long Elements { get; private set; }
+
+    /// <summary>The number of module outputs counted.</summary>
+    public int Outputs { get; private set; }
+
+    private readonly List<(string Name, int[] Shape)> _named = new();
+    private readonly Dictionary<string, int> _calls = new(StringComparer.Ordinal);
+
+    /// <summary>The output shape of every named module, in the order the dump would record them (<c>path#k</c> for repeats).</summary>
+    public IReadOnlyList<(string Name, int[] Shape)> Named => _named;
+
+    /// <summary>Adds one module output (named when <paramref name="path"/> is a module path).</summary>
+    /// <exception cref="OverflowException">The size does not fit in 64 bits.</exception>
+    public void Add(int[] shape, string? path = null)
+    {
+        long v = Volume(shape);
+        Elements = checked(Elements + v);
+        Outputs++;
+        if (!string.IsNullOrEmpty(path))
+        {
+            _calls.TryGetValue(path, out int k);
+            _calls[path] = k + 1;
+            _named.Add((k == 0 ? path : $"{path}#{k}", shape));
+        }
+    }
+
+    /// <summary>The product of the dimensions, checked; dimensions must be ≥ 0.</summary>
+    public static long Volume(int[] shape)
+    {
+        long v = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"A dimension is negative: {ShapeUtil.Format(shape)}.");
+            v = checked(v * d);
+        }
+        return v;
+    }
+}
+
+/// <summary>
 /// A layer in the spirit of <c>torch.nn.Module</c> and micrograd: named children and named parameters/buffers (so
 /// state_dict names come from the tree), a forward that records what its backward needs on the pass's tape, and
 /// the backward written beside it. Parameter gradients accumulate in <see cref="Parameter{T}.Grad"/>.
@@ -173,6 +220,9 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     /// child (a functional op such as <c>F.relu</c>: it is never dumped).
     /// </summary>
     public string? Path { get; private set; }
+
+    /// <summary>What messages call this layer's input: <c>x</c> for the root, else "<c>path</c> input".</summary>
+    protected string InputName => Path is "" ? "x" : DisplayName + " input";
 
     /// <summary>The path, or the kind for an unnamed layer (for messages).</summary>
     public string DisplayName => string.IsNullOrEmpty(Path) ? Kind : Path;
@@ -252,6 +302,41 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     public void ZeroGrad()
     {
         foreach (var (_, p) in NamedTensors()) p.Grad = null;
+    }
+
+    /// <summary>
+    /// The output shape for an input of shape <paramref name="input"/>, validating it against the parameters without
+    /// computing anything; records every module output in <paramref name="plan"/>.
+    /// </summary>
+    /// <exception cref="ShapeMismatchException">The input does not fit this layer.</exception>
+    public int[] InferShape(int[] input, ShapePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(plan);
+        int[] output;
+        try
+        {
+            output = OnInferShape(input, plan);
+        }
+        catch (ShapeMismatchException e) when (Path is "" && e.TensorName.EndsWith(" input", StringComparison.Ordinal)
+                                                && e.Actual.AsSpan().SequenceEqual(input))
+        {
+            // The tree's own input reached a layer that cannot take it: to the user that is x.
+            throw new ShapeMismatchException("x", e.Expected, input);
+        }
+        plan.Add(output, Path);
+        return output;
+    }
+
+    /// <summary>The shape rule (default: the output has the input's shape, as every elementwise layer).</summary>
+    protected virtual int[] OnInferShape(int[] input, ShapePlan plan) => input;
+
+    /// <summary>Throws unless <paramref name="input"/> is [N, <paramref name="channels"/>, H, W].</summary>
+    protected void RequireNchw(int[] input, int? channels = null)
+    {
+        if (input.Length != 4 || (channels is { } c && input[1] != c))
+            throw new ShapeMismatchException(InputName,
+                channels is null ? "[N, C, H, W]" : $"[N, {channels}, H, W] (channels = {channels})", input);
     }
 
     /// <summary>

@@ -57,6 +57,16 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     }
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        if (input.Length < 2 || input[1] != In || (!_convForm && input.Length != 2))
+            throw new ShapeMismatchException(InputName, _convForm ? $"[N, {In}, ...]" : $"[N, {In}]", input);
+        var output = (int[])input.Clone();
+        output[1] = Out;
+        return output;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var (n, p) = Check(x, "input", In);

@@ -15,6 +15,13 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
     public override string Kind => "AdaptiveAvgPool2d";
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input);
+        return [input[0], input[1], 1, 1];
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
@@ -38,6 +45,14 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     /// <inheritdoc />
     public override string Kind => "Flatten";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        long rest = ShapePlan.Volume(input[1..]);
+        if (rest > int.MaxValue) throw new ArgumentException($"{DisplayName}: flattening {ShapeUtil.Format(input)} gives {rest} features, too many.");
+        return [input[0], (int)rest];
+    }
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
@@ -87,6 +102,13 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <inheritdoc />
     public override string Kind => "MaxPool2d";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input);
+        return [input[0], input[1], OutputSize(input[2]), OutputSize(input[3])];
+    }
 
     /// <summary>PyTorch's pooling_output_shape: ⌊ or ⌈(L + 2p − d(k − 1) − 1)/s⌉ + 1, less one when the last window starts in the right padding.</summary>
     public int OutputSize(int length)
@@ -165,6 +187,13 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
 {
     /// <inheritdoc />
     public override string Kind => "AdaptiveAvgPool2d";
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input);
+        return overWidth ? [input[0], input[1], input[2], 1] : [input[0], input[1], 1, input[3]];
+    }
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)

@@ -49,6 +49,13 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
     }
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        foreach (var layer in _run) input = layer.InferShape(input, plan);
+        return input;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
         for (int i = _run.Count - 1; i >= 0; i--) dy = _run[i].Backward(dy, pass);
@@ -103,6 +110,19 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <inheritdoc />
     public override string Kind { get; }
+
+    /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        var h = input;
+        foreach (var layer in _branch) h = layer.InferShape(h, plan);
+        if (_sum)
+        {
+            var sc = _shortcut?.InferShape(input, plan) ?? input;
+            if (!sc.AsSpan().SequenceEqual(h)) throw new ShapeMismatchException(DisplayName + " shortcut", ShapeUtil.Format(h), sc);
+        }
+        return _after?.InferShape(h, plan) ?? h;
+    }
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)

@@ -99,6 +99,17 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
     public override string Kind { get; }
 
     /// <inheritdoc />
+    protected override int[] OnInferShape(int[] input, ShapePlan plan)
+    {
+        RequireNchw(input);
+        int[] squeezed = [input[0], input[1], 1, 1];
+        var s = _squeeze?.InferShape(input, plan) ?? squeezed;
+        foreach (var layer in _excitation) s = layer.InferShape(s, plan);
+        if (!s.AsSpan().SequenceEqual(squeezed)) throw new ShapeMismatchException(DisplayName + " gate", ShapeUtil.Format(squeezed), s);
+        return input;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");

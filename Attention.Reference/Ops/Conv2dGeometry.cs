@@ -66,7 +66,11 @@ public readonly record struct Conv2dGeometry(
             throw new ArgumentException(
                 $"conv2d: the dilated kernel [{effH}, {effW}] (kernel_size [{Kernel.H}, {Kernel.W}], dilation [{Dilation.H}, {Dilation.W}]) " +
                 $"is larger than the padded input [{padH}, {padW}] (input [{inH}, {inW}], padding [{Padding.H}, {Padding.W}]).");
-        return ((int)((padH - effH) / Stride.H + 1), (int)((padW - effW) / Stride.W + 1));
+        long ho = (padH - effH) / Stride.H + 1, wo = (padW - effW) / Stride.W + 1;
+        if (ho > int.MaxValue || wo > int.MaxValue)
+            throw new ArgumentException(
+                $"conv2d: the output [{ho}, {wo}] (input [{inH}, {inW}], padding [{Padding.H}, {Padding.W}]) is too large.");
+        return ((int)ho, (int)wo);
     }
 
     /// <summary>Multiply-adds per image: O·Ho·Wo·(I/G)·kh·kw.</summary>

@@ -55,5 +55,9 @@ public sealed class ShapeMismatchException : ArgumentException
     {
         TensorName = tensorName;
         Actual = actual;
+        Expected = expected;
     }
+
+    /// <summary>The expected shape, in words.</summary>
+    public string Expected { get; } = "";
 }

@@ -17,8 +17,8 @@ public static class VerifyCommand
         {
             Description = "Hold the outputs another backend saved as NAME in each case folder against the oracle, instead of checking the oracle against expected.safetensors.",
         };
-        var rtolOpt = new Option<double?>("--rtol") { Description = "Relative tolerance (default 1e-10 for float64, 1e-5 when either side is float32)." };
-        var atolOpt = new Option<double?>("--atol") { Description = "Absolute tolerance (default rtol × max|e| of each tensor, with the file's noise floor)." };
+        var rtolOpt = new Option<double?>("--rtol") { Description = TolerancesHelp.RTol };
+        var atolOpt = new Option<double?>("--atol") { Description = TolerancesHelp.ATol };
         var allowMissingOpt = new Option<bool>("--allow-missing")
         {
             Description = "With --actual: tensors the backend did not save are listed as unchecked instead of failing the case.",

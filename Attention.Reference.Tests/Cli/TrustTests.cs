@@ -188,3 +188,87 @@ public sealed class TrustTests : IDisposable
         Assert.True(File.Exists(Path.Combine(svg, "gct_gate.svg")));
     }
 }
+
+/// <summary>Tolerances people can reason about: defaults by stored dtype, the worst elements, channels, JSON, --name.</summary>
+public sealed class ToleranceTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-tol-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Default_tolerances_and_ulps_follow_the_coarser_stored_dtype()
+    {
+        Assert.Equal(1e-10, TensorComparer.DefaultRTol(StoredDType.F64, StoredDType.F64));
+        Assert.Equal(1e-5, TensorComparer.DefaultRTol(StoredDType.F64, StoredDType.F32));
+        Assert.Equal(1e-2, TensorComparer.DefaultRTol(StoredDType.F16, StoredDType.F32));
+        Assert.Equal(5e-2, TensorComparer.DefaultRTol(StoredDType.F64, StoredDType.BF16));
+        Assert.Equal(1e-10, TensorComparer.DefaultRTol(StoredDType.I64, StoredDType.F64));
+        // One F16 step at 1.0 is 2^-10: one unit in the last place of the stored type.
+        double e = 1.0, a = 1.0 + Math.Pow(2, -10);
+        var c = TensorComparer.Compare(new StoredTensor("h", StoredDType.F16, [1], [e]), new StoredTensor("h", StoredDType.F64, [1], [a]));
+        Assert.Equal(1, c.MaxUlps);
+        Assert.True(c.Passed);
+        Assert.Equal(1, TensorComparer.Ulps(1.0, 1.0 + Math.Pow(2, -7), StoredDType.BF16));
+        Assert.Equal(0x3F80, TensorComparer.BFloat16Bits(1.0f));
+    }
+
+    [Fact]
+    public void Show_lists_the_worst_elements_and_the_channels_over_tolerance_and_json_says_the_same()
+    {
+        var e = new TensorSet<double>("e");
+        var x = new DenseTensor<double>(2, 3, 2, 2);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = 1 + i;
+        e.Set("y", x);
+        var a = new TensorSet<double>("a");
+        var y = x.Clone();
+        y[1, 2, 0, 1] *= 1 + 1e-6;
+        y[0, 2, 1, 1] *= 1 + 1e-7;
+        y[0, 0, 0, 0] = double.NaN;
+        a.Set("y", y);
+        a.Set("z", new DenseTensor<double>(1));
+        string ep = Path.Combine(_temp, "e.safetensors"), ap = Path.Combine(_temp, "a.safetensors");
+        SafeTensors.Write(ep, e);
+        SafeTensors.Write(ap, a);
+        var r = Run("compare", ep, ap, "--show", "2");
+        Assert.Equal(ExitCodes.Mismatch, r.Code);
+        Assert.Contains("    [0,0,0,0] e=1 a=NaN err/tol=∞", r.Out.Replace("Infinity", "∞"));
+        Assert.Contains("    [1,2,0,1] e=", r.Out);
+        Assert.Contains("channels over tolerance (2 of 3): c0 1/8 worst ", r.Out);
+        Assert.Contains("not in e.safetensors (not compared): z", r.Out);
+
+        var json = Run("compare", ep, ap, "--show", "3", "--json");
+        Assert.Equal(ExitCodes.Mismatch, json.Code);
+        using var doc = System.Text.Json.JsonDocument.Parse(json.Out);
+        var root = doc.RootElement;
+        Assert.False(root.GetProperty("passed").GetBoolean());
+        var t = root.GetProperty("results")[0];
+        Assert.Equal("y", t.GetProperty("name").GetString());
+        Assert.Equal(3, t.GetProperty("violations").GetInt64());
+        Assert.Equal("Infinity", t.GetProperty("worst_ratio").GetString());
+        Assert.Equal(3, t.GetProperty("worst").GetArrayLength());
+        Assert.Equal("z", root.GetProperty("not_compared")[0].GetString());
+    }
+
+    [Fact]
+    public void Name_picks_a_tensor_of_a_safetensors_file_to_hold_against_an_npy_file()
+    {
+        var e = new TensorSet<double>("e");
+        e.Set("y", DenseTensor<double>.FromDoubles([1, 2, 3], 3));
+        e.Set("x.grad", DenseTensor<double>.FromDoubles([4, 5], 2));
+        string ep = Path.Combine(_temp, "e.safetensors"), np = Path.Combine(_temp, "mine.npy");
+        SafeTensors.Write(ep, e);
+        Npy.Write(np, DenseTensor<double>.FromDoubles([4, 5], 2));
+        Assert.Equal(ExitCodes.Ok, Run("compare", ep, np, "--name", "x.grad").Code);
+        Assert.Equal(ExitCodes.BadInput, Run("compare", ep, np, "--name", "nope").Code);
+        Assert.Equal(ExitCodes.BadInput, Run("compare", _temp, np).Code);
+    }
+}

@@ -80,10 +80,12 @@ public sealed class CaseFolder
     public TensorSet<T> ReadParameters<T>() where T : IFloatingPointIeee754<T>
     {
         string st = System.IO.Path.Combine(Path, ParamsFile), pth = System.IO.Path.Combine(Path, ParamsPthFile);
+        foreach (var f in new[] { st, pth })
+            if (Directory.Exists(f)) throw new CaseFormatException($"Case '{Path}': '{f}' is a directory, not a state_dict file.");
         bool hasSt = File.Exists(st), hasPth = File.Exists(pth);
         if (hasSt && hasPth)
             throw new CaseFormatException($"Case '{Path}' has both {ParamsFile} and {ParamsPthFile}; keep one.");
-        if (!hasSt && !hasPth) return new TensorSet<T>($"{Name}/{ParamsFile}");
+        if (!hasSt && !hasPth) return new TensorSet<T>($"{Name} (which has no {ParamsFile} or {ParamsPthFile})");
         string file = hasSt ? ParamsFile : ParamsPthFile;
         var stored = hasSt ? SafeTensors.Read(st) : Pth.Read(pth);
         var kept = new List<StoredTensor>();
@@ -127,6 +129,7 @@ public sealed class CaseFolder
     private TensorSet<T>? ReadSet<T>(string file, bool required) where T : IFloatingPointIeee754<T>
     {
         string full = System.IO.Path.Combine(Path, file);
+        if (Directory.Exists(full)) throw new CaseFormatException($"Case '{Path}': '{full}' is a directory, not a file.");
         if (!File.Exists(full))
             return required ? throw new CaseFormatException($"Case '{Path}' has no {file}.") : null;
         return SafeTensors.Read(full).ToTensorSet<T>($"{Name}/{file}");

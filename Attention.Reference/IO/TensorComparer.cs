@@ -41,9 +41,9 @@ public sealed record TensorComparison
 }
 
 /// <summary>
-/// Element-wise comparison under |a − e| ≤ atol + rtol·|e|. Defaults: rtol 1e-10 when both sides are float64, 1e-5
-/// when either is float32 (or narrower); atol = rtol × max|e| of that tensor, so an element that cancels to near
-/// zero is judged against the tensor's scale.
+/// Element-wise comparison under |a − e| ≤ atol + rtol·|e|. Defaults by the coarser stored dtype of the two sides
+/// (<see cref="DefaultRTol"/>: F64 1e-10, F32 1e-5, F16 1e-2, BF16 5e-2, ULPs counted in that dtype's units);
+/// atol = rtol × max|e| of that tensor, so an element that cancels to near zero is judged against the tensor's scale.
 /// <para>
 /// Noise floor: when a file of several tensors is compared, the default atol is never below 64·ε·S, where S is the
 /// largest |e| over every tensor of the expected file and ε the machine epsilon of the coarser dtype. A tensor that is
@@ -74,9 +74,42 @@ public static class TensorComparer
             .ToList();
     }
 
-    /// <summary>The default relative tolerance for a pair of stored types.</summary>
-    public static double DefaultRTol(StoredDType expected, StoredDType actual) =>
-        expected == StoredDType.F64 && actual == StoredDType.F64 ? 1e-10 : 1e-5;
+    /// <summary>
+    /// The coarser of two stored types, whose units the comparison counts in: BF16 over F16 over F32 over F64 (an
+    /// integer type counts as F64: its values are exact in double up to 2^53).
+    /// </summary>
+    public static StoredDType Coarser(StoredDType a, StoredDType b) => Rank(a) >= Rank(b) ? Norm(a) : Norm(b);
+
+    private static StoredDType Norm(StoredDType t) => t is StoredDType.F16 or StoredDType.BF16 or StoredDType.F32 ? t : StoredDType.F64;
+
+    private static int Rank(StoredDType t) => Norm(t) switch
+    {
+        StoredDType.BF16 => 3,
+        StoredDType.F16 => 2,
+        StoredDType.F32 => 1,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// The default relative tolerance, by the coarser stored type: F64 1e-10 (only the order of summation differs),
+    /// F32 1e-5 (~84 units of its ε = 2^-23), F16 1e-2 (~10 units of 2^-10), BF16 5e-2 (~6 units of 2^-7).
+    /// </summary>
+    public static double DefaultRTol(StoredDType expected, StoredDType actual) => Coarser(expected, actual) switch
+    {
+        StoredDType.BF16 => 5e-2,
+        StoredDType.F16 => 1e-2,
+        StoredDType.F32 => 1e-5,
+        _ => 1e-10,
+    };
+
+    /// <summary>The machine epsilon of a stored type (the noise floor's unit).</summary>
+    public static double Epsilon(StoredDType dtype) => Norm(dtype) switch
+    {
+        StoredDType.BF16 => Math.Pow(2, -7),
+        StoredDType.F16 => Math.Pow(2, -10),
+        StoredDType.F32 => Math.Pow(2, -23),
+        _ => Math.Pow(2, -52),
+    };
 
     /// <summary>Compares two stored tensors.</summary>
     /// <param name="expected">The expected tensor.</param>
@@ -87,10 +120,10 @@ public static class TensorComparer
     public static TensorComparison Compare(StoredTensor expected, StoredTensor actual, double? rtol = null, double? atol = null, double? fileScale = null)
     {
         double r = rtol ?? DefaultRTol(expected.DType, actual.DType);
-        bool single = expected.DType != StoredDType.F64 || actual.DType != StoredDType.F64;
+        var unit = Coarser(expected.DType, actual.DType);
         if (atol is null)
         {
-            double epsilon = single ? Math.Pow(2, -23) : Math.Pow(2, -52);
+            double epsilon = Epsilon(unit);
             double floor = NoiseFloorUlps * epsilon * (fileScale ?? MaxAbsFinite(expected.Values));
             atol = Math.Max(r * MaxAbsFinite(expected.Values), floor);
         }
@@ -100,11 +133,12 @@ public static class TensorComparer
                 Name = expected.Name, RTol = r,
                 Problem = $"shape {ShapeUtil.Format(actual.Shape)}, expected {ShapeUtil.Format(expected.Shape)}",
             };
-        return Compare(expected.Name, expected.Values, actual.Values, expected.Shape, r, atol, single);
+        return Compare(expected.Name, expected.Values, actual.Values, expected.Shape, r, atol, unit);
     }
 
-    /// <summary>Compares two arrays of the same shape. <paramref name="single"/> measures ULPs in float32.</summary>
-    public static TensorComparison Compare(string name, double[] expected, double[] actual, int[] shape, double rtol, double? atol = null, bool single = false)
+    /// <summary>Compares two arrays of the same shape; ULPs are counted in <paramref name="unit"/>'s spacing.</summary>
+    public static TensorComparison Compare(string name, double[] expected, double[] actual, int[] shape, double rtol, double? atol = null,
+        StoredDType unit = StoredDType.F64)
     {
         if (expected.Length != actual.Length)
             return new TensorComparison { Name = name, RTol = rtol, Problem = $"{actual.Length} elements, expected {expected.Length}" };
@@ -129,7 +163,7 @@ public static class TensorComparer
                 double diff = Math.Abs(a - e);
                 maxAbs = Math.Max(maxAbs, diff);
                 if (e != 0) maxRel = Math.Max(maxRel, diff / Math.Abs(e));
-                maxUlps = Math.Max(maxUlps, single ? UlpsSingle((float)e, (float)a) : UlpsDouble(e, a));
+                maxUlps = Math.Max(maxUlps, Ulps(e, a, unit));
                 double bound = a0 + rtol * Math.Abs(e);
                 ratio = diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
             }
@@ -153,6 +187,30 @@ public static class TensorComparer
 
     /// <summary>Distance in float64 ULPs (0 for equal values, +0 and −0 equal).</summary>
     public static double UlpsDouble(double a, double b) => Math.Abs((double)(Ordered(a) - Ordered(b)));
+
+    /// <summary>The distance between e and a in units in the last place of <paramref name="unit"/> (both rounded to it).</summary>
+    public static double Ulps(double e, double a, StoredDType unit) => Norm(unit) switch
+    {
+        StoredDType.F32 => UlpsSingle((float)e, (float)a),
+        StoredDType.F16 => Ulps16(BitConverter.HalfToInt16Bits((Half)e), BitConverter.HalfToInt16Bits((Half)a)),
+        StoredDType.BF16 => Ulps16(BFloat16Bits((float)e), BFloat16Bits((float)a)),
+        _ => UlpsDouble(e, a),
+    };
+
+    private static double Ulps16(short a, short b)
+    {
+        static int Ord(short bits) => bits < 0 ? short.MinValue - bits : bits;
+        return Math.Abs(Ord(a) - Ord(b));
+    }
+
+    /// <summary>bfloat16's bit pattern of <paramref name="f"/>, rounded to nearest even (NaN kept NaN).</summary>
+    public static short BFloat16Bits(float f)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        if (float.IsNaN(f)) return unchecked((short)((bits >> 16) | 0x40));
+        uint rounded = bits + 0x7FFF + ((bits >> 16) & 1);
+        return unchecked((short)(rounded >> 16));
+    }
 
     /// <summary>Distance in float32 ULPs.</summary>
     public static double UlpsSingle(float a, float b)
@@ -208,3 +266,72 @@ public static class DumpComparer
             $"first divergence: {c.Name}, max rel err {c.MaxRelError:0.0E+00}, max abs err {c.MaxAbsError:0.0E+00} at [{string.Join(",", c.WorstIndex)}]");
 }
 
+
+/// <summary>One element of a comparison: where, what was expected, what came, and how far over the tolerance.</summary>
+/// <param name="Index">The multi-index.</param>
+/// <param name="Expected">e.</param>
+/// <param name="Actual">a.</param>
+/// <param name="Ratio">|a − e| / (atol + rtol·|e|); +∞ where a NaN or infinity disagrees.</param>
+public sealed record ElementError(int[] Index, double Expected, double Actual, double Ratio);
+
+/// <summary>An NCHW tensor's errors by channel.</summary>
+/// <param name="Channel">c.</param>
+/// <param name="WorstRatio">The channel's largest error ratio.</param>
+/// <param name="Violations">How many of its elements are over the tolerance.</param>
+/// <param name="Elements">How many elements it has.</param>
+public sealed record ChannelError(int Channel, double WorstRatio, long Violations, long Elements);
+
+/// <summary>Element-level detail of a comparison, for people looking for where a backend goes wrong.</summary>
+public static class ComparisonDetails
+{
+    /// <summary>The <paramref name="count"/> elements with the largest error ratios, worst first (under the comparison's tolerances).</summary>
+    public static List<ElementError> Worst(StoredTensor expected, StoredTensor actual, TensorComparison c, int count)
+    {
+        if (c.Problem is not null || count <= 0) return [];
+        var ratios = Ratios(expected.Values, actual.Values, c.RTol, c.ATol);
+        return Enumerable.Range(0, ratios.Length)
+            .OrderByDescending(i => ratios[i]).ThenBy(i => i).Take(count)
+            .Select(i => new ElementError(TensorComparer.Unravel(i, expected.Shape), expected.Values[i], actual.Values[i], ratios[i]))
+            .ToList();
+    }
+
+    /// <summary>Per-channel errors of a rank-4 (NCHW) tensor; empty for other ranks.</summary>
+    public static List<ChannelError> PerChannel(StoredTensor expected, StoredTensor actual, TensorComparison c)
+    {
+        if (c.Problem is not null || expected.Shape.Length != 4) return [];
+        int n = expected.Shape[0], ch = expected.Shape[1], plane = expected.Shape[2] * expected.Shape[3];
+        var ratios = Ratios(expected.Values, actual.Values, c.RTol, c.ATol);
+        var result = new List<ChannelError>(ch);
+        for (int k = 0; k < ch; k++)
+        {
+            double worst = 0;
+            long violations = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < plane; j++)
+                {
+                    double r = ratios[(i * ch + k) * plane + j];
+                    worst = Math.Max(worst, r);
+                    if (r > 1) violations++;
+                }
+            result.Add(new ChannelError(k, worst, violations, (long)n * plane));
+        }
+        return result;
+    }
+
+    private static double[] Ratios(double[] e, double[] a, double rtol, double atol)
+    {
+        var r = new double[e.Length];
+        for (int i = 0; i < e.Length; i++)
+        {
+            double ev = e[i], av = a[i];
+            if (double.IsNaN(ev) || double.IsNaN(av)) r[i] = double.IsNaN(ev) && double.IsNaN(av) ? 0 : double.PositiveInfinity;
+            else if (double.IsInfinity(ev) || double.IsInfinity(av)) r[i] = ev == av ? 0 : double.PositiveInfinity;
+            else
+            {
+                double diff = Math.Abs(av - ev), bound = atol + rtol * Math.Abs(ev);
+                r[i] = diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
+            }
+        }
+        return r;
+    }
+}

@@ -13,6 +13,9 @@ public static class ModuleRegistry
         Add(new SeResNetBlockCaseModule());
         Add(new CaCaseModule());
         Add(new GctCaseModule());
+        Add(new TorchvisionSeCaseModule());
+        Add(new TimmSeCaseModule());
+        Add(new CoordAttCaseModule());
         foreach (var model in Models.ModelZoo.All) Add(new NetworkCaseModule(model));
     }
 

@@ -30,6 +30,9 @@ public sealed class ConvBench : IBenchSuite
         new("3x3_128_128_28", Conv2dGeometry.Square(128, 128, 3, padding: 1), 28),
         new("3x3_256_256_14", Conv2dGeometry.Square(256, 256, 3, padding: 1), 14),
         new("3x3_512_512_7", Conv2dGeometry.Square(512, 512, 3, padding: 1), 7),
+        // MobileNet depthwise layers (memory-bound: compare their GB/s, in the JSON, with the machine's bandwidth).
+        new("dw3x3_144_56", Conv2dGeometry.Square(144, 144, 3, padding: 1, groups: 144), 56),
+        new("dw3x3s2_96_112", Conv2dGeometry.Square(96, 96, 3, stride: 2, padding: 1, groups: 96), 112),
     ];
 
     /// <inheritdoc />

@@ -150,6 +150,42 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void RejectsAByteSizeThatOverflows64Bits()
+    {
+        // 2^30 · 2^30 · 2 elements fit a long, but · 8 bytes wraps to 0, which the empty offsets [0, 0] would match.
+        string m = Message(File("{\"x\":{\"dtype\":\"F64\",\"shape\":[1073741824,1073741824,2],\"data_offsets\":[0,0]}}", []));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains("tensor 'x'", m);
+        Assert.Contains("overflows", m);
+    }
+
+    [Fact]
+    public void RejectsAnElementCountThatOverflows64BitsNamingTheFile()
+    {
+        const int big = int.MaxValue;
+        string m = Message(File($"{{\"x\":{{\"dtype\":\"U8\",\"shape\":[{big},{big},{big}],\"data_offsets\":[0,0]}}}}", []));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains("tensor 'x'", m);
+        Assert.Contains("overflows", m);
+    }
+
+    [Theory]
+    [InlineData("[0,5]")]
+    [InlineData("[5,0]")]
+    [InlineData("[0]")]
+    [InlineData("[3,0,7]")]
+    public void ReadsZeroElementTensors(string shape)
+    {
+        var t = SafeTensors.Parse(File(
+            $"{{\"e\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,0]}},"
+            + "\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8]), "t.safetensors");
+        var e = t.Single(x => x.Name == "e");
+        Assert.Equal(System.Text.Json.JsonSerializer.Deserialize<int[]>(shape), e.Shape);
+        Assert.Empty(e.Values);
+        Assert.Equal(0, e.ToTensor<double>().Length);
+    }
+
+    [Fact]
     public void ReadsEveryGoldenFile()
     {
         foreach (var file in Directory.GetFiles(GoldenPack.Folder, "*.safetensors", SearchOption.AllDirectories))

@@ -90,9 +90,15 @@ public static class SafeTensors
                     : $"gap before tensor '{e.Name}' (offset {e.Begin}, previous tensor ended at {expectedBegin})");
             if (e.End > buffer.Length)
                 throw Bad(source, $"tensor '{e.Name}' ends at offset {e.End}, beyond the {buffer.Length}-byte data buffer");
+            // Checked like the reference reader: a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64,
+            // i.e. 0) would otherwise match small or empty offsets. Folded left to right as it does, so an overflow is
+            // refused even when a later dimension is 0.
             long volume = 1;
-            foreach (int d in e.Shape) volume = checked(volume * d);
-            long needed = volume * StoredTensor.SizeOf(e.DType);
+            foreach (int d in e.Shape)
+                if (!StoredTensors.TryMultiply(volume, d, out volume))
+                    throw SizeOverflow(source, e.Name, e.Shape, e.DType);
+            if (!StoredTensors.TryMultiply(volume, StoredTensor.SizeOf(e.DType), out long needed))
+                throw SizeOverflow(source, e.Name, e.Shape, e.DType);
             if (e.End - e.Begin != needed)
                 throw Bad(source, $"tensor '{e.Name}' has shape {ShapeUtil.Format(e.Shape)} of {e.DType} ({needed} bytes) but offsets [{e.Begin}, {e.End}] hold {e.End - e.Begin} bytes");
             result.Add(new StoredTensor(e.Name, e.DType, e.Shape, Decode(buffer[(int)e.Begin..(int)e.End], e.DType, (int)volume)));
@@ -234,6 +240,9 @@ public static class SafeTensors
         }
         return result;
     }
+
+    private static InvalidDataException SizeOverflow(string source, string name, int[] shape, StoredDType dtype) =>
+        Bad(source, $"tensor '{name}' has shape {ShapeUtil.Format(shape)} of {dtype}, whose size in bytes overflows 64 bits");
 
     private static InvalidDataException Bad(string source, string what) => new($"{source}: malformed safetensors: {what}.");
 }

@@ -1,8 +1,10 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
@@ -52,11 +54,15 @@ public static class SafeTensors
         var header = bytes.Slice(8, (int)headerSize);
         if (header.Length == 0 || header[0] != (byte)'{') throw Bad(source, "header does not start with '{'");
         var buffer = bytes[(8 + (int)headerSize)..];
+        // The reference reader decodes the header as UTF-8 before parsing it, so a stray byte anywhere, in a name or
+        // a __metadata__ value alike, refuses the file. System.Text.Json would only notice when a string is read.
+        if (!Utf8.IsValid(header)) throw Bad(source, $"header is not valid UTF-8 (at byte {InvalidUtf8Offset(header)})");
 
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header.ToArray()); }
         catch (JsonException e) { throw Bad(source, $"header is not valid JSON ({e.Message})"); }
         using var _ = doc;
+        RefuseLoneSurrogates(header, source);
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "header is not a JSON object");
 
         var entries = new List<(string Name, StoredDType DType, int[] Shape, long Begin, long End)>();
@@ -107,6 +113,34 @@ public static class SafeTensors
         if (expectedBegin != buffer.Length)
             throw Bad(source, $"data buffer is {buffer.Length} bytes but the tensors cover {expectedBegin}");
         return result;
+    }
+
+    /// <summary>The offset of the first byte of <paramref name="text"/> that does not start a valid UTF-8 sequence.</summary>
+    private static int InvalidUtf8Offset(ReadOnlySpan<byte> text)
+    {
+        int at = 0;
+        while (at < text.Length && Rune.DecodeFromUtf8(text[at..], out _, out int n) == OperationStatus.Done) at += n;
+        return at;
+    }
+
+    /// <summary>
+    /// Refuses an escape that decodes to an unpaired UTF-16 surrogate (<c>"\ud800"</c>), as serde_json does: such a
+    /// string has no UTF-8 form, and System.Text.Json throws InvalidOperationException when it is read. One pass over
+    /// the (already well-formed) header, decoding only the strings that contain escapes.
+    /// </summary>
+    private static void RefuseLoneSurrogates(ReadOnlySpan<byte> header, string source)
+    {
+        var reader = new Utf8JsonReader(header);
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.PropertyName or JsonTokenType.String) || !reader.ValueIsEscaped) continue;
+            try { reader.GetString(); }
+            catch (InvalidOperationException)
+            {
+                throw Bad(source, $"header contains an invalid escape at byte {reader.TokenStartIndex}: "
+                    + "a \\u escape of an unpaired UTF-16 surrogate, which has no UTF-8 form");
+            }
+        }
     }
 
     private static (string, StoredDType, int[], long, long) ParseEntry(JsonProperty prop, string source)

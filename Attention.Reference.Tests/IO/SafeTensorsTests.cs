@@ -252,6 +252,18 @@ public class SafeTensorsTests
         Assert.Equal("\U0001F600", metadata["\u00e9"]);
     }
 
+    [Theory]
+    [InlineData("dtype", "\"F64\"")]
+    [InlineData("shape", "[1]")]
+    [InlineData("data_offsets", "[0,8]")]
+    public void RejectsAFieldGivenTwiceInOneEntry(string field, string value)
+    {
+        string m = Message(File(
+            $"{{\"a\":{{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8],\"{field}\":{value}}}}}", new byte[8]));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains($"tensor 'a' has field '{field}' twice", m);
+    }
+
     [Fact]
     public void ReadsEveryGoldenFile()
     {

@@ -150,8 +150,11 @@ public static class SafeTensors
         StoredDType? dtype = null;
         int[]? shape = null;
         long[]? offsets = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var field in v.EnumerateObject())
         {
+            // JSON allows a repeated key and System.Text.Json keeps both; the reference reader's serde refuses it.
+            if (!seen.Add(field.Name)) throw Bad(source, $"tensor '{prop.Name}' has field '{field.Name}' twice");
             switch (field.Name)
             {
                 case "dtype":

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.Numerics;
 using System.Text;
-using System.Text.RegularExpressions;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
@@ -12,7 +10,7 @@ namespace Attention.Reference.IO;
 /// 2.0), a Python dict literal with 'descr', 'fortran_order' and 'shape', then the data. Reads and writes little-endian
 /// float32 ('&lt;f4') and float64 ('&lt;f8') in C order; refuses Fortran order and other dtypes with a clear message.
 /// </summary>
-public static partial class Npy
+public static class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
@@ -40,12 +38,8 @@ public static partial class Npy
         else throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
         if (minor != 0) throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
         if (bytes.Length < headerStart + headerLen) throw Bad(source, $"header of {headerLen} bytes runs past the end of the file");
-        string header = Encoding.Latin1.GetString(bytes.Slice(headerStart, headerLen)).Trim();
-
-        var m = HeaderRegex().Match(header);
-        if (!m.Success || !m.Groups["descr"].Success || !m.Groups["fortran"].Success || !m.Groups["shape"].Success) throw Bad(source, $"header is not a dict with 'descr', 'fortran_order' and 'shape': {header}");
-        string descr = m.Groups["descr"].Value;
-        if (m.Groups["fortran"].Value == "True")
+        var (descr, fortranOrder, shape) = NpyHeader.Parse(bytes.Slice(headerStart, headerLen), source);
+        if (fortranOrder)
             throw Bad(source, "Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)");
         StoredDType dtype = descr switch
         {
@@ -53,11 +47,6 @@ public static partial class Npy
             "<f4" => StoredDType.F32,
             _ => throw Bad(source, $"dtype '{descr}' is not supported; supported: '<f4' (float32), '<f8' (float64)"),
         };
-        var dims = m.Groups["shape"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var shape = new int[dims.Length];
-        for (int i = 0; i < dims.Length; i++)
-            if (!int.TryParse(dims[i], NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]))
-                throw Bad(source, $"shape entry '{dims[i]}' is not a non-negative integer");
         long count = 1;
         foreach (int d in shape) count = checked(count * d);
         int size = StoredTensor.SizeOf(dtype);
@@ -104,8 +93,6 @@ public static partial class Npy
         return result;
     }
 
-    [GeneratedRegex(@"^\{\s*(?:(?:'descr'\s*:\s*'(?<descr>[^']*)'|'fortran_order'\s*:\s*(?<fortran>True|False)|'shape'\s*:\s*\((?<shape>[\d\s,]*)\))\s*,?\s*){3}\}$")]
-    private static partial Regex HeaderRegex();
-
-    private static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");
+    /// <summary>The error for a malformed file: its source, then what is wrong.</summary>
+    internal static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");
 }

@@ -92,6 +92,24 @@ public class NpyTests
     }
 
     [Theory]
+    [InlineData("(2147483647, 2147483647, 2147483647)")]   // the element count overflows
+    [InlineData("(1073741824, 1073741824, 2)")]            // the count fits, the byte size (· 8) wraps to 0
+    public void RefusesAByteSizeThatOverflows64BitsNamingTheFile(string shape) =>
+        Assert.Contains("overflows", Refusal(Npy1($"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}", [])));
+
+    [Theory]
+    [InlineData("(0, 5)", new[] { 0, 5 })]
+    [InlineData("(5, 0)", new[] { 5, 0 })]
+    [InlineData("(0,)", new[] { 0 })]
+    [InlineData("(2147483647, 2147483647, 2147483647, 0)", new[] { int.MaxValue, int.MaxValue, int.MaxValue, 0 })]
+    public void ReadsZeroElementArrays(string shapeText, int[] shape)
+    {
+        var t = Npy.Parse(Npy1($"{{'descr': '<f4', 'fortran_order': False, 'shape': {shapeText}, }}", []), "t", "t.npy");
+        Assert.Equal(shape, t.Shape);
+        Assert.Empty(t.Values);
+    }
+
+    [Theory]
     [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }")]
     [InlineData("{'shape': (2, 3), 'fortran_order': False, 'descr': '<f8'}")]
     [InlineData("{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2, 3,)}")]

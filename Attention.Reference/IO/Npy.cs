@@ -47,12 +47,19 @@ public static class Npy
             "<f4" => StoredDType.F32,
             _ => throw Bad(source, $"dtype '{descr}' is not supported; supported: '<f4' (float32), '<f8' (float64)"),
         };
-        long count = 1;
-        foreach (int d in shape) count = checked(count * d);
         int size = StoredTensor.SizeOf(dtype);
-        var data = bytes[(headerStart + headerLen)..];
-        if (data.Length != count * size)
-            throw Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} needs {count * size} data bytes, the file has {data.Length}");
+        // Checked, so that a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64, i.e. 0) cannot pass for
+        // a small one. A zero anywhere makes the array empty whatever the other dimensions, as in numpy.
+        long count = shape.Contains(0) ? 0 : 1;
+        if (count != 0)
+            foreach (int d in shape)
+                if (!StoredTensors.TryMultiply(count, d, out count)) throw SizeOverflow(source, shape, descr);
+        if (!StoredTensors.TryMultiply(count, size, out long needed)) throw SizeOverflow(source, shape, descr);
+        var data = bytes[(headerStart + (int)headerLen)..];
+        if (data.Length != needed)
+            throw Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} needs {needed} data bytes, "
+                + $"the file has {data.Length}");
+        // needed equals the real byte count, so the allocation is bounded by the file's size.
         var values = new double[count];
         for (int i = 0; i < values.Length; i++)
             values[i] = size == 8 ? BinaryPrimitives.ReadDoubleLittleEndian(data[(8 * i)..]) : BinaryPrimitives.ReadSingleLittleEndian(data[(4 * i)..]);
@@ -92,6 +99,9 @@ public static class Npy
         }
         return result;
     }
+
+    private static InvalidDataException SizeOverflow(string source, int[] shape, string descr) =>
+        Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} has a size in bytes that overflows 64 bits");
 
     /// <summary>The error for a malformed file: its source, then what is wrong.</summary>
     internal static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");

@@ -217,6 +217,21 @@ public class NpyTests
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
     }
 
+    [Theory]
+    [InlineData(2, 0x7FFFFFFFu)]
+    [InlineData(2, 0x7FFFFFF4u)]   // 12 + this = 2^31: the int sum wrapped negative and slipped past the bounds check
+    [InlineData(2, 0x80000000u)]
+    [InlineData(2, 0xFFFFFFFFu)]
+    [InlineData(1, 0xFFFFu)]
+    public void RefusesHeaderLengthsPastTheEndOfTheFile(byte major, uint length)
+    {
+        byte[] header = Encoding.ASCII.GetBytes("{'descr': '<f8', 'fortran_order': False, 'shape': (), }\n");
+        var bytes = NpyRaw(major, header, new byte[8]);
+        if (major == 1) BitConverter.GetBytes((ushort)length).CopyTo(bytes, 8);
+        else BitConverter.GetBytes(length).CopyTo(bytes, 8);
+        Assert.Contains("runs past the end of the file", Refusal(bytes));
+    }
+
     [Fact]
     public void ReadsVersion2HeadersLongerThan64KB()
     {

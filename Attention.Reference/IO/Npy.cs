@@ -24,21 +24,23 @@ public static class Npy
     {
         if (bytes.Length < 10 || !bytes[..6].SequenceEqual(Magic)) throw Bad(source, "missing the \\x93NUMPY magic");
         byte major = bytes[6], minor = bytes[7];
-        int headerLen, headerStart;
+        // The header length is a u16 in version 1.0 and a u32 in 2.0; it is kept in a long so that start + length
+        // cannot wrap past the bounds check (a length near 2^31 did, and Slice threw ArgumentOutOfRangeException).
+        long headerLen;
+        int headerStart;
         if (major == 1) { headerLen = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]); headerStart = 10; }
         else if (major is 2 or 3)
         {
             if (major == 3) throw Bad(source, "version 3.0 (UTF-8 header) is not supported; write version 1.0 or 2.0");
             if (bytes.Length < 12) throw Bad(source, "truncated header");
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
-            if (len > int.MaxValue) throw Bad(source, $"header length {len} too large");
-            headerLen = (int)len;
+            headerLen = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
             headerStart = 12;
         }
         else throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
         if (minor != 0) throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
-        if (bytes.Length < headerStart + headerLen) throw Bad(source, $"header of {headerLen} bytes runs past the end of the file");
-        var (descr, fortranOrder, shape) = NpyHeader.Parse(bytes.Slice(headerStart, headerLen), source);
+        if (bytes.Length - headerStart < headerLen)
+            throw Bad(source, $"header of {headerLen} bytes runs past the end of the file ({bytes.Length} bytes)");
+        var (descr, fortranOrder, shape) = NpyHeader.Parse(bytes.Slice(headerStart, (int)headerLen), source);
         if (fortranOrder)
             throw Bad(source, "Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)");
         StoredDType dtype = descr switch

@@ -8,8 +8,9 @@ namespace Attention.Reference.IO;
 /// evaluates it with <c>ast.literal_eval</c>; this reads the literals numpy writes (keys in any order, either quote,
 /// optional trailing commas, whitespace between tokens) in one forward pass with no backtracking, so its time is linear
 /// in the header's length, which may be 64 KB in version 1.0 and 4 GB in 2.0. It refuses what numpy refuses (a missing,
-/// unknown or non-tuple value, <c>(3)</c>, <c>(,)</c>, a leading zero, non-ASCII text) and, stricter than
-/// <c>literal_eval</c>, repeated keys, escapes, comments and string prefixes, none of which numpy writes.
+/// unknown or non-tuple value, <c>(3)</c>, <c>(,)</c>, <c>(03,)</c>, non-ASCII text) and, stricter than numpy, what
+/// numpy never writes though <c>literal_eval</c> takes it: repeated keys (the last would win), comments, escapes, string
+/// prefixes, <c>+3</c>, <c>3_0</c>, <c>True</c> as a dimension, Python 2's <c>3L</c>; and dimensions over 2^31 - 1.
 /// </summary>
 internal ref struct NpyHeader
 {
@@ -164,7 +165,9 @@ internal ref struct NpyHeader
         if (length == 0) throw Fail("'shape' must be a tuple of non-negative integers");
         var digits = _text[start.._at];
         _at = start; // messages below point at the entry
-        if (length > 1 && digits[0] == '0') throw Fail("an entry of 'shape' has a leading zero, which Python does not allow");
+        // Python refuses 03 (an octal literal in Python 2) but takes 00 as 0.
+        if (digits[0] == '0' && digits.ContainsAnyExcept((byte)'0'))
+            throw Fail("an entry of 'shape' has a leading zero, which Python does not allow");
         // Ten digits cover int.MaxValue; longer runs are too large whatever they hold, and are not parsed.
         long value = 0;
         if (length <= 10)

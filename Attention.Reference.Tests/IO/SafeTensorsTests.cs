@@ -149,6 +149,121 @@ public class SafeTensorsTests
         Assert.Contains("needs dtype, shape and data_offsets", Message(File("{\"a\":{\"dtype\":\"F64\",\"shape\":[1]}}", [])));
     }
 
+    private static byte[] RawFile(byte[] header, byte[] data) =>
+        [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. data];
+
+    [Fact]
+    public void RejectsAByteSizeThatOverflows64Bits()
+    {
+        // 2^30 · 2^30 · 2 elements fit a long, but · 8 bytes wraps to 0, which the empty offsets [0, 0] would match.
+        string m = Message(File("{\"x\":{\"dtype\":\"F64\",\"shape\":[1073741824,1073741824,2],\"data_offsets\":[0,0]}}", []));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains("tensor 'x'", m);
+        Assert.Contains("overflows", m);
+    }
+
+    [Fact]
+    public void RejectsAnElementCountThatOverflows64BitsNamingTheFile()
+    {
+        const int big = int.MaxValue;
+        string m = Message(File($"{{\"x\":{{\"dtype\":\"U8\",\"shape\":[{big},{big},{big}],\"data_offsets\":[0,0]}}}}", []));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains("tensor 'x'", m);
+        Assert.Contains("overflows", m);
+    }
+
+    [Theory]
+    [InlineData("[0,5]")]
+    [InlineData("[5,0]")]
+    [InlineData("[0]")]
+    [InlineData("[3,0,7]")]
+    public void ReadsZeroElementTensors(string shape)
+    {
+        var t = SafeTensors.Parse(File(
+            $"{{\"e\":{{\"dtype\":\"F32\",\"shape\":{shape},\"data_offsets\":[0,0]}},"
+            + "\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", new byte[8]), "t.safetensors");
+        var e = t.Single(x => x.Name == "e");
+        Assert.Equal(System.Text.Json.JsonSerializer.Deserialize<int[]>(shape), e.Shape);
+        Assert.Empty(e.Values);
+        Assert.Equal(0, e.ToTensor<double>().Length);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0xFF })]                 // never valid in UTF-8
+    [InlineData(new byte[] { 0xC3 })]                 // a lead byte with no continuation
+    [InlineData(new byte[] { 0xED, 0xA0, 0x80 })]     // a surrogate encoded directly (CESU-8), refused by UTF-8
+    [InlineData(new byte[] { 0xC0, 0xAF })]           // an overlong encoding
+    public void RejectsInvalidUtf8InTensorNamesFieldsDTypesAndMetadata(byte[] bad)
+    {
+        const string entry = "\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]";
+        string[] headers =
+        [
+            "{\"a\u0001\":{" + entry + "}}",                                  // tensor name
+            "{\"a\":{\"\u0001\":1," + entry + "}}",                          // field name
+            "{\"a\":{\"dtype\":\"F\u0001\",\"shape\":[1],\"data_offsets\":[0,8]}}",   // dtype
+            "{\"__metadata__\":{\"k\":\"v\u0001\"},\"a\":{" + entry + "}}",          // metadata value
+            "{\"__metadata__\":{\"k\u0001\":\"v\"},\"a\":{" + entry + "}}",          // metadata key
+        ];
+        foreach (string h in headers)
+        {
+            // Splice the raw bytes in where the placeholder \u0001 stands.
+            byte[] text = Encoding.UTF8.GetBytes(h);
+            int at = Array.IndexOf(text, (byte)1);
+            byte[] header = [.. text[..at], .. bad, .. text[(at + 1)..]];
+            var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Parse(RawFile(header, new byte[8]), "t.safetensors"));
+            Assert.StartsWith("t.safetensors: ", e.Message);
+            Assert.Contains("header is not valid UTF-8", e.Message);
+        }
+    }
+
+    [Theory]
+    [InlineData("\\ud800")]          // a lone high surrogate
+    [InlineData("\\udc00")]          // a lone low surrogate
+    [InlineData("\\ud800\\u0041")]   // a high surrogate followed by a non-surrogate
+    public void RejectsLoneSurrogateEscapesInNamesFieldsDTypesAndMetadata(string escape)
+    {
+        const string entry = "\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]";
+        string[] headers =
+        [
+            "{\"a@\":{" + entry + "}}",
+            "{\"a\":{\"@\":1," + entry + "}}",
+            "{\"a\":{\"dtype\":\"F@\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+            "{\"__metadata__\":{\"k\":\"v@\"},\"a\":{" + entry + "}}",
+            "{\"__metadata__\":{\"k@\":\"v\"},\"a\":{" + entry + "}}",
+        ];
+        foreach (string h in headers)
+        {
+            var e = Assert.Throws<InvalidDataException>(() =>
+                SafeTensors.Parse(File(h.Replace("@", escape), new byte[8]), "t.safetensors"));
+            Assert.StartsWith("t.safetensors: ", e.Message);
+            Assert.Contains("contains an invalid escape", e.Message);
+        }
+    }
+
+    [Fact]
+    public void AcceptsEscapedSurrogatePairsAndNonAsciiNames()
+    {
+        // The first name and the metadata value are JSON escapes (a valid pair); the others are raw UTF-8.
+        const string f64 = "\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":";
+        var t = SafeTensors.Parse(File(
+            "{\"__metadata__\":{\"\u00e9\":\"\\ud83d\\ude00\"},\"\\ud83d\\ude00\\u00e9\":{" + f64 + "[0,8]},"
+            + "\"\u00fc\U0001F600\":{" + f64 + "[8,16]}}", new byte[16]), "t.safetensors", out var metadata);
+        Assert.Equal(["\U0001F600\u00e9", "\u00fc\U0001F600"], t.Select(x => x.Name));
+        Assert.Equal("\U0001F600", metadata["\u00e9"]);
+    }
+
+    [Theory]
+    [InlineData("dtype", "\"F64\"")]
+    [InlineData("shape", "[1]")]
+    [InlineData("data_offsets", "[0,8]")]
+    public void RejectsAFieldGivenTwiceInOneEntry(string field, string value)
+    {
+        string m = Message(File(
+            $"{{\"a\":{{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8],\"{field}\":{value}}}}}", new byte[8]));
+        Assert.StartsWith("t.safetensors: ", m);
+        Assert.Contains($"tensor 'a' has field '{field}' twice", m);
+    }
+
     [Fact]
     public void ReadsEveryGoldenFile()
     {

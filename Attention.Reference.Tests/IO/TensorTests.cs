@@ -51,6 +51,28 @@ public class TensorTests
         Assert.Contains("appears twice", Assert.Throws<CaseFormatException>(() => CaseConfig.Parse("{\"module\":\"a\",\"module\":\"b\"}")).Message);
     }
 
+    [Theory]
+    [InlineData("{\"module\":\"se\",\"bi\\udc00as\":true}")]          // an escaped lone surrogate in a key
+    [InlineData("{\"module\":\"se\\ud800\"}")]                      // ... in the module name
+    [InlineData("{\"module\":\"se\",\"pool\":\"a\\ud800\\u0041\"}")]  // ... in another string value
+    [InlineData("{\"module\":\"se\",\"x\":[{\"\\ud800\":1}]}")]      // ... nested
+    public void ConfigRefusesEscapedLoneSurrogatesAsACaseFormatError(string json)
+    {
+        var e = Assert.Throws<CaseFormatException>(() => CaseConfig.Parse(json, "c.json"));
+        Assert.StartsWith("c.json: ", e.Message);
+        Assert.Contains("invalid escape", e.Message);
+    }
+
+    [Fact]
+    public void ConfigRefusesRepeatedKeysInNestedObjectsAndRawLoneSurrogates()
+    {
+        Assert.StartsWith("c.json: ", Assert.Throws<CaseFormatException>(() =>
+            CaseConfig.Parse("{\"module\":\"se\",\"x\":{\"a\":1,\"a\":2}}", "c.json")).Message);
+        // Parse takes a string, which may hold an unpaired surrogate itself (File.ReadAllText never yields one).
+        Assert.StartsWith("c.json: ", Assert.Throws<CaseFormatException>(() =>
+            CaseConfig.Parse("{\"module\":\"se\ud800\"}", "c.json")).Message);
+    }
+
     [Fact]
     public void UnknownModuleIsAClearError() =>
         Assert.Contains("unknown module 'nope'", Assert.Throws<CaseFormatException>(() => ModuleRegistry.Get("nope")).Message);

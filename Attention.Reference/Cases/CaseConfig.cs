@@ -48,19 +48,52 @@ public sealed class CaseConfig
         {
             throw new CaseFormatException($"{source}: not valid JSON ({e.Message}).", e);
         }
+        catch (ArgumentException e) when (e is not ArgumentNullException)
+        {
+            // The text itself holds an unpaired surrogate, which has no UTF-8 form to parse.
+            throw new CaseFormatException($"{source}: not valid text ({e.Message}).", e);
+        }
         if (node is not JsonObject obj) throw new CaseFormatException($"{source}: expected a JSON object.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             foreach (var p in obj)
                 if (!seen.Add(p.Key)) throw new CaseFormatException($"{source}: key '{p.Key}' appears twice.");
+            ReadEveryString(obj);
         }
         catch (ArgumentException e)
         {
             // JsonObject refuses a repeated property name when it first enumerates.
             throw new CaseFormatException($"{source}: a key appears twice ({e.Message}).", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json throws this when it reads a string whose escape is an unpaired surrogate ("\ud800").
+            throw new CaseFormatException($"{source}: a string contains an invalid escape ({e.Message}).", e);
+        }
         return new CaseConfig(obj, source);
+    }
+
+    /// <summary>
+    /// Reads every key and string value once. System.Text.Json defers both until first use, so without this a
+    /// repeated key in a nested object or an escaped unpaired surrogate would throw ArgumentException or
+    /// InvalidOperationException from some later getter instead of a CaseFormatException here. Recursion is bounded
+    /// by the parser's maximum depth (64).
+    /// </summary>
+    private static void ReadEveryString(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var p in o) ReadEveryString(p.Value);
+                break;
+            case JsonArray a:
+                foreach (var item in a) ReadEveryString(item);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                v.GetValue<string>();
+                break;
+        }
     }
 
     /// <summary>Reads and parses a file.</summary>

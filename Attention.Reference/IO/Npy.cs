@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.Numerics;
 using System.Text;
-using System.Text.RegularExpressions;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
@@ -12,7 +10,7 @@ namespace Attention.Reference.IO;
 /// 2.0), a Python dict literal with 'descr', 'fortran_order' and 'shape', then the data. Reads and writes little-endian
 /// float32 ('&lt;f4') and float64 ('&lt;f8') in C order; refuses Fortran order and other dtypes with a clear message.
 /// </summary>
-public static partial class Npy
+public static class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
@@ -26,26 +24,24 @@ public static partial class Npy
     {
         if (bytes.Length < 10 || !bytes[..6].SequenceEqual(Magic)) throw Bad(source, "missing the \\x93NUMPY magic");
         byte major = bytes[6], minor = bytes[7];
-        int headerLen, headerStart;
+        // The header length is a u16 in version 1.0 and a u32 in 2.0; it is kept in a long so that start + length
+        // cannot wrap past the bounds check (a length near 2^31 did, and Slice threw ArgumentOutOfRangeException).
+        long headerLen;
+        int headerStart;
         if (major == 1) { headerLen = BinaryPrimitives.ReadUInt16LittleEndian(bytes[8..]); headerStart = 10; }
         else if (major is 2 or 3)
         {
             if (major == 3) throw Bad(source, "version 3.0 (UTF-8 header) is not supported; write version 1.0 or 2.0");
             if (bytes.Length < 12) throw Bad(source, "truncated header");
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
-            if (len > int.MaxValue) throw Bad(source, $"header length {len} too large");
-            headerLen = (int)len;
+            headerLen = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
             headerStart = 12;
         }
         else throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
         if (minor != 0) throw Bad(source, $"unsupported version {major}.{minor}; supported: 1.0, 2.0");
-        if (bytes.Length < headerStart + headerLen) throw Bad(source, $"header of {headerLen} bytes runs past the end of the file");
-        string header = Encoding.Latin1.GetString(bytes.Slice(headerStart, headerLen)).Trim();
-
-        var m = HeaderRegex().Match(header);
-        if (!m.Success || !m.Groups["descr"].Success || !m.Groups["fortran"].Success || !m.Groups["shape"].Success) throw Bad(source, $"header is not a dict with 'descr', 'fortran_order' and 'shape': {header}");
-        string descr = m.Groups["descr"].Value;
-        if (m.Groups["fortran"].Value == "True")
+        if (bytes.Length - headerStart < headerLen)
+            throw Bad(source, $"header of {headerLen} bytes runs past the end of the file ({bytes.Length} bytes)");
+        var (descr, fortranOrder, shape) = NpyHeader.Parse(bytes.Slice(headerStart, (int)headerLen), source);
+        if (fortranOrder)
             throw Bad(source, "Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)");
         StoredDType dtype = descr switch
         {
@@ -53,17 +49,19 @@ public static partial class Npy
             "<f4" => StoredDType.F32,
             _ => throw Bad(source, $"dtype '{descr}' is not supported; supported: '<f4' (float32), '<f8' (float64)"),
         };
-        var dims = m.Groups["shape"].Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var shape = new int[dims.Length];
-        for (int i = 0; i < dims.Length; i++)
-            if (!int.TryParse(dims[i], NumberStyles.None, CultureInfo.InvariantCulture, out shape[i]))
-                throw Bad(source, $"shape entry '{dims[i]}' is not a non-negative integer");
-        long count = 1;
-        foreach (int d in shape) count = checked(count * d);
         int size = StoredTensor.SizeOf(dtype);
-        var data = bytes[(headerStart + headerLen)..];
-        if (data.Length != count * size)
-            throw Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} needs {count * size} data bytes, the file has {data.Length}");
+        // Checked, so that a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64, i.e. 0) cannot pass for
+        // a small one. A zero anywhere makes the array empty whatever the other dimensions, as in numpy.
+        long count = shape.Contains(0) ? 0 : 1;
+        if (count != 0)
+            foreach (int d in shape)
+                if (!StoredTensors.TryMultiply(count, d, out count)) throw SizeOverflow(source, shape, descr);
+        if (!StoredTensors.TryMultiply(count, size, out long needed)) throw SizeOverflow(source, shape, descr);
+        var data = bytes[(headerStart + (int)headerLen)..];
+        if (data.Length != needed)
+            throw Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} needs {needed} data bytes, "
+                + $"the file has {data.Length}");
+        // needed equals the real byte count, so the allocation is bounded by the file's size.
         var values = new double[count];
         for (int i = 0; i < values.Length; i++)
             values[i] = size == 8 ? BinaryPrimitives.ReadDoubleLittleEndian(data[(8 * i)..]) : BinaryPrimitives.ReadSingleLittleEndian(data[(4 * i)..]);
@@ -104,8 +102,9 @@ public static partial class Npy
         return result;
     }
 
-    [GeneratedRegex(@"^\{\s*(?:(?:'descr'\s*:\s*'(?<descr>[^']*)'|'fortran_order'\s*:\s*(?<fortran>True|False)|'shape'\s*:\s*\((?<shape>[\d\s,]*)\))\s*,?\s*){3}\}$")]
-    private static partial Regex HeaderRegex();
+    private static InvalidDataException SizeOverflow(string source, int[] shape, string descr) =>
+        Bad(source, $"shape {ShapeUtil.Format(shape)} of {descr} has a size in bytes that overflows 64 bits");
 
-    private static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");
+    /// <summary>The error for a malformed file: its source, then what is wrong.</summary>
+    internal static InvalidDataException Bad(string source, string what) => new($"{source}: malformed .npy: {what}.");
 }

@@ -1,8 +1,10 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
@@ -52,11 +54,15 @@ public static class SafeTensors
         var header = bytes.Slice(8, (int)headerSize);
         if (header.Length == 0 || header[0] != (byte)'{') throw Bad(source, "header does not start with '{'");
         var buffer = bytes[(8 + (int)headerSize)..];
+        // The reference reader decodes the header as UTF-8 before parsing it, so a stray byte anywhere, in a name or
+        // a __metadata__ value alike, refuses the file. System.Text.Json would only notice when a string is read.
+        if (!Utf8.IsValid(header)) throw Bad(source, $"header is not valid UTF-8 (at byte {InvalidUtf8Offset(header)})");
 
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header.ToArray()); }
         catch (JsonException e) { throw Bad(source, $"header is not valid JSON ({e.Message})"); }
         using var _ = doc;
+        RefuseLoneSurrogates(header, source);
         if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "header is not a JSON object");
 
         var entries = new List<(string Name, StoredDType DType, int[] Shape, long Begin, long End)>();
@@ -90,9 +96,15 @@ public static class SafeTensors
                     : $"gap before tensor '{e.Name}' (offset {e.Begin}, previous tensor ended at {expectedBegin})");
             if (e.End > buffer.Length)
                 throw Bad(source, $"tensor '{e.Name}' ends at offset {e.End}, beyond the {buffer.Length}-byte data buffer");
+            // Checked like the reference reader: a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64,
+            // i.e. 0) would otherwise match small or empty offsets. Folded left to right as it does, so an overflow is
+            // refused even when a later dimension is 0.
             long volume = 1;
-            foreach (int d in e.Shape) volume = checked(volume * d);
-            long needed = volume * StoredTensor.SizeOf(e.DType);
+            foreach (int d in e.Shape)
+                if (!StoredTensors.TryMultiply(volume, d, out volume))
+                    throw SizeOverflow(source, e.Name, e.Shape, e.DType);
+            if (!StoredTensors.TryMultiply(volume, StoredTensor.SizeOf(e.DType), out long needed))
+                throw SizeOverflow(source, e.Name, e.Shape, e.DType);
             if (e.End - e.Begin != needed)
                 throw Bad(source, $"tensor '{e.Name}' has shape {ShapeUtil.Format(e.Shape)} of {e.DType} ({needed} bytes) but offsets [{e.Begin}, {e.End}] hold {e.End - e.Begin} bytes");
             result.Add(new StoredTensor(e.Name, e.DType, e.Shape, Decode(buffer[(int)e.Begin..(int)e.End], e.DType, (int)volume)));
@@ -103,6 +115,34 @@ public static class SafeTensors
         return result;
     }
 
+    /// <summary>The offset of the first byte of <paramref name="text"/> that does not start a valid UTF-8 sequence.</summary>
+    private static int InvalidUtf8Offset(ReadOnlySpan<byte> text)
+    {
+        int at = 0;
+        while (at < text.Length && Rune.DecodeFromUtf8(text[at..], out _, out int n) == OperationStatus.Done) at += n;
+        return at;
+    }
+
+    /// <summary>
+    /// Refuses an escape that decodes to an unpaired UTF-16 surrogate (<c>"\ud800"</c>), as serde_json does: such a
+    /// string has no UTF-8 form, and System.Text.Json throws InvalidOperationException when it is read. One pass over
+    /// the (already well-formed) header, decoding only the strings that contain escapes.
+    /// </summary>
+    private static void RefuseLoneSurrogates(ReadOnlySpan<byte> header, string source)
+    {
+        var reader = new Utf8JsonReader(header);
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.PropertyName or JsonTokenType.String) || !reader.ValueIsEscaped) continue;
+            try { reader.GetString(); }
+            catch (InvalidOperationException)
+            {
+                throw Bad(source, $"header contains an invalid escape at byte {reader.TokenStartIndex}: "
+                    + "a \\u escape of an unpaired UTF-16 surrogate, which has no UTF-8 form");
+            }
+        }
+    }
+
     private static (string, StoredDType, int[], long, long) ParseEntry(JsonProperty prop, string source)
     {
         var v = prop.Value;
@@ -110,8 +150,11 @@ public static class SafeTensors
         StoredDType? dtype = null;
         int[]? shape = null;
         long[]? offsets = null;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var field in v.EnumerateObject())
         {
+            // JSON allows a repeated key and System.Text.Json keeps both; the reference reader's serde refuses it.
+            if (!seen.Add(field.Name)) throw Bad(source, $"tensor '{prop.Name}' has field '{field.Name}' twice");
             switch (field.Name)
             {
                 case "dtype":
@@ -234,6 +277,9 @@ public static class SafeTensors
         }
         return result;
     }
+
+    private static InvalidDataException SizeOverflow(string source, string name, int[] shape, StoredDType dtype) =>
+        Bad(source, $"tensor '{name}' has shape {ShapeUtil.Format(shape)} of {dtype}, whose size in bytes overflows 64 bits");
 
     private static InvalidDataException Bad(string source, string what) => new($"{source}: malformed safetensors: {what}.");
 }

@@ -67,6 +67,21 @@ public static class StoredTensors
         return set;
     }
 
+    /// <summary>
+    /// The product of two non-negative numbers, false when it overflows a long. Sizes read from a file go through this
+    /// so that a product that wraps cannot pass for a small one.
+    /// </summary>
+    internal static bool TryMultiply(long a, long b, out long product)
+    {
+        if (b != 0 && a > long.MaxValue / b)
+        {
+            product = 0;
+            return false;
+        }
+        product = a * b;
+        return true;
+    }
+
     /// <summary>The stored type that holds <typeparamref name="T"/> exactly.</summary>
     public static StoredDType DTypeOf<T>() =>
         typeof(T) == typeof(float) ? StoredDType.F32

@@ -1,0 +1,266 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text;
+using Attention.Reference.Cases;
+using Attention.Reference.IO;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+using Xunit.Abstractions;
+
+namespace Attention.Reference.Tests.IO;
+
+/// <summary>
+/// Mutation fuzzing of the readers: thousands of seeded mutants of valid files, each of which must parse or be refused
+/// with exactly the documented exception, its message starting with the source; none may take over a second or allocate
+/// more than a small multiple of its own size. Deterministic: a failure names the mutant, and shows it, to reproduce.
+/// </summary>
+public sealed class ReaderFuzzTests(ITestOutputHelper output)
+{
+    /// <summary>Mutants per reader: a few thousand, well under a second each on one core.</summary>
+    private const int Mutants = 6000;
+
+    /// <summary>No single input may take longer: every reader is linear in its input, and the inputs are small.</summary>
+    private static readonly TimeSpan PerInputLimit = TimeSpan.FromSeconds(1);
+
+    /// <summary>A hang never returns to the per-input check, so the run is on its own thread, waited for this long.</summary>
+    private static readonly TimeSpan WholeRunLimit = TimeSpan.FromSeconds(60);
+
+    /// <summary>Allowed allocation per input: 1 MB of slack (stack traces, first-use helpers) and 64 bytes a byte.</summary>
+    private static long AllocationLimit(byte[] input) => (1 << 20) + 64L * input.Length;
+
+    [Fact]
+    public void SafeTensorsParsesOrRefusesEveryMutant()
+    {
+        var seeds = SafeTensorsSeeds();
+        var mutants = Interleave(
+            Mutator.Mutants(seeds, Mutants / 2, seed: 1, SafeTensorsTokens),
+            HeaderMutants(seeds, Mutants / 2, seed: 11, SafeTensorsTokens, SplitSafeTensors, JoinSafeTensors));
+        Fuzz<InvalidDataException>("fuzz.safetensors", seeds, mutants, b => SafeTensors.Parse(b, "fuzz.safetensors", out _));
+    }
+
+    [Fact]
+    public void NpyParsesOrRefusesEveryMutant()
+    {
+        var seeds = NpySeeds();
+        var mutants = Interleave(
+            Mutator.Mutants(seeds, Mutants / 2, seed: 2, NpyTokens),
+            HeaderMutants(seeds, Mutants / 2, seed: 12, NpyTokens, SplitNpy, JoinNpy));
+        Fuzz<InvalidDataException>("fuzz.npy", seeds, mutants, b => Npy.Parse(b, "fuzz", "fuzz.npy"));
+    }
+
+    [Fact]
+    public void CaseConfigParsesOrRefusesEveryMutant()
+    {
+        var seeds = CaseSeeds();
+        // Mutated as UTF-8 bytes and decoded (invalid sequences become U+FFFD), as File.ReadAllText would.
+        Fuzz<CaseFormatException>("fuzz.json", seeds, Mutator.Mutants(seeds, Mutants, seed: 3, JsonTokens),
+            b => CaseConfig.Parse(Encoding.UTF8.GetString(b), "fuzz.json"));
+    }
+
+    /// <summary>
+    /// Mutants of the headers alone, rejoined with their data under a length prefix rewritten to fit. Nearly every
+    /// insertion or deletion in a whole file breaks the length prefix, which the reader refuses first; these reach the
+    /// JSON or dict parsing and the checks after it.
+    /// </summary>
+    private static IEnumerable<byte[]> HeaderMutants(IReadOnlyList<byte[]> seeds, int count, int seed,
+        IReadOnlyList<byte[]> tokens, Func<byte[], (byte[] Header, byte[] Data)> split, Func<byte[], byte[], byte[], byte[]> join)
+    {
+        var parts = seeds.Select(split).ToArray();
+        var each = parts.Select((p, k) => Mutator.Mutants(p.Header, (count + k) / parts.Length, seed * 100 + k, tokens)
+            .Select(h => join(seeds[k], h, p.Data))).ToArray();
+        return each.Aggregate(Enumerable.Empty<byte[]>(), Interleave);
+    }
+
+    private static IEnumerable<byte[]> Interleave(IEnumerable<byte[]> a, IEnumerable<byte[]> b)
+    {
+        using var x = a.GetEnumerator();
+        using var y = b.GetEnumerator();
+        bool more = true;
+        while (more)
+        {
+            more = false;
+            if (x.MoveNext()) { more = true; yield return x.Current; }
+            if (y.MoveNext()) { more = true; yield return y.Current; }
+        }
+    }
+
+    private static (byte[], byte[]) SplitSafeTensors(byte[] file)
+    {
+        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        return (file[8..(8 + n)], file[(8 + n)..]);
+    }
+
+    private static byte[] JoinSafeTensors(byte[] seed, byte[] header, byte[] data) =>
+        [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. data];
+
+    private static (byte[], byte[]) SplitNpy(byte[] file)
+    {
+        int start = file[6] == 1 ? 10 : 12;
+        int n = file[6] == 1
+            ? BinaryPrimitives.ReadUInt16LittleEndian(file.AsSpan(8))
+            : (int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8));
+        return (file[start..(start + n)], file[(start + n)..]);
+    }
+
+    private static byte[] JoinNpy(byte[] seed, byte[] header, byte[] data) => seed[6] == 1
+        ? [.. seed[..8], .. BitConverter.GetBytes((ushort)header.Length), .. header, .. data]
+        : [.. seed[..8], .. BitConverter.GetBytes((uint)header.Length), .. header, .. data];
+
+    private static readonly IReadOnlyList<byte[]> SafeTensorsTokens = Mutator.Dictionary(
+        "\"__metadata__\"", "\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"F64\"", "\"F32\"", "\"F16\"", "\"BF16\"",
+        "\"I64\"", "\"U8\"", "\"BOOL\"", "\"dtype\":\"F64\",", "[]", "[0,0]", "[0]", "{}", "null", "true", "1e400", "-0",
+        "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\u0000", "\\\"", "\u00e9", ",", ":");
+
+    private static readonly IReadOnlyList<byte[]> NpyTokens = Mutator.Dictionary(
+        "'descr'", "'fortran_order'", "'shape'", "'<f8'", "'<f4'", "'>f8'", "'|b1'", "True", "False", "()", "(,)", "(3)",
+        "(0,)", "(03,)", "(2147483647,", "\"", "'", ",", ":", "        ", "\t", "\n", "\r\n", "\\", "#", "\u00a0", "u'");
+
+    private static readonly IReadOnlyList<byte[]> JsonTokens = Mutator.Dictionary(
+        "\"module\"", "\"module\":\"se\",", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\u0000", "null", "true", "[", "]",
+        "{", "}", "\"a\":", ",", "1e999", "-0", "/*c*/", "//c\n", new string('[', 70), new string('{', 3) + "\"a\":",
+        "\u00e9", "\uFEFF");
+
+    private static IReadOnlyList<byte[]> SafeTensorsSeeds()
+    {
+        var f64 = new TensorSet<double>();
+        f64.Set("x", new DenseTensor<double>([1.5, -0.0, double.Epsilon, Math.PI, 1e-300, -7], 2, 3));
+        f64.Set("empty", new DenseTensor<double>(0, 3));
+        f64.Set("s", new DenseTensor<double>([42.0]));
+        var f32 = new TensorSet<float>();
+        f32.Set("w", new DenseTensor<float>([0.1f, -2f, 3f, float.Epsilon], 2, 2));
+        f32.Set("b", new DenseTensor<float>([1f, 2f], 2));
+
+        // F16, BF16 and I64 tensors and a __metadata__ with a non-ASCII value: written by hand, as Serialize writes F64/F32.
+        byte[] data = new byte[8 + 6 + 8];
+        BinaryPrimitives.WriteHalfLittleEndian(data, (Half)1.5);
+        BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(2), (Half)(-2));
+        BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(4), Half.Epsilon);
+        BinaryPrimitives.WriteHalfLittleEndian(data.AsSpan(6), Half.MaxValue);
+        for (int i = 0; i < 3; i++) // bfloat16: the high half of a float32
+            BinaryPrimitives.WriteUInt16LittleEndian(data.AsSpan(8 + 2 * i),
+                (ushort)(BitConverter.SingleToInt32Bits(i - 1.25f) >> 16));
+        BinaryPrimitives.WriteInt64LittleEndian(data.AsSpan(14), -123456789);
+        string header = "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"caf\u00e9 \\ud83d\\ude00\"},"
+            + "\"h\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]},"
+            + "\"b\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[8,14]},"
+            + "\"n\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[14,22]},"
+            + "\"z\":{\"dtype\":\"F32\",\"shape\":[0,4],\"data_offsets\":[22,22]}}";
+        byte[] h = Encoding.UTF8.GetBytes(header);
+        byte[] mixed = [.. BitConverter.GetBytes((ulong)h.Length), .. h, .. data];
+
+        return
+        [
+            SafeTensors.Serialize(f64),
+            SafeTensors.Serialize(f32, new Dictionary<string, string> { ["format"] = "pt", ["k"] = "v" }),
+            mixed,
+        ];
+    }
+
+    private static IReadOnlyList<byte[]> NpySeeds()
+    {
+        var m = new DenseTensor<double>([1, -2.5, Math.E, 0, -0.0, 1e-310], 2, 3);
+        var v = new DenseTensor<float>([0.1f, 0.2f, 0.3f], 3);
+        var s = new DenseTensor<double>([7.0]);
+        var e = new DenseTensor<float>(0, 5);
+        // A header as other writers may lay it out: double quotes, other key order, no trailing comma.
+        string dict = "{\"shape\": (2, 1), \"descr\": \"<f4\", \"fortran_order\": False}";
+        byte[] h = Encoding.ASCII.GetBytes(dict.PadRight(64 - 10 - 1) + "\n");
+        byte[] other = [0x93, .. "NUMPY"u8, 1, 0, .. BitConverter.GetBytes((ushort)h.Length), .. h, .. new byte[8]];
+        return [Npy.Serialize(m), Npy.Serialize(v), Npy.Serialize(s, 2), Npy.Serialize(v, 2), Npy.Serialize(e), other];
+    }
+
+    private static IReadOnlyList<byte[]> CaseSeeds() =>
+    [
+        Encoding.UTF8.GetBytes("{\"module\":\"se\",\"channels\":16,\"kernel_size\":[1,3],\"bias\":true,\"colour\":\"red\"}"),
+        Encoding.UTF8.GetBytes(CaseConfig.Create("gct", ("channels", 32), ("eps", 1e-5), ("mode", "l2"), ("after_relu", false),
+            ("kernel_size", new[] { 3, 3 })).ToJson()),
+        Encoding.UTF8.GetBytes("""
+            {"module": "resnet50", "layers": [1, 1, 1, 1], "channels": [4, 8, 16, 32], "num_classes": 4,
+             "extra": {"nested": [1, -2.5e-3, {"a": null}], "s": "caf\u00e9 \ud83d\ude00 \"q\" \\"}}
+            """),
+    ];
+
+    /// <summary>
+    /// Runs <paramref name="parse"/> on the seeds (which must parse) and on the mutants; fails on the first input that
+    /// throws anything but <typeparamref name="TException"/> with a message starting with <paramref name="source"/>,
+    /// runs over <see cref="PerInputLimit"/>, or allocates over <see cref="AllocationLimit"/>. The mutants are
+    /// deterministic, so a failure reproduces from the test and the mutant's index.
+    /// </summary>
+    private void Fuzz<TException>(string source, IReadOnlyList<byte[]> seeds, IEnumerable<byte[]> mutants, Action<byte[]> parse)
+        where TException : Exception
+    {
+        foreach (var s in seeds) parse(s);
+        int parsed = 0, refused = 0, index = -1;
+        byte[] current = [];
+        TimeSpan slowest = TimeSpan.Zero;
+        long mostAllocated = 0;
+        var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
+        string? failure = null;
+        var total = Stopwatch.StartNew();
+        var worker = new Thread(() =>
+        {
+            foreach (var input in mutants)
+            {
+                index++;
+                Volatile.Write(ref current, input);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                var clock = Stopwatch.StartNew();
+                Exception? error = null;
+                try { parse(input); }
+                catch (Exception e) { error = e; }
+                clock.Stop();
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                string where = $"{source}, mutant {index} ({input.Length} bytes: {Show(input)})";
+                if (error is null) parsed++;
+                else if (error.GetType() == typeof(TException)
+                    && error.Message.StartsWith(source + ":", StringComparison.Ordinal))
+                {
+                    refused++;
+                    string reason = Reason(error.Message[(source.Length + 1)..]);
+                    reasons[reason] = reasons.GetValueOrDefault(reason) + 1;
+                }
+                else
+                    failure = $"{where} threw {error.GetType().Name}, expected {typeof(TException).Name} naming {source}: "
+                        + error;
+                if (clock.Elapsed > PerInputLimit) failure ??= $"{where} took {clock.Elapsed.TotalSeconds:F2} s";
+                if (allocated > AllocationLimit(input)) failure ??= $"{where} allocated {allocated} bytes";
+                if (failure is not null) return;
+                if (clock.Elapsed > slowest) slowest = clock.Elapsed;
+                mostAllocated = Math.Max(mostAllocated, allocated);
+            }
+        }) { IsBackground = true, Name = $"fuzz {source}" };
+        worker.Start();
+        if (!worker.Join(WholeRunLimit))
+            Assert.Fail($"{source}: mutant {index} has not finished after {WholeRunLimit.TotalSeconds} s "
+                + $"({Show(Volatile.Read(ref current))})");
+        total.Stop();
+        if (failure is not null) Assert.Fail(failure);
+        output.WriteLine($"{source}: {index + 1} mutants of {seeds.Count} seeds in {total.Elapsed.TotalSeconds:F2} s: "
+            + $"{parsed} parsed, {refused} refused; slowest {slowest.TotalMilliseconds:F1} ms, "
+            + $"most allocated {mostAllocated / 1024.0:F0} KB. Most frequent refusals:");
+        foreach (var (reason, n) in reasons.OrderByDescending(r => r.Value).Take(12)) output.WriteLine($"  {n,5}  {reason}");
+        output.WriteLine($"  ({reasons.Count} kinds in all)");
+        // A mutator that never gets past the first checks tests little: both outcomes must occur.
+        Assert.True(parsed > 0 && refused > 0, $"{parsed} parsed, {refused} refused");
+    }
+
+    /// <summary>A refusal's kind for the report: the message with numbers and quoted names blanked, cut short.</summary>
+    private static string Reason(string message)
+    {
+        string kind = System.Text.RegularExpressions.Regex.Replace(message, @"'[^']*'|""[^""]*""|\d+", "#");
+        return kind.Length > 90 ? kind[..90] : kind;
+    }
+
+    /// <summary>An input for a failure message: printable ASCII as is, other bytes as \xNN, cut at 2000 characters.</summary>
+    private static string Show(byte[] input)
+    {
+        var text = new StringBuilder();
+        foreach (byte b in input)
+        {
+            if (text.Length > 2000) return text.Append("...").ToString();
+            if (b is >= 0x20 and < 0x7F and not (byte)'\\') text.Append((char)b);
+            else text.Append($"\\x{b:X2}");
+        }
+        return text.ToString();
+    }
+}

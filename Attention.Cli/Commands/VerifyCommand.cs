@@ -25,9 +25,10 @@ public static class VerifyCommand
         };
         var threadsOpt = ThreadsOption.Create();
         var conventionsOpt = ConventionsOption.Create();
+        var jsonOpt = new Option<bool>("--json") { Description = "Print one JSON document (for CI) instead of the table." };
         var cmd = new Command("verify", "Run the oracle on every case of a pack and compare; one row per case. Exit 1 if any case disagrees, 2 if any case is malformed.")
         {
-            packArg, actualOpt, rtolOpt, atolOpt, allowMissingOpt, threadsOpt, conventionsOpt,
+            packArg, actualOpt, rtolOpt, atolOpt, allowMissingOpt, threadsOpt, conventionsOpt, jsonOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -37,14 +38,22 @@ public static class VerifyCommand
             string? actualName = p.GetValue(actualOpt);
             bool allowMissing = p.GetValue(allowMissingOpt);
             if (allowMissing && actualName is null) throw new ArgumentException("--allow-missing needs --actual.");
-            io.Out.WriteLine($"{"case",-34} {"module",-18} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
+            bool json = p.GetValue(jsonOpt);
+            var rows = new List<Row>();
+            if (!json) io.Out.WriteLine($"{"case",-34} {"module",-18} {"tensors",7}  {"max err/tol",11}  {"worst tensor",-22} result");
             int failed = 0, broken = 0;
             foreach (var path in cases)
             {
                 var row = VerifyCase(path, actualName, rtol, p.GetValue(threadsOpt), ConventionsOption.Parse(p.GetValue(conventionsOpt)),
                     atol, allowMissing);
+                rows.Add(row);
                 if (row.Error is not null) broken++;
                 else if (!row.Passed) failed++;
+                if (json)
+                {
+                    if (row.Error is not null) io.Err.WriteLine($"attention-ref: {row.Case}: {row.Error}");
+                    continue;
+                }
                 io.Out.WriteLine(row.Format());
                 if (row.Error is not null) io.Err.WriteLine($"attention-ref: {row.Case}: {row.Error}");
                 if (row.Unchecked.Count > 0) io.Out.WriteLine($"    unchecked (not in {actualName}): {string.Join(", ", row.Unchecked)}");
@@ -52,8 +61,10 @@ public static class VerifyCommand
                 foreach (var c in row.Comparisons.Where(c => !c.Passed)) io.Out.WriteLine($"    {c}");
                 if (row.FirstDivergence is not null) io.Out.WriteLine($"    {DumpComparer.Describe(row.FirstDivergence)}");
             }
-            io.Out.WriteLine($"{cases.Count - failed - broken} of {cases.Count} cases pass" +
-                             (failed > 0 ? $", {failed} disagree" : "") + (broken > 0 ? $", {broken} could not run" : ""));
+            if (json) io.Out.WriteLine(VerifyJson.Write(rows));
+            else
+                io.Out.WriteLine($"{cases.Count - failed - broken} of {cases.Count} cases pass" +
+                                 (failed > 0 ? $", {failed} disagree" : "") + (broken > 0 ? $", {broken} could not run" : ""));
             return broken > 0 ? ExitCodes.BadInput : failed > 0 ? ExitCodes.Mismatch : ExitCodes.Ok;
         }));
         return cmd;
@@ -144,4 +155,42 @@ public static class VerifyCommand
 
     private static List<StoredTensor> ToStored(TensorSet<double> set) =>
         set.Select(kv => new StoredTensor(kv.Key, StoredDType.F64, kv.Value.ShapeArray(), kv.Value.Data)).ToList();
+}
+
+/// <summary>verify's --json document: one object per case with its verdict, worst tensor and first divergence.</summary>
+public static class VerifyJson
+{
+    /// <summary>The document.</summary>
+    public static string Write(IReadOnlyList<VerifyCommand.Row> rows)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteBoolean("passed", rows.All(r => r.Passed));
+            w.WriteNumber("cases", rows.Count);
+            w.WriteNumber("failed", rows.Count(r => r.Error is null && !r.Passed));
+            w.WriteNumber("broken", rows.Count(r => r.Error is not null));
+            w.WriteStartArray("results");
+            foreach (var r in rows)
+            {
+                w.WriteStartObject();
+                w.WriteString("case", r.Case);
+                w.WriteString("module", r.Module);
+                w.WriteBoolean("passed", r.Passed);
+                if (r.Error is not null) w.WriteString("error", r.Error);
+                w.WriteStartArray("failing_tensors");
+                foreach (var c in r.Comparisons.Concat(r.Dump).Where(c => !c.Passed)) w.WriteStringValue(c.Name);
+                w.WriteEndArray();
+                if (r.FirstDivergence is { } d) w.WriteString("first_divergence", d.Name); else w.WriteNull("first_divergence");
+                w.WriteStartArray("unchecked");
+                foreach (var u in r.Unchecked) w.WriteStringValue(u);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
 }

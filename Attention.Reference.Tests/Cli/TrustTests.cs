@@ -259,6 +259,16 @@ public sealed class ToleranceTests : IDisposable
     }
 
     [Fact]
+    public void Verify_json_reports_each_case()
+    {
+        var r = Run("verify", Path.Combine(AppContext.BaseDirectory, "testdata", "libtorch-2.10"), "--json");
+        Assert.Equal(ExitCodes.Ok, r.Code);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Out);
+        Assert.True(doc.RootElement.GetProperty("passed").GetBoolean());
+        Assert.Equal(12, doc.RootElement.GetProperty("results").GetArrayLength());
+    }
+
+    [Fact]
     public void Name_picks_a_tensor_of_a_safetensors_file_to_hold_against_an_npy_file()
     {
         var e = new TensorSet<double>("e");

@@ -16,24 +16,12 @@ public sealed class TrustTests : IDisposable
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 
-    private string CopyCase(string name, string? into = null)
-    {
-        string target = Path.Combine(into ?? _temp, name);
-        Directory.CreateDirectory(target);
-        foreach (var f in Directory.GetFiles(GoldenPack.CasePath(name))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-        return target;
-    }
+    private string CopyCase(string name, string? into = null) =>
+        CliHarness.CopyFolder(GoldenPack.CasePath(name), into ?? _temp);
 
-    private static Dictionary<string, string> Hashes(string folder) =>
-        Directory.GetFiles(folder).ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
+    private static Dictionary<string, string> Hashes(string folder) => CliHarness.Hashes(folder);
 
     [Theory]
     [InlineData("--rtol", "-1")]
@@ -196,13 +184,7 @@ public sealed class ToleranceTests : IDisposable
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 
     [Fact]
     public void Default_tolerances_and_ulps_follow_the_coarser_stored_dtype()

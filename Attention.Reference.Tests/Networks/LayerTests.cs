@@ -2,6 +2,8 @@ using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 using MathNet.Numerics.LinearAlgebra;
 
+using Attention.Reference.Tests.Support;
+
 namespace Attention.Reference.Tests.Networks;
 
 /// <summary>The new leaf layers against their definitions: MaxPool2d (PyTorch's sizes, ties, NaN, gradient), Linear.</summary>
@@ -119,21 +121,9 @@ public sealed class ShapePlanTests : IDisposable
         foreach (var (n, shape) in plan.Named) Assert.Equal(shapes[n], shape);
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 
-    private string CopyCase(string from)
-    {
-        string target = Path.Combine(_temp, Path.GetFileName(from));
-        Directory.CreateDirectory(target);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-        return target;
-    }
+    private string CopyCase(string from) => CliHarness.CopyFolder(from, _temp);
 
     [Fact]
     public void A_huge_padding_is_refused_before_any_compute()

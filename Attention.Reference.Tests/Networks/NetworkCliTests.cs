@@ -3,6 +3,8 @@ using Attention.Cli.Commands;
 using Attention.Reference.IO;
 using Attention.Reference.Tensors;
 
+using Attention.Reference.Tests.Support;
+
 namespace Attention.Reference.Tests.Networks;
 
 /// <summary>The CLI on network cases: dumps, the first divergence, verify, and refusals that write nothing.</summary>
@@ -12,28 +14,16 @@ public sealed class NetworkCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = global::Attention.Cli.Commands.Cli.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 
-    private string CopyCase(string name, string? into = null)
-    {
-        string target = Path.Combine(into ?? _temp, name);
-        Directory.CreateDirectory(target);
-        foreach (var f in Directory.GetFiles(NetworkTestData.CasePath(name))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-        return target;
-    }
+    private string CopyCase(string name, string? into = null) =>
+        CliHarness.CopyFolder(NetworkTestData.CasePath(name), into ?? _temp);
 
     /// <summary>A state_dict file's floating-point tensors (the integer num_batches_tracked counters left out).</summary>
     private static TensorSet<double> ReadFloats(string path) =>
         SafeTensors.Read(path).Where(t => !t.IsInteger).ToTensorSet<double>(Path.GetFileName(path));
 
-    private static Dictionary<string, string> Hashes(string folder) =>
-        Directory.GetFiles(folder).ToDictionary(f => f, f => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f))));
+    private static Dictionary<string, string> Hashes(string folder) => CliHarness.Hashes(folder);
 
     [Fact]
     public void Run_dumps_every_module_in_call_order_and_compare_names_the_first_divergence()

@@ -91,6 +91,16 @@ public class NetworkCaseTests
         Bitwise.AssertSameForThreadCounts(() => folder.Run<double>(), 2);
     }
 
+    /// <summary>The promise at full size: SE-ResNet-50, 224x224, float64 forward + backward, 1 and 2 threads.</summary>
+    [Fact]
+    public void Full_size_seresnet50_is_bitwise_identical_for_one_and_two_threads()
+    {
+        var net = Reference.Models.ModelZoo.Create<double>("seresnet50");
+        net.LoadStateDict(Reference.Models.RandomWeights.StateDict(net, 3));
+        var inputs = Reference.Models.RandomWeights.Inputs(1, 224, 1000, 4);
+        Bitwise.AssertSameForThreadCounts(() => net.Run(inputs.Get("x"), inputs.Get("y.grad"), false).Tensors, 2);
+    }
+
     [Fact]
     public void Float32_fast_path_follows_the_oracle()
     {

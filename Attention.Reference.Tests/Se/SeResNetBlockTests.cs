@@ -100,7 +100,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
         var seParams = new TensorSet<double>("params");
         foreach (var n in SeCaseModule.ParameterNames(o.Se)) seParams.Set(n, c.Parameters.Get("se." + n));
         var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden), ("bias", o.Se.Bias),
-            ("gate", o.Se.Gate == SeGate.Sigmoid ? "sigmoid" : "hard_sigmoid"), ("pool", o.Se.Pool == SePool.Avg ? "avg" : "max"));
+            ("gate", SeGates.Name(o.Se.Gate)), ("pool", o.Se.Pool == SePool.Avg ? "avg" : "max"));
         var seOut = new SeCaseModule().Run(seConfig, seCase, seParams, RunOptions.Default);
         foreach (var n in SeCaseModule.ParameterNames(o.Se))
             Bitwise.AssertIdentical(seOut.Get(n + ".grad"), r.Get("se." + n + ".grad"), $"{name} se.{n}.grad");

@@ -46,7 +46,7 @@ internal static class SeTestData
         SeOptions o, DenseTensor<double> x, DenseTensor<double>? dy, SeParameters<double> p)
     {
         var config = CaseConfig.Create("se", ("channels", o.Channels), ("hidden", o.Hidden), ("bias", o.Bias),
-            ("gate", o.Gate == SeGate.Sigmoid ? "sigmoid" : "hard_sigmoid"), ("pool", o.Pool == SePool.Avg ? "avg" : "max"));
+            ("gate", SeGates.Name(o.Gate)), ("pool", o.Pool == SePool.Avg ? "avg" : "max"));
         var inputs = new TensorSet<double>("inputs");
         inputs.Set("x", x);
         if (dy is not null) inputs.Set("y.grad", dy);

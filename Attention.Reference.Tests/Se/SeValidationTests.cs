@@ -23,7 +23,7 @@ public sealed class SeValidationTests
     [InlineData("{\"module\":\"se\",\"channels\":8,\"reduction\":0}", "'reduction'", "at least 1")]
     [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"reduction\":4}", "not both", "'hidden'")]
     [InlineData("{\"module\":\"se\",\"channels\":8}", "neither", "'reduction'")]
-    [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"gate\":\"tanh\"}", "unknown gate 'tanh'", "hard_sigmoid")]
+    [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"gate\":\"swish\"}", "unknown gate 'swish'", "tanh")]
     [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"pool\":\"sum\"}", "unknown pool 'sum'", "\"max\"")]
     [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"ratio\":4}", "unknown key 'ratio'", "reduction")]
     [InlineData("{\"module\":\"se\",\"channels\":8,\"hidden\":2,\"bias\":\"yes\"}", "'bias'", "true or false")]

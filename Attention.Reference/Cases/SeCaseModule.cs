@@ -68,7 +68,9 @@ public sealed class SeCaseModule : LayerCaseModule
         {
             "sigmoid" => SeGate.Sigmoid,
             "hard_sigmoid" => SeGate.HardSigmoid,
-            var g => throw new CaseFormatException($"{config.Source}: unknown gate '{g}'; expected \"sigmoid\" or \"hard_sigmoid\"."),
+            "tanh" => SeGate.Tanh,
+            "relu" => SeGate.Relu,
+            var g => throw new CaseFormatException($"{config.Source}: unknown gate '{g}'; expected \"sigmoid\", \"hard_sigmoid\", \"tanh\" or \"relu\"."),
         };
         var pool = (poolKey is null ? "avg" : config.GetString(poolKey, "avg")) switch
         {
@@ -116,6 +118,9 @@ public sealed class SeCaseModule : LayerCaseModule
         yield return Make(rng, "se_avg_hardsigmoid_bias_h5_conv", 10, 5, null, true, "hard_sigmoid", "avg", true, 2, 4, 4);
         yield return Make(rng, "se_avg_hardsigmoid_nobias_r3", 9, null, 3, false, "hard_sigmoid", "avg", false, 2, 2, 5);
         yield return Make(rng, "se_max_ties_hardsigmoid_kinks", 6, 3, null, true, "hard_sigmoid", "max", false, 2, 3, 3, kinks: true);
+        // The SENet paper's excitation ablation (Table 13): tanh and ReLU as the gate.
+        yield return Make(rng, "se_avg_tanh_bias_h4", 12, 4, null, true, "tanh", "avg", false, 2, 4, 3);
+        yield return Make(rng, "se_max_relu_bias_r2_conv", 8, null, 2, true, "relu", "max", true, 2, 3, 4);
     }
 
     private GeneratedCase Make(Random rng, string name, int channels, int? hidden, int? reduction, bool bias, string gate,

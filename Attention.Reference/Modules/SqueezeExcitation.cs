@@ -12,6 +12,43 @@ public enum SeGate
 
     /// <summary>ReLU6(v + 3) / 6, Eq. (act.5); derivative 0 at exactly ±3.</summary>
     HardSigmoid,
+
+    /// <summary>tanh(v) (the SENet paper's excitation ablation, Table 13); derivative 1 − s² from the output.</summary>
+    Tanh,
+
+    /// <summary>relu(v) (the same ablation); relu'(0) = 0.</summary>
+    Relu,
+}
+
+/// <summary>The SE gate functions and their derivatives, one place for the oracle and the fast path (Eqs. (se.6), (se.9)).</summary>
+public static class SeGates
+{
+    /// <summary>s = gate(e).</summary>
+    public static T Apply<T>(SeGate gate, T e) where T : IFloatingPointIeee754<T> => gate switch
+    {
+        SeGate.Sigmoid => Activations.Sigmoid(e),
+        SeGate.HardSigmoid => Activations.HardSigmoid(e),
+        SeGate.Tanh => T.Tanh(e),
+        _ => Activations.Relu(e),
+    };
+
+    /// <summary>gate'(e), from the output s where the formula uses it (sigmoid, tanh), else from e.</summary>
+    public static T Grad<T>(SeGate gate, T e, T s) where T : IFloatingPointIeee754<T> => gate switch
+    {
+        SeGate.Sigmoid => Activations.SigmoidGradFromOutput(s),
+        SeGate.HardSigmoid => Activations.HardSigmoidGrad(e),
+        SeGate.Tanh => Activations.TanhGradFromOutput(s),
+        _ => Activations.ReluGrad(e),
+    };
+
+    /// <summary>The case.json name of a gate.</summary>
+    public static string Name(SeGate gate) => gate switch
+    {
+        SeGate.Sigmoid => "sigmoid",
+        SeGate.HardSigmoid => "hard_sigmoid",
+        SeGate.Tanh => "tanh",
+        _ => "relu",
+    };
 }
 
 /// <summary>The SE squeeze: global average (the paper) or global max (the paper's ablation).</summary>
@@ -215,7 +252,7 @@ public static class SqueezeExcitation
         // Eq. (se.6): s = gate(e).
         var s = new DenseTensor<T>(n, c);
         for (int i = 0; i < s.Length; i++)
-            s.Data[i] = options.Gate == SeGate.Sigmoid ? Activations.Sigmoid(e.Data[i]) : Activations.HardSigmoid(e.Data[i]);
+            s.Data[i] = SeGates.Apply(options.Gate, e.Data[i]);
         trace?.Forward("se.6", "s", s);
 
         // Eq. (se.7): y[n, c, h, w] = x[n, c, h, w] · s[n, c].
@@ -261,12 +298,10 @@ public static class SqueezeExcitation
         });
         trace?.Backward("se.8", "ds", ds);
 
-        // Eq. (se.9): de = ds · gate'(e); sigmoid' from the output (1 − s)s, hard-sigmoid' = ReLU6'(e + 3)/6.
+        // Eq. (se.9): de = ds · gate'(e); sigmoid' and tanh' from the output, hard-sigmoid' = ReLU6'(e + 3)/6, relu'.
         var de = new DenseTensor<T>(n, c);
         for (int i = 0; i < de.Length; i++)
-            de.Data[i] = options.Gate == SeGate.Sigmoid
-                ? dsd[i] * Activations.SigmoidGradFromOutput(st.S.Data[i])
-                : dsd[i] * Activations.HardSigmoidGrad(st.E.Data[i]);
+            de.Data[i] = dsd[i] * SeGates.Grad(options.Gate, st.E.Data[i], st.S.Data[i]);
         trace?.Backward("se.9", "de", de);
 
         // Eqs. (se.10), (se.11): dW2 = deᵀ r, db2 = Σ_n de.

@@ -236,13 +236,12 @@ public static class SqueezeExcitationFast
                 R[b * hid + j] = Activations.Relu(v);
             }
             var rb = new ReadOnlySpan<float>(R, b * hid, hid);
-            bool sigmoid = _o.Gate == SeGate.Sigmoid;
             for (int k = 0; k < c; k++)
             {
                 float v = TensorPrimitives.Dot(new ReadOnlySpan<float>(w2, k * hid, hid), rb);
                 if (p.B2 is not null) v += p.B2.Data[k];
                 E[b * c + k] = v;
-                S[b * c + k] = sigmoid ? Activations.Sigmoid(v) : Activations.HardSigmoid(v);
+                S[b * c + k] = SeGates.Apply(_o.Gate, v);
             }
         }
 
@@ -250,9 +249,8 @@ public static class SqueezeExcitationFast
         internal void ExciteBackward(SeParameters<float> p, int b)
         {
             int c = _o.Channels, hid = _o.Hidden;
-            bool sigmoid = _o.Gate == SeGate.Sigmoid;
             for (int k = b * c; k < (b + 1) * c; k++)
-                De[k] = sigmoid ? Ds[k] * Activations.SigmoidGradFromOutput(S[k]) : Ds[k] * Activations.HardSigmoidGrad(E[k]);
+                De[k] = Ds[k] * SeGates.Grad(_o.Gate, E[k], S[k]);
             var w1 = p.W1.Data;
             var w2 = p.W2.Data;
             Span<float> dr = hid <= 256 ? stackalloc float[hid] : new float[hid];

@@ -10,7 +10,7 @@ namespace Attention.Cli.Trace;
 
 /// <summary>
 /// <c>trace</c> on a network case: one line per module output in call order (path, kind, shape, mean, standard
-/// deviation; for SE modules the statistics of their gate), and with <c>--svg</c> the excitation of every SE
+/// deviation; for attention modules — SE, GCT, Coordinate Attention — the statistics of their gate), and with <c>--svg</c> the excitation of every SE
 /// module across the network (the SENet paper's per-stage activation figure).
 /// </summary>
 public static class NetworkTrace
@@ -23,11 +23,17 @@ public static class NetworkTrace
         var net = ModelZoo.Create<double>(folder.Config);
         var modules = net.Root.NamedModules().ToDictionary(m => m.Path, m => m.Module, StringComparer.Ordinal);
         var outputs = new TensorSet<double>("module outputs");
+        var gates = new Dictionary<string, List<DenseTensor<double>>>(StringComparer.Ordinal);
         var inputs = folder.ReadInputs<double>();
         var forwardOnly = new TensorSet<double>("inputs");
         forwardOnly.Set("x", inputs.Get("x"));
         folder.Module.Run(folder.Config, forwardOnly, folder.ReadParameters<double>(),
-            new RunOptions { ModuleOutput = (n, v) => outputs.Set(n, v) });
+            new RunOptions
+            {
+                ModuleOutput = (n, v) => outputs.Set(n, v),
+                Gate = (n, g) => (gates.TryGetValue(n.Split(':')[0], out var l) ? l : gates[n.Split(':')[0]] = []).Add(g),
+            });
+        var gateCalls = new Dictionary<string, int>(StringComparer.Ordinal);
 
         io.Out.WriteLine($"trace of {folder.Name} (network {folder.Module.Name}, float64, " +
                          $"{(folder.Config.Has("training") && folder.Config.GetBool("training") ? "training" : "eval")} mode): " +
@@ -41,10 +47,16 @@ public static class NetworkTrace
             var module = modules[path];
             var (mean, std) = MeanStd(value.Data);
             string gate = "";
-            if (Gate(path, module, outputs) is { } g)
+            if (gates.TryGetValue(path, out var list))
             {
-                gate = string.Create(Inv, $"  {g.Data.Min(),9:0.####} / {g.Data.Average(),6:0.####} / {g.Data.Max(),6:0.####}");
-                if (module.Kind is "SEModule" or "SqueezeExcitation") excitations.Add((name, g));
+                // The k-th call of a module used the k-th gate it reported (CA reports a_h and a_w: both count).
+                gateCalls.TryGetValue(path, out int k);
+                int per = module.Kind == "CoordAtt" ? 2 : 1;
+                var mine = list.Skip(k * per).Take(per).SelectMany(t => t.Data).ToArray();
+                gateCalls[path] = k + 1;
+                if (mine.Length > 0)
+                    gate = string.Create(Inv, $"  {mine.Min(),9:0.####} / {mine.Average(),6:0.####} / {mine.Max(),6:0.####}");
+                if (module.Kind is "SEModule" or "SqueezeExcitation" && list.Count > k) excitations.Add((name, Flat(list[k])));
             }
             io.Out.WriteLine(string.Create(Inv,
                 $"{++i,4}  {name,-34} {module.Kind,-22} {value.ShapeString,-18} {mean,12:G5} {std,12:G5}{gate}"));
@@ -62,18 +74,7 @@ public static class NetworkTrace
         return ExitCodes.Ok;
     }
 
-    /// <summary>An SE module's gate as [N, C]: the output of its last child (the gate activation); null otherwise.</summary>
-    private static DenseTensor<double>? Gate(string path, Reference.Layers.Layer<double> module, TensorSet<double> outputs)
-    {
-        switch (module.Kind)
-        {
-            case "SEModule" or "SqueezeExcitation" when module.Children.Count > 0:
-                var g = outputs.TryGet(path + "." + module.Children[^1].Name);
-                return g is { Rank: 4 } ? g.Reshape(g.Dim(0), g.Dim(1)) : null;
-            default:
-                return null;
-        }
-    }
+    private static DenseTensor<double> Flat(DenseTensor<double> g) => g.Reshape(g.Dim(0), g.Length / Math.Max(1, g.Dim(0)));
 
     private static (double Mean, double Std) MeanStd(double[] d)
     {

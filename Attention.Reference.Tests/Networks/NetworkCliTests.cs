@@ -156,6 +156,23 @@ public sealed class NetworkCliTests : IDisposable
     }
 
     [Fact]
+    public void Trace_shows_the_gates_of_coordinate_attention_and_gct()
+    {
+        var (code, text, err) = Run("trace", NetworkTestData.CasePath("06_mbv2_ca_eval"));
+        Assert.True(code == ExitCodes.Ok, text + err);
+        Assert.Matches(@"features\.2\.conv\.6\s+CoordAtt\s+\[1, \d+, 10, 10\].*\d / +0\.\d+ / +0\.\d+", text);
+
+        // GCT: every one of the 17 modules of a one-block-per-stage GCT-ResNet reports a gate in [0, 2].
+        var net = new Reference.Models.Network<double>("gct", Reference.Models.ResNets.GctResNet50<double>([1, 1, 1, 1], 4));
+        net.LoadStateDict(Reference.Models.RandomWeights.StateDict(net, 2));
+        var gates = new List<(string, DenseTensor<double>)>();
+        net.Run(Reference.Models.RandomWeights.Inputs(1, 32, 4, 3).Get("x"), null, false, onGate: (n, g) => gates.Add((n, g)));
+        Assert.Equal(17, gates.Count);
+        Assert.Equal("stem.conv1.0", gates[0].Item1);
+        Assert.All(gates, g => Assert.All(g.Item2.Data, v => Assert.InRange(v, 0.0, 2.0)));
+    }
+
+    [Fact]
     public void Network_usage_errors_exit_2()
     {
         string folder = CopyCase("03_resnet50_eval");

@@ -34,6 +34,9 @@ public sealed class RunOptions
     /// <summary>The default cap: three quarters of the memory available to this process.</summary>
     public static long DefaultMaxMemory => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 4 * 3;
 
+    /// <summary>Receives every attention module's gate (path, gate as float64), or null (see <c>Pass.OnGate</c>).</summary>
+    public Action<string, DenseTensor<double>>? Gate { get; init; }
+
     /// <summary>Progress messages for long runs (network cases), or null.</summary>
     public Action<string>? Progress { get; init; }
 

@@ -71,7 +71,8 @@ public abstract class LayerCaseModule : CaseModule
                 options.Progress($"{Name}: forward, {modules} module outputs, at {name} ({clock.Elapsed.TotalSeconds:0.0} s)");
             }
         }
-        var result = net.Run(x, dy, training, kernels, OnOutput, options.Trace, conventions: options.Conventions);
+        Action<string, DenseTensor<T>>? onGate = options.Gate is null ? null : (n, g) => options.Gate(n, g.Cast<double>());
+        var result = net.Run(x, dy, training, kernels, OnOutput, options.Trace, conventions: options.Conventions, onGate: onGate);
         if (options.Progress is not null && clock.ElapsedMilliseconds > 1500)
             options.Progress($"{Name}: done in {clock.Elapsed.TotalSeconds:0.0} s");
         return result.Tensors;

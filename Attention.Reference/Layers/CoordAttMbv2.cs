@@ -147,6 +147,8 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         if (oup != c) throw new ShapeMismatchException(DisplayName + " gates", $"[N, {c}, …] (oup = inp)", zh.ShapeArray());
         var ah = Map(zh, Ops.Activations.Sigmoid);
         var aw = Map(zw, Ops.Activations.Sigmoid);
+        pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
+        pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
         // y = identity * x_w * x_h, evaluated left to right.
         var outp = x.ZerosLike();
         T[] xd = x.Data, od = outp.Data, ahd = ah.Data, awd = aw.Data;

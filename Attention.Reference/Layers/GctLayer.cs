@@ -65,6 +65,7 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
             return (DenseTensor<T>)(object)yf;
         }
         var f = m.Forward(x, pass.Trace);
+        if (pass.OnGate is not null) pass.OnGate(DisplayName, f.Gate);
         Save(pass, f);
         return f.Y;
     }

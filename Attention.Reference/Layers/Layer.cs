@@ -110,6 +110,12 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
     /// <summary>Where module outputs are recorded by path, or null.</summary>
     public ModuleDump<T>? Dump { get; init; }
 
+    /// <summary>
+    /// Called by attention modules with their gate (path, gate as [N, C] or [N, C, L]): SE's s, GCT's 1 + tanh(·),
+    /// CA's a_h and a_w (as <c>path:a_h</c>, <c>path:a_w</c>). For <c>attention-ref trace</c>; may be null.
+    /// </summary>
+    public Action<string, DenseTensor<T>>? OnGate { get; init; }
+
     /// <summary>Called once per module output (path, output): progress reporting and tracing. May be null.</summary>
     public Action<string, DenseTensor<T>>? OnModuleOutput { get; init; }
 

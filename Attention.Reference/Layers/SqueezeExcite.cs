@@ -118,6 +118,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         var s = _squeeze?.Forward(x, pass) ?? Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
         ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
+        pass.OnGate?.Invoke(DisplayName, s.Reshape(n, c));
         // Eq. (se.7): y = x · s.
         var y = x.ZerosLike();
         int plane = x.Dim(2) * x.Dim(3);

@@ -100,13 +100,13 @@ public sealed class Network<T> where T : IFloatingPointIeee754<T>
     /// </summary>
     public NetworkOutputs<T> Run(DenseTensor<T> x, DenseTensor<T>? dy, bool training, KernelPath kernels = KernelPath.Oracle,
         Action<string, DenseTensor<T>>? onModuleOutput = null, TraceLog? trace = null, bool dump = false,
-        GradConventions conventions = GradConventions.Exact)
+        GradConventions conventions = GradConventions.Exact, Action<string, DenseTensor<T>>? onGate = null)
     {
         ArgumentNullException.ThrowIfNull(x);
         var pass = new Pass<T>
         {
             Training = training, Kernels = kernels, RecordTape = dy is not null,
-            Dump = dump ? new ModuleDump<T>() : null, OnModuleOutput = onModuleOutput, Trace = trace, Conventions = conventions,
+            Dump = dump ? new ModuleDump<T>() : null, OnModuleOutput = onModuleOutput, Trace = trace, Conventions = conventions, OnGate = onGate,
         };
         var outputs = new TensorSet<T>("outputs");
         var y = Root.Forward(x, pass);

@@ -133,6 +133,23 @@ public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIee
     public static T GradLibtorch(T t) => Grad(t);
 }
 
+/// <summary>
+/// Elementwise loops over fixed chunks of 32768 elements, in parallel (<see cref="Compute.For"/>): every element is
+/// computed alone, so the chunking changes nothing but the speed.
+/// </summary>
+internal static class Chunks
+{
+    private const int Size = 1 << 15;
+
+    /// <summary>Runs <paramref name="body"/>(lo, hi) over [0, length) in chunks.</summary>
+    public static void For(int length, Action<int, int> body)
+    {
+        int chunks = (length + Size - 1) / Size;
+        if (chunks <= 1) { body(0, length); return; }
+        Compute.For(chunks, k => body(k * Size, Math.Min(length, (k + 1) * Size)));
+    }
+}
+
 /// <summary>An elementwise activation layer: y = f(x), ∂L/∂x = ∂L/∂y · f'(x or y).</summary>
 /// <typeparam name="T">float or double.</typeparam>
 /// <typeparam name="TOp">The function.</typeparam>
@@ -146,7 +163,10 @@ public sealed class Elementwise<T, TOp> : Layer<T> where T : IFloatingPointIeee7
     {
         var y = x.ZerosLike();
         T[] xd = x.Data, yd = y.Data;
-        for (int i = 0; i < xd.Length; i++) yd[i] = TOp.Invoke(xd[i]);
+        Chunks.For(xd.Length, (lo, hi) =>
+        {
+            for (int i = lo; i < hi; i++) yd[i] = TOp.Invoke(xd[i]);
+        });
         Save(pass, TOp.GradFromOutput ? y : x);
         return y;
     }
@@ -158,10 +178,14 @@ public sealed class Elementwise<T, TOp> : Layer<T> where T : IFloatingPointIeee7
         ShapeUtil.Require(dy, DisplayName + " output gradient", saved.ShapeArray());
         var dx = dy.ZerosLike();
         T[] sd = saved.Data, gd = dy.Data, dxd = dx.Data;
-        if (pass.Conventions == GradConventions.Libtorch)
-            for (int i = 0; i < dxd.Length; i++) dxd[i] = gd[i] * TOp.GradLibtorch(sd[i]);
-        else
-            for (int i = 0; i < dxd.Length; i++) dxd[i] = gd[i] * TOp.Grad(sd[i]);
+        bool torch = pass.Conventions == GradConventions.Libtorch;
+        Chunks.For(dxd.Length, (lo, hi) =>
+        {
+            if (torch)
+                for (int i = lo; i < hi; i++) dxd[i] = gd[i] * TOp.GradLibtorch(sd[i]);
+            else
+                for (int i = lo; i < hi; i++) dxd[i] = gd[i] * TOp.Grad(sd[i]);
+        });
         return dx;
     }
 }

@@ -160,7 +160,10 @@ public static class TensorMath
         if (!a.HasShape(b.Shape)) throw new ShapeMismatchException(what, a.ShapeString, b.ShapeArray());
         var r = a.ZerosLike();
         T[] ad = a.Data, bd = b.Data, rd = r.Data;
-        for (int i = 0; i < rd.Length; i++) rd[i] = ad[i] + bd[i];
+        Chunks.For(rd.Length, (lo, hi) =>
+        {
+            for (int i = lo; i < hi; i++) rd[i] = ad[i] + bd[i];
+        });
         return r;
     }
 }

@@ -177,6 +177,8 @@ public class SafeTensorsTests
     [InlineData("[5,0]")]
     [InlineData("[0]")]
     [InlineData("[3,0,7]")]
+    [InlineData("[0,2147483647,2147483647,2147483647]")]
+    [InlineData("[2147483647,2147483647,2147483647,0]")]
     public void ReadsZeroElementTensors(string shape)
     {
         var t = SafeTensors.Parse(File(

@@ -96,13 +96,15 @@ public static class SafeTensors
                     : $"gap before tensor '{e.Name}' (offset {e.Begin}, previous tensor ended at {expectedBegin})");
             if (e.End > buffer.Length)
                 throw Bad(source, $"tensor '{e.Name}' ends at offset {e.End}, beyond the {buffer.Length}-byte data buffer");
-            // Checked like the reference reader: a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64,
-            // i.e. 0) would otherwise match small or empty offsets. Folded left to right as it does, so an overflow is
-            // refused even when a later dimension is 0.
+            // Checked: a product that wraps (2^30 · 2^30 · 2 elements of 8 bytes is 2^64, i.e. 0) would otherwise match
+            // small or empty offsets. A zero dimension makes the tensor empty whatever the order of the others (the
+            // reference reader, folding left to right, would refuse [2^31, 2^31, 2^31, 0] but accept [0, 2^31, ...]).
             long volume = 1;
-            foreach (int d in e.Shape)
-                if (!StoredTensors.TryMultiply(volume, d, out volume))
-                    throw SizeOverflow(source, e.Name, e.Shape, e.DType);
+            if (e.Shape.Contains(0)) volume = 0;
+            else
+                foreach (int d in e.Shape)
+                    if (!StoredTensors.TryMultiply(volume, d, out volume))
+                        throw SizeOverflow(source, e.Name, e.Shape, e.DType);
             if (!StoredTensors.TryMultiply(volume, StoredTensor.SizeOf(e.DType), out long needed))
                 throw SizeOverflow(source, e.Name, e.Shape, e.DType);
             if (e.End - e.Begin != needed)

@@ -8,8 +8,11 @@ public static class ShapeUtil
     {
         long volume = 1;
         foreach (int d in shape)
-        {
             if (d < 0) throw new ArgumentException($"{what} {Format(shape)} has a negative dimension.");
+        // A zero dimension makes the tensor empty whatever the order of the others.
+        if (shape.Contains(0)) return 0;
+        foreach (int d in shape)
+        {
             volume *= d;
             if (volume > Array.MaxLength)
                 throw new ArgumentException($"{what} {Format(shape)} has more than {Array.MaxLength} elements.");

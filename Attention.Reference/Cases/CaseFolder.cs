@@ -95,7 +95,7 @@ public sealed class CaseFolder
                 continue;
             kept.Add(t);
         }
-        return Models.StateDictFile.StripModulePrefix(kept).ToTensorSet<T>($"{Name}/{file}");
+        return kept.ToTensorSet<T>($"{Name}/{file}");
     }
 
     /// <summary>Reads <c>expected.safetensors</c> as stored tensors, or null when the case has none.</summary>

@@ -155,7 +155,7 @@ internal static class SeFamily
         int caseSeed = seed * 7919 + name.Length * 31 + name[^1];
         var ps = Models.RandomWeights.StateDict(net, caseSeed);
         var rng = new Random(caseSeed + 1);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal() => Models.RandomWeights.Gaussian(rng);
         var x = new DenseTensor<double>(n, channels, 5, 4);
         var dy = x.ZerosLike();
         for (int i = 0; i < x.Length; i++) { x.Data[i] = Normal(); dy.Data[i] = Normal(); }

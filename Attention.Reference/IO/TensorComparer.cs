@@ -149,23 +149,13 @@ public static class TensorComparer
         for (int i = 0; i < expected.Length; i++)
         {
             double e = expected[i], a = actual[i];
-            double ratio;
-            if (double.IsNaN(e) || double.IsNaN(a))
-            {
-                ratio = double.IsNaN(e) && double.IsNaN(a) ? 0 : double.PositiveInfinity;
-            }
-            else if (double.IsInfinity(e) || double.IsInfinity(a))
-            {
-                ratio = e == a ? 0 : double.PositiveInfinity;
-            }
-            else
+            double ratio = Ratio(e, a, rtol, a0);
+            if (double.IsFinite(e) && double.IsFinite(a))
             {
                 double diff = Math.Abs(a - e);
                 maxAbs = Math.Max(maxAbs, diff);
                 if (e != 0) maxRel = Math.Max(maxRel, diff / Math.Abs(e));
                 maxUlps = Math.Max(maxUlps, Ulps(e, a, unit));
-                double bound = a0 + rtol * Math.Abs(e);
-                ratio = diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
             }
             if (ratio > 1) violations++;
             if (ratio > worstRatio) { worstRatio = ratio; worst = i; }
@@ -176,6 +166,18 @@ public static class TensorComparer
             WorstIndex = Unravel(worst, shape), WorstExpected = expected.Length > 0 ? expected[worst] : 0,
             WorstActual = actual.Length > 0 ? actual[worst] : 0, Violations = violations, WorstRatio = Math.Max(worstRatio, 0),
         };
+    }
+
+    /// <summary>
+    /// One element's error ratio |a − e| / (atol + rtol·|e|): 0 when equal (NaN against NaN, equal infinities), +∞
+    /// when a NaN or an infinity disagrees or the bound is 0. An element passes at ratio ≤ 1.
+    /// </summary>
+    public static double Ratio(double e, double a, double rtol, double atol)
+    {
+        if (double.IsNaN(e) || double.IsNaN(a)) return double.IsNaN(e) && double.IsNaN(a) ? 0 : double.PositiveInfinity;
+        if (double.IsInfinity(e) || double.IsInfinity(a)) return e == a ? 0 : double.PositiveInfinity;
+        double diff = Math.Abs(a - e), bound = atol + rtol * Math.Abs(e);
+        return diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
     }
 
     private static double MaxAbsFinite(double[] values)
@@ -321,17 +323,7 @@ public static class ComparisonDetails
     private static double[] Ratios(double[] e, double[] a, double rtol, double atol)
     {
         var r = new double[e.Length];
-        for (int i = 0; i < e.Length; i++)
-        {
-            double ev = e[i], av = a[i];
-            if (double.IsNaN(ev) || double.IsNaN(av)) r[i] = double.IsNaN(ev) && double.IsNaN(av) ? 0 : double.PositiveInfinity;
-            else if (double.IsInfinity(ev) || double.IsInfinity(av)) r[i] = ev == av ? 0 : double.PositiveInfinity;
-            else
-            {
-                double diff = Math.Abs(av - ev), bound = atol + rtol * Math.Abs(ev);
-                r[i] = diff == 0 ? 0 : bound == 0 ? double.PositiveInfinity : diff / bound;
-            }
-        }
+        for (int i = 0; i < e.Length; i++) r[i] = TensorComparer.Ratio(e[i], a[i], rtol, atol);
         return r;
     }
 }

@@ -140,12 +140,4 @@ public static class StateDictFile
             _ => throw new InvalidDataException($"{path}: unknown state_dict format '{ext}'; use .safetensors, .pth or .pt."),
         };
     }
-
-    /// <summary>Strips a <c>module.</c> prefix when every key has it (DataParallel / DDP checkpoints).</summary>
-    public static IReadOnlyList<StoredTensor> StripModulePrefix(IReadOnlyList<StoredTensor> state)
-    {
-        const string prefix = "module.";
-        if (state.Count == 0 || !state.All(t => t.Name.StartsWith(prefix, StringComparison.Ordinal))) return state;
-        return state.Select(t => t with { Name = t.Name[prefix.Length..] }).ToList();
-    }
 }

@@ -14,7 +14,7 @@ public static class RandomWeights
     {
         ArgumentNullException.ThrowIfNull(net);
         var rng = new Random(seed);
-        double Normal(double sd) => sd * Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal(double sd) => sd * Gaussian(rng);
         double Uniform(double lo, double hi) => lo + (hi - lo) * rng.NextDouble();
         var set = new TensorSet<double>($"random {net.Name} state_dict");
         foreach (var (path, module) in net.Root.NamedModules())
@@ -48,7 +48,7 @@ public static class RandomWeights
     public static TensorSet<double> Inputs(int n, int size, int classes, int seed)
     {
         var rng = new Random(seed);
-        double Normal() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double Normal() => Gaussian(rng);
         var inputs = new TensorSet<double>("inputs");
         var x = new DenseTensor<double>(n, 3, size, size);
         for (int i = 0; i < x.Length; i++) x.Data[i] = Normal();
@@ -57,5 +57,12 @@ public static class RandomWeights
         inputs.Set("x", x);
         inputs.Set("y.grad", dy);
         return inputs;
+    }
+
+    /// <summary>A standard normal draw (Box–Muller), deterministic for the generator's seed.</summary>
+    public static double Gaussian(Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        return Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
     }
 }

@@ -19,19 +19,42 @@ namespace Attention.Reference.Models;
 /// </summary>
 public static class StateDictBinder
 {
+    /// <summary>One state_dict entry: its name, shape, integer type (null for floats), and its value in a given shape.</summary>
+    private sealed record Entry<T>(string Name, int[] Shape, StoredDType? IntegerType, Func<int[], DenseTensor<T>> Value)
+        where T : IFloatingPointIeee754<T>;
+
     /// <summary>Binds stored tensors (any float dtype, widened exactly) to the tree under <paramref name="root"/>.</summary>
     public static void Bind<T>(Layer<T> root, IReadOnlyList<StoredTensor> state, string source, string model)
         where T : IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(root);
         ArgumentNullException.ThrowIfNull(state);
-        var entries = StateDictFile.StripModulePrefix(state);
+        BindCore(root, state.Select(t => new Entry<T>(t.Name, t.Shape, t.IsInteger ? t.DType : null,
+            shape => DenseTensor<T>.FromDoubles(t.Values, shape))).ToList(), source, model);
+    }
+
+    /// <summary>Binds tensors already in <typeparamref name="T"/>: the caller's arrays are used, not copied.</summary>
+    public static void Bind<T>(Layer<T> root, TensorSet<T> state, string model) where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        BindCore(root, state.Select(kv => new Entry<T>(kv.Key, kv.Value.ShapeArray(), null, kv.Value.Reshape)).ToList(),
+            state.Description, model);
+    }
+
+    private static void BindCore<T>(Layer<T> root, List<Entry<T>> state, string source, string model)
+        where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(root);
+        // A module. prefix on every key (DataParallel / DDP) is stripped.
+        const string prefix = "module.";
+        var entries = state.Count > 0 && state.All(t => t.Name.StartsWith(prefix, StringComparison.Ordinal))
+            ? state.Select(t => t with { Name = t.Name[prefix.Length..] }).ToList()
+            : state;
         var mine = root.NamedTensors().ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
         var ignored = new HashSet<string>(root.IgnoredKeys(), StringComparer.Ordinal);
         var given = new HashSet<string>(StringComparer.Ordinal);
         List<string> unexpected = new(), missing = new();
         var mismatched = new List<(string Name, string Expected, int[] Actual, string? Why)>();
-        var values = new List<(Parameter<T>, StoredTensor)>();
+        var values = new List<(Parameter<T>, Entry<T>)>();
         foreach (var t in entries)
         {
             given.Add(t.Name);
@@ -40,7 +63,7 @@ public static class StateDictBinder
             string expected = p.AlternateShape is { } alt
                 ? $"{p.Value.ShapeString} or {ShapeUtil.Format(alt)}"
                 : p.Value.ShapeString;
-            if (t.IsInteger) mismatched.Add((t.Name, expected, t.Shape, $"stored as {t.DType}, a floating-point tensor is needed"));
+            if (t.IntegerType is { } it) mismatched.Add((t.Name, expected, t.Shape, $"stored as {it}, a floating-point tensor is needed"));
             else if (!p.Value.HasShape(t.Shape) && !(p.AlternateShape is { } a && a.AsSpan().SequenceEqual(t.Shape)))
                 mismatched.Add((t.Name, expected, t.Shape, null));
             else values.Add((p, t));
@@ -74,26 +97,9 @@ public static class StateDictBinder
         }
         foreach (var (p, t) in values)
         {
-            p.Value = DenseTensor<T>.FromDoubles(t.Values, p.Value.ShapeArray());
+            p.Value = t.Value(p.Value.ShapeArray());
             p.GivenShape = t.Shape;
         }
-    }
-
-    /// <summary>Binds tensors already in <typeparamref name="T"/> (not copied when the shapes agree).</summary>
-    public static void Bind<T>(Layer<T> root, TensorSet<T> state, string model) where T : IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        // One path for every source: view the values as stored tensors (exact), bind, then keep the caller's arrays.
-        var stored = state.Select(kv => new StoredTensor(kv.Key, StoredDType.F64, kv.Value.ShapeArray(),
-            kv.Value.Data.Select(double.CreateTruncating).ToArray())).ToList();
-        Bind(root, stored, state.Description, model);
-        var byName = root.NamedTensors().ToDictionary(t => t.Name, t => t.Tensor, StringComparer.Ordinal);
-        foreach (var t in StateDictFile.StripModulePrefix(stored))
-            if (byName.TryGetValue(t.Name, out var p))
-            {
-                var original = state.Get(state.Contains(t.Name) ? t.Name : "module." + t.Name);
-                p.Value = original.Reshape(p.Value.ShapeArray());
-            }
     }
 
     private static string Quote(List<string> names) => string.Join(", ", names.Select(n => $"'{n}'"));

@@ -10,12 +10,18 @@ namespace Attention.Cli.Bench;
 /// <param name="Ms">Median milliseconds per call.</param>
 /// <param name="GFlops">Billions of floating-point operations per second, where a FLOP count is defined.</param>
 /// <param name="Threads">Threads used.</param>
-public sealed record BenchResult(string Layer, string DType, string Pass, double Ms, double? GFlops, int Threads)
+/// <param name="GBps">
+/// Billions of bytes per second of compulsory memory traffic (each tensor read or written once), where defined:
+/// the measure for memory-bound kernels, to put beside the machine's bandwidth row.
+/// </param>
+public sealed record BenchResult(string Layer, string DType, string Pass, double Ms, double? GFlops, int Threads, double? GBps = null)
 {
     /// <summary>One JSON object on one line.</summary>
     public string ToJson() =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{{\"layer\": \"{Layer}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"ms\": {Ms:0.####}, \"gflops\": {(GFlops is { } g ? g.ToString("0.#", CultureInfo.InvariantCulture) : "null")}, \"threads\": {Threads}}}");
+            $"{{\"layer\": \"{Layer}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"ms\": {Ms:0.####}, \"gflops\": {Num(GFlops)}, \"threads\": {Threads}, \"gbps\": {Num(GBps)}}}");
+
+    private static string Num(double? v) => v is { } x ? x.ToString("0.#", CultureInfo.InvariantCulture) : "null";
 }
 
 /// <summary>Settings shared by every suite.</summary>

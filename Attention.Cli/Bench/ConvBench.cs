@@ -52,6 +52,8 @@ public sealed class ConvBench : IBenchSuite
             // The machine's fused-multiply-add peak right now (16 independent chains per thread), for scale.
             foreach (var dtype in settings.DTypes)
                 yield return dtype == "float32" ? Peak<float>(settings) : Peak<double>(settings);
+            // The machine's memory bandwidth right now, for the memory-bound (depthwise) rows' GB/s.
+            yield return Bandwidth(settings);
             foreach (var layer in Layers)
             foreach (var dtype in settings.DTypes)
             {
@@ -72,6 +74,22 @@ public sealed class ConvBench : IBenchSuite
         double ms = BenchTimer.MedianMs(() => Compute.For(threads, _ => PeakLoop<T>(Iterations)), s.MinSeconds);
         double flops = 2.0 * 16 * Vector512<T>.Count * (double)Iterations * threads;
         return new BenchResult("fma_peak", typeof(T) == typeof(float) ? "float32" : "float64", "peak", ms, flops / (ms * 1e6), threads);
+    }
+
+    /// <summary>
+    /// A parallel copy of 256 MB into another 256 MB (far beyond any cache), in 1 MB chunks: GB/s counts the bytes
+    /// read and written.
+    /// </summary>
+    private static BenchResult Bandwidth(BenchSettings s)
+    {
+        const int Bytes = 256 << 20, Chunk = 1 << 20;
+        var src = new byte[Bytes];
+        var dst = new byte[Bytes];
+        new Random(1).NextBytes(src.AsSpan(0, Chunk));
+        for (int i = 1; i < Bytes / Chunk; i++) src.AsSpan(0, Chunk).CopyTo(src.AsSpan(i * Chunk, Chunk));
+        double ms = BenchTimer.MedianMs(() => Compute.For(Bytes / Chunk, i => src.AsSpan(i * Chunk, Chunk).CopyTo(dst.AsSpan(i * Chunk, Chunk))),
+            s.MinSeconds);
+        return new BenchResult("memory_copy_256MB", "bytes", "copy", ms, null, s.Threads, 2.0 * Bytes / (ms * 1e6));
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -122,10 +140,16 @@ public sealed class ConvBench : IBenchSuite
             Conv2d.BackwardInput(dy, w, g, dx);
             Conv2d.BackwardWeight(x, dy, g, dw);
         }, s.MinSeconds);
+        // Compulsory traffic: forward reads x, w, b and writes y; backward reads dy, w (input gradient) and x, dy
+        // (weight gradient) and writes dx and dw. Quoted for the depthwise rows, which are memory-bound.
+        double size = typeof(T) == typeof(float) ? 4 : 8;
+        bool depthwise = g.Groups > 1 && g.Groups == g.InChannels;
+        double? fwdGb = depthwise ? (x.Length + w.Length + b.Length + y.Length) * size / (fwd * 1e6) : null;
+        double? bwdGb = depthwise ? (2.0 * dy.Length + 2 * w.Length + 2 * x.Length) * size / (bwd * 1e6) : null;
         return
         [
-            new(layer.Name, dtype, "forward", fwd, layer.Flops / (fwd * 1e6), s.Threads),
-            new(layer.Name, dtype, "backward", bwd, 2 * layer.Flops / (bwd * 1e6), s.Threads),
+            new(layer.Name, dtype, "forward", fwd, layer.Flops / (fwd * 1e6), s.Threads, fwdGb),
+            new(layer.Name, dtype, "backward", bwd, 2 * layer.Flops / (bwd * 1e6), s.Threads, bwdGb),
         ];
     }
 }

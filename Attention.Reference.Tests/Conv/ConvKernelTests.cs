@@ -107,7 +107,7 @@ public sealed class ConvKernelTests
             Assert.True(Math.Abs(dw.Data[i] - dw32.Data[i]) <= (2 * 81 + 4) * 6e-8 * dwMag.Data[i], $"dw[{i}] {dw32.Data[i]} vs {dw.Data[i]}");
     }
 
-    private static TensorSet<T> AllFour<T>(ConvProblem pr) where T : System.Numerics.IFloatingPointIeee754<T>
+    internal static TensorSet<T> AllFour<T>(ConvProblem pr) where T : System.Numerics.IFloatingPointIeee754<T>
     {
         var (x, wt, b, dy) = pr.Data();
         var (xt, wtt, bt, dyt) = (x.Cast<T>(), wt.Cast<T>(), b?.Cast<T>(), dy.Cast<T>());

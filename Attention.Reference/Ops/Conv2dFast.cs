@@ -62,6 +62,13 @@ internal static class Conv2dTuning
     [ThreadStatic] private static bool? t_directWeightGradient;
     [ThreadStatic] private static bool? t_packedForward;
     [ThreadStatic] private static bool? t_packedInputGradient;
+    [ThreadStatic] private static bool? t_depthwise;
+
+    /// <summary>
+    /// Forbids (false) the depthwise kernel for calls from the current thread, so that depthwise geometries run the
+    /// dense kernel (tests hold the two against each other); null or true use it for every depthwise geometry.
+    /// </summary>
+    public static bool? Depthwise { get => t_depthwise; set => t_depthwise = value; }
 
     /// <summary>
     /// Forces the packed col2im input gradient (true) or the phase-split direct one (false) for strided calls from the
@@ -174,8 +181,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     // ---------------------------------------------------------------- forward, Eqs. (conv.7)–(conv.8)
 
     /// <summary>y = conv(x, w) + b into a preallocated y.</summary>
-    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y) =>
-        ForwardArrays(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
+    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y)
+    {
+        if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y);
+        else ForwardArrays(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
+    }
 
     /// <summary>Packs W_g of every group into MR-row panels [group][tile][k][MR] (rows past O/G are zero).</summary>
     private static TF[] PackWeights(TF[] wData, Conv2dGeometry g, int mTilesG)
@@ -546,6 +556,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// <summary>dx from dy into a preallocated dx.</summary>
     public static void BackwardInput(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
     {
+        if (DepthwiseConv2dFast<TF>.Applies(g))
+        {
+            DepthwiseConv2dFast<TF>.BackwardInput(dy, weight, g, dx);
+            return;
+        }
         int padH = g.Dilation.H * (g.Kernel.H - 1) - g.Padding.H, padW = g.Dilation.W * (g.Kernel.W - 1) - g.Padding.W;
         if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
         {
@@ -652,6 +667,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// <summary>dw from x and dy into a preallocated dw.</summary>
     public static void BackwardWeight(DenseTensor<TF> x, DenseTensor<TF> dy, Conv2dGeometry g, DenseTensor<TF> dw)
     {
+        if (DepthwiseConv2dFast<TF>.Applies(g))
+        {
+            DepthwiseConv2dFast<TF>.BackwardWeight(x, dy, g, dw);
+            return;
+        }
         int gridSize = dy.Dim(2) * Ceil(x.Dim(3) + 2 * g.Padding.W, g.Stride.W);
         if (Conv2dTuning.DirectWeightGradient ?? gridSize >= Conv2dTuning.DirectWeightGradientMinGrid)
         {

@@ -1,0 +1,169 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Attention.Reference.Kernels;
+
+/// <summary>
+/// A SIMD register of <typeparamref name="T"/> (float or double) as an operator struct, in the style of
+/// dotnet/runtime's <c>TensorPrimitives</c>: a kernel is written once, generic over the register type, and
+/// instantiated for <see cref="Simd512{T}"/>, <see cref="Simd256{T}"/> and <see cref="SimdPortable{T}"/>.
+/// Every operation is element-wise and correctly rounded (FusedMultiplyAdd is one rounding on every path, in
+/// software where the hardware has no FMA), so a kernel whose elements do not mix lanes gives identical bits on
+/// every width.
+/// </summary>
+/// <typeparam name="TSelf">The implementing struct.</typeparam>
+/// <typeparam name="T">The element type.</typeparam>
+internal interface ISimd<TSelf, T>
+    where TSelf : unmanaged, ISimd<TSelf, T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Elements per register.</summary>
+    static abstract int Count { get; }
+
+    /// <summary>All lanes +0.</summary>
+    static abstract TSelf Zero { get; }
+
+    /// <summary>All lanes <paramref name="value"/>.</summary>
+    static abstract TSelf Splat(T value);
+
+    /// <summary>Count elements from <paramref name="source"/> + <paramref name="index"/> (unaligned, unchecked).</summary>
+    static abstract TSelf Load(ref T source, nuint index);
+
+    /// <summary>Stores the lanes at <paramref name="destination"/> + <paramref name="index"/> (unaligned, unchecked).</summary>
+    static abstract void Store(TSelf value, ref T destination, nuint index);
+
+    /// <summary>a·b + c with one rounding per lane.</summary>
+    static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
+
+    /// <summary>a·b, rounded.</summary>
+    static abstract TSelf Multiply(TSelf a, TSelf b);
+
+    /// <summary>a + b, rounded.</summary>
+    static abstract TSelf Add(TSelf a, TSelf b);
+}
+
+/// <summary><see cref="Vector512{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
+internal readonly struct Simd512<T> : ISimd<Simd512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector512<T> _v;
+
+    private Simd512(Vector512<T> v) => _v = v;
+
+    /// <inheritdoc />
+    public static int Count => Vector512<T>.Count;
+
+    /// <inheritdoc />
+    public static Simd512<T> Zero => default;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Splat(T value) => new(Vector512.Create(value));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Load(ref T source, nuint index) => new(Vector512.LoadUnsafe(ref source, index));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Simd512<T> value, ref T destination, nuint index) => value._v.StoreUnsafe(ref destination, index);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> FusedMultiplyAdd(Simd512<T> a, Simd512<T> b, Simd512<T> c) =>
+        typeof(T) == typeof(float)
+            ? new(Vector512.FusedMultiplyAdd(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>())
+            : new(Vector512.FusedMultiplyAdd(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Multiply(Simd512<T> a, Simd512<T> b) => new(a._v * b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Add(Simd512<T> a, Simd512<T> b) => new(a._v + b._v);
+}
+
+/// <summary><see cref="Vector256{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
+internal readonly struct Simd256<T> : ISimd<Simd256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector256<T> _v;
+
+    private Simd256(Vector256<T> v) => _v = v;
+
+    /// <inheritdoc />
+    public static int Count => Vector256<T>.Count;
+
+    /// <inheritdoc />
+    public static Simd256<T> Zero => default;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Splat(T value) => new(Vector256.Create(value));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Load(ref T source, nuint index) => new(Vector256.LoadUnsafe(ref source, index));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(Simd256<T> value, ref T destination, nuint index) => value._v.StoreUnsafe(ref destination, index);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> FusedMultiplyAdd(Simd256<T> a, Simd256<T> b, Simd256<T> c) =>
+        typeof(T) == typeof(float)
+            ? new(Vector256.FusedMultiplyAdd(a._v.AsSingle(), b._v.AsSingle(), c._v.AsSingle()).As<float, T>())
+            : new(Vector256.FusedMultiplyAdd(a._v.AsDouble(), b._v.AsDouble(), c._v.AsDouble()).As<double, T>());
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Multiply(Simd256<T> a, Simd256<T> b) => new(a._v * b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Add(Simd256<T> a, Simd256<T> b) => new(a._v + b._v);
+}
+
+/// <summary>The portable <see cref="Vector{T}"/> (ARM64 NEON, or software) as an <see cref="ISimd{TSelf, T}"/>.</summary>
+internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Vector<T> _v;
+
+    private SimdPortable(Vector<T> v) => _v = v;
+
+    /// <inheritdoc />
+    public static int Count => Vector<T>.Count;
+
+    /// <inheritdoc />
+    public static SimdPortable<T> Zero => default;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Splat(T value) => new(new Vector<T>(value));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Load(ref T source, nuint index) => new(Vector.LoadUnsafe(ref source, index));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(SimdPortable<T> value, ref T destination, nuint index) => value._v.StoreUnsafe(ref destination, index);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> FusedMultiplyAdd(SimdPortable<T> a, SimdPortable<T> b, SimdPortable<T> c) =>
+        typeof(T) == typeof(float)
+            ? new(Vector.As<float, T>(Vector.FusedMultiplyAdd(
+                Vector.AsVectorSingle(a._v), Vector.AsVectorSingle(b._v), Vector.AsVectorSingle(c._v))))
+            : new(Vector.As<double, T>(Vector.FusedMultiplyAdd(
+                Vector.AsVectorDouble(a._v), Vector.AsVectorDouble(b._v), Vector.AsVectorDouble(c._v))));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Multiply(SimdPortable<T> a, SimdPortable<T> b) => new(a._v * b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Add(SimdPortable<T> a, SimdPortable<T> b) => new(a._v + b._v);
+}

@@ -1,0 +1,83 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Attention.Reference.Kernels;
+
+/// <summary>
+/// Strided copies (the stride phases of a convolution): pure data movement, so every path gives the same bits.
+/// Stride 2 in float, the common case (MobileNet's strided depthwise layers), treats each pair of floats as one
+/// 64-bit lane: the even elements are the lanes' low halves (<see cref="Vector.Narrow(Vector{ulong}, Vector{ulong})"/>
+/// gathers them; widening and a mask put them back).
+/// </summary>
+internal static class Strided
+{
+    private static bool PairLanes<T>() =>
+        typeof(T) == typeof(float) && BitConverter.IsLittleEndian && Vector.IsHardwareAccelerated;
+
+    /// <summary>dst[i] = src[start + i·stride] for i &lt; dst.Length.</summary>
+    public static void Gather<T>(ReadOnlySpan<T> src, int start, int stride, Span<T> dst) where T : unmanaged
+    {
+        int n = dst.Length;
+        if (n == 0) return;
+        if ((long)start + (long)(n - 1) * stride >= src.Length || start < 0 || stride < 1)
+            throw new ArgumentOutOfRangeException(nameof(start), "strided gather out of range");
+        if (stride == 1)
+        {
+            src.Slice(start, n).CopyTo(dst);
+            return;
+        }
+        int i = 0;
+        if (stride == 2 && PairLanes<T>())
+        {
+            int cnt = Vector<uint>.Count;
+            // Pairs (src[start + 2j], src[start + 2j + 1]) as ulong: needs the odd partner in range too.
+            int full = Math.Min(n, (src.Length - start) / 2);
+            var pairs = MemoryMarshal.Cast<T, ulong>(src.Slice(start, 2 * full));
+            var outU = MemoryMarshal.Cast<T, uint>(dst);
+            for (; i + cnt <= full; i += cnt)
+            {
+                var a = new Vector<ulong>(pairs.Slice(i, cnt / 2));
+                var b = new Vector<ulong>(pairs.Slice(i + cnt / 2, cnt / 2));
+                Vector.Narrow(a, b).CopyTo(outU.Slice(i, cnt));
+            }
+        }
+        ref T s = ref MemoryMarshal.GetReference(src);
+        ref T d = ref MemoryMarshal.GetReference(dst);
+        for (; i < n; i++) Unsafe.Add(ref d, i) = Unsafe.Add(ref s, start + i * stride);
+    }
+
+    /// <summary>dst[start + i·stride] = src[i] for i &lt; src.Length; the elements between are left as they are.</summary>
+    public static void Scatter<T>(ReadOnlySpan<T> src, Span<T> dst, int start, int stride) where T : unmanaged
+    {
+        int n = src.Length;
+        if (n == 0) return;
+        if ((long)start + (long)(n - 1) * stride >= dst.Length || start < 0 || stride < 1)
+            throw new ArgumentOutOfRangeException(nameof(start), "strided scatter out of range");
+        if (stride == 1)
+        {
+            src.CopyTo(dst.Slice(start, n));
+            return;
+        }
+        int i = 0;
+        if (stride == 2 && PairLanes<T>())
+        {
+            int cnt = Vector<uint>.Count;
+            int full = Math.Min(n, (dst.Length - start) / 2);
+            var pairs = MemoryMarshal.Cast<T, ulong>(dst.Slice(start, 2 * full));
+            var inU = MemoryMarshal.Cast<T, uint>(src);
+            var keep = new Vector<ulong>(0xFFFF_FFFF_0000_0000UL);
+            for (; i + cnt <= full; i += cnt)
+            {
+                Vector.Widen(new Vector<uint>(inU.Slice(i, cnt)), out var lo, out var hi);
+                var p0 = pairs.Slice(i, cnt / 2);
+                var p1 = pairs.Slice(i + cnt / 2, cnt / 2);
+                ((new Vector<ulong>(p0) & keep) | lo).CopyTo(p0);
+                ((new Vector<ulong>(p1) & keep) | hi).CopyTo(p1);
+            }
+        }
+        ref T s = ref MemoryMarshal.GetReference(src);
+        ref T d = ref MemoryMarshal.GetReference(dst);
+        for (; i < n; i++) Unsafe.Add(ref d, start + i * stride) = Unsafe.Add(ref s, i);
+    }
+}

@@ -1,0 +1,469 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Attention.Reference.Kernels;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Ops;
+
+/// <summary>
+/// The depthwise convolution (groups = I = O: one kh × kw filter per channel, any stride, padding and dilation) as
+/// its own kernel: every (image, channel) plane is one work unit that zero-pads and phase-splits its input into a
+/// thread-local buffer (L1/L2-resident), correlates it with the channel's taps over the output grid Ho × Wq in SIMD
+/// registers, and writes its valid columns, so the tensors are read and written once. The dense kernel runs a
+/// depthwise layer with one useful row in its 8-row register tile.
+/// <para>
+/// It computes exactly the summation orders that docs/derivations/conv2d.md defines for the dense kernel (the
+/// "Summation order" section and its depthwise paragraph), so its results are bitwise those of the dense kernel
+/// (tests hold the two against each other, and against the spec kernel): y, one FMA chain over the taps (p, q)
+/// increasing from 0, padding included as w·0, then + b; x̄ at stride 1, the flipped kernel's forward chain; x̄
+/// strided, per phase the taps (p, q) increasing, fused (conv.14) or as col2im's rounded products added from 0
+/// (conv.9–conv.10), whichever the dense kernel would use; w̄, the lane sums and chunks of conv.11–conv.12. Each
+/// element's result therefore does not depend on the thread count or on the vector width.
+/// </para>
+/// </summary>
+/// <typeparam name="TF">float or double.</typeparam>
+internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754<TF>
+{
+    [ThreadStatic] private static TF[]? t_src;  // worker: the zero-padded, phase-split source plane
+    [ThreadStatic] private static TF[]? t_grid; // worker: the output grid of one plane
+    [ThreadStatic] private static TF[]? t_dy;   // worker: dy on the grid (weight gradient)
+
+    /// <summary>Output elements per register block of the correlation: four registers.</summary>
+    private const int Unroll = 4;
+
+    /// <summary>Elements per lane group of the weight gradient: 64 bytes (16 float, 8 double), as in conv.11.</summary>
+    private static int Lanes => 64 / Unsafe.SizeOf<TF>();
+
+    /// <summary>True when <paramref name="g"/> is depthwise with multiplier 1 and the kernel is not switched off.</summary>
+    public static bool Applies(Conv2dGeometry g) =>
+        g.Groups == g.InChannels && g.Groups == g.OutChannels && Conv2dTuning.Depthwise != false;
+
+    private static int Ceil(int a, int b) => (a + b - 1) / b;
+
+    private static TF[] Grow(ref TF[]? buffer, int length)
+    {
+        if (buffer is null || buffer.Length < length) buffer = new TF[Math.Max(length, 64)];
+        return buffer;
+    }
+
+    private static int Block => Unroll * 64 / Unsafe.SizeOf<TF>(); // the widest register block (Vector512)
+
+    /// <summary>
+    /// One plane zero-padded by (ph, pw) and split into sh·sw stride phases of Hq × Wq (Eq. (conv.8)); for stride 1
+    /// just the padded plane. The layout of the dense kernel's phase buffer, one channel at a time.
+    /// </summary>
+    private readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int Pw, int Hq, int Wq)
+    {
+        public static Phases Of(int h, int w, (int H, int W) stride, (int H, int W) pad) =>
+            new(h, w, stride.H, stride.W, pad.H, pad.W, Ceil(h + 2 * pad.H, stride.H), Ceil(w + 2 * pad.W, stride.W));
+
+        public int Plane => Hq * Wq;
+
+        public int Total => Sh * Sw * Plane;
+
+        /// <summary>Offset of tap (p, q) (dilated by (dh, dw)): its phase plane, shifted ⌊p·dh/sh⌋ rows and ⌊q·dw/sw⌋ columns.</summary>
+        public int TapOffset(int rh, int rw) => (rh % Sh * Sw + rw % Sw) * Plane + rh / Sh * Wq + rw / Sw;
+
+        public void Fill(ReadOnlySpan<TF> src, Span<TF> dst)
+        {
+            for (int a = 0; a < Sh; a++)
+            for (int b = 0; b < Sw; b++)
+            {
+                var phase = dst.Slice((a * Sw + b) * Plane, Plane);
+                for (int u = 0; u < Hq; u++)
+                {
+                    var row = phase.Slice(u * Wq, Wq);
+                    int ih = u * Sh + a - Ph;
+                    if ((uint)ih >= (uint)H) { row.Clear(); continue; }
+                    var srow = src.Slice(ih * W, W);
+                    if (Sw == 1)
+                    {
+                        row[..Pw].Clear();
+                        srow.CopyTo(row[Pw..]);
+                        row[(Pw + W)..].Clear();
+                    }
+                    else
+                    {
+                        // Columns v with 0 ≤ v·sw + b − pw < W hold x; the others are padding.
+                        int lo = Math.Min(Wq, Math.Max(0, Ceil(Pw - b, Sw))), hi = Math.Max(lo, Math.Min(Wq, FloorDiv(W - 1 + Pw - b, Sw) + 1));
+                        row[..lo].Clear();
+                        Strided.Gather(srow, lo * Sw + b - Pw, Sw, row[lo..hi]);
+                        row[hi..].Clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Where grid element (row u &lt; rows, column v &lt; cols) of a plane goes: base + u·rowStride + v·colStride.</summary>
+    private readonly record struct Scatter(int Rows, int Cols, int Base, int RowStride, int ColStride);
+
+    // ---------------------------------------------------------------- forward, Eq. (conv.7)
+
+    /// <summary>y = conv(x, w) + b for a depthwise geometry.</summary>
+    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y)
+    {
+        int n = x.Dim(0), c = g.InChannels, h = x.Dim(2), w = x.Dim(3), ho = y.Dim(2), wo = y.Dim(3);
+        int kh = g.Kernel.H, kw = g.Kernel.W, k = kh * kw;
+        var ph = Phases.Of(h, w, g.Stride, g.Padding);
+        var off = new int[k];
+        var widx = new int[k];
+        for (int t = 0; t < k; t++)
+        {
+            off[t] = ph.TapOffset(t / kw * g.Dilation.H, t % kw * g.Dilation.W);
+            widx[t] = t;
+        }
+        var scatter = new Scatter(ho, wo, 0, wo, 1);
+        Correlate(x.Data, h * w, ph, off, widx, weight.Data, bias?.Data, fused: true, c, n * c, y.Data, ho * wo, ho, scatter, clear: false);
+    }
+
+    /// <summary>
+    /// For each of <paramref name="planes"/> planes (channel = plane mod channels): phase-split the source plane,
+    /// correlate it over the grid gridRows × Wq with the channel's taps (weight[channel·K + widx[t]] at offset off[t]),
+    /// and write the grid's valid part through <paramref name="scatter"/> (+ bias).
+    /// </summary>
+    private static void Correlate(TF[] src, int srcPlane, Phases ph, int[] off, int[] widx, TF[] wData, TF[]? bData, bool fused,
+        int channels, int planes, TF[] dst, int dstPlane, int gridRows, Scatter scatter, bool clear)
+    {
+        var path = Conv2dTuning.Path;
+        int k = wData.Length / channels;
+        int gridLen = Ceil(gridRows * ph.Wq, Block) * Block;
+        int need = Math.Max(ph.Total, off.Max() + gridLen);
+        Compute.For(planes, pl =>
+        {
+            int ch = pl % channels;
+            var buf = Grow(ref t_src, need);
+            ph.Fill(src.AsSpan(pl * srcPlane, srcPlane), buf);
+            buf.AsSpan(ph.Total, need - ph.Total).Clear();
+            var grid = Grow(ref t_grid, gridLen);
+            Span<TF> taps = stackalloc TF[off.Length];
+            for (int t = 0; t < off.Length; t++) taps[t] = wData[ch * k + widx[t]];
+            Run(path, fused, buf, off, taps, grid, gridLen);
+            var plane = dst.AsSpan(pl * dstPlane, dstPlane);
+            if (clear) plane.Clear();
+            Write(grid, ph.Wq, scatter, plane, bData is null ? null : bData[ch]);
+        });
+    }
+
+    private static void Run(ConvSimdPath path, bool fused, TF[] buf, int[] off, ReadOnlySpan<TF> taps, TF[] grid, int len)
+    {
+        switch (path, fused)
+        {
+            case (ConvSimdPath.Vector512, true): Taps<Simd512<TF>, Fused>(buf, off, taps, grid, len); break;
+            case (ConvSimdPath.Vector512, false): Taps<Simd512<TF>, Unfused>(buf, off, taps, grid, len); break;
+            case (ConvSimdPath.Vector256, true): Taps<Simd256<TF>, Fused>(buf, off, taps, grid, len); break;
+            case (ConvSimdPath.Vector256, false): Taps<Simd256<TF>, Unfused>(buf, off, taps, grid, len); break;
+            case (_, true): Taps<SimdPortable<TF>, Fused>(buf, off, taps, grid, len); break;
+            default: Taps<SimdPortable<TF>, Unfused>(buf, off, taps, grid, len); break;
+        }
+    }
+
+    /// <summary>How a term joins the running sum.</summary>
+    private interface IAccumulate
+    {
+        static abstract TV Step<TV>(TV w, TV x, TV acc) where TV : unmanaged, ISimd<TV, TF>;
+    }
+
+    /// <summary>acc = fma(w, x, acc): one rounding per term (conv.7, conv.9, conv.14).</summary>
+    private readonly struct Fused : IAccumulate
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Step<TV>(TV w, TV x, TV acc) where TV : unmanaged, ISimd<TV, TF> => TV.FusedMultiplyAdd(w, x, acc);
+    }
+
+    /// <summary>acc = acc + round(w·x): col2im's order (conv.9–conv.10) with one output channel per group.</summary>
+    private readonly struct Unfused : IAccumulate
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static TV Step<TV>(TV w, TV x, TV acc) where TV : unmanaged, ISimd<TV, TF> => TV.Add(acc, TV.Multiply(w, x));
+    }
+
+    /// <summary>
+    /// grid[pos] = Σ_t taps[t]·src[off[t] + pos] for pos &lt; len (a multiple of <see cref="Block"/>), each element
+    /// one chain over t increasing from +0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Taps<TV, TAcc>(TF[] src, int[] off, ReadOnlySpan<TF> taps, TF[] grid, int len)
+        where TV : unmanaged, ISimd<TV, TF> where TAcc : IAccumulate
+    {
+        int cnt = TV.Count, k = off.Length;
+        if (len > grid.Length || len % (Unroll * cnt) != 0) throw new InvalidOperationException("depthwise internal error: grid size.");
+        foreach (int o in off)
+            if ((uint)o > (uint)(src.Length - len)) throw new InvalidOperationException("depthwise internal error: read out of range.");
+        ref TF s0 = ref MemoryMarshal.GetArrayDataReference(src);
+        ref TF g0 = ref MemoryMarshal.GetArrayDataReference(grid);
+        ref int o0 = ref MemoryMarshal.GetArrayDataReference(off);
+        ref TF w0 = ref MemoryMarshal.GetReference(taps);
+        nuint c1 = (nuint)cnt, c2 = 2 * c1, c3 = 3 * c1;
+        for (int pos = 0; pos < len; pos += Unroll * cnt)
+        {
+            TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
+            for (int t = 0; t < k; t++)
+            {
+                var wv = TV.Splat(Unsafe.Add(ref w0, t));
+                ref TF s = ref Unsafe.Add(ref s0, Unsafe.Add(ref o0, t) + pos);
+                a0 = TAcc.Step(wv, TV.Load(ref s, 0), a0);
+                a1 = TAcc.Step(wv, TV.Load(ref s, c1), a1);
+                a2 = TAcc.Step(wv, TV.Load(ref s, c2), a2);
+                a3 = TAcc.Step(wv, TV.Load(ref s, c3), a3);
+            }
+            ref TF d = ref Unsafe.Add(ref g0, pos);
+            TV.Store(a0, ref d, 0);
+            TV.Store(a1, ref d, c1);
+            TV.Store(a2, ref d, c2);
+            TV.Store(a3, ref d, c3);
+        }
+    }
+
+    /// <summary>Writes the valid part of the grid (row stride <paramref name="wq"/>) into the plane, + bias after the sum.</summary>
+    private static void Write(TF[] grid, int wq, Scatter s, Span<TF> plane, TF? bias)
+    {
+        for (int u = 0; u < s.Rows; u++)
+        {
+            var row = grid.AsSpan(u * wq, s.Cols);
+            int at = s.Base + u * s.RowStride;
+            if (s.ColStride == 1)
+            {
+                var d = plane.Slice(at, s.Cols);
+                if (bias is { } b) System.Numerics.Tensors.TensorPrimitives.Add(row, b, d);
+                else row.CopyTo(d);
+            }
+            else
+            {
+                if (bias is not null) throw new InvalidOperationException("depthwise internal error: strided output with bias.");
+                Strided.Scatter(row, plane, at, s.ColStride);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- input gradient, Eqs. (conv.9), (conv.10), (conv.14)
+
+    /// <summary>dx from dy for a depthwise geometry (every element of dx is written).</summary>
+    public static void BackwardInput(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
+    {
+        int n = dy.Dim(0), c = g.InChannels, ho = dy.Dim(2), wo = dy.Dim(3), h = dx.Dim(2), w = dx.Dim(3);
+        int kh = g.Kernel.H, kw = g.Kernel.W, k = kh * kw, dh = g.Dilation.H, dwl = g.Dilation.W;
+        int padH = dh * (kh - 1) - g.Padding.H, padW = dwl * (kw - 1) - g.Padding.W;
+        if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
+        {
+            // Eq. (conv.9): the forward chain of the flipped kernel over dy padded by d(k − 1) − p.
+            var ph = Phases.Of(ho, wo, (1, 1), (padH, padW));
+            var off = new int[k];
+            var widx = new int[k];
+            for (int t = 0; t < k; t++)
+            {
+                off[t] = ph.TapOffset(t / kw * dh, t % kw * dwl);
+                widx[t] = k - 1 - t;
+            }
+            Correlate(dy.Data, ho * wo, ph, off, widx, weight.Data, null, fused: true, c, n * c, dx.Data, h * w, h,
+                new Scatter(h, w, 0, w, 1), clear: false);
+            return;
+        }
+        // The dense kernel's choice for I/G = 1: col2im's order unless the phase kernel (conv.14) is forced.
+        bool fused = Conv2dTuning.PackedInputGradient == false;
+        BackwardInputPhased(dy.Data, n, c, ho, wo, weight.Data, g, dx.Data, h, w, fused);
+    }
+
+    /// <summary>
+    /// Any stride: the rows h of x with (h + ph) mod sh = ρ receive only the taps p with p·dh ≡ ρ (mod sh), from dy
+    /// row u − m_p (columns alike), so each phase (ρ, σ) is a stride-1 correlation of the zero-padded dy with the
+    /// phase's taps in increasing (p, q) order, scattered with strides (sh, sw); elements no tap reaches are 0.
+    /// </summary>
+    private static void BackwardInputPhased(TF[] dyData, int n, int c, int ho, int wo, TF[] wData, Conv2dGeometry g,
+        TF[] dxData, int h, int w, bool fused)
+    {
+        int sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W, dh = g.Dilation.H, dwl = g.Dilation.W;
+        int kh = g.Kernel.H, kw = g.Kernel.W, k = kh * kw;
+        int top = (kh - 1) * dh / sh, left = (kw - 1) * dwl / sw;
+        int rowsNeeded = ho, colsNeeded = wo;
+        for (int rho = 0; rho < sh; rho++) rowsNeeded = Math.Max(rowsNeeded, FloorDiv(h + ph - rho + sh - 1, sh));
+        for (int sig = 0; sig < sw; sig++) colsNeeded = Math.Max(colsNeeded, FloorDiv(w + pw - sig + sw - 1, sw));
+        int hd = top + rowsNeeded, wd = Math.Max(left + colsNeeded, 1);
+        var phases = new List<(int[] Off, int[] Widx, Scatter Scatter, int GridLen)>();
+        int need = hd * wd;
+        for (int rho = 0; rho < sh; rho++)
+        for (int sig = 0; sig < sw; sig++)
+        {
+            int u0 = FloorDiv(ph - rho + sh - 1, sh), u1 = FloorDiv(h + ph - rho + sh - 1, sh);
+            int v0 = FloorDiv(pw - sig + sw - 1, sw), v1 = FloorDiv(w + pw - sig + sw - 1, sw);
+            int hu = u1 - u0, hv = v1 - v0;
+            if (hu <= 0 || hv <= 0) continue;
+            var off = new List<int>();
+            var widx = new List<int>();
+            for (int p = 0; p < kh; p++)
+            {
+                if (p * dh % sh != rho) continue;
+                int mp = (p * dh - rho) / sh;
+                for (int q = 0; q < kw; q++)
+                {
+                    if (q * dwl % sw != sig) continue;
+                    int nq = (q * dwl - sig) / sw;
+                    off.Add((top + u0 - mp) * wd + (left + v0 - nq));
+                    widx.Add(p * kw + q);
+                }
+            }
+            if (off.Count == 0) continue; // no tap reaches these positions: they stay 0
+            int gridLen = Ceil(hu * wd, Block) * Block;
+            need = Math.Max(need, off.Max() + gridLen);
+            phases.Add((off.ToArray(), widx.ToArray(), new Scatter(hu, hv, (sh * u0 + rho - ph) * w + (sw * v0 + sig - pw), sh * w, sw), gridLen));
+        }
+        var path = Conv2dTuning.Path;
+        int maxGrid = phases.Count == 0 ? 0 : phases.Max(p => p.GridLen);
+        Compute.For(n * c, pl =>
+        {
+            int ch = pl % c;
+            var buf = Grow(ref t_src, need);
+            var d = buf.AsSpan(0, need);
+            d.Clear();
+            for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
+            var plane = dxData.AsSpan(pl * h * w, h * w);
+            plane.Clear();
+            var grid = Grow(ref t_grid, maxGrid);
+            Span<TF> taps = stackalloc TF[k];
+            foreach (var (off, widx, scatter, gridLen) in phases)
+            {
+                for (int t = 0; t < off.Length; t++) taps[t] = wData[ch * k + widx[t]];
+                Run(path, fused, buf, off, taps[..off.Length], grid, gridLen);
+                Write(grid, wd, scatter, plane, null);
+            }
+        });
+    }
+
+    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
+
+    // ---------------------------------------------------------------- weight gradient, Eqs. (conv.11), (conv.12)
+
+    /// <summary>dw from x and dy for a depthwise geometry.</summary>
+    public static void BackwardWeight(DenseTensor<TF> x, DenseTensor<TF> dy, Conv2dGeometry g, DenseTensor<TF> dw)
+    {
+        int n = x.Dim(0), c = g.InChannels, h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3);
+        int kw = g.Kernel.W, k = g.Kernel.H * kw;
+        var ph = Phases.Of(h, w, g.Stride, g.Padding);
+        var off = new int[k];
+        for (int t = 0; t < k; t++) off[t] = ph.TapOffset(t / kw * g.Dilation.H, t % kw * g.Dilation.W);
+        int grid = ho * ph.Wq;
+        // The dense kernel's choice (Conv2dFast.BackwardWeight): lane sums on large grids, position chains on small.
+        bool direct = Conv2dTuning.DirectWeightGradient ?? grid >= Conv2dTuning.DirectWeightGradientMinGrid;
+        int lanes = Lanes;
+        int gridPad = Ceil(grid, lanes) * lanes;
+        int rc = direct ? Conv2dTuning.WeightGradChunkDirect : Conv2dTuning.WeightGradChunk;
+        int span = direct ? gridPad : ho * wo;
+        int chunksPerImage = Ceil(span, rc);
+        int need = Math.Max(ph.Total, off.Max() + gridPad + lanes);
+        var path = Conv2dTuning.Path;
+        var xData = x.Data;
+        var dyData = dy.Data;
+        var dwData = dw.Data;
+        Compute.For(c, ch =>
+        {
+            Span<TF> total = stackalloc TF[k];
+            Span<TF> part = stackalloc TF[k];
+            Span<TF> lanesBuf = stackalloc TF[k * lanes];
+            var buf = Grow(ref t_src, need);
+            var dyg = Grow(ref t_dy, gridPad + lanes);
+            for (int img = 0; img < n; img++)
+            {
+                int pl = img * c + ch;
+                ph.Fill(xData.AsSpan(pl * h * w, h * w), buf);
+                buf.AsSpan(ph.Total, need - ph.Total).Clear();
+                var dySrc = dyData.AsSpan(pl * ho * wo, ho * wo);
+                if (direct)
+                {
+                    // dY on the grid Ho × Wq, zero at the junk columns and past the grid.
+                    dyg.AsSpan(0, gridPad + lanes).Clear();
+                    for (int i = 0; i < ho; i++) dySrc.Slice(i * wo, wo).CopyTo(dyg.AsSpan(i * ph.Wq, wo));
+                }
+                for (int chunk = 0; chunk < chunksPerImage; chunk++)
+                {
+                    int pos0 = chunk * rc, pos1 = Math.Min(span, pos0 + rc);
+                    if (direct)
+                    {
+                        LaneSums(path, dyg, buf, off, pos0, (pos1 - pos0) / lanes, lanesBuf);
+                        for (int t = 0; t < k; t++) part[t] = Tree(lanesBuf.Slice(t * lanes, lanes));
+                    }
+                    else
+                    {
+                        PositionChains(dySrc, buf, off, ph.Wq, wo, pos0, pos1, part);
+                    }
+                    // Eq. (conv.12): chunk totals in (image, chunk) order, the first one taken as it is.
+                    if (img == 0 && chunk == 0) part.CopyTo(total);
+                    else for (int t = 0; t < k; t++) total[t] += part[t];
+                }
+            }
+            total.CopyTo(dwData.AsSpan(ch * k, k));
+        });
+    }
+
+    /// <summary>
+    /// Small grids (conv.12, "otherwise"): for each tap an FMA chain over the output positions pos0 ≤ pos &lt; pos1
+    /// of one image in increasing order, x read through the padded grid (padding terms included as dy·0).
+    /// </summary>
+    private static void PositionChains(ReadOnlySpan<TF> dy, TF[] src, int[] off, int wq, int wo, int pos0, int pos1, Span<TF> part)
+    {
+        part.Clear();
+        for (int pos = pos0; pos < pos1; pos++)
+        {
+            int i = pos / wo, j = pos - i * wo, at = i * wq + j;
+            TF d = dy[pos];
+            for (int t = 0; t < off.Length; t++) part[t] = TF.FusedMultiplyAdd(d, src[off[t] + at], part[t]);
+        }
+    }
+
+    private static void LaneSums(ConvSimdPath path, TF[] dy, TF[] src, int[] off, int pos0, int steps, Span<TF> lanes)
+    {
+        switch (path)
+        {
+            case ConvSimdPath.Vector512: LaneSums<Simd512<TF>>(dy, src, off, pos0, steps, lanes); break;
+            case ConvSimdPath.Vector256: LaneSums<Simd256<TF>>(dy, src, off, pos0, steps, lanes); break;
+            default: LaneSums<SimdPortable<TF>>(dy, src, off, pos0, steps, lanes); break;
+        }
+    }
+
+    /// <summary>
+    /// conv.11: lanes[t·L + l] = Σ_i dy[pos0 + i·L + l]·src[off[t] + pos0 + i·L + l] for i &lt; steps, one FMA chain per
+    /// lane in increasing i (L = <see cref="Lanes"/>: the lane of an element is its position mod L on every path).
+    /// Three taps share each load of dy.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void LaneSums<TV>(TF[] dy, TF[] src, int[] off, int pos0, int steps, Span<TF> lanes)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        int cnt = TV.Count, l = Lanes, k = off.Length;
+        if (pos0 + steps * l > dy.Length) throw new InvalidOperationException("depthwise internal error: dY read out of range.");
+        foreach (int o in off)
+            if (o + pos0 + steps * l > src.Length) throw new InvalidOperationException("depthwise internal error: x read out of range.");
+        ref TF d0 = ref MemoryMarshal.GetArrayDataReference(dy);
+        ref TF s0 = ref MemoryMarshal.GetArrayDataReference(src);
+        ref TF out0 = ref MemoryMarshal.GetReference(lanes);
+        for (int g = 0; g < l; g += cnt)
+        for (int t0 = 0; t0 < k; t0 += 3)
+        {
+            int t1 = Math.Min(t0 + 1, k - 1), t2 = Math.Min(t0 + 2, k - 1);
+            ref TF d = ref Unsafe.Add(ref d0, pos0 + g);
+            ref TF x0 = ref Unsafe.Add(ref s0, off[t0] + pos0 + g);
+            ref TF x1 = ref Unsafe.Add(ref s0, off[t1] + pos0 + g);
+            ref TF x2 = ref Unsafe.Add(ref s0, off[t2] + pos0 + g);
+            TV c0 = TV.Zero, c1 = TV.Zero, c2 = TV.Zero;
+            for (int i = 0; i < steps; i++)
+            {
+                nuint e = (nuint)(i * l);
+                var dv = TV.Load(ref d, e);
+                c0 = TV.FusedMultiplyAdd(dv, TV.Load(ref x0, e), c0);
+                c1 = TV.FusedMultiplyAdd(dv, TV.Load(ref x1, e), c1);
+                c2 = TV.FusedMultiplyAdd(dv, TV.Load(ref x2, e), c2);
+            }
+            TV.Store(c0, ref out0, (nuint)(t0 * l + g));
+            TV.Store(c1, ref out0, (nuint)(t1 * l + g));
+            TV.Store(c2, ref out0, (nuint)(t2 * l + g));
+        }
+    }
+
+    /// <summary>The fixed pairwise tree of conv.11: s_i += s_{i+L/2}, then L/4, …; returns s_0.</summary>
+    private static TF Tree(Span<TF> s)
+    {
+        for (int width = s.Length / 2; width >= 1; width /= 2)
+            for (int i = 0; i < width; i++) s[i] += s[i + width];
+        return s[0];
+    }
+}

@@ -34,6 +34,7 @@ public static class Cli
         root.Subcommands.Add(PackCommand.Create(io));
         root.Subcommands.Add(BenchCommand.Create(io));
         root.Subcommands.Add(TraceCommand.Create(io));
+        root.Subcommands.Add(OnnxCommand.Create(io));
 
         if (args.Length == 0)
         {

@@ -23,7 +23,6 @@ public static class OnnxCommand
     internal static Option<string[]> InputOption() => new("--input")
     {
         Description = "Input file(s): .npy, .safetensors (tensors by graph input name) or .pb (ONNX TensorProto). Unnamed tensors fill the graph inputs in order.",
-        Required = true,
         AllowMultipleArgumentsPerToken = true,
     };
 
@@ -42,7 +41,7 @@ public static class OnnxCommand
         cmd.SetAction(p => io.Guard(() =>
         {
             string modelPath = p.GetValue(modelArg)!;
-            var inputs = p.GetValue(inputOpt)!;
+            var inputs = p.GetValue(inputOpt) ?? [];
             string output = p.GetValue(outOpt) ?? Path.ChangeExtension(modelPath, null) + ".out.safetensors";
             string? dumpPath = p.GetValue(dumpOpt);
             var readOnly = inputs.Append(modelPath).ToList();

@@ -49,6 +49,18 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void OnnxModelParsesOrRefusesEveryMutant()
+    {
+        // Small models of the ONNX node tests: protobuf framing, attributes, initializers, graph inputs and outputs.
+        string root = Path.Combine(AppContext.BaseDirectory, "testdata", "onnx", "node");
+        var seeds = new[] { "test_conv_with_strides_padding", "test_gemm_all_attributes", "test_slice", "test_reshape_reduced_dims" }
+            .Select(d => File.ReadAllBytes(Path.Combine(root, d, "model.onnx"))).ToList();
+        var tokens = Mutator.Dictionary("Conv", "Gemm", "pads", "kernel_shape", "\u0008\u0001", "\u0010\u0007", "\u00ff\u00ff\u00ff\u00ff\u000f");
+        Fuzz<Attention.Reference.Onnx.OnnxException>("fuzz.onnx", seeds, Mutator.Mutants(seeds, Mutants, seed: 4, tokens),
+            b => Attention.Reference.Onnx.OnnxModel.Parse(b, "fuzz.onnx"));
+    }
+
+    [Fact]
     public void CaseConfigParsesOrRefusesEveryMutant()
     {
         var seeds = CaseSeeds();

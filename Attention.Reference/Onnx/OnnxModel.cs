@@ -14,8 +14,8 @@ namespace Attention.Reference.Onnx;
 /// </summary>
 public sealed class OnnxModel
 {
-    /// <summary>Lowest default-domain opset accepted.</summary>
-    public const int MinOpset = 7;
+    /// <summary>Lowest default-domain opset accepted (each operator reads its opset-dependent forms).</summary>
+    public const int MinOpset = 1;
 
     /// <summary>Highest default-domain opset accepted (ONNX 1.19).</summary>
     public const int MaxOpset = 24;

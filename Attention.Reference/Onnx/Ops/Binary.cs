@@ -35,6 +35,13 @@ internal sealed class Binary(string opType) : IOnnxOp
             }
             return [OnnxValue<T>.Integer(a.ElementType, shape, r)];
         }
+        if (opType == "Pow" && a.Ints is { } ib && b.Reals is { } eb)
+        {
+            // An integer base with a floating exponent: the result keeps the base's type (truncated toward zero).
+            var r = new long[n];
+            for (int i = 0; i < n; i++) r[i] = checked((long)Math.Pow(ib[ai[i]], double.CreateChecked(eb[bi[i]])));
+            return [OnnxValue<T>.Integer(a.ElementType, shape, r)];
+        }
         if (!a.IsReal || !(b.IsReal || opType == "Pow" && b.IsInteger))
             throw node.Error($"operands must both be floating (or both integer), got {a} and {b}");
         var ar = a.Reals!;

@@ -163,13 +163,22 @@ internal sealed class Softmax : IOnnxOp
 }
 
 /// <summary>
-/// Cast to <c>to</c>: between floating types only the declared type changes (every floating value is held in the
-/// evaluation type: the oracle does not round a float64 value to float32 because the graph says FLOAT); floating to
-/// integer truncates toward zero (NaN and out-of-range values are refused); integer and bool convert exactly.
+/// Cast to <c>to</c>: between float32 and float64 only the declared type changes (every floating value is held in the
+/// evaluation type: the oracle does not round a float64 value to float32 because the graph says FLOAT); to float16
+/// and bfloat16, an explicit quantisation, values are rounded to nearest even; floating to integer truncates toward
+/// zero (NaN and out-of-range values are refused); integer and bool convert exactly.
 /// </summary>
 internal sealed class Cast : IOnnxOp
 {
     public string OpType => "Cast";
+
+    private static float ToBFloat16(float v)
+    {
+        if (float.IsNaN(v)) return v;
+        uint bits = BitConverter.SingleToUInt32Bits(v);
+        bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000;
+        return BitConverter.UInt32BitsToSingle(bits);
+    }
 
     public OnnxValue<T>?[] Run<T>(OnnxNode<T> node) where T : IFloatingPointIeee754<T>
     {
@@ -178,7 +187,13 @@ internal sealed class Cast : IOnnxOp
         if (OnnxTensors.SizeOf(to) == 0) throw node.Error($"cast to {OnnxTensors.Describe((int)to)} is not supported");
         double[] d = x.ToDoubles();
         if (OnnxValue<T>.IsRealType(to))
-            return [OnnxValue<T>.Real(to, x.Shape, x.Reals is { } r ? r : d.Select(T.CreateChecked).ToArray())];
+        {
+            var r = x.Reals ?? d.Select(T.CreateChecked).ToArray();
+            // float16 and bfloat16 are explicit quantisation: rounded to nearest even, as every backend does.
+            if (to == OnnxElementType.Float16) r = r.Select(v => T.CreateChecked((float)(Half)float.CreateTruncating(v))).ToArray();
+            if (to == OnnxElementType.BFloat16) r = r.Select(v => T.CreateChecked(ToBFloat16(float.CreateTruncating(v)))).ToArray();
+            return [OnnxValue<T>.Real(to, x.Shape, r)];
+        }
         if (to == OnnxElementType.Bool)
             return [OnnxValue<T>.Boolean(x.Shape, d.Select(v => v != 0).ToArray())];
         if (x.Ints is { } ints) return [OnnxValue<T>.Integer(to, x.Shape, ints)];

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using Attention.Cli.Onnx;
 using Attention.Reference.IO;
 using Attention.Reference.Onnx;
 using Attention.Reference.Tensors;
@@ -16,8 +18,97 @@ public static class OnnxCommand
     {
         var cmd = new Command("onnx", "Evaluate ONNX models exactly (float64) and compare other backends against them.");
         cmd.Subcommands.Add(RunCmd(io));
+        cmd.Subcommands.Add(CompareCmd(io));
         return cmd;
     }
+
+    private static Command CompareCmd(CliIO io)
+    {
+        var modelArg = new Argument<string>("model") { Description = "The .onnx model." };
+        var inputOpt = InputOption();
+        var actualOpt = new Option<string?>("--actual")
+        {
+            Description = "Another backend's dump (.safetensors, tensors under their ONNX names) to compare instead of running ONNX Runtime.",
+        };
+        var levelOpt = new Option<string>("--ort-optimization")
+        {
+            Description = "ONNX Runtime's graph optimisation level: disable (default: every node output exists), basic, extended, all.",
+            DefaultValueFactory = _ => "disable",
+        };
+        var allOpt = new Option<bool>("--all") { Description = "Print every node output (default: the graph outputs, the worst five and every one over tolerance, up to 20)." };
+        var jsonOpt = new Option<bool>("--json") { Description = "One JSON object per node output." };
+        var threadsOpt = ThreadsOption.Create();
+        var cmd = new Command("compare",
+            "Compare ONNX Runtime (float32) or another backend's dump with the float64 oracle, node by node; exit 1 when a node is over tolerance.")
+        {
+            modelArg, inputOpt, actualOpt, levelOpt, allOpt, jsonOpt, threadsOpt,
+        };
+        cmd.SetAction(p => io.Guard(() =>
+        {
+            string modelPath = p.GetValue(modelArg)!;
+            var inputs = p.GetValue(inputOpt) ?? [];
+            var model = OnnxModel.Load(modelPath);
+            string? actualPath = p.GetValue(actualOpt);
+            var level = OrtRunner.Level(p.GetValue(levelOpt)!);
+            int threads = p.GetValue(threadsOpt) ?? Compute.MaxThreads;
+            var (oracle, oracle32) = ThreadsOption.Apply(p.GetValue(threadsOpt), () =>
+            {
+                var o = OnnxRunner.Run(model, OnnxRunner.ReadInputs<double>(model, inputs), dump: true).Dump!;
+                var o32 = OnnxRunner.Run(model, OnnxRunner.ReadInputs<float>(model, inputs), dump: true).Dump!;
+                return (o, o32);
+            });
+            Dictionary<string, DenseTensor<double>> actual;
+            string who;
+            if (actualPath is not null)
+            {
+                actual = SafeTensors.Read(actualPath).ToDictionary(t => t.Name, t => t.ToTensor<double>(), StringComparer.Ordinal);
+                who = $"{actualPath} ({actual.Count} tensors)";
+            }
+            else
+            {
+                var proto = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
+                actual = OrtRunner.Run(proto, OnnxRunner.ReadInputs<double>(model, inputs), level, threads);
+                who = $"ONNX Runtime {OrtRunner.Version}, CPU provider, float32, graph optimisation {level}, {threads} threads";
+            }
+            var rows = OnnxComparison.Compare(model, oracle, oracle32, name => actual.GetValueOrDefault(name), requireAll: actualPath is null && level == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL);
+            Report(io, model, who, rows, p.GetValue(allOpt), p.GetValue(jsonOpt));
+            return rows.Any(r => r.Over) ? ExitCodes.Mismatch : ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static void Report(CliIO io, OnnxModel model, string who, List<OnnxNodeError> rows, bool all, bool json)
+    {
+        var outputs = new HashSet<string>(model.Outputs.Select(o => o.Name), StringComparer.Ordinal);
+        if (json)
+        {
+            foreach (var r in rows)
+                io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{{\"node\": {r.Node}, \"op\": \"{r.OpType}\", \"output\": {System.Text.Json.JsonSerializer.Serialize(r.Output)}, \"max_abs\": {Num(r.MaxAbs)}, \"relative\": {Num(r.Relative)}, \"tolerance\": {Num(r.Tolerance)}, \"over\": {(r.Over ? "true" : "false")}, \"problem\": {(r.Problem is null ? "null" : System.Text.Json.JsonSerializer.Serialize(r.Problem))}}}"));
+            return;
+        }
+        io.Out.WriteLine($"oracle: attention-ref float64 of {model.Source} (opset {model.Opset}, {model.Graph.Node.Count} nodes)");
+        io.Out.WriteLine($"actual: {who}");
+        io.Out.WriteLine($"tolerance per output: {OnnxComparison.Factor} x the oracle's own float32 deviation + {OnnxComparison.Ulps} float32 units of max|oracle|");
+        var worst = rows.Where(r => r.Problem is null).OrderByDescending(r => r.Relative).Take(5).ToHashSet();
+        var over = rows.Where(r => r.Over).Take(20).ToHashSet();
+        io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"node",5} {"op",-18} {"output",-34} {"max|Δ|",10} {"relative",10} {"tolerance",10}"));
+        foreach (var r in rows)
+        {
+            if (!all && !outputs.Contains(r.Output) && !worst.Contains(r) && !over.Contains(r)) continue;
+            string name = r.Output.Length > 34 ? "…" + r.Output[^33..] : r.Output;
+            string tail = r.Problem ?? (r.Over ? "OVER" : outputs.Contains(r.Output) ? "(graph output)" : "");
+            io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Node,5} {r.OpType,-18} {name,-34} {r.MaxAbs,10:0.00E+00} {r.Relative,10:0.00E+00} {r.Tolerance,10:0.00E+00} {tail}"));
+        }
+        var first = rows.FirstOrDefault(r => r.Over);
+        io.Out.WriteLine(first is null
+            ? $"{rows.Count} node outputs compared: all within tolerance"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{rows.Count(r => r.Over)} of {rows.Count} node outputs over tolerance; first: node {first.Node} ({first.OpType}) '{first.Output}': {first.Problem ?? $"max |Δ| = {first.MaxAbs:0.00E+00}, tolerance {first.Tolerance:0.00E+00}"}"));
+    }
+
+    private static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null";
 
     /// <summary>--input, repeatable.</summary>
     internal static Option<string[]> InputOption() => new("--input")

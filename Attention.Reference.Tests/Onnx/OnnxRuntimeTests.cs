@@ -1,0 +1,73 @@
+using Attention.Cli.Commands;
+using Attention.Cli.Onnx;
+using Attention.Reference.IO;
+using Attention.Reference.Onnx;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+using Xunit.Abstractions;
+
+namespace Attention.Reference.Tests.Onnx;
+
+/// <summary>
+/// ONNX Runtime (CPU, float32) held against the float64 oracle on every node output of the PyTorch-exported networks,
+/// with the tolerance <see cref="OnnxComparison"/> derives from the float32 rounding of each computation; and
+/// <c>onnx compare</c> end to end, including a backend dump with one wrong node.
+/// </summary>
+public sealed class OnnxRuntimeTests(ITestOutputHelper log) : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-ort-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static string Dir(string c) => Path.Combine(AppContext.BaseDirectory, "testdata", "onnx", "torch-1.13", c);
+
+    [Theory]
+    [InlineData("04_mobilenet_v3_large_eval", GraphOptimizationLevel.ORT_DISABLE_ALL)]
+    [InlineData("06_mbv2_ca_eval", GraphOptimizationLevel.ORT_DISABLE_ALL)]
+    [InlineData("08_efficientnet_eval", GraphOptimizationLevel.ORT_DISABLE_ALL)]
+    [InlineData("09_mobilenet_v2_eval", GraphOptimizationLevel.ORT_DISABLE_ALL)]
+    [InlineData("09_mobilenet_v2_eval", GraphOptimizationLevel.ORT_ENABLE_ALL)]
+    public void OnnxRuntimeAgreesWithTheOracleOnEveryNode(string c, GraphOptimizationLevel level)
+    {
+        string path = Path.Combine(Dir(c), "model.onnx");
+        var model = OnnxModel.Load(path);
+        string[] input = [Path.Combine(Dir(c), "test_data_set_0", "input_0.pb")];
+        var inputs = OnnxRunner.ReadInputs<double>(model, input);
+        var oracle = OnnxRunner.Run(model, inputs, dump: true).Dump!;
+        var oracle32 = OnnxRunner.Run(model, OnnxRunner.ReadInputs<float>(model, input), dump: true).Dump!;
+        var ort = OrtRunner.Run(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path)), inputs, level, threads: 1);
+        var rows = OnnxComparison.Compare(model, oracle, oracle32, name => ort.GetValueOrDefault(name), requireAll: true);
+        Assert.Equal(model.Graph.Node.SelectMany(n => n.Output).Count(o => o.Length > 0), rows.Count);
+        var worst = rows.MaxBy(r => r.MaxAbs / r.Tolerance)!;
+        var y = rows.Single(r => r.Output == "y");
+        log.WriteLine($"{c} {level}: y relative {y.Relative:E2}; tightest node {worst.Node} {worst.OpType}: {worst.MaxAbs:E2} of {worst.Tolerance:E2}");
+        Assert.True(rows.All(r => !r.Over), string.Join("\n", rows.Where(r => r.Over).Take(5)));
+    }
+
+    [Fact]
+    public void CompareFindsTheFirstWrongNodeOfABackendDump()
+    {
+        const string c = "08_efficientnet_eval";
+        string model = Path.Combine(Dir(c), "model.onnx"), input = Path.Combine(Dir(c), "test_data_set_0", "input_0.pb");
+        var (code, stdout, err) = CliHarness.Run("onnx", "compare", model, "--input", input);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("105 node outputs compared: all within tolerance", stdout);
+        Assert.Contains("ONNX Runtime 1.31", stdout);
+        // A backend dump: the oracle's own float32 run, with one node's output made slightly wrong (a float16-like
+        // rounding of one SiLU gate: relative 1e-3).
+        var m = OnnxModel.Load(model);
+        var dump = OnnxRunner.Run(m, OnnxRunner.ReadInputs<float>(m, [input]), dump: true).Dump!;
+        string victim = dump.Names.First(n => n.Contains("Sigmoid", StringComparison.Ordinal));
+        var bad = new TensorSet<float>("backend");
+        foreach (var (name, t) in dump)
+            bad.Set(name, name == victim ? new DenseTensor<float>(t.Data.Select(v => v * 1.001f).ToArray(), t.ShapeArray()) : t);
+        string actual = Path.Combine(_temp, "backend.safetensors");
+        SafeTensors.Write(actual, bad);
+        (code, stdout, err) = CliHarness.Run("onnx", "compare", model, "--input", input, "--actual", actual);
+        Assert.True(code == ExitCodes.Mismatch, stdout + err);
+        int index = m.Graph.Node.ToList().FindIndex(n => n.Output.Contains(victim));
+        Assert.Contains($"first: node {index} (Sigmoid) '{victim}'", stdout);
+    }
+}

@@ -35,6 +35,7 @@ public static class Cli
         root.Subcommands.Add(BenchCommand.Create(io));
         root.Subcommands.Add(TraceCommand.Create(io));
         root.Subcommands.Add(OnnxCommand.Create(io));
+        root.Subcommands.Add(ExportCommand.Create(io));
 
         if (args.Length == 0)
         {

@@ -171,6 +171,29 @@ public sealed class Elementwise<T, TOp> : Layer<T> where T : IFloatingPointIeee7
         return y;
     }
 
+    /// <summary>
+    /// The operator's own expression: Relu, Sigmoid and Tanh as such; ReLU6 as Clip(0, 6); Hardswish as
+    /// x·Clip(x + 3, 0, 6)/6 and Hardsigmoid as Clip(x + 3, 0, 6)/6 (ONNX's HardSwish/HardSigmoid round otherwise,
+    /// and HardSigmoid's α is a float32); SiLU as x / (1 + exp(−x)).
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        string Op(string op, params string[] inputs) => writer.Node(this, op, inputs, s);
+        string Relu6(string v) => Op("Clip", v, writer.Scalar(0), writer.Scalar(6));
+        return TOp.Kind switch
+        {
+            "ReLU" => Op("Relu", input),
+            "Sigmoid" => Op("Sigmoid", input),
+            "Tanh" => Op("Tanh", input),
+            "ReLU6" => Relu6(input),
+            "Hardswish" => Op("Div", Op("Mul", input, Relu6(Op("Add", input, writer.Scalar(3)))), writer.Scalar(6)),
+            "Hardsigmoid" => Op("Div", Relu6(Op("Add", input, writer.Scalar(3))), writer.Scalar(6)),
+            "SiLU" => Op("Div", input, Op("Add", writer.Scalar(1), Op("Exp", Op("Neg", input)))),
+            _ => base.OnExport(writer, input),
+        };
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
@@ -202,6 +225,9 @@ public sealed class Identity<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass) => x;
+
+    /// <summary>Nothing: PyTorch's exporter writes no node for an identity.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input) => input;
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass) => dy;

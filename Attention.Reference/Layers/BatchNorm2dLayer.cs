@@ -74,6 +74,20 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
         return r.Y;
     }
 
+    /// <summary>
+    /// Eval mode only: y = x·α + β' (Mul, Add) with the oracle's own per-channel α and β' as initializers
+    /// <c>path.eval_scale</c> and <c>path.eval_shift</c> ([C, 1, 1]). ONNX's BatchNormalization would take ε as a
+    /// float32 attribute and round differently, and PyTorch's exporter folds the BatchNorm into the convolution.
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var (alpha, beta) = Ops.BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
+        var shape = writer.Shape(input);
+        string a = writer.Tensor(KeyOf(Weight)[..^"weight".Length] + "eval_scale", new DenseTensor<T>(alpha, Channels, 1, 1));
+        string b = writer.Tensor(KeyOf(Weight)[..^"weight".Length] + "eval_shift", new DenseTensor<T>(beta, Channels, 1, 1));
+        return writer.Node(this, "Add", [writer.Node(this, "Mul", [input, a], shape), b], shape);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

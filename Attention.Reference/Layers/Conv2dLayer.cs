@@ -51,6 +51,24 @@ public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return y;
     }
 
+    /// <summary>Conv with the state_dict's weight and bias: the same kernel evaluates it.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var g = Geometry;
+        var s = writer.Shape(input);
+        var (ho, wo) = g.OutputSize(s[2], s[3]);
+        var inputs = new List<string> { input, writer.Tensor(KeyOf(Weight), Weight.Value) };
+        if (Bias is not null) inputs.Add(writer.Tensor(KeyOf(Bias), Bias.Value));
+        return writer.Node(this, "Conv", inputs, [s[0], g.OutChannels, ho, wo], new Dictionary<string, object>
+        {
+            ["dilations"] = new[] { g.Dilation.H, g.Dilation.W },
+            ["group"] = g.Groups,
+            ["kernel_shape"] = new[] { g.Kernel.H, g.Kernel.W },
+            ["pads"] = new[] { g.Padding.H, g.Padding.W, g.Padding.H, g.Padding.W },
+            ["strides"] = new[] { g.Stride.H, g.Stride.W },
+        });
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

@@ -33,6 +33,14 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return y;
     }
 
+    /// <summary>Add 3, the ReLU6 child (Clip), Div 6.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        string r = _relu.Export(writer, writer.Node(this, "Add", [input, writer.Scalar(3)], s));
+        return writer.Node(this, "Div", [r, writer.Scalar(6)], s);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
@@ -70,6 +78,10 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
         Save(pass, (x, s));
         return y;
     }
+
+    /// <summary>Mul(x, h_sigmoid(x)).</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input) =>
+        writer.Node(this, "Mul", [input, _sigmoid.Export(writer, input)], writer.Shape(input));
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
@@ -163,6 +175,28 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         });
         Save(pass, (x, ah, aw));
         return outp;
+    }
+
+    /// <summary>
+    /// As mbv2_ca.py's forward exports: the two pools, Transpose of x_w, Concat on axis 2, conv1, bn1, h_swish, two
+    /// Slices, Transpose back, conv2 / conv3, Sigmoid, then (x·a_w)·a_h.
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        int n = s[0], c = s[1], h = s[2], w = s[3];
+        var perm = new Dictionary<string, object> { ["perm"] = new[] { 0, 1, 3, 2 } };
+        string xh = _poolH.Export(writer, input);
+        string xw = writer.Node(this, "Transpose", [_poolW.Export(writer, input)], [n, c, w, 1], perm);
+        string cat = writer.Node(this, "Concat", [xh, xw], [n, c, h + w, 1], new Dictionary<string, object> { ["axis"] = 2L });
+        string y = _relu.Export(writer, _bn1.Export(writer, _conv1.Export(writer, cat)));
+        int mip = writer.Shape(y)[1];
+        string yh = writer.Node(this, "Slice", [y, writer.Int64s(0), writer.Int64s(h), writer.Int64s(2)], [n, mip, h, 1]);
+        string yw0 = writer.Node(this, "Slice", [y, writer.Int64s(h), writer.Int64s(h + w), writer.Int64s(2)], [n, mip, w, 1]);
+        string yw = writer.Node(this, "Transpose", [yw0], [n, mip, 1, w], perm);
+        string ah = writer.Node(this, "Sigmoid", [_conv2.Export(writer, yh)], [n, c, h, 1]);
+        string aw = writer.Node(this, "Sigmoid", [_conv3.Export(writer, yw)], [n, c, 1, w]);
+        return writer.Node(this, "Mul", [writer.Node(this, "Mul", [input, aw], s), ah], s);
     }
 
     /// <inheritdoc />

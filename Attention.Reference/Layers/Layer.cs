@@ -268,6 +268,26 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
         return p;
     }
 
+    /// <summary>
+    /// Writes this layer's inference forward into <paramref name="writer"/> after input <paramref name="input"/> and
+    /// returns the name of its output (see <see cref="OnExport"/>).
+    /// </summary>
+    public string Export(IGraphWriter<T> writer, string input)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        return OnExport(writer, input);
+    }
+
+    /// <summary>
+    /// The layer's inference forward as graph nodes, beside <see cref="OnForward"/>: the same operations in the same
+    /// order. Layers without an export refuse by name.
+    /// </summary>
+    protected virtual string OnExport(IGraphWriter<T> writer, string input) =>
+        throw new NotSupportedException($"{Kind} '{DisplayName}' has no ONNX export (its forward is a fused kernel, not a tree of exportable layers).");
+
+    /// <summary>The path of a parameter of this layer as a state_dict key.</summary>
+    protected string KeyOf(Parameter<T> p) => string.IsNullOrEmpty(Path) ? p.Name : Path + "." + p.Name;
+
     /// <summary>Makes this layer the root of its tree: assigns every module's path ("" here).</summary>
     public void AssignPaths() => AssignPaths("");
 

@@ -90,6 +90,30 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return y;
     }
 
+    /// <summary>
+    /// Gemm (transB = 1) on [N, In]; in its 1x1-convolution form on [N, In, H, W]: Reshape [N, In, H·W], MatMul by the
+    /// weight as [Out, In], Reshape back, Add the bias [Out, 1, 1]. Both evaluate each output as the forward does — a
+    /// dot product in increasing input order from 0 (multiply, round, add, round), then + bias — which ONNX's Conv
+    /// (the conv kernel's FMA chain) would not.
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        string w = writer.Tensor(KeyOf(Weight), Weight.Value.Reshape(Out, In));
+        string? b = Bias is null ? null : writer.Tensor(KeyOf(Bias), _convForm ? Bias.Value.Reshape(Out, 1, 1) : Bias.Value);
+        if (!_convForm)
+        {
+            var inputs = b is null ? new List<string> { input, w } : [input, w, b];
+            return writer.Node(this, "Gemm", inputs, [s[0], Out], new Dictionary<string, object> { ["transB"] = 1L });
+        }
+        int p = s[2..].Aggregate(1, (a, d) => a * d);
+        string flat = writer.Node(this, "Reshape", [input, writer.Int64s(s[0], In, p)], [s[0], In, p]);
+        string prod = writer.Node(this, "MatMul", [w, flat], [s[0], Out, p]);
+        int[] outShape = [s[0], Out, .. s[2..]];
+        string y = writer.Node(this, "Reshape", [prod, writer.Int64s(outShape.Select(d => (long)d).ToArray())], outShape);
+        return b is null ? y : writer.Node(this, "Add", [y, b], outShape);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

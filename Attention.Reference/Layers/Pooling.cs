@@ -29,6 +29,13 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
         return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
     }
 
+    /// <summary>GlobalAveragePool: the same sequential sum divided once.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        return writer.Node(this, "GlobalAveragePool", [input], [s[0], s[1], 1, 1]);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
@@ -59,6 +66,13 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         Save(pass, x.ShapeArray());
         return x.Reshape(x.Dim(0), x.Length / Math.Max(1, x.Dim(0)));
+    }
+
+    /// <summary>Flatten (axis 1).</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        return writer.Node(this, "Flatten", [input], [s[0], s[1..].Aggregate(1, (a, d) => a * d)], new Dictionary<string, object> { ["axis"] = 1L });
     }
 
     /// <inheritdoc />
@@ -160,6 +174,21 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return y;
     }
 
+    /// <summary>MaxPool with the same kernel, stride, padding, dilation and ceil_mode.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        var o = OnInferShape(s, new ShapePlan());
+        return writer.Node(this, "MaxPool", [input], o, new Dictionary<string, object>
+        {
+            ["ceil_mode"] = CeilMode ? 1L : 0L,
+            ["dilations"] = new[] { Dilation, Dilation },
+            ["kernel_shape"] = new[] { Kernel, Kernel },
+            ["pads"] = new[] { Padding, Padding, Padding, Padding },
+            ["strides"] = new[] { Stride, Stride },
+        });
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
@@ -223,6 +252,15 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         });
         Save(pass, x.ShapeArray());
         return y;
+    }
+
+    /// <summary>AveragePool with kernel [1, W] (over the width) or [H, 1], as PyTorch exports the adaptive pools.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        int[] k = overWidth ? [1, s[3]] : [s[2], 1];
+        int[] o = overWidth ? [s[0], s[1], s[2], 1] : [s[0], s[1], 1, s[3]];
+        return writer.Node(this, "AveragePool", [input], o, new Dictionary<string, object> { ["kernel_shape"] = k, ["strides"] = k });
     }
 
     /// <inheritdoc />

@@ -56,6 +56,13 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
     }
 
     /// <inheritdoc />
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        foreach (var layer in _run) input = layer.Export(writer, input);
+        return input;
+    }
+
+    /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
         for (int i = _run.Count - 1; i >= 0; i--) dy = _run[i].Backward(dy, pass);
@@ -136,6 +143,20 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         }
         var v = _sum ? TensorMath.Add(h, sc!, DisplayName + " residual sum") : h;
         return _after?.Forward(v, pass) ?? v;
+    }
+
+    /// <summary>The branch, the shortcut where the forward evaluates it, Add(branch, shortcut), then the activation.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        string h = input;
+        string? sc = null;
+        for (int i = 0; i <= _branch.Count; i++)
+        {
+            if (i == _shortcutAt && _sum) sc = _shortcut?.Export(writer, input) ?? input;
+            if (i < _branch.Count) h = _branch[i].Export(writer, h);
+        }
+        string v = _sum ? writer.Node(this, "Add", [h, sc!], writer.Shape(h)) : h;
+        return _after?.Export(writer, v) ?? v;
     }
 
     /// <inheritdoc />

@@ -132,6 +132,15 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         return y;
     }
 
+    /// <summary>The squeeze (GlobalAveragePool), the excitation layers, then Mul(x, s).</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var shape = writer.Shape(input);
+        string s = _squeeze?.Export(writer, input) ?? writer.Node(this, "GlobalAveragePool", [input], [shape[0], shape[1], 1, 1]);
+        foreach (var layer in _excitation) s = layer.Export(writer, s);
+        return writer.Node(this, "Mul", [input, s], shape);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

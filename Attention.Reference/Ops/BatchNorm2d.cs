@@ -254,6 +254,26 @@ public static class BatchNorm2d
     }
 
     /// <summary>Eq. (bn.1): invstd_c = 1 / sqrt(running_var_c + ε), after checking running_var ≥ 0.</summary>
+    /// <summary>
+    /// Eqs. (bn.2)–(bn.3): the eval-mode affine coefficients per channel, α = invstd·γ and β' = β − μ·α, exactly as
+    /// <see cref="ForwardEval{T}"/> computes them (y = x·α + β').
+    /// </summary>
+    public static (T[] Alpha, T[] Beta) EvalAffine<T>(DenseTensor<T>? weight, DenseTensor<T>? bias, DenseTensor<T> runningMean,
+        DenseTensor<T> runningVar, double eps, string name = "bn") where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(runningMean);
+        var invStd = EvalInvStd(runningVar, eps, name);
+        int c = runningMean.Length;
+        var alpha = new T[c];
+        var beta = new T[c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            alpha[ch] = weight is null ? invStd[ch] : invStd[ch] * weight.Data[ch];
+            beta[ch] = (bias is null ? T.Zero : bias.Data[ch]) - runningMean.Data[ch] * alpha[ch];
+        }
+        return (alpha, beta);
+    }
+
     private static T[] EvalInvStd<T>(DenseTensor<T> runningVar, double eps, string name) where T : IFloatingPointIeee754<T>
     {
         CheckRunningVar(runningVar, name);

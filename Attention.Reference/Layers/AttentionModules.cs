@@ -54,6 +54,35 @@ public sealed class SqueezeExcitationLayer<T> : Layer<T> where T : IFloatingPoin
         return st.Y;
     }
 
+    /// <summary>
+    /// Eqs. (se.1)–(se.7) as nodes: GlobalAveragePool (or a MaxPool over the whole plane), Flatten, fc1 (Gemm), Relu,
+    /// fc2 (Gemm), the gate (Sigmoid, Tanh, Relu, or Clip(e + 3, 0, 6)/6), Reshape to [N, C, 1, 1], Mul(x, s).
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        int n = s[0], c = s[1];
+        string z = Options.Pool == SePool.Avg
+            ? writer.Node(this, "GlobalAveragePool", [input], [n, c, 1, 1])
+            : writer.Node(this, "MaxPool", [input], [n, c, 1, 1], new Dictionary<string, object>
+                { ["kernel_shape"] = new[] { s[2], s[3] }, ["strides"] = new[] { s[2], s[3] } });
+        string flat = writer.Node(this, "Flatten", [z], [n, c], new Dictionary<string, object> { ["axis"] = 1L });
+        string h = _fc1.Export(writer, flat);
+        string r = writer.Node(this, "Relu", [h], [n, Options.Hidden]);
+        string e = _fc2.Export(writer, r);
+        int[] ns = [n, c];
+        string gate = Options.Gate switch
+        {
+            SeGate.Sigmoid => writer.Node(this, "Sigmoid", [e], ns),
+            SeGate.Tanh => writer.Node(this, "Tanh", [e], ns),
+            SeGate.Relu => writer.Node(this, "Relu", [e], ns),
+            _ => writer.Node(this, "Div", [writer.Node(this, "Clip", [writer.Node(this, "Add", [e, writer.Scalar(3)], ns),
+                writer.Scalar(0), writer.Scalar(6)], ns), writer.Scalar(6)], ns),
+        };
+        string g4 = writer.Node(this, "Reshape", [gate, writer.Int64s(n, c, 1, 1)], [n, c, 1, 1]);
+        return writer.Node(this, "Mul", [input, g4], s);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
@@ -135,6 +164,34 @@ public sealed class CoordAttLayer<T> : Layer<T> where T : IFloatingPointIeee754<
         }
         Save(pass, f);
         return f.Y;
+    }
+
+    /// <summary>
+    /// Eqs. (ca.1)–(ca.10) as coordatt.py exports: AveragePool [1, W] and [H, 1], Transpose, Concat (axis 2), conv1, bn1
+    /// (eval), h_swish = v·(Clip(v + 3, 0, 6)/6), two Slices, Transpose, conv_h / conv_w, Sigmoid, then (x·a_w)·a_h.
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var s = writer.Shape(input);
+        int n = s[0], c = s[1], h = s[2], w = s[3];
+        var perm = new Dictionary<string, object> { ["perm"] = new[] { 0, 1, 3, 2 } };
+        string Pool(int[] k, int[] shape) => writer.Node(this, "AveragePool", [input], shape,
+            new Dictionary<string, object> { ["kernel_shape"] = k, ["strides"] = k });
+        string xh = Pool([1, w], [n, c, h, 1]);
+        string xw = writer.Node(this, "Transpose", [Pool([h, 1], [n, c, 1, w])], [n, c, w, 1], perm);
+        string cat = writer.Node(this, "Concat", [xh, xw], [n, c, h + w, 1], new Dictionary<string, object> { ["axis"] = 2L });
+        string bn = _bn1.Export(writer, _conv1.Export(writer, cat));
+        var bs = writer.Shape(bn);
+        string hsig = writer.Node(this, "Div", [writer.Node(this, "Clip", [writer.Node(this, "Add", [bn, writer.Scalar(3)], bs),
+            writer.Scalar(0), writer.Scalar(6)], bs), writer.Scalar(6)], bs);
+        string act = writer.Node(this, "Mul", [bn, hsig], bs);
+        int mip = bs[1];
+        string fh = writer.Node(this, "Slice", [act, writer.Int64s(0), writer.Int64s(h), writer.Int64s(2)], [n, mip, h, 1]);
+        string fw0 = writer.Node(this, "Slice", [act, writer.Int64s(h), writer.Int64s(h + w), writer.Int64s(2)], [n, mip, w, 1]);
+        string fw = writer.Node(this, "Transpose", [fw0], [n, mip, 1, w], perm);
+        string ah = writer.Node(this, "Sigmoid", [_convH.Export(writer, fh)], [n, c, h, 1]);
+        string aw = writer.Node(this, "Sigmoid", [_convW.Export(writer, fw)], [n, c, 1, w]);
+        return writer.Node(this, "Mul", [writer.Node(this, "Mul", [input, aw], s), ah], s);
     }
 
     /// <inheritdoc />

@@ -70,6 +70,39 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return f.Y;
     }
 
+    /// <summary>
+    /// Eqs. (gct.1)–(gct.9) as GCT.py exports them, with x² as Mul(x, x) (ONNX's Pow would be libm's pow): l2 —
+    /// ReduceSum over (2, 3), Add ε, Sqrt, Mul α; ReduceMean over channels of s·s, Add ε, Sqrt; γ / D; s·k + β; Tanh;
+    /// 1 + t; Mul(x, gate). l1 — Abs (unless after_relu), ReduceSum, Mul α; ReduceMean of |s|, Add ε; the rest alike.
+    /// </summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input)
+    {
+        var sh = writer.Shape(input);
+        int[] pc = [sh[0], sh[1], 1, 1], pn = [sh[0], 1, 1, 1];
+        string Op(string op, int[] shape, params string[] inputs) => writer.Node(this, op, inputs, shape);
+        var keep = new Dictionary<string, object> { ["keepdims"] = 1L };
+        string alpha = writer.Tensor(KeyOf(Alpha), Alpha.Value), gamma = writer.Tensor(KeyOf(Gamma), Gamma.Value);
+        string beta = writer.Tensor(KeyOf(Beta), Beta.Value), eps = writer.Scalar(Epsilon);
+        string s, d;
+        if (Mode == GctMode.L2)
+        {
+            string sum = writer.Node(this, "ReduceSum", [Op("Mul", sh, input, input), writer.Int64s(2, 3)], pc, keep);
+            s = Op("Mul", pc, Op("Sqrt", pc, Op("Add", pc, sum, eps)), alpha);
+            string m = writer.Node(this, "ReduceMean", [Op("Mul", pc, s, s)], pn, new Dictionary<string, object> { ["axes"] = new[] { 1 }, ["keepdims"] = 1L });
+            d = Op("Sqrt", pn, Op("Add", pn, m, eps));
+        }
+        else
+        {
+            string sum = writer.Node(this, "ReduceSum", [AfterRelu ? input : Op("Abs", sh, input), writer.Int64s(2, 3)], pc, keep);
+            s = Op("Mul", pc, sum, alpha);
+            string m = writer.Node(this, "ReduceMean", [Op("Abs", pc, s)], pn, new Dictionary<string, object> { ["axes"] = new[] { 1 }, ["keepdims"] = 1L });
+            d = Op("Add", pn, m, eps);
+        }
+        string u = Op("Add", pc, Op("Mul", pc, s, Op("Div", pc, gamma, d)), beta);
+        string gate = Op("Add", pc, writer.Scalar(1), Op("Tanh", pc, u));
+        return Op("Mul", sh, input, gate);
+    }
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

@@ -1,0 +1,83 @@
+using Attention.Cli.Commands;
+using Attention.Cli.Onnx;
+using Attention.Reference.Cases;
+using Attention.Reference.Onnx;
+using Attention.Reference.Tests.Support;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+using Xunit.Abstractions;
+
+namespace Attention.Reference.Tests.Onnx;
+
+/// <summary>
+/// <c>export</c> on every eval-mode public case (modules, networks): the float64 model under <c>onnx run</c> equals
+/// the oracle bit for bit, its test data are the oracle's, and ONNX Runtime runs the float32 model within the
+/// tolerance derived from the float32 rounding of each node (<see cref="OnnxComparison"/>).
+/// </summary>
+public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-export-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static string Data => Path.Combine(AppContext.BaseDirectory, "testdata");
+
+    public static TheoryData<string> EvalCases()
+    {
+        var data = new TheoryData<string>();
+        foreach (var pack in new[] { "libtorch-2.10", "pytorch-1.13-networks" })
+            foreach (var dir in Directory.GetDirectories(Path.Combine(Data, pack)).Order(StringComparer.Ordinal))
+            {
+                var folder = CaseFolder.Open(dir);
+                if (!(folder.Config.Has("training") && folder.Config.GetBool("training"))) data.Add(Path.Combine(pack, Path.GetFileName(dir)));
+            }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(EvalCases))]
+    public void ExportReproducesTheOracleAndOnnxRuntimeStaysWithinFloat32Rounding(string name)
+    {
+        var folder = CaseFolder.Open(Path.Combine(Data, name));
+        var r = OnnxExport.ExportCase(folder, Path.Combine(_temp, "out"));
+        Assert.True(r.Bitwise, $"{name}: onnx run differs from the oracle by {r.MaxAbsDifference:E2}");
+        // The written test data are the oracle's own y (float64), and the written model reproduces it from the written input.
+        var model = OnnxModel.Load(Path.Combine(r.Float64, "model.onnx"));
+        var input = Path.Combine(r.Float64, "test_data_set_0", "input_0.pb");
+        var y = OnnxRunner.Run(model, OnnxRunner.ReadInputs<double>(model, [input]), dump: false).Outputs.Get("y");
+        var expected = OnnxTensors.ToValue<double>(OnnxTensors.ReadProtoFile(Path.Combine(r.Float64, "test_data_set_0", "output_0.pb")), "y");
+        Assert.Equal(expected.Reals!, y.Data);
+        Assert.Equal(folder.Run<double>().Get("y").Data, y.Data);
+        // ONNX Runtime on the float32 model and its float32 input, every node against the float64 oracle of that model.
+        string path32 = Path.Combine(r.Float32, "model.onnx"), input32 = Path.Combine(r.Float32, "test_data_set_0", "input_0.pb");
+        var m32 = OnnxModel.Load(path32);
+        var inputs = OnnxRunner.ReadInputs<double>(m32, [input32]);
+        var oracle = OnnxRunner.Run(m32, inputs, dump: true).Dump!;
+        var oracle32 = OnnxRunner.Run(m32, OnnxRunner.ReadInputs<float>(m32, [input32]), dump: true).Dump!;
+        var ort = OrtRunner.Run(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path32)), inputs, GraphOptimizationLevel.ORT_DISABLE_ALL, 1);
+        var rows = OnnxComparison.Compare(m32, oracle, oracle32, n => ort.GetValueOrDefault(n), requireAll: true);
+        var yRow = rows.Single(row => row.Output == "y");
+        log.WriteLine($"{name}: {r.Nodes} nodes; ORT y relative {yRow.Relative:E2} (tolerance {yRow.Tolerance / Math.Max(yRow.Scale, 1e-300):E2} relative)");
+        Assert.True(rows.All(row => !row.Over), string.Join("\n", rows.Where(row => row.Over).Take(5)));
+    }
+
+    [Fact]
+    public void TrainingCasesAndTargetsInsideTheCaseAreRefused()
+    {
+        string train = CliHarness.CopyFolder(Path.Combine(Data, "libtorch-2.10", "ca_c12_train"), _temp);
+        var (code, _, err) = CliHarness.Run("export", train, "--onnx", Path.Combine(_temp, "x"));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("training-mode case cannot be exported", err);
+        string eval = CliHarness.CopyFolder(Path.Combine(Data, "libtorch-2.10", "se_c32_r8_bias"), _temp);
+        var before = CliHarness.Hashes(eval);
+        (code, _, err) = CliHarness.Run("export", eval, "--onnx", Path.Combine(eval, "onnx"));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("inside the case folder", err);
+        Assert.Equal(before, CliHarness.Hashes(eval));
+        Assert.False(Directory.Exists(Path.Combine(eval, "onnx")));
+        (code, var stdout, err) = CliHarness.Run("export", eval, "--onnx", Path.Combine(_temp, "se"));
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("bitwise equal to the oracle", stdout);
+        Assert.True(File.Exists(Path.Combine(_temp, "se", "float32", "test_data_set_0", "output_0.pb")));
+    }
+}

@@ -61,6 +61,47 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void OnnxModelRunsOrRefusesEveryMutant()
+    {
+        // Mutants that parse are also run on their seed's inputs: evaluation errors must be OnnxException naming the
+        // model and the node, never another exception, and no single value may be allocated past the checked limit.
+        string root = Path.Combine(AppContext.BaseDirectory, "testdata", "onnx", "node");
+        var names = new[] { "test_conv_with_strides_padding", "test_averagepool_2d_pads", "test_slice", "test_reshape_reduced_dims",
+            "test_gemm_all_attributes", "test_split_equal_parts_default_axis", "test_expand_dim_changed", "test_constantofshape_float_ones" };
+        var seeds = names.Select(d => File.ReadAllBytes(Path.Combine(root, d, "model.onnx"))).ToList();
+        var inputs = names.Select(d => Directory.GetFiles(Path.Combine(root, d, "test_data_set_0"), "input_*.pb").Order(StringComparer.Ordinal)
+            .Select(f => Attention.Reference.Onnx.OnnxTensors.ReadProtoFile(f)).ToList()).ToList();
+        var tokens = Mutator.Dictionary("pads", "kernel_shape", "strides", "axis", "\u0008\u0001", "\u00ff\u00ff\u00ff\u00ff\u000f");
+        int run = 0, refused = 0, index = 0;
+        foreach (var mutant in Mutator.Mutants(seeds, Mutants, seed: 5, tokens))
+        {
+            var feeds = inputs[index++ % seeds.Count];
+            Attention.Reference.Onnx.OnnxModel model;
+            try { model = Attention.Reference.Onnx.OnnxModel.Parse(mutant, "fuzz.onnx"); }
+            catch (Attention.Reference.Onnx.OnnxException) { continue; }
+            try
+            {
+                var values = new Dictionary<string, Attention.Reference.Onnx.OnnxValue<double>>();
+                for (int i = 0; i < Math.Min(feeds.Count, model.Inputs.Count); i++)
+                    values[model.Inputs[i].Name] = Attention.Reference.Onnx.OnnxTensors.ToValue<double>(feeds[i], "input");
+                model.Run(values);
+                run++;
+            }
+            catch (Attention.Reference.Onnx.OnnxException e) when (e.Message.StartsWith("fuzz.onnx:", StringComparison.Ordinal) || e.Message.StartsWith("input:", StringComparison.Ordinal))
+            {
+                refused++;
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"mutant {index - 1} ({mutant.Length} bytes: {Show(mutant)}) threw {e.GetType().Name}: {e}");
+            }
+        }
+        output.WriteLine($"fuzz.onnx run: {run} ran, {refused} refused");
+        // About one mutant in ten parses; of those, most are refused by the evaluator (shapes, attributes) and some run.
+        Assert.True(run + refused > 300 && run > 30, $"{run} ran and {refused} were refused: the fuzz is not reaching the evaluator");
+    }
+
+    [Fact]
     public void CaseConfigParsesOrRefusesEveryMutant()
     {
         var seeds = CaseSeeds();

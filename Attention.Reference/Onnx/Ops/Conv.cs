@@ -31,6 +31,8 @@ internal sealed class Conv : IOnnxOp
         var (dh, dw) = Pair(node, "dilations");
         var (top, left, bottom, right) = Pads(node, h, wd, (kh, kw), (sh, sw), (dh, dw));
         if (b is not null && (!b.IsReal || b.Rank != 1 || b.Shape[0] != m)) throw node.Error($"B must be [{m}], got {b}");
+        OnnxIndex.CheckedVolume([n, c, (long)h + top + bottom, (long)wd + left + right], "the padded input");
+        OnnxIndex.CheckedVolume([n, m, ((long)h + top + bottom) / sh + 1, ((long)wd + left + right) / sw + 1], "the output");
         var xt = x.AsTensor("X");
         if (top != bottom || left != right)
         {

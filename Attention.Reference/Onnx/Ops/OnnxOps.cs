@@ -118,6 +118,22 @@ internal static class OnnxIndex
     public static OnnxValue<T> Int64s<T>(params long[] values) where T : IFloatingPointIeee754<T> =>
         OnnxValue<T>.Integer(OnnxElementType.Int64, [values.Length], values);
 
+    /// <summary>The most elements one value may have (2^28: 2 GiB of float64), checked before it is allocated.</summary>
+    public const long MaxElements = 1L << 28;
+
+    /// <summary>The volume of a shape computed from the model's data, refused over <see cref="MaxElements"/> before any allocation.</summary>
+    public static int CheckedVolume(IEnumerable<long> dims, string what)
+    {
+        long v = 1;
+        foreach (var d in dims)
+        {
+            if (d < 0) throw new ArgumentException($"{what} has a negative dimension {d}");
+            v = d == 0 || v == 0 ? 0 : v > MaxElements / d ? MaxElements + 1 : v * d;
+        }
+        if (v > MaxElements) throw new ArgumentException($"{what} [{string.Join(", ", dims)}] would hold more than {MaxElements} elements");
+        return (int)v;
+    }
+
     /// <summary>Checked int dimension from an int64.</summary>
     public static int Dim(long v, string what) =>
         v is >= 0 and <= int.MaxValue ? (int)v : throw new ArgumentException($"{what} {v} is not a valid dimension");

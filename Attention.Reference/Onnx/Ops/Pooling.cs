@@ -51,7 +51,9 @@ internal readonly record struct PoolWindow(int KH, int KW, int SH, int SW, int D
             if (ceil && (o - 1) * s >= size + lo) o--;
             return (int)o;
         }
-        return new(kh, kw, sh, sw, dh, dw, top, left, bottom, right, Out(h, top, bottom, kh, sh, dh), Out(w, left, right, kw, sw, dw));
+        var p = new PoolWindow(kh, kw, sh, sw, dh, dw, top, left, bottom, right, Out(h, top, bottom, kh, sh, dh), Out(w, left, right, kw, sw, dw));
+        OnnxIndex.CheckedVolume([p.HO, p.WO], "the pooled plane");
+        return p;
     }
 }
 

@@ -122,7 +122,8 @@ internal sealed class Split : IOnnxOp
         long[]? sizes = node.Optional(1) is not null ? node.IntsInput(1) : node.Ints("split");
         if (sizes is null)
         {
-            int each = (len + parts - 1) / parts;
+            if (parts < 1) throw node.Error("Split has no outputs");
+        int each = (len + parts - 1) / parts;
             sizes = Enumerable.Range(0, parts).Select(i => (long)Math.Max(0, Math.Min(each, len - i * each))).ToArray();
         }
         if (sizes.Length != parts || sizes.Any(s => s < 0) || sizes.Sum() != len)
@@ -285,6 +286,7 @@ internal sealed class Expand : IOnnxOp
         var x = node.Input(0);
         var target = node.IntsInput(1).Select(v => OnnxIndex.Dim(v, "dimension")).ToArray();
         var shape = OnnxIndex.Broadcast(x.Shape, target);
+        OnnxIndex.CheckedVolume(shape.Select(d => (long)d), "the expanded shape");
         return [OnnxIndex.Take(x, shape, OnnxIndex.BroadcastIndex(shape, x.Shape))];
     }
 }
@@ -338,8 +340,9 @@ internal sealed class ConstantOfShape : IOnnxOp
 
     public OnnxValue<T>?[] Run<T>(OnnxNode<T> node) where T : IFloatingPointIeee754<T>
     {
-        var shape = node.IntsInput(0).Select(v => OnnxIndex.Dim(v, "dimension")).ToArray();
-        int n = ShapeUtil.Volume(shape, "shape");
+        var dims = node.IntsInput(0);
+        int n = OnnxIndex.CheckedVolume(dims, "the shape");
+        var shape = dims.Select(v => OnnxIndex.Dim(v, "dimension")).ToArray();
         var value = node.Tensor("value") is { } t ? OnnxTensors.ToValue<T>(t, $"{node.Source}: {node.Describe}: value") : null;
         if (value is not null && value.Length != 1) throw node.Error($"value must hold one element, got {value}");
         if (value is null) return [OnnxValue<T>.Real(OnnxElementType.Float, shape, new T[n])];

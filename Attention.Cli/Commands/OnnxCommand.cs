@@ -84,7 +84,7 @@ public static class OnnxCommand
         {
             foreach (var r in rows)
                 io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{{\"node\": {r.Node}, \"op\": \"{r.OpType}\", \"output\": {System.Text.Json.JsonSerializer.Serialize(r.Output)}, \"max_abs\": {Num(r.MaxAbs)}, \"relative\": {Num(r.Relative)}, \"tolerance\": {Num(r.Tolerance)}, \"over\": {(r.Over ? "true" : "false")}, \"problem\": {(r.Problem is null ? "null" : System.Text.Json.JsonSerializer.Serialize(r.Problem))}}}"));
+                    $"{{\"node\": {r.Node}, \"op\": \"{r.OpType}\", \"output\": {JsonText.Quote(r.Output)}, \"max_abs\": {Num(r.MaxAbs)}, \"relative\": {Num(r.Relative)}, \"tolerance\": {Num(r.Tolerance)}, \"over\": {(r.Over ? "true" : "false")}, \"problem\": {(r.Problem is null ? "null" : JsonText.Quote(r.Problem))}}}"));
             return;
         }
         io.Out.WriteLine($"oracle: attention-ref float64 of {model.Source} (opset {model.Opset}, {model.Graph.Node.Count} nodes)");

@@ -107,7 +107,11 @@ public sealed class CaseConfig
             obj[key] = value switch
             {
                 int[] pair => new JsonArray(pair.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-                _ => JsonSerializer.SerializeToNode(value),
+                int i => JsonValue.Create(i),
+                double d => JsonValue.Create(d),
+                bool b => JsonValue.Create(b),
+                string text => JsonValue.Create(text),
+                _ => throw new ArgumentException($"case.json value of '{key}' must be an int, double, bool, string or int[], got {value?.GetType().Name ?? "null"}"),
             };
         return new CaseConfig(obj, "case.json");
     }

@@ -246,7 +246,7 @@ public static class SafeTensors
         if (metadata is { Count: > 0 })
         {
             json.Append("\"__metadata__\":{");
-            json.Append(string.Join(",", metadata.Select(kv => $"{JsonSerializer.Serialize(kv.Key)}:{JsonSerializer.Serialize(kv.Value)}")));
+            json.Append(string.Join(",", metadata.Select(kv => $"{JsonText.Quote(kv.Key)}:{JsonText.Quote(kv.Value)}")));
             json.Append('}');
             first = false;
         }
@@ -257,7 +257,7 @@ public static class SafeTensors
             if (!first) json.Append(',');
             first = false;
             json.Append(CultureInfo.InvariantCulture,
-                $"{JsonSerializer.Serialize(name)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(",", t.ShapeArray())}],\"data_offsets\":[{offset},{offset + bytes}]}}");
+                $"{JsonText.Quote(name)}:{{\"dtype\":\"{dtype}\",\"shape\":[{string.Join(",", t.ShapeArray())}],\"data_offsets\":[{offset},{offset + bytes}]}}");
             offset += bytes;
         }
         json.Append('}');

@@ -36,6 +36,7 @@ public static class Cli
         root.Subcommands.Add(TraceCommand.Create(io));
         root.Subcommands.Add(OnnxCommand.Create(io));
         root.Subcommands.Add(ExportCommand.Create(io));
+        root.Subcommands.Add(InferCommand.Create(io));
 
         if (args.Length == 0)
         {

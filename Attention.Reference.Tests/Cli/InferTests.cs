@@ -1,0 +1,79 @@
+using System.Text.Json;
+using Attention.Cli.Commands;
+using Attention.Reference.Imaging;
+using Attention.Reference.IO;
+using Attention.Reference.Models;
+using Attention.Reference.Tests.Support;
+
+namespace Attention.Reference.Tests.Cli;
+
+/// <summary><c>infer</c> end to end: random weights saved by the project, the committed PNG and JPEG, top-k classes.</summary>
+public sealed class InferTests : IDisposable
+{
+    private readonly string _temp = Directory.CreateTempSubdirectory("attention-infer-").FullName;
+
+    public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    private static string Image(string name) => Path.Combine(AppContext.BaseDirectory, "testdata", "images", name);
+
+    private string Weights(string model, int seed)
+    {
+        var net = ModelZoo.Create<double>(model);
+        string path = Path.Combine(_temp, model + ".safetensors");
+        SafeTensors.Write(path, RandomWeights.StateDict(net, seed));
+        return path;
+    }
+
+    [Fact]
+    public void InferClassifiesPngAndJpegAndSavesTheExactInput()
+    {
+        string weights = Weights("mobilenet_v3_small", 3);
+        string npy = Path.Combine(_temp, "x.npy");
+        var (code, stdout, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", weights, Image("sample_97x73.png"),
+            Image("sample_97x73.jpg"), "--top", "3", "--json", "--save-input", npy);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        var labels = InferCommand.ImageNetLabels();
+        Assert.Equal(1000, labels.Length);
+        Assert.Equal("tench", labels[0]);
+        var tops = new List<int>();
+        foreach (var line in lines)
+        {
+            using var doc = JsonDocument.Parse(line);
+            var top = doc.RootElement.GetProperty("top").EnumerateArray().ToList();
+            Assert.Equal(3, top.Count);
+            var p = top.Select(t => t.GetProperty("probability").GetDouble()).ToList();
+            Assert.True(p[0] >= p[1] && p[1] >= p[2] && p[0] <= 1 && p[2] > 0);
+            Assert.Equal(labels[top[0].GetProperty("class").GetInt32()], top[0].GetProperty("label").GetString());
+            tops.Add(top[0].GetProperty("class").GetInt32());
+        }
+        // The saved input is exactly the recipe's tensor for both images.
+        var saved = Npy.Read(npy);
+        Assert.Equal([2, 3, 224, 224], saved.Shape);
+        var recipe = ImageRecipe.For("mobilenet_v3_small");
+        var png = recipe.Apply(RgbImage.Load(Image("sample_97x73.png")));
+        for (int i = 0; i < png.Length; i++) Assert.Equal(png.Data[i], (float)saved.Values[i]);
+        // The float64 oracle agrees on the top-1 class of each image.
+        (code, stdout, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", weights, Image("sample_97x73.png"),
+            Image("sample_97x73.jpg"), "--top", "1", "--json", "--dtype", "float64");
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        var tops64 = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => JsonDocument.Parse(l).RootElement.GetProperty("top")[0].GetProperty("class").GetInt32()).ToList();
+        Assert.Equal(tops, tops64);
+    }
+
+    [Fact]
+    public void BadImagesAndWeightsExitTwo()
+    {
+        string weights = Weights("mobilenet_v3_small", 4);
+        string text = Path.Combine(_temp, "notes.png");
+        File.WriteAllText(text, "not an image");
+        var (code, _, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", weights, text);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("notes.png", err);
+        (code, _, err) = CliHarness.Run("infer", "mobilenet_v3_large", "--weights", weights, Image("sample_97x73.png"));
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("mobilenet_v3_small.safetensors", err);
+    }
+}

@@ -8,25 +8,24 @@ using Attention.Reference.Tensors;
 namespace Attention.Cli.Bench;
 
 /// <summary>One row of <c>attention-ref bench net</c>.</summary>
-public sealed record NetBenchResult(string Model, string DType, string Pass, int Size, int Batch, int Threads, double Ms)
+public sealed record NetBenchResult(string Model, string DType, string Pass, int Size, int Batch, int Threads, double Ms,
+    double P90Ms = double.NaN, double PeakMb = double.NaN, double GFlops = double.NaN)
 {
-    /// <summary>One JSON object on one line.</summary>
+    /// <summary>One JSON object on one line (p90_ms, peak_mb, gflops: null where not measured).</summary>
     public string ToJson() => string.Create(CultureInfo.InvariantCulture,
-        $"{{\"model\": \"{Model}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"size\": {Size}, \"batch\": {Batch}, \"threads\": {Threads}, \"ms\": {Ms:0.0}}}");
+        $"{{\"model\": \"{Model}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"size\": {Size}, \"batch\": {Batch}, \"threads\": {Threads}, \"ms\": {Ms:0.0}, \"p90_ms\": {Num(P90Ms)}, \"peak_mb\": {Num(PeakMb)}, \"gflops\": {Num(GFlops)}}}");
 
-    /// <summary>One line of the table.</summary>
+    /// <summary>One table row.</summary>
     public string ToRow() => string.Create(CultureInfo.InvariantCulture,
-        $"{Model,-20} {DType,-8} {Pass,-17} {Size,5} {Batch,5} {Threads,7} {Ms,10:0.0}");
+        $"{Model,-20} {DType,-8} {Pass,-17} {Size,5} {Batch,5} {Threads,7} {Ms,10:0.0} {P90Ms,8:0.0} {GFlops,8:0.0} {PeakMb,8:0}");
+
+    private static string Num(double v) => double.IsFinite(v) ? v.ToString("0.0", CultureInfo.InvariantCulture) : "null";
 }
 
-/// <summary>
-/// Times a whole network: forward (inference, nothing kept) and forward + backward (x.grad and every parameter
-/// gradient), eval mode, random weights (RandomWeights), the median of at least three runs after one warm-up run.
-/// </summary>
 public static class NetBench
 {
     /// <summary>The table header.</summary>
-    public const string Header = "model                dtype    pass               size batch threads         ms";
+    public const string Header = "model                dtype    pass               size batch threads         ms   p90_ms  GFLOP/s  peak_MB";
 
     /// <summary>Runs the measurements for one model.</summary>
     public static IEnumerable<NetBenchResult> Run(string model, IReadOnlyList<string> dtypes, int size, int batch, int threads, double minSeconds)
@@ -53,13 +52,54 @@ public static class NetBench
         var dy = y.ZerosLike();
         for (int i = 0; i < dy.Length; i++) dy.Data[i] = T.CreateChecked(rng.NextDouble() * 2 - 1);
 
-        yield return new NetBenchResult(model, dtype, "forward", size, batch, threads,
-            Median(() => net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels }), minSeconds));
-        yield return new NetBenchResult(model, dtype, "forward+backward", size, batch, threads,
-            Median(() => net.Run(x, dy, training: false, kernels), minSeconds));
+        double flops = 2 * Macs(oracle, x.ShapeArray());
+        var (fm, fp) = Timed(() => net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels }), minSeconds);
+        if (typeof(T) == typeof(float))
+        {
+            // float32 "forward" is the compiled inference plan (a second instance of the network, rewritten).
+            var planNet = ModelZoo.Create<T>(model);
+            planNet.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
+            var plan = InferencePlan<T>.Compile(planNet);
+            (fm, fp) = Timed(() => plan.Forward(x), minSeconds);
+        }
+        yield return new NetBenchResult(model, dtype, "forward", size, batch, threads, fm, fp, PeakMb(), flops / (fm * 1e6));
+        var (bm, bp) = Timed(() => net.Run(x, dy, training: false, kernels), minSeconds);
+        yield return new NetBenchResult(model, dtype, "forward+backward", size, batch, threads, bm, bp, PeakMb(), 3 * flops / (bm * 1e6));
     }
 
-    private static double Median(Action action, double minSeconds)
+    /// <summary>The process's peak resident memory so far, in MiB.</summary>
+    private static double PeakMb()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.PeakWorkingSet64 / (1024.0 * 1024.0);
+    }
+
+    /// <summary>
+    /// Multiply-adds of one forward pass: every convolution (O·Ho·Wo·(I/G)·kh·kw per image) and linear layer
+    /// (out·in per position), read from the module output shapes of one oracle forward.
+    /// </summary>
+    private static double Macs(Network<double> net, int[] shape)
+    {
+        var modules = net.Root.NamedModules().ToDictionary(m => m.Path, m => m.Module);
+        double macs = 0;
+        var x = new DenseTensor<double>(shape);
+        net.Forward(x, new Pass<double>
+        {
+            RecordTape = false,
+            OnModuleOutput = (name, y) =>
+            {
+                string path = name.Split('#')[0];
+                if (!modules.TryGetValue(path, out var m)) return;
+                double positions = y.Length / (double)y.Dim(1);
+                if (m is Conv2dLayer<double> c) macs += positions * c.Geometry.OutChannels * c.Geometry.ReductionLength;
+                else if (m is Linear<double> l) macs += positions * l.Out * l.In;
+            },
+        });
+        return macs;
+    }
+
+    /// <summary>Median and 90th percentile of at least three runs (after one warm-up), for at least minSeconds.</summary>
+    private static (double Median, double P90) Timed(Action action, double minSeconds)
     {
         action();
         var samples = new List<double>();
@@ -71,6 +111,6 @@ public static class NetBench
             samples.Add(sw.Elapsed.TotalMilliseconds);
         }
         samples.Sort();
-        return samples[samples.Count / 2];
+        return (samples[samples.Count / 2], samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(0.9 * samples.Count) - 1)]);
     }
 }

@@ -93,9 +93,18 @@ public static class InferCommand
     private static float[][] Classify<T>(string model, string weights, DenseTensor<T> x, KernelPath kernels, out int classes)
         where T : System.Numerics.IFloatingPointIeee754<T>
     {
-        var net = ModelZoo.Create<T>(model);
-        net.LoadStateDict(weights);
-        var logits = net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels });
+        DenseTensor<T> logits;
+        if (kernels == KernelPath.Fast)
+        {
+            // float32: the compiled inference plan (BatchNorm folded, activations fused, buffers reused).
+            logits = InferencePlan<T>.Load(model, weights).Forward(x);
+        }
+        else
+        {
+            var net = ModelZoo.Create<T>(model);
+            net.LoadStateDict(weights);
+            logits = net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels });
+        }
         int n = logits.Dim(0);
         classes = logits.Length / n;
         var result = new float[n][];

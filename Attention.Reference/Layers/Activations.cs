@@ -153,8 +153,25 @@ internal static class Chunks
 /// <summary>An elementwise activation layer: y = f(x), ∂L/∂x = ∂L/∂y · f'(x or y).</summary>
 /// <typeparam name="T">float or double.</typeparam>
 /// <typeparam name="TOp">The function.</typeparam>
-public sealed class Elementwise<T, TOp> : Layer<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
+public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
 {
+    /// <inheritdoc />
+    public void Apply(Span<T> values)
+    {
+        for (int i = 0; i < values.Length; i++) values[i] = TOp.Invoke(values[i]);
+    }
+
+    /// <inheritdoc />
+    public void ApplyInPlace(DenseTensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        T[] xd = x.Data;
+        Chunks.For(xd.Length, (lo, hi) =>
+        {
+            for (int i = lo; i < hi; i++) xd[i] = TOp.Invoke(xd[i]);
+        });
+    }
+
     /// <inheritdoc />
     public override string Kind => TOp.Kind;
 

@@ -285,6 +285,48 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     protected virtual string OnExport(IGraphWriter<T> writer, string input) =>
         throw new NotSupportedException($"{Kind} '{DisplayName}' has no ONNX export (its forward is a fused kernel, not a tree of exportable layers).");
 
+    /// <summary>
+    /// Rewrites this layer's subtree for inference (<see cref="Models.InferencePlan{T}"/>): containers fuse Conv → BN (→ act)
+    /// runs into <see cref="FusedConv2d{T}"/> and may compute in place; the default recurses into the children.
+    /// </summary>
+    protected internal virtual void FuseForInference()
+    {
+        foreach (var (_, child) in _children) child.FuseForInference();
+    }
+
+    /// <summary>
+    /// Fuses Conv → BatchNorm (→ activation) runs of a run list into <see cref="FusedConv2d{T}"/> (after fusing
+    /// inside every element).
+    /// </summary>
+    protected static void FuseRun(List<Layer<T>> run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        foreach (var layer in run) layer.FuseForInference();
+        // Identities (eval-mode Dropout, DropBlock, DropPath, an absent norm) compute nothing: drop them, so that an
+        // activation separated from its convolution only by them still fuses.
+        if (run.Count > 1) run.RemoveAll(l => l is Identity<T>);
+        for (int i = 0; i < run.Count; i++)
+        {
+            if (run[i] is not Conv2dLayer<T> conv || i + 1 >= run.Count || run[i + 1] is not BatchNorm2dLayer<T> bn) continue;
+            var act = i + 2 < run.Count ? run[i + 2] as IInPlaceActivation<T> : null;
+            run[i] = new FusedConv2d<T>(conv, bn, act);
+            run.RemoveRange(i + 1, act is null ? 1 : 2);
+        }
+        for (int i = 1; i < run.Count; i++) run[i].InputOwned = true;
+    }
+
+    /// <summary>
+    /// Set by an inference container on a run element whose input is the previous element's output and used by
+    /// nothing else, so the element may overwrite it.
+    /// </summary>
+    protected internal bool InputOwned { get; internal set; }
+
+    /// <summary>True once <see cref="FuseForInference"/> made this layer compute in place where it owns its buffers.</summary>
+    protected bool Inference { get; private set; }
+
+    /// <summary>Marks this layer as rewritten for inference.</summary>
+    protected void MarkInference() => Inference = true;
+
     /// <summary>The path of a parameter of this layer as a state_dict key.</summary>
     protected string KeyOf(Parameter<T> p) => string.IsNullOrEmpty(Path) ? p.Name : Path + "." + p.Name;
 

@@ -141,8 +141,13 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = OutputSize(h), wo = OutputSize(w);
-        var y = new DenseTensor<T>(n, c, ho, wo);
-        var arg = new int[y.Length];
+        // Inference plans keep one output buffer and record no argmax (nothing will run backward).
+        bool plan = Inference && !pass.RecordTape;
+        DenseTensor<T> y;
+        if (plan && _output is { } o && o.HasShape([n, c, ho, wo])) y = o;
+        else y = new DenseTensor<T>(n, c, ho, wo);
+        if (plan) _output = y;
+        var arg = plan ? [] : new int[y.Length];
         T[] xd = x.Data, yd = y.Data;
         int k = Kernel, s = Stride, p = Padding, d = Dilation;
         Compute.For(n * c, plane =>
@@ -167,12 +172,17 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
                         }
                     }
                     yd[yo + oh * wo + ow] = best;
-                    arg[yo + oh * wo + ow] = bi;
+                    if (arg.Length > 0) arg[yo + oh * wo + ow] = bi;
                 }
         });
         Save(pass, (x.ShapeArray(), arg));
         return y;
     }
+
+    private DenseTensor<T>? _output;
+
+    /// <inheritdoc />
+    protected internal override void FuseForInference() => MarkInference();
 
     /// <summary>MaxPool with the same kernel, stride, padding, dilation and ceil_mode.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)

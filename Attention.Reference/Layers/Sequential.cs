@@ -49,6 +49,13 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
     }
 
     /// <inheritdoc />
+    protected internal override void FuseForInference()
+    {
+        FuseRun(_run);
+        MarkInference();
+    }
+
+    /// <inheritdoc />
     protected override int[] OnInferShape(int[] input, ShapePlan plan)
     {
         foreach (var layer in _run) input = layer.InferShape(input, plan);
@@ -85,9 +92,10 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     private readonly List<Layer<T>> _branch;
-    private readonly Layer<T>? _shortcut;
+    private Layer<T>? _shortcut;
+    private readonly Layer<T>? _shortcutOriginal;
     private readonly Layer<T>? _after;
-    private readonly int _shortcutAt;
+    private int _shortcutAt;
     private readonly (string Equation, string Name)? _inputGradientTrace;
     private readonly bool _sum;
 
@@ -111,6 +119,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         foreach (var (name, layer) in children) Child(name, layer);
         _branch = branch.ToList();
         _shortcut = shortcut;
+        _shortcutOriginal = shortcut;
         _after = after;
         _shortcutAt = shortcutAt ?? _branch.Count;
     }
@@ -141,8 +150,36 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
             if (i == _shortcutAt && _sum) sc = _shortcut?.Forward(x, pass) ?? x;
             if (i < _branch.Count) h = _branch[i].Forward(h, pass);
         }
+        if (Inference && _sum && !ReferenceEquals(h, x) && !ReferenceEquals(h, sc))
+        {
+            // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
+            if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
+            T[] hd = h.Data, sd = sc.Data;
+            Chunks.For(hd.Length, (lo, hi) =>
+            {
+                for (int i = lo; i < hi; i++) hd[i] += sd[i];
+            });
+            if (_after is IInPlaceActivation<T> act) { act.ApplyInPlace(h); return h; }
+            return _after?.Forward(h, pass) ?? h;
+        }
         var v = _sum ? TensorMath.Add(h, sc!, DisplayName + " residual sum") : h;
         return _after?.Forward(v, pass) ?? v;
+    }
+
+    /// <inheritdoc />
+    protected internal override void FuseForInference()
+    {
+        FuseRun(_branch);
+        // The shortcut depends on x alone: where it is evaluated changes only a dump's order, which inference has none of.
+        _shortcutAt = _branch.Count;
+        if (_shortcutOriginal is { } s)
+        {
+            var list = new List<Layer<T>> { s };
+            FuseRun(list);
+            _shortcut = list[0];
+        }
+        _after?.FuseForInference();
+        MarkInference();
     }
 
     /// <summary>The branch, the shortcut where the forward evaluates it, Add(branch, shortcut), then the activation.</summary>

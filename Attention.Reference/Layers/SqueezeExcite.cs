@@ -119,8 +119,8 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
         ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
         pass.OnGate?.Invoke(DisplayName, s.Reshape(n, c));
-        // Eq. (se.7): y = x · s.
-        var y = x.ZerosLike();
+        // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
+        var y = Inference && InputOwned ? x : x.ZerosLike();
         int plane = x.Dim(2) * x.Dim(3);
         T[] xd = x.Data, yd = y.Data, sd = s.Data;
         Compute.For(n * c, p =>
@@ -130,6 +130,13 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         });
         Save(pass, (x, s));
         return y;
+    }
+
+    /// <inheritdoc />
+    protected internal override void FuseForInference()
+    {
+        base.FuseForInference();
+        MarkInference();
     }
 
     /// <summary>The squeeze (GlobalAveragePool), the excitation layers, then Mul(x, s).</summary>

@@ -40,6 +40,28 @@ public static class Conv2d
             Conv2dSpec.Forward(x, weight, bias, g).Data.CopyTo(y.Data, 0);
     }
 
+    /// <summary>
+    /// Eq. (conv.1) into <paramref name="y"/>, then <paramref name="epilogue"/> applied by the kernel to each piece of
+    /// the output as it is written (float and double only; inference plans fuse their activations this way).
+    /// </summary>
+    public static void Forward<T>(DenseTensor<T> x, DenseTensor<T> weight, DenseTensor<T>? bias, Conv2dGeometry g, DenseTensor<T> y,
+        IConvEpilogue<T>? epilogue) where T : IFloatingPointIeee754<T>
+    {
+        if (epilogue is null) { Forward(x, weight, bias, g, y); return; }
+        var (n, _, _, ho, wo) = Conv2dChecks.Input(x, weight, bias, g);
+        ArgumentNullException.ThrowIfNull(y);
+        ShapeUtil.Require(y, "y", n, g.OutChannels, ho, wo);
+        if (typeof(T) == typeof(float))
+            Conv2dFast<float>.Forward(As<float, T>(x), As<float, T>(weight), AsOrNull<float, T>(bias), g, As<float, T>(y), (IConvEpilogue<float>)epilogue);
+        else if (typeof(T) == typeof(double))
+            Conv2dFast<double>.Forward(As<double, T>(x), As<double, T>(weight), AsOrNull<double, T>(bias), g, As<double, T>(y), (IConvEpilogue<double>)epilogue);
+        else
+        {
+            Forward(x, weight, bias, g, y);
+            epilogue.Apply(y.Data);
+        }
+    }
+
     /// <summary>Eq. (conv.4): the input gradient dx [N, I, inH, inW] from dy [N, O, Ho, Wo].</summary>
     public static DenseTensor<T> BackwardInput<T>(DenseTensor<T> dy, DenseTensor<T> weight, Conv2dGeometry g, int inH, int inW)
         where T : IFloatingPointIeee754<T>

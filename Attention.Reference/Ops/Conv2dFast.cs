@@ -181,10 +181,17 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     // ---------------------------------------------------------------- forward, Eqs. (conv.7)–(conv.8)
 
     /// <summary>y = conv(x, w) + b into a preallocated y.</summary>
-    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y)
+    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y,
+        IConvEpilogue<TF>? epilogue = null)
     {
-        if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y);
-        else ForwardArrays(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
+        if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
+        else if (Conv2dTuning.PackedForward != true)
+            ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue);
+        else
+        {
+            ForwardPacked(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
+            epilogue?.Apply(y.Data);
+        }
     }
 
     /// <summary>Packs W_g of every group into MR-row panels [group][tile][k][MR] (rows past O/G are zero).</summary>
@@ -205,12 +212,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             }
         });
         return apack;
-    }
-
-    private static void ForwardArrays(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
-    {
-        if (Conv2dTuning.PackedForward != true) ForwardDirect(xData, n, h, w, wData, bData, g, yData, ho, wo);
-        else ForwardPacked(xData, n, h, w, wData, bData, g, yData, ho, wo);
     }
 
     /// <summary>
@@ -288,20 +289,21 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// Ho × Wq (columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is that buffer shifted by off(k) and B needs
     /// no packing; the weights are read in place (row stride K), Eq. (conv.8).
     /// </summary>
-    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
+        IConvEpilogue<TF>? epilogue)
     {
         // A = the weights in place: row o of group g at (g·O/G + o)·K, column kk at + kk.
         int k = g.ReductionLength;
         var identity = Grow(ref t_aoff, k);
         for (int i = 0; i < k; i++) identity[i] = i;
-        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo);
+        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo, epilogue);
     }
 
     /// <summary>
     /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]].
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
-        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo)
+        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null)
     {
         int nr = Nr(Conv2dTuning.Path);
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
@@ -309,7 +311,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
         var a = new DirectA(aData, lda, aoff, aGroupStride);
         var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
-        DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst);
+        DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst, epilogue);
     }
 
     /// <summary>The B side of <see cref="DirectCore"/>: im2col row kk of image n, group g at data[n·imageStride + g·groupStride + off[kk]].</summary>
@@ -326,7 +328,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// (image, group, 64 rows, 128 grid columns); each output element is one FMA chain over kk increasing, then + bias.
     /// </summary>
     private static void DirectCore(DirectInput src, DirectA a, TF[]? bData, int groups, int og, int n, int gridRows, int gridWidth,
-        int validCols, DirectOutput dst)
+        int validCols, DirectOutput dst, IConvEpilogue<TF>? epilogue = null)
     {
         var path = Conv2dTuning.Path;
         int nr = Nr(path);
@@ -402,6 +404,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                             var d = dst.Data.AsSpan(at, valid);
                             if (bData is null) s.CopyTo(d);
                             else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
+                            epilogue?.Apply(d);
                         }
                         else
                         {

@@ -102,7 +102,8 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
     // ---------------------------------------------------------------- forward, Eq. (conv.7)
 
     /// <summary>y = conv(x, w) + b for a depthwise geometry.</summary>
-    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y)
+    public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y,
+        IConvEpilogue<TF>? epilogue = null)
     {
         int n = x.Dim(0), c = g.InChannels, h = x.Dim(2), w = x.Dim(3), ho = y.Dim(2), wo = y.Dim(3);
         int kh = g.Kernel.H, kw = g.Kernel.W, k = kh * kw;
@@ -115,7 +116,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             widx[t] = t;
         }
         var scatter = new Scatter(ho, wo, 0, wo, 1);
-        Correlate(x.Data, h * w, ph, off, widx, weight.Data, bias?.Data, fused: true, c, n * c, y.Data, ho * wo, ho, scatter, clear: false);
+        Correlate(x.Data, h * w, ph, off, widx, weight.Data, bias?.Data, fused: true, c, n * c, y.Data, ho * wo, ho, scatter, clear: false, epilogue);
     }
 
     /// <summary>
@@ -124,7 +125,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
     /// and write the grid's valid part through <paramref name="scatter"/> (+ bias).
     /// </summary>
     private static void Correlate(TF[] src, int srcPlane, Phases ph, int[] off, int[] widx, TF[] wData, TF[]? bData, bool fused,
-        int channels, int planes, TF[] dst, int dstPlane, int gridRows, Scatter scatter, bool clear)
+        int channels, int planes, TF[] dst, int dstPlane, int gridRows, Scatter scatter, bool clear, IConvEpilogue<TF>? epilogue = null)
     {
         var path = Conv2dTuning.Path;
         int k = wData.Length / channels;
@@ -143,6 +144,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             var plane = dst.AsSpan(pl * dstPlane, dstPlane);
             if (clear) plane.Clear();
             Write(grid, ph.Wq, scatter, plane, bData is null ? null : bData[ch]);
+            epilogue?.Apply(plane);
         });
     }
 

@@ -158,6 +158,7 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     /// <inheritdoc />
     public void Apply(Span<T> values)
     {
+        if (Ops.VectorActivations.TryApply(TOp.Kind, values)) return;
         for (int i = 0; i < values.Length; i++) values[i] = TOp.Invoke(values[i]);
     }
 
@@ -166,10 +167,7 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     {
         ArgumentNullException.ThrowIfNull(x);
         T[] xd = x.Data;
-        Chunks.For(xd.Length, (lo, hi) =>
-        {
-            for (int i = lo; i < hi; i++) xd[i] = TOp.Invoke(xd[i]);
-        });
+        Chunks.For(xd.Length, (lo, hi) => Apply(xd.AsSpan(lo, hi - lo)));
     }
 
     /// <inheritdoc />

@@ -23,17 +23,20 @@ public static class Compute
     public static ParallelOptions Options => new() { MaxDegreeOfParallelism = MaxThreads };
 
     /// <summary>
-    /// Runs <paramref name="body"/> for each i in [0, count), in parallel when <see cref="MaxThreads"/> &gt; 1.
-    /// Each index must write outputs no other index writes.
+    /// Runs <paramref name="body"/> for each i in [0, count), in parallel when <see cref="MaxThreads"/> &gt; 1, on a
+    /// persistent team of threads (no allocation per loop; an exception is rethrown as itself). Each index must
+    /// write outputs no other index writes.
     /// </summary>
     public static void For(int count, Action<int> body)
     {
-        if (MaxThreads == 1 || count <= 1)
+        ArgumentNullException.ThrowIfNull(body);
+        int threads = MaxThreads;
+        if (threads == 1 || count <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, Options, body);
+        WorkerTeam.For(count, threads, body);
     }
 
     /// <summary>

@@ -1,0 +1,106 @@
+using System.Runtime.ExceptionServices;
+
+namespace Attention.Reference.Tensors;
+
+/// <summary>
+/// The persistent threads behind <see cref="Compute.For"/>: created once (grown on demand up to the thread count
+/// asked for), woken per loop, indices handed out by one atomic counter; the caller works too. A loop allocates
+/// nothing here (Parallel.For allocated 0.5–7 KB per call). One loop uses the team at a time: a loop started while
+/// another runs, or from inside a loop body, runs on its caller's thread alone — results are the same, since a
+/// loop's iterations write disjoint outputs in a fixed per-output order. An exception from the body is rethrown on
+/// the caller as itself (the first one; the loop stops handing out indices).
+/// </summary>
+internal static class WorkerTeam
+{
+    private const int MaxWorkers = 63;
+
+    private static readonly object Gate = new();
+    private static readonly SemaphoreSlim Wake = new(0);
+    private static readonly ManualResetEventSlim Done = new(false);
+    private static readonly List<Thread> Workers = new();
+
+    [ThreadStatic] private static bool t_inLoop;
+
+    // The current loop (guarded by Gate on the caller's side; workers read it after being woken).
+    private static Action<int>? s_body;
+    private static int s_count;
+    private static int s_next;
+    private static int s_active;
+    private static ExceptionDispatchInfo? s_error;
+
+    /// <summary>Runs body(i) for i in [0, count) on up to <paramref name="threads"/> threads.</summary>
+    public static void For(int count, int threads, Action<int> body)
+    {
+        if (t_inLoop || !Monitor.TryEnter(Gate))
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        try
+        {
+            int helpers = Math.Min(Math.Min(threads, MaxWorkers + 1), count) - 1;
+            while (Workers.Count < helpers) Spawn();
+            s_body = body;
+            s_count = count;
+            s_next = 0;
+            s_error = null;
+            s_active = helpers + 1;
+            Done.Reset();
+            Wake.Release(helpers);
+            Work();
+            Done.Wait();
+            s_body = null;
+            s_error?.Throw();
+        }
+        finally
+        {
+            Monitor.Exit(Gate);
+        }
+    }
+
+    private static void Spawn()
+    {
+        var t = new Thread(Loop) { IsBackground = true, Name = $"attention-ref worker {Workers.Count + 1}" };
+        Workers.Add(t);
+        t.Start();
+    }
+
+    private static void Loop()
+    {
+        t_inLoop = true;
+        while (true)
+        {
+            Wake.Wait();
+            Work();
+        }
+    }
+
+    private static void Work()
+    {
+        bool wasIn = t_inLoop;
+        t_inLoop = true;
+        var body = s_body!;
+        int count = s_count;
+        try
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref s_next) - 1) < count)
+            {
+                try
+                {
+                    body(i);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref s_error, ExceptionDispatchInfo.Capture(e), null);
+                    Interlocked.Exchange(ref s_next, count); // stop handing out work
+                }
+            }
+        }
+        finally
+        {
+            t_inLoop = wasIn;
+            if (Interlocked.Decrement(ref s_active) == 0) Done.Set();
+        }
+    }
+}

@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
@@ -1074,12 +1075,56 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro512(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro256(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
-                    default: MicroPortable(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector512: Micro<Simd512<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case ConvSimdPath.Vector256: Micro<Simd256<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    default: Micro<SimdPortable<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The MR × 2 register tile, written once for every vector width: 16 accumulators, one FMA chain per element over
+    /// kk, A broadcast from a[aoff[kk] + r·lda], B two registers at b[off[kk]].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro<TV>(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        nuint l = (nuint)TV.Count, s = (nuint)ldc;
+        var c00 = TV.Load(ref c, 0); var c01 = TV.Load(ref c, l);
+        var c10 = TV.Load(ref c, s); var c11 = TV.Load(ref c, s + l);
+        var c20 = TV.Load(ref c, 2 * s); var c21 = TV.Load(ref c, 2 * s + l);
+        var c30 = TV.Load(ref c, 3 * s); var c31 = TV.Load(ref c, 3 * s + l);
+        var c40 = TV.Load(ref c, 4 * s); var c41 = TV.Load(ref c, 4 * s + l);
+        var c50 = TV.Load(ref c, 5 * s); var c51 = TV.Load(ref c, 5 * s + l);
+        var c60 = TV.Load(ref c, 6 * s); var c61 = TV.Load(ref c, 6 * s + l);
+        var c70 = TV.Load(ref c, 7 * s); var c71 = TV.Load(ref c, 7 * s + l);
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
+            var b0 = TV.Load(ref bp, 0);
+            var b1 = TV.Load(ref bp, l);
+            TV av;
+            av = TV.Splat(ap); c00 = TV.FusedMultiplyAdd(av, b0, c00); c01 = TV.FusedMultiplyAdd(av, b1, c01);
+            av = TV.Splat(Unsafe.Add(ref ap, l1)); c10 = TV.FusedMultiplyAdd(av, b0, c10); c11 = TV.FusedMultiplyAdd(av, b1, c11);
+            av = TV.Splat(Unsafe.Add(ref ap, l2)); c20 = TV.FusedMultiplyAdd(av, b0, c20); c21 = TV.FusedMultiplyAdd(av, b1, c21);
+            av = TV.Splat(Unsafe.Add(ref ap, l3)); c30 = TV.FusedMultiplyAdd(av, b0, c30); c31 = TV.FusedMultiplyAdd(av, b1, c31);
+            av = TV.Splat(Unsafe.Add(ref ap, l4)); c40 = TV.FusedMultiplyAdd(av, b0, c40); c41 = TV.FusedMultiplyAdd(av, b1, c41);
+            av = TV.Splat(Unsafe.Add(ref ap, l5)); c50 = TV.FusedMultiplyAdd(av, b0, c50); c51 = TV.FusedMultiplyAdd(av, b1, c51);
+            av = TV.Splat(Unsafe.Add(ref ap, l6)); c60 = TV.FusedMultiplyAdd(av, b0, c60); c61 = TV.FusedMultiplyAdd(av, b1, c61);
+            av = TV.Splat(Unsafe.Add(ref ap, l7)); c70 = TV.FusedMultiplyAdd(av, b0, c70); c71 = TV.FusedMultiplyAdd(av, b1, c71);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
+        TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
+        TV.Store(c40, ref c, 4 * s); TV.Store(c41, ref c, 4 * s + l);
+        TV.Store(c50, ref c, 5 * s); TV.Store(c51, ref c, 5 * s + l);
+        TV.Store(c60, ref c, 6 * s); TV.Store(c61, ref c, 6 * s + l);
+        TV.Store(c70, ref c, 7 * s); TV.Store(c71, ref c, 7 * s + l);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -1088,117 +1133,6 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, TF>()
             : Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, TF>();
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<TF> Fma(Vector256<TF> x, Vector256<TF> y, Vector256<TF> acc) =>
-        typeof(TF) == typeof(float)
-            ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, TF>()
-            : Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, TF>();
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<TF> Fma(Vector<TF> x, Vector<TF> y, Vector<TF> acc) =>
-        typeof(TF) == typeof(float)
-            ? Vector.As<float, TF>(Vector.FusedMultiplyAdd(Vector.AsVectorSingle(x), Vector.AsVectorSingle(y), Vector.AsVectorSingle(acc)))
-            : Vector.As<double, TF>(Vector.FusedMultiplyAdd(Vector.AsVectorDouble(x), Vector.AsVectorDouble(y), Vector.AsVectorDouble(acc)));
 
-    /// <summary>The 8 × (2·16 float | 2·8 double) register tile: 16 accumulators, one FMA chain per element.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
-    {
-        nuint l = (nuint)Vector512<TF>.Count, s = (nuint)ldc;
-        var c00 = Vector512.LoadUnsafe(ref c); var c01 = Vector512.LoadUnsafe(ref c, l);
-        var c10 = Vector512.LoadUnsafe(ref c, s); var c11 = Vector512.LoadUnsafe(ref c, s + l);
-        var c20 = Vector512.LoadUnsafe(ref c, 2 * s); var c21 = Vector512.LoadUnsafe(ref c, 2 * s + l);
-        var c30 = Vector512.LoadUnsafe(ref c, 3 * s); var c31 = Vector512.LoadUnsafe(ref c, 3 * s + l);
-        var c40 = Vector512.LoadUnsafe(ref c, 4 * s); var c41 = Vector512.LoadUnsafe(ref c, 4 * s + l);
-        var c50 = Vector512.LoadUnsafe(ref c, 5 * s); var c51 = Vector512.LoadUnsafe(ref c, 5 * s + l);
-        var c60 = Vector512.LoadUnsafe(ref c, 6 * s); var c61 = Vector512.LoadUnsafe(ref c, 6 * s + l);
-        var c70 = Vector512.LoadUnsafe(ref c, 7 * s); var c71 = Vector512.LoadUnsafe(ref c, 7 * s + l);
-        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
-        for (int kk = 0; kk < kc; kk++)
-        {
-            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
-            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
-            var b0 = Vector512.LoadUnsafe(ref bp);
-            var b1 = Vector512.LoadUnsafe(ref bp, l);
-            Vector512<TF> av;
-            av = Vector512.Create(ap); c00 = Fma(av, b0, c00); c01 = Fma(av, b1, c01);
-            av = Vector512.Create(Unsafe.Add(ref ap, l1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
-            av = Vector512.Create(Unsafe.Add(ref ap, l2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
-            av = Vector512.Create(Unsafe.Add(ref ap, l3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
-            av = Vector512.Create(Unsafe.Add(ref ap, l4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
-            av = Vector512.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
-            av = Vector512.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
-            av = Vector512.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-        }
-        c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
-        c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
-        c20.StoreUnsafe(ref c, 2 * s); c21.StoreUnsafe(ref c, 2 * s + l);
-        c30.StoreUnsafe(ref c, 3 * s); c31.StoreUnsafe(ref c, 3 * s + l);
-        c40.StoreUnsafe(ref c, 4 * s); c41.StoreUnsafe(ref c, 4 * s + l);
-        c50.StoreUnsafe(ref c, 5 * s); c51.StoreUnsafe(ref c, 5 * s + l);
-        c60.StoreUnsafe(ref c, 6 * s); c61.StoreUnsafe(ref c, 6 * s + l);
-        c70.StoreUnsafe(ref c, 7 * s); c71.StoreUnsafe(ref c, 7 * s + l);
-    }
-
-    /// <summary>The same tile with <see cref="Vector256{T}"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro256(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
-    {
-        nuint l = (nuint)Vector256<TF>.Count, s = (nuint)ldc;
-        var c00 = Vector256.LoadUnsafe(ref c); var c01 = Vector256.LoadUnsafe(ref c, l);
-        var c10 = Vector256.LoadUnsafe(ref c, s); var c11 = Vector256.LoadUnsafe(ref c, s + l);
-        var c20 = Vector256.LoadUnsafe(ref c, 2 * s); var c21 = Vector256.LoadUnsafe(ref c, 2 * s + l);
-        var c30 = Vector256.LoadUnsafe(ref c, 3 * s); var c31 = Vector256.LoadUnsafe(ref c, 3 * s + l);
-        var c40 = Vector256.LoadUnsafe(ref c, 4 * s); var c41 = Vector256.LoadUnsafe(ref c, 4 * s + l);
-        var c50 = Vector256.LoadUnsafe(ref c, 5 * s); var c51 = Vector256.LoadUnsafe(ref c, 5 * s + l);
-        var c60 = Vector256.LoadUnsafe(ref c, 6 * s); var c61 = Vector256.LoadUnsafe(ref c, 6 * s + l);
-        var c70 = Vector256.LoadUnsafe(ref c, 7 * s); var c71 = Vector256.LoadUnsafe(ref c, 7 * s + l);
-        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
-        for (int kk = 0; kk < kc; kk++)
-        {
-            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
-            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
-            var b0 = Vector256.LoadUnsafe(ref bp);
-            var b1 = Vector256.LoadUnsafe(ref bp, l);
-            Vector256<TF> av;
-            av = Vector256.Create(ap); c00 = Fma(av, b0, c00); c01 = Fma(av, b1, c01);
-            av = Vector256.Create(Unsafe.Add(ref ap, l1)); c10 = Fma(av, b0, c10); c11 = Fma(av, b1, c11);
-            av = Vector256.Create(Unsafe.Add(ref ap, l2)); c20 = Fma(av, b0, c20); c21 = Fma(av, b1, c21);
-            av = Vector256.Create(Unsafe.Add(ref ap, l3)); c30 = Fma(av, b0, c30); c31 = Fma(av, b1, c31);
-            av = Vector256.Create(Unsafe.Add(ref ap, l4)); c40 = Fma(av, b0, c40); c41 = Fma(av, b1, c41);
-            av = Vector256.Create(Unsafe.Add(ref ap, l5)); c50 = Fma(av, b0, c50); c51 = Fma(av, b1, c51);
-            av = Vector256.Create(Unsafe.Add(ref ap, l6)); c60 = Fma(av, b0, c60); c61 = Fma(av, b1, c61);
-            av = Vector256.Create(Unsafe.Add(ref ap, l7)); c70 = Fma(av, b0, c70); c71 = Fma(av, b1, c71);
-        }
-        c00.StoreUnsafe(ref c); c01.StoreUnsafe(ref c, l);
-        c10.StoreUnsafe(ref c, s); c11.StoreUnsafe(ref c, s + l);
-        c20.StoreUnsafe(ref c, 2 * s); c21.StoreUnsafe(ref c, 2 * s + l);
-        c30.StoreUnsafe(ref c, 3 * s); c31.StoreUnsafe(ref c, 3 * s + l);
-        c40.StoreUnsafe(ref c, 4 * s); c41.StoreUnsafe(ref c, 4 * s + l);
-        c50.StoreUnsafe(ref c, 5 * s); c51.StoreUnsafe(ref c, 5 * s + l);
-        c60.StoreUnsafe(ref c, 6 * s); c61.StoreUnsafe(ref c, 6 * s + l);
-        c70.StoreUnsafe(ref c, 7 * s); c71.StoreUnsafe(ref c, 7 * s + l);
-    }
-
-    /// <summary>The same tile with the portable <see cref="Vector{T}"/>, one row at a time (two accumulators live).</summary>
-    private static void MicroPortable(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
-    {
-        int l = Vector<TF>.Count;
-        for (int r = 0; r < MR; r++)
-        {
-            ref TF cr = ref Unsafe.Add(ref c, r * ldc);
-            var acc0 = Vector.LoadUnsafe(ref cr);
-            var acc1 = Vector.LoadUnsafe(ref cr, (nuint)l);
-            for (int kk = 0; kk < kc; kk++)
-            {
-                var av = new Vector<TF>(Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk) + r * lda));
-                ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
-            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
-                acc0 = Fma(av, Vector.LoadUnsafe(ref bp), acc0);
-                acc1 = Fma(av, Vector.LoadUnsafe(ref bp, (nuint)l), acc1);
-            }
-            acc0.StoreUnsafe(ref cr);
-            acc1.StoreUnsafe(ref cr, (nuint)l);
-        }
-    }
 }

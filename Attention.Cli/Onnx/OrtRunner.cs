@@ -34,8 +34,28 @@ public static class OrtRunner
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(inputs);
         var prepared = OnnxRewrite.ExposeAllOutputs(OnnxRewrite.ToFloat32(model));
-        using var options = new SessionOptions { GraphOptimizationLevel = level, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
-        using var session = new InferenceSession(prepared.ToByteArray(), options);
+        SessionOptions options;
+        try
+        {
+            options = new SessionOptions { GraphOptimizationLevel = level, IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            throw new NotSupportedException(
+                $"ONNX Runtime's native library could not be loaded on this machine ({e.GetBaseException().Message}); " +
+                "compare another backend's dump with --actual instead.", e);
+        }
+        using var _ = options;
+        InferenceSession session;
+        try
+        {
+            session = new InferenceSession(prepared.ToByteArray(), options);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new NotSupportedException($"ONNX Runtime refused the model: {e.Message}", e);
+        }
+        using var __ = session;
         var feeds = new List<NamedOnnxValue>();
         foreach (var (name, meta) in session.InputMetadata)
         {

@@ -104,7 +104,7 @@ public static class Conv2d
     {
         Conv2dChecks.OutputGradForInput(dy, x, g);
         ArgumentNullException.ThrowIfNull(dw);
-        ShapeUtil.Require(dw, "weight.grad", g.WeightShape);
+        ShapeUtil.Require(dw, "weight.grad", g.OutChannels, g.InPerGroup, g.Kernel.H, g.Kernel.W);
         if (typeof(T) == typeof(float))
             Conv2dFast<float>.BackwardWeight(As<float, T>(x), As<float, T>(dy), g, As<float, T>(dw));
         else if (typeof(T) == typeof(double))

@@ -234,8 +234,24 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         chanStride = cs;
         var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
         xpad.AsSpan(n * cin * cs, slack).Clear();
-        Compute.For(n * cin, nc0 =>
+        Compute.For(n * cin, new PhaseFill
         {
+            X = xData, XPad = xpad, H = h, W = w, Sh = sh, Sw = sw, Ph = ph, Pw = pw, Hq = hq, Wq = wqq, Plane = plane, Cs = cs,
+        });
+        return xpad;
+    }
+
+    /// <summary>One channel of <see cref="PhaseInput"/>: zero-padded and split into its stride phases.</summary>
+    private struct PhaseFill : IForBody
+    {
+        public TF[] X, XPad;
+        public int H, W, Sh, Sw, Ph, Pw, Hq, Wq, Plane, Cs;
+
+        public readonly void Invoke(int nc0)
+        {
+            var xData = X;
+            var xpad = XPad;
+            int h = H, w = W, sh = Sh, sw = Sw, ph = Ph, pw = Pw, hq = Hq, wqq = Wq, plane = Plane, cs = Cs;
             var src = xData.AsSpan(nc0 * h * w, h * w);
             xpad.AsSpan(nc0 * cs + sh * sw * plane, cs - sh * sw * plane).Clear();
             for (int a = 0; a < sh; a++)
@@ -264,8 +280,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                     }
                 }
             }
-        });
-        return xpad;
+        }
     }
 
     /// <summary>
@@ -331,92 +346,138 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private static void DirectCore(DirectInput src, DirectA a, TF[]? bData, int groups, int og, int n, int gridRows, int gridWidth,
         int validCols, DirectOutput dst, IConvEpilogue<TF>? epilogue = null)
     {
-        var path = Conv2dTuning.Path;
-        int nr = Nr(path);
-        int k = src.K, grid = gridRows * gridWidth, lda = a.Lda, nc = Conv2dTuning.NC;
-        var aData = a.Data;
-        var aoff = a.AOff;
-        var off = src.Off;
-        int mTilesG = Ceil(og, MR), fullTiles = og / MR;
-        var packedAOff = PackedAOffsets(k);
-        int mcTiles = Conv2dTuning.MC / MR, mBlocks = Ceil(mTilesG, mcTiles), nTiles = Ceil(grid, nc);
+        var u = new DirectUnit
+        {
+            Src = src, A = a, BData = bData, Groups = groups, Og = og, GridWidth = gridWidth, ValidCols = validCols, Dst = dst,
+            Epilogue = epilogue, Path = Conv2dTuning.Path,
+        };
+        u.Nr = Nr(u.Path);
+        u.K = src.K;
+        u.Grid = gridRows * gridWidth;
+        u.Nc = Conv2dTuning.NC;
+        u.MTilesG = Ceil(og, MR);
+        u.FullTiles = og / MR;
+        u.PackedAOff = PackedAOffsets(u.K);
+        u.McTiles = Conv2dTuning.MC / MR;
+        u.MBlocks = Ceil(u.MTilesG, u.McTiles);
+        u.NTiles = Ceil(u.Grid, u.Nc);
         // A is read in place; each group's partial last tile (rows past the group's rows) is packed once,
         // [kk][MR] with zero rows, before the parallel loop.
-        TF[]? partialAll = null;
-        if (fullTiles < mTilesG)
+        if (u.FullTiles < u.MTilesG)
         {
-            var pa = partialAll = Grow(ref t_partialA, (long)groups * MR * k);
-            Compute.For(groups, grp =>
-            {
-                var partial = pa.AsSpan(grp * MR * k, MR * k);
-                int rowBase = grp * a.GroupStride + fullTiles * MR * lda;
-                for (int r = 0; r < MR; r++)
-                {
-                    bool valid = fullTiles * MR + r < og;
-                    for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
-                }
-            });
+            u.PartialAll = Grow(ref t_partialA, (long)groups * MR * u.K);
+            Compute.For(groups, new PartialA { A = a, Partial = u.PartialAll, K = u.K, FullTiles = u.FullTiles, Og = og });
         }
-        Compute.For(n * groups * mBlocks * nTiles, u =>
+        Compute.For(n * groups * u.MBlocks * u.NTiles, u);
+    }
+
+    /// <summary>Packs one group's partial last tile of A, [kk][MR] with zero rows.</summary>
+    private struct PartialA : IForBody
+    {
+        public DirectA A;
+        public TF[] Partial;
+        public int K, FullTiles, Og;
+
+        public readonly void Invoke(int grp)
         {
-            int nt = u % nTiles, rest = u / nTiles;
-            int mb = rest % mBlocks; rest /= mBlocks;
-            int grp = rest % groups, img = rest / groups;
-            int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
-            int j0 = nt * nc, ncols = Math.Min(nc, grid - j0);
-            int panels = Ceil(ncols, nr), ldc = panels * nr;
-            var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
-            cbuf.Clear();
-            var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
-            int full = Math.Clamp(fullTiles - t0, 0, tiles);
-            Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
-            var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
-            // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
-            int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
-            for (int k0 = 0; k0 < k; k0 += kcMax)
+            int k = K, lda = A.Lda, fullTiles = FullTiles, og = Og;
+            var aData = A.Data;
+            var aoff = A.AOff;
+            var partial = Partial.AsSpan(grp * MR * k, MR * k);
+            int rowBase = grp * A.GroupStride + fullTiles * MR * lda;
+            for (int r = 0; r < MR; r++)
             {
-                int kc = Math.Min(kcMax, k - k0);
-                if (full > 0)
-                    Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
-                if (full < tiles)
-                    Macro(path, partial[(k0 * MR)..], 1, packedAOff.AsSpan(0, kc), MR * kc, 1, xb, nr, panels, off.AsSpan(k0, kc),
-                        cbuf[(full * MR * ldc)..], ldc);
+                bool valid = fullTiles * MR + r < og;
+                for (int kk = 0; kk < k; kk++) partial[kk * MR + r] = valid ? aData[rowBase + r * lda + aoff[kk]] : TF.Zero;
             }
-            for (int r = 0; r < tiles * MR; r++)
+        }
+    }
+
+    /// <summary>One work unit of <see cref="DirectCore"/>: (image, group, 64 rows, 128 grid columns).</summary>
+    private struct DirectUnit : IForBody
+    {
+        public DirectInput Src;
+        public DirectA A;
+        public TF[]? BData, PartialAll;
+        public int Groups, Og, GridWidth, ValidCols, Nr, K, Grid, Nc, MTilesG, FullTiles, McTiles, MBlocks, NTiles;
+        public int[] PackedAOff;
+        public DirectOutput Dst;
+        public IConvEpilogue<TF>? Epilogue;
+        public ConvSimdPath Path;
+
+        public readonly void Invoke(int u)
+        {
+            var src = Src;
+            var a = A;
+            var dst = Dst;
+            var bData = BData;
+            var epilogue = Epilogue;
+            var path = Path;
+            var partialAll = PartialAll;
+            var packedAOff = PackedAOff;
+            int groups = Groups, og = Og, gridWidth = GridWidth, validCols = ValidCols, nr = Nr, k = K, grid = Grid, nc = Nc;
+            int mTilesG = MTilesG, fullTiles = FullTiles, mcTiles = McTiles, mBlocks = MBlocks, nTiles = NTiles, lda = a.Lda;
+            var aData = a.Data;
+            var aoff = a.AOff;
+            var off = src.Off;
+        int nt = u % nTiles, rest = u / nTiles;
+        int mb = rest % mBlocks; rest /= mBlocks;
+        int grp = rest % groups, img = rest / groups;
+        int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
+        int j0 = nt * nc, ncols = Math.Min(nc, grid - j0);
+        int panels = Ceil(ncols, nr), ldc = panels * nr;
+        var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
+        cbuf.Clear();
+        var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
+        int full = Math.Clamp(fullTiles - t0, 0, tiles);
+        Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
+        var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
+        // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
+        int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
+        for (int k0 = 0; k0 < k; k0 += kcMax)
+        {
+            int kc = Math.Min(kcMax, k - k0);
+            if (full > 0)
+                Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+            if (full < tiles)
+                Macro(path, partial[(k0 * MR)..], 1, packedAOff.AsSpan(0, kc), MR * kc, 1, xb, nr, panels, off.AsSpan(k0, kc),
+                    cbuf[(full * MR * ldc)..], ldc);
+        }
+        for (int r = 0; r < tiles * MR; r++)
+        {
+            int o = t0 * MR + r;
+            if (o >= og) break;
+            int oc = grp * og + o;
+            int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
+            var srcRow = cbuf.Slice(r * ldc, ncols);
+            // Copy the valid columns (v < validCols) of the grid, row segment by row segment.
+            int jj = 0;
+            while (jj < ncols)
             {
-                int o = t0 * MR + r;
-                if (o >= og) break;
-                int oc = grp * og + o;
-                int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
-                var srcRow = cbuf.Slice(r * ldc, ncols);
-                // Copy the valid columns (v < validCols) of the grid, row segment by row segment.
-                int jj = 0;
-                while (jj < ncols)
+                int gj = j0 + jj, gu = gj / gridWidth, gv = gj - gu * gridWidth;
+                int run = Math.Min(ncols - jj, gridWidth - gv);
+                int valid = Math.Min(run, Math.Max(0, validCols - gv));
+                if (valid > 0)
                 {
-                    int gj = j0 + jj, gu = gj / gridWidth, gv = gj - gu * gridWidth;
-                    int run = Math.Min(ncols - jj, gridWidth - gv);
-                    int valid = Math.Min(run, Math.Max(0, validCols - gv));
-                    if (valid > 0)
+                    int at = chanBase + gu * dst.RowStride + gv * dst.ColStride;
+                    var s = srcRow.Slice(jj, valid);
+                    if (dst.ColStride == 1)
                     {
-                        int at = chanBase + gu * dst.RowStride + gv * dst.ColStride;
-                        var s = srcRow.Slice(jj, valid);
-                        if (dst.ColStride == 1)
-                        {
-                            var d = dst.Data.AsSpan(at, valid);
-                            if (bData is null) s.CopyTo(d);
-                            else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
-                            epilogue?.Apply(d);
-                        }
-                        else
-                        {
-                            var d = dst.Data.AsSpan(at, (valid - 1) * dst.ColStride + 1);
-                            for (int t = 0; t < valid; t++) d[t * dst.ColStride] = bData is null ? s[t] : s[t] + bData[oc];
-                        }
+                        var d = dst.Data.AsSpan(at, valid);
+                        if (bData is null) s.CopyTo(d);
+                        else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
+                        epilogue?.Apply(d);
                     }
-                    jj += run;
+                    else
+                    {
+                        var d = dst.Data.AsSpan(at, (valid - 1) * dst.ColStride + 1);
+                        for (int t = 0; t < valid; t++) d[t * dst.ColStride] = bData is null ? s[t] : s[t] + bData[oc];
+                    }
                 }
+                jj += run;
             }
-        });
+        }
+        }
     }
 
     /// <summary>Any stride: implicit im2col packed into [panel][k][NR] micro-panels per unit, Eq. (conv.7).</summary>
@@ -778,22 +839,41 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         var off = PhaseOffsets(g, h, wp, plane);
         // dY on the padded grid: [N·O][gridPad], zero at columns ow ≥ Wo and past the grid.
         var dyp = Grow(ref t_dypad, (long)n * cout * gridPad);
-        Compute.For(n * cout, row =>
-        {
-            var dst = dyp.AsSpan(row * gridPad, gridPad);
-            dst.Clear();
-            var src = dyData.AsSpan(row * ho * wo, ho * wo);
-            for (int i = 0; i < ho; i++) src.Slice(i * wo, wo).CopyTo(dst.Slice(i * wp, wo));
-        });
+        Compute.For(n * cout, new DyGrid { Dyp = dyp, DyData = dyData, GridPad = gridPad, Ho = ho, Wo = wo, Wp = wp });
         int rc = Conv2dTuning.WeightGradChunkDirect, chunksPerImage = Ceil(gridPad, rc), chunks = n * chunksPerImage;
         // A unit owns whole rows of dw (all K columns of 16 rows o) so that no two threads write the same cache
         // line while they work.
-        const int TO = 4, TK = 6, BlockO = 8;
+        const int BlockO = 8;
         int oBlocks = Ceil(og, BlockO), kBlocks = 1, BlockK = k;
         int wLen = cout * k;
         var target = chunks == 1 ? dwData : Grow(ref t_partials, (long)chunks * wLen);
-        Compute.For(groups * chunks * oBlocks * kBlocks, u =>
+        Compute.For(groups * chunks * oBlocks * kBlocks, new LaneUnit
         {
+            Target = target, XPad = xpad, Dyp = dyp, Off = off, Path = path, Lanes = lanes, KBlocks = kBlocks, OBlocks = oBlocks,
+            Chunks = chunks, ChunksPerImage = chunksPerImage, Rc = rc, GridPad = gridPad, WLen = wLen, Cin = cin, Cout = cout,
+            Ig = ig, Og = og, K = k, Plane = plane, BlockO = BlockO, BlockK = BlockK,
+        });
+        if (chunks > 1) CombinePartials(target, chunks, wLen, k, cout, dwData);
+    }
+
+    /// <summary>One work unit of the direct weight gradient: (group, chunk, 8 rows of dw).</summary>
+    private struct LaneUnit : IForBody
+    {
+        public TF[] Target, XPad, Dyp;
+        public int[] Off;
+        public ConvSimdPath Path;
+        public int Lanes, KBlocks, OBlocks, Chunks, ChunksPerImage, Rc, GridPad, WLen, Cin, Cout, Ig, Og, K, Plane, BlockO, BlockK;
+
+        public readonly void Invoke(int u)
+        {
+            const int TO = 4, TK = 6;
+            var target = Target;
+            var xpad = XPad;
+            var dyp = Dyp;
+            var off = Off;
+            var path = Path;
+            int lanes = Lanes, kBlocks = KBlocks, oBlocks = OBlocks, chunks = Chunks, chunksPerImage = ChunksPerImage, rc = Rc;
+            int gridPad = GridPad, wLen = WLen, cin = Cin, cout = Cout, ig = Ig, og = Og, k = K, plane = Plane;
             int kb = u % kBlocks, rest = u / kBlocks;
             int ob = rest % oBlocks; rest /= oBlocks;
             int ch = rest % chunks, grp = rest / chunks;
@@ -820,8 +900,25 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 for (int t = 0; t < TK && k0 + t < kEnd; t++)
                     part[(grp * og + o0 + r) * k + k0 + t] = sums[r * TK + t];
             }
-        });
-        if (chunks > 1) CombinePartials(target, chunks, wLen, k, cout, dwData);
+        }
+    }
+
+    /// <summary>One row of dY laid on the padded grid (zero at junk columns and past the grid).</summary>
+    private struct DyGrid : IForBody
+    {
+        public TF[] Dyp, DyData;
+        public int GridPad, Ho, Wo, Wp;
+
+        public readonly void Invoke(int row)
+        {
+            var dyp = Dyp;
+            var dyData = DyData;
+            int gridPad = GridPad, ho = Ho, wo = Wo, wp = Wp;
+            var dst = dyp.AsSpan(row * gridPad, gridPad);
+            dst.Clear();
+            var src = dyData.AsSpan(row * ho * wo, ho * wo);
+            for (int i = 0; i < ho; i++) src.Slice(i * wo, wo).CopyTo(dst.Slice(i * wp, wo));
+        }
     }
 
     /// <summary>24 accumulators of one Vector512 each, reduced by <see cref="Reduce"/> into sums[r·6 + t].</summary>
@@ -915,13 +1012,25 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private static void CombinePartials(TF[] target, int chunks, int wLen, int k, int cout, TF[] dwData)
     {
         int rowsPerUnit = Math.Max(1, 4096 / k);
-        Compute.For(Ceil(cout, rowsPerUnit), u =>
+        Compute.For(Ceil(cout, rowsPerUnit), new Combine { Target = target, DwData = dwData, Chunks = chunks, WLen = wLen, K = k, RowsPerUnit = rowsPerUnit });
+    }
+
+    /// <summary>Rows of dw: the chunk partials added in chunk order.</summary>
+    private struct Combine : IForBody
+    {
+        public TF[] Target, DwData;
+        public int Chunks, WLen, K, RowsPerUnit;
+
+        public readonly void Invoke(int u)
         {
+            var target = Target;
+            var dwData = DwData;
+            int chunks = Chunks, wLen = WLen, k = K, rowsPerUnit = RowsPerUnit;
             int start = u * rowsPerUnit * k, len = Math.Min(rowsPerUnit * k, wLen - start);
             var d = dwData.AsSpan(start, len);
             target.AsSpan(start, len).CopyTo(d);
             for (int ch = 1; ch < chunks; ch++) TensorPrimitives.Add(d, target.AsSpan(ch * wLen + start, len), d);
-        });
+        }
     }
 
     /// <summary>Eq. (conv.6): db[o] = Σ_n Σ_i Σ_j dy, sequential in (n, i, j) order, parallel over o.</summary>

@@ -155,7 +155,7 @@ internal static class Conv2dChecks
         ShapeUtil.RequireRank(x, "x", 4, "NCHW");
         if (x.Dim(1) != g.InChannels)
             throw new ShapeMismatchException("x", $"[N, {g.InChannels}, H, W] (in_channels = {g.InChannels})", x.ShapeArray());
-        ShapeUtil.Require(weight, "weight", g.WeightShape);
+        ShapeUtil.Require(weight, "weight", g.OutChannels, g.InPerGroup, g.Kernel.H, g.Kernel.W);
         if (bias is not null) ShapeUtil.Require(bias, "bias", g.OutChannels);
         var (ho, wo) = g.OutputSize(x.Dim(2), x.Dim(3));
         return (x.Dim(0), x.Dim(2), x.Dim(3), ho, wo);
@@ -167,7 +167,7 @@ internal static class Conv2dChecks
     {
         ArgumentNullException.ThrowIfNull(dy);
         ArgumentNullException.ThrowIfNull(weight);
-        ShapeUtil.Require(weight, "weight", g.WeightShape);
+        ShapeUtil.Require(weight, "weight", g.OutChannels, g.InPerGroup, g.Kernel.H, g.Kernel.W);
         var (ho, wo) = g.OutputSize(inH, inW);
         ShapeUtil.RequireRank(dy, "y.grad", 4, "NCHW");
         ShapeUtil.Require(dy, "y.grad", dy.Dim(0), g.OutChannels, ho, wo);

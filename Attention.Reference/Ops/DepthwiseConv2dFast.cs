@@ -108,8 +108,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         int n = x.Dim(0), c = g.InChannels, h = x.Dim(2), w = x.Dim(3), ho = y.Dim(2), wo = y.Dim(3);
         int kh = g.Kernel.H, kw = g.Kernel.W, k = kh * kw;
         var ph = Phases.Of(h, w, g.Stride, g.Padding);
-        var off = new int[k];
-        var widx = new int[k];
+        var (off, widx) = Taps(k);
         for (int t = 0; t < k; t++)
         {
             off[t] = ph.TapOffset(t / kw * g.Dilation.H, t % kw * g.Dilation.W);
@@ -131,21 +130,52 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         int k = wData.Length / channels;
         int gridLen = Ceil(gridRows * ph.Wq, Block) * Block;
         int need = Math.Max(ph.Total, off.Max() + gridLen);
-        Compute.For(planes, pl =>
+        Compute.For(planes, new CorrelatePlane
         {
-            int ch = pl % channels;
-            var buf = Grow(ref t_src, need);
-            ph.Fill(src.AsSpan(pl * srcPlane, srcPlane), buf);
-            buf.AsSpan(ph.Total, need - ph.Total).Clear();
-            var grid = Grow(ref t_grid, gridLen);
-            Span<TF> taps = stackalloc TF[off.Length];
-            for (int t = 0; t < off.Length; t++) taps[t] = wData[ch * k + widx[t]];
-            Run(path, fused, buf, off, taps, grid, gridLen);
-            var plane = dst.AsSpan(pl * dstPlane, dstPlane);
-            if (clear) plane.Clear();
-            Write(grid, ph.Wq, scatter, plane, bData is null ? null : bData[ch]);
-            epilogue?.Apply(plane);
+            Src = src, SrcPlane = srcPlane, Ph = ph, Off = off, Widx = widx, WData = wData, BData = bData, Fused = fused,
+            Channels = channels, K = k, Dst = dst, DstPlane = dstPlane, Scatter = scatter, Clear = clear, Epilogue = epilogue,
+            Path = path, Need = need, GridLen = gridLen,
         });
+    }
+
+    /// <summary>One plane of <see cref="Correlate"/>.</summary>
+    private struct CorrelatePlane : IForBody
+    {
+        public TF[] Src, WData, Dst;
+        public TF[]? BData;
+        public int[] Off, Widx;
+        public Phases Ph;
+        public Scatter Scatter;
+        public IConvEpilogue<TF>? Epilogue;
+        public ConvSimdPath Path;
+        public int SrcPlane, Channels, K, DstPlane, Need, GridLen;
+        public bool Fused, Clear;
+
+        public readonly void Invoke(int pl)
+        {
+            int ch = pl % Channels;
+            var buf = Grow(ref t_src, Need);
+            Ph.Fill(Src.AsSpan(pl * SrcPlane, SrcPlane), buf);
+            buf.AsSpan(Ph.Total, Need - Ph.Total).Clear();
+            var grid = Grow(ref t_grid, GridLen);
+            Span<TF> taps = stackalloc TF[Off.Length];
+            for (int t = 0; t < Off.Length; t++) taps[t] = WData[ch * K + Widx[t]];
+            Run(Path, Fused, buf, Off, taps, grid, GridLen);
+            var plane = Dst.AsSpan(pl * DstPlane, DstPlane);
+            if (Clear) plane.Clear();
+            Write(grid, Ph.Wq, Scatter, plane, BData is null ? null : BData[ch]);
+            Epilogue?.Apply(plane);
+        }
+    }
+
+    [ThreadStatic] private static Dictionary<int, (int[] Off, int[] Widx)>? t_taps;
+
+    /// <summary>Tap tables of length k, reused per caller thread (filled by the caller before each use).</summary>
+    private static (int[] Off, int[] Widx) Taps(int k)
+    {
+        var d = t_taps ??= new Dictionary<int, (int[], int[])>();
+        if (!d.TryGetValue(k, out var t)) d[k] = t = (new int[k], new int[k]);
+        return t;
     }
 
     private static void Run(ConvSimdPath path, bool fused, TF[] buf, int[] off, ReadOnlySpan<TF> taps, TF[] grid, int len)

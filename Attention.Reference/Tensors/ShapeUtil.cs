@@ -24,10 +24,10 @@ public static class ShapeUtil
     public static string Format(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 
     /// <summary>Throws a <see cref="ShapeMismatchException"/> unless <paramref name="tensor"/> has shape <paramref name="expected"/>.</summary>
-    public static void Require<T>(DenseTensor<T> tensor, string name, params int[] expected)
+    public static void Require<T>(DenseTensor<T> tensor, string name, params ReadOnlySpan<int> expected)
         where T : System.Numerics.IFloatingPointIeee754<T>
     {
-        if (!tensor.HasShape(expected)) throw new ShapeMismatchException(name, expected, tensor.ShapeArray());
+        if (!tensor.HasShape(expected)) throw new ShapeMismatchException(name, expected.ToArray(), tensor.ShapeArray());
     }
 
     /// <summary>Throws unless <paramref name="tensor"/> has rank <paramref name="rank"/>.</summary>

@@ -28,6 +28,34 @@ internal static class WorkerTeam
     private static int s_active;
     private static ExceptionDispatchInfo? s_error;
 
+    /// <summary>The struct body of the loop running on the team, and the one delegate (per body type) that calls it.</summary>
+    private static class Slot<TBody> where TBody : struct, IForBody
+    {
+        public static TBody Body;
+        public static readonly Action<int> Run = i => Body.Invoke(i);
+    }
+
+    /// <summary>Runs body.Invoke(i) for i in [0, count) on up to <paramref name="threads"/> threads, allocating nothing.</summary>
+    public static void For<TBody>(int count, int threads, in TBody body) where TBody : struct, IForBody
+    {
+        if (t_inLoop || !Monitor.TryEnter(Gate))
+        {
+            var b = body;
+            for (int i = 0; i < count; i++) b.Invoke(i);
+            return;
+        }
+        try
+        {
+            Slot<TBody>.Body = body;
+            Run(count, threads, Slot<TBody>.Run);
+        }
+        finally
+        {
+            Slot<TBody>.Body = default;
+            Monitor.Exit(Gate);
+        }
+    }
+
     /// <summary>Runs body(i) for i in [0, count) on up to <paramref name="threads"/> threads.</summary>
     public static void For(int count, int threads, Action<int> body)
     {
@@ -37,6 +65,18 @@ internal static class WorkerTeam
             return;
         }
         try
+        {
+            Run(count, threads, body);
+        }
+        finally
+        {
+            Monitor.Exit(Gate);
+        }
+    }
+
+    /// <summary>The team runs the loop (the caller holds Gate).</summary>
+    private static void Run(int count, int threads, Action<int> body)
+    {
         {
             int helpers = Math.Min(Math.Min(threads, MaxWorkers + 1), count) - 1;
             while (Workers.Count < helpers) Spawn();
@@ -51,10 +91,6 @@ internal static class WorkerTeam
             Done.Wait();
             s_body = null;
             s_error?.Throw();
-        }
-        finally
-        {
-            Monitor.Exit(Gate);
         }
     }
 

@@ -139,6 +139,33 @@ public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIee
 /// </summary>
 internal static class Chunks
 {
+    /// <summary>A chunk body as a struct (no closure per call).</summary>
+    public interface IBody
+    {
+        /// <summary>Elements [lo, hi).</summary>
+        void Invoke(int lo, int hi);
+    }
+
+    private struct Loop<TBody> : IForBody where TBody : struct, IBody
+    {
+        public TBody Body;
+        public int Length;
+
+        public readonly void Invoke(int k)
+        {
+            var b = Body;
+            b.Invoke(k * Size, Math.Min(Length, (k + 1) * Size));
+        }
+    }
+
+    /// <summary><see cref="For(int, Action{int, int})"/> with a struct body: allocates nothing.</summary>
+    public static void For<TBody>(int length, in TBody body) where TBody : struct, IBody
+    {
+        int chunks = (length + Size - 1) / Size;
+        if (chunks <= 1) { var b = body; b.Invoke(0, length); return; }
+        Compute.For(chunks, new Loop<TBody> { Body = body, Length = length });
+    }
+
     private const int Size = 1 << 15;
 
     /// <summary>Runs <paramref name="body"/>(lo, hi) over [0, length) in chunks.</summary>
@@ -166,8 +193,15 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     public void ApplyInPlace(DenseTensor<T> x)
     {
         ArgumentNullException.ThrowIfNull(x);
-        T[] xd = x.Data;
-        Chunks.For(xd.Length, (lo, hi) => Apply(xd.AsSpan(lo, hi - lo)));
+        Chunks.For(x.Data.Length, new ApplyChunk { Layer = this, X = x.Data });
+    }
+
+    private struct ApplyChunk : Chunks.IBody
+    {
+        public Elementwise<T, TOp> Layer;
+        public T[] X;
+
+        public readonly void Invoke(int lo, int hi) => Layer.Apply(X.AsSpan(lo, hi - lo));
     }
 
     /// <inheritdoc />
@@ -176,6 +210,12 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
+        if (Inference && InputOwned && !pass.RecordTape)
+        {
+            // Inference plan: the input is this layer's alone.
+            ApplyInPlace(x);
+            return x;
+        }
         var y = x.ZerosLike();
         T[] xd = x.Data, yd = y.Data;
         Chunks.For(xd.Length, (lo, hi) =>

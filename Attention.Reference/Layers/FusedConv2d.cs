@@ -67,8 +67,10 @@ public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         // The plan's memory: this layer's output buffer is allocated once and overwritten by every forward (a
         // convolution runs once per forward, and its output is consumed before the next forward).
-        var shape = OnInferShape(x.ShapeArray(), new ShapePlan());
-        if (_output is null || !_output.HasShape(shape)) _output = new DenseTensor<T>(shape);
+        if (x.Rank != 4 || x.Dim(1) != Geometry.InChannels) RequireNchw(x.ShapeArray(), Geometry.InChannels);
+        var (ho, wo) = Geometry.OutputSize(x.Dim(2), x.Dim(3));
+        if (_output is null || !_output.HasShape([x.Dim(0), Geometry.OutChannels, ho, wo]))
+            _output = new DenseTensor<T>(x.Dim(0), Geometry.OutChannels, ho, wo);
         // The activation runs in the kernel's epilogue, on each piece of output while it is in cache.
         if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, _output, epilogue);
         else

@@ -292,6 +292,7 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     protected internal virtual void FuseForInference()
     {
         foreach (var (_, child) in _children) child.FuseForInference();
+        MarkInference();
     }
 
     /// <summary>
@@ -416,7 +417,7 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(pass);
         var y = OnForward(x, pass);
-        if (!string.IsNullOrEmpty(Path))
+        if (!string.IsNullOrEmpty(Path) && (pass.Dump is not null || pass.OnModuleOutput is not null))
         {
             int k = pass.NextCall(this);
             string name = k == 0 ? Path : $"{Path}#{k}";

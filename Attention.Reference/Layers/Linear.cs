@@ -70,14 +70,36 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var (n, p) = Check(x, "input", In);
-        var shape = x.ShapeArray();
-        shape[1] = Out;
-        var y = new DenseTensor<T>(shape);
-        T[] xd = x.Data, yd = y.Data, w = Weight.Value.Data;
-        T[]? b = Bias?.Value.Data;
-        int inF = In, outF = Out;
-        Compute.For(n * outF, no =>
+        DenseTensor<T> y;
+        if (Inference && !pass.RecordTape && _output is { } cached && cached.Length == n * Out * p && cached.Rank == x.Rank
+            && cached.Dim(0) == n && (x.Rank < 3 || cached.Dim(2) == x.Dim(2)))
+            y = cached; // inference plan: one output buffer (a linear layer runs once per forward)
+        else
         {
+            var shape = x.ShapeArray();
+            shape[1] = Out;
+            y = new DenseTensor<T>(shape);
+            if (Inference && !pass.RecordTape) _output = y;
+        }
+        Compute.For(n * Out, new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p });
+        Save(pass, x);
+        return y;
+    }
+
+    private DenseTensor<T>? _output;
+
+    /// <summary>One (image, output feature) row: a dot product in increasing input order from 0, then + bias.</summary>
+    private struct Rows : IForBody
+    {
+        public T[] X, Y, W;
+        public T[]? B;
+        public int In, Out, P;
+
+        public readonly void Invoke(int no)
+        {
+            T[] xd = X, yd = Y, w = W;
+            T[]? b = B;
+            int inF = In, outF = Out, p = P;
             int i0 = no / outF, o = no % outF;
             for (int q = 0; q < p; q++)
             {
@@ -85,9 +107,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 for (int i = 0; i < inF; i++) acc += w[o * inF + i] * xd[(i0 * inF + i) * p + q];
                 yd[no * p + q] = b is null ? acc : acc + b[o];
             }
-        });
-        Save(pass, x);
-        return y;
+        }
     }
 
     /// <summary>

@@ -24,10 +24,16 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
-        Save(pass, x.ShapeArray());
-        return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
+        if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        if (pass.RecordTape) Save(pass, x.ShapeArray());
+        if (!Inference || pass.RecordTape) return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
+        // Inference plan: one output buffer, reused.
+        if (_output is null || !_output.HasShape([x.Dim(0), x.Dim(1), 1, 1])) _output = new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, 1);
+        GlobalPool.AvgForward(x, _output);
+        return _output;
     }
+
+    private DenseTensor<T>? _output;
 
     /// <summary>GlobalAveragePool: the same sequential sum divided once.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
@@ -138,7 +144,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = OutputSize(h), wo = OutputSize(w);
         // Inference plans keep one output buffer and record no argmax (nothing will run backward).
@@ -150,8 +156,26 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var arg = plan ? [] : new int[y.Length];
         T[] xd = x.Data, yd = y.Data;
         int k = Kernel, s = Stride, p = Padding, d = Dilation;
-        Compute.For(n * c, plane =>
+        Compute.For(n * c, new Planes
         {
+            X = xd, Y = yd, Arg = arg, H = h, W = w, Ho = ho, Wo = wo, K = k, S = s, P = p, D = d,
+        });
+        Save(pass, (x.ShapeArray(), arg));
+        return y;
+    }
+
+    /// <summary>One (n, c) plane of the max pool.</summary>
+    private struct Planes : IForBody
+    {
+        public T[] X, Y;
+        public int[] Arg;
+        public int H, W, Ho, Wo, K, S, P, D;
+
+        public readonly void Invoke(int plane)
+        {
+            T[] xd = X, yd = Y;
+            int[] arg = Arg;
+            int h = H, w = W, ho = Ho, wo = Wo, k = K, s = S, p = P, d = D;
             int xo = plane * h * w, yo = plane * ho * wo;
             for (int oh = 0; oh < ho; oh++)
                 for (int ow = 0; ow < wo; ow++)
@@ -174,9 +198,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
                     yd[yo + oh * wo + ow] = best;
                     if (arg.Length > 0) arg[yo + oh * wo + ow] = bi;
                 }
-        });
-        Save(pass, (x.ShapeArray(), arg));
-        return y;
+        }
     }
 
     private DenseTensor<T>? _output;
@@ -237,7 +259,7 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var y = overWidth ? new DenseTensor<T>(x.Dim(0), x.Dim(1), h, 1) : new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, w);
         T[] xd = x.Data, yd = y.Data;

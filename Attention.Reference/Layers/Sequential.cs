@@ -154,16 +154,24 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
             if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
-            T[] hd = h.Data, sd = sc.Data;
-            Chunks.For(hd.Length, (lo, hi) =>
-            {
-                for (int i = lo; i < hi; i++) hd[i] += sd[i];
-            });
+            Chunks.For(h.Data.Length, new AddInPlace { H = h.Data, S = sc.Data });
             if (_after is IInPlaceActivation<T> act) { act.ApplyInPlace(h); return h; }
             return _after?.Forward(h, pass) ?? h;
         }
         var v = _sum ? TensorMath.Add(h, sc!, DisplayName + " residual sum") : h;
         return _after?.Forward(v, pass) ?? v;
+    }
+
+    /// <summary>h += s over a chunk.</summary>
+    private struct AddInPlace : Chunks.IBody
+    {
+        public T[] H, S;
+
+        public readonly void Invoke(int lo, int hi)
+        {
+            T[] h = H, s = S;
+            for (int i = lo; i < hi; i++) h[i] += s[i];
+        }
     }
 
     /// <inheritdoc />

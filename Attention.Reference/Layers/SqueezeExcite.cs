@@ -112,30 +112,51 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W"); // the name is built only on failure
         int n = x.Dim(0), c = x.Dim(1);
         // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
-        var s = _squeeze?.Forward(x, pass) ?? Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
+        DenseTensor<T> s;
+        if (_squeeze is not null) s = _squeeze.Forward(x, pass);
+        else if (Inference && !pass.RecordTape)
+        {
+            // Inference plan: one squeeze buffer, reused.
+            if (_z is null || !_z.HasShape([n, c, 1, 1])) _z = new DenseTensor<T>(n, c, 1, 1);
+            Ops.GlobalPool.AvgForward(x, _z);
+            s = _z;
+        }
+        else s = Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
-        ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
+        if (!s.HasShape([n, c, 1, 1])) ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
         pass.OnGate?.Invoke(DisplayName, s.Reshape(n, c));
         // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
         var y = Inference && InputOwned ? x : x.ZerosLike();
-        int plane = x.Dim(2) * x.Dim(3);
-        T[] xd = x.Data, yd = y.Data, sd = s.Data;
-        Compute.For(n * c, p =>
-        {
-            T g = sd[p];
-            for (int i = p * plane; i < (p + 1) * plane; i++) yd[i] = xd[i] * g;
-        });
+        Compute.For(n * c, new Scale { X = x.Data, Y = y.Data, S = s.Data, Plane = x.Dim(2) * x.Dim(3) });
         Save(pass, (x, s));
         return y;
+    }
+
+    private DenseTensor<T>? _z;
+
+    /// <summary>Eq. (se.7) for one (n, c) plane: y = x · s.</summary>
+    private struct Scale : IForBody
+    {
+        public T[] X, Y, S;
+        public int Plane;
+
+        public readonly void Invoke(int p)
+        {
+            T g = S[p];
+            for (int i = p * Plane; i < (p + 1) * Plane; i++) Y[i] = X[i] * g;
+        }
     }
 
     /// <inheritdoc />
     protected internal override void FuseForInference()
     {
         base.FuseForInference();
+        // The excitation runs on the squeeze's output, which this module owns: every step may work in place.
+        FuseRun(_excitation);
+        foreach (var layer in _excitation) layer.InputOwned = true;
         MarkInference();
     }
 

@@ -34,8 +34,19 @@ public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>
         return Compile(net);
     }
 
-    /// <summary>The logits for x [N, 3, H, W] (fast kernels, nothing recorded).</summary>
+    private readonly Pass<T> _pass = new() { RecordTape = false, Kernels = KernelPath.Fast };
+
+    /// <summary>The logits for x [N, 3, H, W] (fast kernels, nothing recorded), as a new tensor.</summary>
     public DenseTensor<T> Forward(DenseTensor<T> x) =>
-        // A copy: the last layer's buffer belongs to the plan and is overwritten by the next forward.
-        Network.Root.Forward(x, new Pass<T> { RecordTape = false, Kernels = KernelPath.Fast }).Clone();
+        // A copy: the last layer's buffer may belong to the plan and be overwritten by the next forward.
+        Network.Root.Forward(x, _pass).Clone();
+
+    /// <summary>The logits for x written into <paramref name="output"/> (its shape must match).</summary>
+    public void Forward(DenseTensor<T> x, DenseTensor<T> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var y = Network.Root.Forward(x, _pass);
+        ShapeUtil.Require(output, "output", y.Shape);
+        y.Data.CopyTo(output.Data, 0);
+    }
 }

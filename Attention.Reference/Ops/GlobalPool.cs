@@ -19,19 +19,31 @@ public static class GlobalPool
     public static DenseTensor<T> AvgForward<T>(DenseTensor<T> x) where T : IFloatingPointIeee754<T>
     {
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
-        int n = x.Dim(0), c = x.Dim(1), plane = x.Dim(2) * x.Dim(3);
-        var z = new DenseTensor<T>(n, c);
-        T count = T.CreateChecked(plane);
-        var xd = x.Data;
-        var zd = z.Data;
-        Compute.For(n * c, p =>
+        var z = new DenseTensor<T>(x.Dim(0), x.Dim(1));
+        AvgForward(x, z);
+        return z;
+    }
+
+    /// <summary>Eq. (pool.1) into <paramref name="z"/> (N·C elements, any shape): allocates nothing.</summary>
+    public static void AvgForward<T>(DenseTensor<T> x, DenseTensor<T> z) where T : IFloatingPointIeee754<T>
+    {
+        ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
+        if (z.Length != x.Dim(0) * x.Dim(1)) throw new ArgumentException($"z must hold {x.Dim(0) * x.Dim(1)} values, has {z.Length}");
+        Compute.For(x.Dim(0) * x.Dim(1), new AvgPlanes<T> { X = x.Data, Z = z.Data, Plane = x.Dim(2) * x.Dim(3) });
+    }
+
+    private struct AvgPlanes<T> : IForBody where T : IFloatingPointIeee754<T>
+    {
+        public T[] X, Z;
+        public int Plane;
+
+        public readonly void Invoke(int p)
         {
             T sum = T.Zero;
-            int o = p * plane;
-            for (int i = 0; i < plane; i++) sum += xd[o + i];
-            zd[p] = sum / count;
-        });
-        return z;
+            int o = p * Plane;
+            for (int i = 0; i < Plane; i++) sum += X[o + i];
+            Z[p] = sum / T.CreateChecked(Plane);
+        }
     }
 
     /// <summary>

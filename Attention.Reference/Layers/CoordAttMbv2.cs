@@ -161,8 +161,9 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         var aw = Map(zw, Ops.Activations.Sigmoid);
         pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
         pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
-        // y = identity * x_w * x_h, evaluated left to right.
-        var outp = x.ZerosLike();
+        // y = identity * x_w * x_h, evaluated left to right (an inference plan writes it into x when the block owns x:
+        // each element reads only its own x).
+        var outp = Inference && InputOwned && !pass.RecordTape ? x : x.ZerosLike();
         T[] xd = x.Data, od = outp.Data, ahd = ah.Data, awd = aw.Data;
         Compute.For(n * c, p =>
         {

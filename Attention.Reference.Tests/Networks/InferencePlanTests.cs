@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Layers;
 using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 using Xunit.Abstractions;
@@ -81,5 +82,28 @@ public sealed class InferencePlanTests(ITestOutputHelper log)
         });
         log.WriteLine($"{model}: {allocated} bytes per warm forward");
         Assert.True(allocated < 4096, $"{model}: a warm plan forward allocated {allocated} bytes");
+    }
+
+    [Fact]
+    public void PassThroughLayersNeverLetABlockOverwriteItsInput()
+    {
+        // A residual branch that starts with a pass-through (an all-identity Sequential) and then an activation: the
+        // activation's input is the block input, which is also the shortcut, so it must not run in place.
+        static Layer<double> Block()
+        {
+            var drop = new Sequential<double>(new Identity<double>("Dropout"), new Identity<double>("DropPath"));
+            var act = Act.Relu<double>();
+            return new Residual<double>("Block", [("drop", drop), ("act", act)], [drop, act], null, null);
+        }
+        var tree = new Network<double>("test", new Sequential<double>(Block(), new Flatten<double>(), Act.Relu<double>()));
+        var planned = new Network<double>("test", new Sequential<double>(Block(), new Flatten<double>(), Act.Relu<double>()));
+        var plan = InferencePlan<double>.Compile(planned);
+        var x = new DenseTensor<double>(1, 2, 3, 3);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = i % 3 - 1.2;
+        var copy = x.Clone();
+        var expected = tree.Forward(x);
+        var y = plan.Forward(x);
+        Assert.Equal(copy.Data, x.Data);
+        Assert.Equal(expected.Data, y.Data);
     }
 }

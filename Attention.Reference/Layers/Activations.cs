@@ -183,6 +183,9 @@ internal static class Chunks
 public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
 {
     /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
+    /// <inheritdoc />
     public void Apply(Span<T> values)
     {
         if (Ops.VectorActivations.TryApply(TOp.Kind, values)) return;
@@ -210,7 +213,7 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        if (Inference && InputOwned && !pass.RecordTape)
+        if (Inference && InputOwned && pass.InPlaceAllowed)
         {
             // Inference plan: the input is this layer's alone.
             ApplyInPlace(x);

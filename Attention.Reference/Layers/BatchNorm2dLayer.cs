@@ -13,6 +13,9 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     /// <summary>Creates the layer with PyTorch's initial values (γ = 1, β = 0, mean 0, var 1).</summary>
     public BatchNorm2dLayer(int channels, double eps = 1e-5, double momentum = 0.1)
     {

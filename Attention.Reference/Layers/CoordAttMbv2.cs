@@ -107,6 +107,9 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     private readonly DirectionalAvgPool2d<T> _poolH, _poolW;
     private readonly Linear<T> _conv1, _conv2, _conv3;
     private readonly BatchNorm2dLayer<T> _bn1;
@@ -163,7 +166,7 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
         // y = identity * x_w * x_h, evaluated left to right (an inference plan writes it into x when the block owns x:
         // each element reads only its own x).
-        var outp = Inference && InputOwned && !pass.RecordTape ? x : x.ZerosLike();
+        var outp = Inference && InputOwned && pass.InPlaceAllowed ? x : x.ZerosLike();
         T[] xd = x.Data, od = outp.Data, ahd = ah.Data, awd = aw.Data;
         Compute.For(n * c, p =>
         {

@@ -13,6 +13,9 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     private readonly DenseTensor<T> _weight;
     private readonly DenseTensor<T> _bias;
 

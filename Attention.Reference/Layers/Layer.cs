@@ -134,6 +134,12 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
         return (TState)stack.Pop();
     }
 
+    /// <summary>
+    /// True when nothing observes intermediate values (no tape, no dump, no module-output hook): the only passes in
+    /// which an inference plan's layers may reuse buffers and overwrite inputs they own.
+    /// </summary>
+    public bool InPlaceAllowed => !RecordTape && Dump is null && OnModuleOutput is null;
+
     internal int NextCall(Layer<T> layer)
     {
         _calls.TryGetValue(layer, out int k);
@@ -313,14 +319,32 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
             run[i] = new FusedConv2d<T>(conv, bn, act);
             run.RemoveRange(i + 1, act is null ? 1 : 2);
         }
-        for (int i = 1; i < run.Count; i++) run[i].InputOwned = true;
+        // An element owns its input when the element before it produced a buffer of its own (not a view, not its input).
+        for (int i = 1; i < run.Count; i++) run[i].MarkUse(run[i - 1].OutputIsOwnBuffer);
     }
 
     /// <summary>
     /// Set by an inference container on a run element whose input is the previous element's output and used by
     /// nothing else, so the element may overwrite it.
     /// </summary>
-    protected internal bool InputOwned { get; internal set; }
+    protected internal bool InputOwned { get; private set; }
+
+    private int _uses, _ownedUses;
+
+    /// <summary>Records one place this layer instance runs; it owns its input only if it does in every place.</summary>
+    internal void MarkUse(bool owned)
+    {
+        _uses++;
+        if (owned) _ownedUses++;
+        InputOwned = _ownedUses == _uses;
+    }
+
+    /// <summary>
+    /// True when this layer's output (in an inference plan) is a buffer no one else reads: a new tensor, a buffer of its
+    /// own, or its input overwritten in place only when that input is owned. False (the default) for views and
+    /// pass-throughs (Flatten, Identity, trace taps) and for layers that do not say.
+    /// </summary>
+    protected internal virtual bool OutputIsOwnBuffer => false;
 
     /// <summary>True once <see cref="FuseForInference"/> made this layer compute in place where it owns its buffers.</summary>
     protected bool Inference { get; private set; }

@@ -17,6 +17,9 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     private readonly bool _convForm;
 
     /// <summary>Creates the layer; parameters start at zero until a state_dict is loaded.</summary>
@@ -71,7 +74,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         var (n, p) = Check(x, "input", In);
         DenseTensor<T> y;
-        if (Inference && !pass.RecordTape && _output is { } cached && cached.Length == n * Out * p && cached.Rank == x.Rank
+        if (Inference && pass.InPlaceAllowed && _output is { } cached && cached.Length == n * Out * p && cached.Rank == x.Rank
             && cached.Dim(0) == n && (x.Rank < 3 || cached.Dim(2) == x.Dim(2)))
             y = cached; // inference plan: one output buffer (a linear layer runs once per forward)
         else
@@ -79,7 +82,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             var shape = x.ShapeArray();
             shape[1] = Out;
             y = new DenseTensor<T>(shape);
-            if (Inference && !pass.RecordTape) _output = y;
+            if (Inference && pass.InPlaceAllowed) _output = y;
         }
         Compute.For(n * Out, new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p });
         Save(pass, x);

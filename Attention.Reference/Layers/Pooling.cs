@@ -12,6 +12,9 @@ namespace Attention.Reference.Layers;
 public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
+    /// <inheritdoc />
     public override string Kind => "AdaptiveAvgPool2d";
 
     /// <inheritdoc />
@@ -26,7 +29,7 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
     {
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         if (pass.RecordTape) Save(pass, x.ShapeArray());
-        if (!Inference || pass.RecordTape) return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
+        if (!Inference || !pass.InPlaceAllowed) return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
         // Inference plan: one output buffer, reused.
         if (_output is null || !_output.HasShape([x.Dim(0), x.Dim(1), 1, 1])) _output = new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, 1);
         GlobalPool.AvgForward(x, _output);
@@ -94,6 +97,9 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     /// <summary>Creates the layer (stride defaults to the kernel size, as PyTorch).</summary>
     public MaxPool2d(int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
     {
@@ -148,7 +154,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = OutputSize(h), wo = OutputSize(w);
         // Inference plans keep one output buffer and record no argmax (nothing will run backward).
-        bool plan = Inference && !pass.RecordTape;
+        bool plan = Inference && pass.InPlaceAllowed;
         DenseTensor<T> y;
         if (plan && _output is { } o && o.HasShape([n, c, ho, wo])) y = o;
         else y = new DenseTensor<T>(n, c, ho, wo);
@@ -246,6 +252,9 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     /// <inheritdoc />
     public override string Kind => "AdaptiveAvgPool2d";
 

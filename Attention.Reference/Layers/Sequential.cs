@@ -14,6 +14,9 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => _run.Count > 0 && _run[^1].OutputIsOwnBuffer;
+
     private readonly List<Layer<T>> _run;
 
     /// <summary>Children named "0", "1", ...</summary>
@@ -91,11 +94,15 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => _sum;
+
     private readonly List<Layer<T>> _branch;
     private Layer<T>? _shortcut;
     private readonly Layer<T>? _shortcutOriginal;
     private readonly Layer<T>? _after;
     private int _shortcutAt;
+    private bool _branchOwnsOutput;
     private readonly (string Equation, string Name)? _inputGradientTrace;
     private readonly bool _sum;
 
@@ -150,7 +157,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
             if (i == _shortcutAt && _sum) sc = _shortcut?.Forward(x, pass) ?? x;
             if (i < _branch.Count) h = _branch[i].Forward(h, pass);
         }
-        if (Inference && _sum && !ReferenceEquals(h, x) && !ReferenceEquals(h, sc))
+        if (Inference && _sum && pass.InPlaceAllowed && _branchOwnsOutput && !ReferenceEquals(h, x) && !ReferenceEquals(h, sc))
         {
             // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
             if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
@@ -178,6 +185,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected internal override void FuseForInference()
     {
         FuseRun(_branch);
+        _branchOwnsOutput = _branch.Count > 0 && _branch[^1].OutputIsOwnBuffer;
         // The shortcut depends on x alone: where it is evaluated changes only a dump's order, which inference has none of.
         _shortcutAt = _branch.Count;
         if (_shortcutOriginal is { } s)

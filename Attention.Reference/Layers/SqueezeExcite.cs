@@ -16,6 +16,9 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
+
     private readonly List<Layer<T>> _excitation = new();
     private readonly Layer<T>? _squeeze;
 
@@ -117,7 +120,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
         DenseTensor<T> s;
         if (_squeeze is not null) s = _squeeze.Forward(x, pass);
-        else if (Inference && !pass.RecordTape)
+        else if (Inference && pass.InPlaceAllowed)
         {
             // Inference plan: one squeeze buffer, reused.
             if (_z is null || !_z.HasShape([n, c, 1, 1])) _z = new DenseTensor<T>(n, c, 1, 1);
@@ -129,7 +132,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         if (!s.HasShape([n, c, 1, 1])) ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
         pass.OnGate?.Invoke(DisplayName, s.Reshape(n, c));
         // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
-        var y = Inference && InputOwned ? x : x.ZerosLike();
+        var y = Inference && InputOwned && pass.InPlaceAllowed ? x : x.ZerosLike();
         Compute.For(n * c, new Scale { X = x.Data, Y = y.Data, S = s.Data, Plane = x.Dim(2) * x.Dim(3) });
         Save(pass, (x, s));
         return y;
@@ -156,7 +159,8 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         base.FuseForInference();
         // The excitation runs on the squeeze's output, which this module owns: every step may work in place.
         FuseRun(_excitation);
-        foreach (var layer in _excitation) layer.InputOwned = true;
+        // (FuseRun marked the later steps by their predecessors; the first reads the squeeze's own buffer.)
+        if (_excitation.Count > 0) _excitation[0].MarkUse(true);
         MarkInference();
     }
 

@@ -9,6 +9,12 @@ namespace Attention.Reference.Models;
 /// <see cref="FusedConv2d{T}"/> (the folded weights computed in float64, rounded once), residual sums and their
 /// activations done in place, the fast kernels. The network passed in is rewritten and belongs to the plan; its
 /// logits agree with the float64 oracle to float32 rounding (tests: ≤ 1e-4 of max |y| on every public network case).
+/// <para>
+/// A plan reuses its buffers from one forward to the next and may overwrite tensors its own layers produced (never
+/// the caller's input): one plan serves one thread at a time. Its rewritten network is for inference only (no
+/// backward); running it with a dump or a module-output hook disables the in-place steps, so what is recorded stays
+/// valid.
+/// </para>
 /// </summary>
 /// <typeparam name="T">float (the edge path) or double.</typeparam>
 public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>

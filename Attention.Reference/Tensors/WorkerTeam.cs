@@ -27,6 +27,7 @@ internal static class WorkerTeam
     private static int s_next;
     private static int s_active;
     private static ExceptionDispatchInfo? s_error;
+    private static ExecutionContext? s_context; // the caller's: AsyncLocal settings flow into the body, as with Parallel.For
 
     /// <summary>The struct body of the loop running on the team, and the one delegate (per body type) that calls it.</summary>
     private static class Slot<TBody> where TBody : struct, IForBody
@@ -81,6 +82,7 @@ internal static class WorkerTeam
             int helpers = Math.Min(Math.Min(threads, MaxWorkers + 1), count) - 1;
             while (Workers.Count < helpers) Spawn();
             s_body = body;
+            s_context = ExecutionContext.Capture();
             s_count = count;
             s_next = 0;
             s_error = null;
@@ -90,6 +92,7 @@ internal static class WorkerTeam
             Work();
             Done.Wait();
             s_body = null;
+            s_context = null;
             s_error?.Throw();
         }
     }
@@ -104,10 +107,13 @@ internal static class WorkerTeam
     private static void Loop()
     {
         t_inLoop = true;
+        var own = ExecutionContext.Capture();
         while (true)
         {
             Wake.Wait();
+            if (s_context is { } context) ExecutionContext.Restore(context);
             Work();
+            if (own is not null) ExecutionContext.Restore(own);
         }
     }
 

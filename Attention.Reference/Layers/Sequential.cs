@@ -150,6 +150,9 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
+        if (Inference && _sum && pass.InPlaceAllowed && _branch.Count > 1 && _branch[^1] is SqueezeExcite<T> se && se.InputOwned
+            && _branch[^2].OutputIsOwnBuffer)
+            return SeResidual(x, se, pass);
         var h = x;
         DenseTensor<T>? sc = null;
         for (int i = 0; i <= _branch.Count; i++)
@@ -161,7 +164,10 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
             if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
-            Chunks.For(h.Data.Length, new AddInPlace { H = h.Data, S = sc.Data });
+            // The activation after the sum runs on each chunk right after its addition, while it is in cache.
+            var epilogue = _after as Ops.IConvEpilogue<T>;
+            Chunks.For(h.Data.Length, new AddInPlace { H = h.Data, S = sc.Data, After = epilogue });
+            if (epilogue is not null) return h;
             if (_after is IInPlaceActivation<T> act) { act.ApplyInPlace(h); return h; }
             return _after?.Forward(h, pass) ?? h;
         }
@@ -169,15 +175,59 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return _after?.Forward(v, pass) ?? v;
     }
 
+    /// <summary>
+    /// Inference plan, a branch ending in SE: the branch up to the SE, its gate, the shortcut, then
+    /// y = after(h·s + shortcut) in one pass per (n, c) plane — the operations of the unfused blocks in their order.
+    /// </summary>
+    private DenseTensor<T> SeResidual(DenseTensor<T> x, SqueezeExcite<T> se, Pass<T> pass)
+    {
+        var h = x;
+        for (int i = 0; i < _branch.Count - 1; i++) h = _branch[i].Forward(h, pass);
+        var s = se.Gate(h, pass);
+        var sc = _shortcut?.Forward(x, pass) ?? x;
+        if (!h.HasShape(sc.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
+        Compute.For(h.Dim(0) * h.Dim(1), new ScaleAddPlane
+        {
+            H = h.Data, S = s.Data, Shortcut = sc.Data, Plane = h.Dim(2) * h.Dim(3), After = _after as Ops.IConvEpilogue<T>,
+        });
+        if (_after is null || _after is Ops.IConvEpilogue<T>) return h;
+        return _after is IInPlaceActivation<T> act ? Apply(act, h) : _after.Forward(h, pass);
+
+        static DenseTensor<T> Apply(IInPlaceActivation<T> a, DenseTensor<T> t)
+        {
+            a.ApplyInPlace(t);
+            return t;
+        }
+    }
+
+    /// <summary>One (n, c) plane: h = after(h·s[p] + shortcut).</summary>
+    private struct ScaleAddPlane : IForBody
+    {
+        public T[] H, S, Shortcut;
+        public int Plane;
+        public Ops.IConvEpilogue<T>? After;
+
+        public readonly void Invoke(int p)
+        {
+            T g = S[p];
+            T[] h = H, sc = Shortcut;
+            int o = p * Plane;
+            for (int i = o; i < o + Plane; i++) h[i] = h[i] * g + sc[i];
+            After?.Apply(h.AsSpan(o, Plane));
+        }
+    }
+
     /// <summary>h += s over a chunk.</summary>
     private struct AddInPlace : Chunks.IBody
     {
         public T[] H, S;
+        public Ops.IConvEpilogue<T>? After;
 
         public readonly void Invoke(int lo, int hi)
         {
             T[] h = H, s = S;
             for (int i = lo; i < hi; i++) h[i] += s[i];
+            After?.Apply(h.AsSpan(lo, hi - lo));
         }
     }
 

@@ -115,6 +115,21 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
+        var s = Gate(x, pass);
+        int n = x.Dim(0), c = x.Dim(1);
+        // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
+        var y = Inference && InputOwned && pass.InPlaceAllowed ? x : x.ZerosLike();
+        Compute.For(n * c, new Scale { X = x.Data, Y = y.Data, S = s.Data, Plane = x.Dim(2) * x.Dim(3) });
+        Save(pass, (x, s));
+        return y;
+    }
+
+    /// <summary>
+    /// Eqs. (se.1)–(se.6): the gate s [N, C, 1, 1] for x, without scaling x (an inference plan's residual block applies
+    /// y = act(x·s + shortcut) in one pass, the same operations in the same order).
+    /// </summary>
+    internal DenseTensor<T> Gate(DenseTensor<T> x, Pass<T> pass)
+    {
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W"); // the name is built only on failure
         int n = x.Dim(0), c = x.Dim(1);
         // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
@@ -131,11 +146,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
         if (!s.HasShape([n, c, 1, 1])) ShapeUtil.Require(s, DisplayName + " gate", n, c, 1, 1);
         pass.OnGate?.Invoke(DisplayName, s.Reshape(n, c));
-        // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
-        var y = Inference && InputOwned && pass.InPlaceAllowed ? x : x.ZerosLike();
-        Compute.For(n * c, new Scale { X = x.Data, Y = y.Data, S = s.Data, Plane = x.Dim(2) * x.Dim(3) });
-        Save(pass, (x, s));
-        return y;
+        return s;
     }
 
     private DenseTensor<T>? _z;

@@ -16,6 +16,7 @@ internal static class Strided
         typeof(T) == typeof(float) && BitConverter.IsLittleEndian && Vector.IsHardwareAccelerated;
 
     /// <summary>dst[i] = src[start + i·stride] for i &lt; dst.Length.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather<T>(ReadOnlySpan<T> src, int start, int stride, Span<T> dst) where T : unmanaged
     {
         int n = dst.Length;
@@ -48,6 +49,7 @@ internal static class Strided
     }
 
     /// <summary>dst[start + i·stride] = src[i] for i &lt; src.Length; the elements between are left as they are.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Scatter<T>(ReadOnlySpan<T> src, Span<T> dst, int start, int stride) where T : unmanaged
     {
         int n = src.Length;

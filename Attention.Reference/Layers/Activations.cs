@@ -151,6 +151,8 @@ internal static class Chunks
         public TBody Body;
         public int Length;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int k)
         {
             var b = Body;
@@ -203,6 +205,8 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
     {
         public Elementwise<T, TOp> Layer;
         public T[] X;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
 
         public readonly void Invoke(int lo, int hi) => Layer.Apply(X.AsSpan(lo, hi - lo));
     }

@@ -207,6 +207,8 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         public int Plane;
         public Ops.IConvEpilogue<T>? After;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int p)
         {
             T g = S[p];
@@ -222,6 +224,8 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         public T[] H, S;
         public Ops.IConvEpilogue<T>? After;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
 
         public readonly void Invoke(int lo, int hi)
         {

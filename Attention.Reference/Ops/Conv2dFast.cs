@@ -247,6 +247,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public TF[] X, XPad;
         public int H, W, Sh, Sw, Ph, Pw, Hq, Wq, Plane, Cs;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int nc0)
         {
             var xData = X;
@@ -378,6 +380,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public TF[] Partial;
         public int K, FullTiles, Og;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int grp)
         {
             int k = K, lda = A.Lda, fullTiles = FullTiles, og = Og;
@@ -404,6 +408,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public DirectOutput Dst;
         public IConvEpilogue<TF>? Epilogue;
         public ConvSimdPath Path;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
 
         public readonly void Invoke(int u)
         {
@@ -450,6 +456,16 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
             int oc = grp * og + o;
             int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
             var srcRow = cbuf.Slice(r * ldc, ncols);
+            // Eq. (conv.1): the bias after the sum, then the epilogue, once over the whole row of the tile (the grid's
+            // junk columns too, which are discarded): vectorised even where the output rows are short.
+            if (bData is not null) TensorPrimitives.Add(srcRow, bData[oc], srcRow);
+            epilogue?.Apply(srcRow);
+            if (dst.ColStride == 1 && validCols == gridWidth && dst.RowStride == gridWidth)
+            {
+                // The grid is the output plane itself (no junk columns): one contiguous copy.
+                srcRow.CopyTo(dst.Data.AsSpan(chanBase + j0, ncols));
+                continue;
+            }
             // Copy the valid columns (v < validCols) of the grid, row segment by row segment.
             int jj = 0;
             while (jj < ncols)
@@ -461,17 +477,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 {
                     int at = chanBase + gu * dst.RowStride + gv * dst.ColStride;
                     var s = srcRow.Slice(jj, valid);
-                    if (dst.ColStride == 1)
-                    {
-                        var d = dst.Data.AsSpan(at, valid);
-                        if (bData is null) s.CopyTo(d);
-                        else TensorPrimitives.Add(s, bData[oc], d); // Eq. (conv.1): bias added after the sum
-                        epilogue?.Apply(d);
-                    }
+                    if (dst.ColStride == 1) s.CopyTo(dst.Data.AsSpan(at, valid));
                     else
                     {
                         var d = dst.Data.AsSpan(at, (valid - 1) * dst.ColStride + 1);
-                        for (int t = 0; t < valid; t++) d[t * dst.ColStride] = bData is null ? s[t] : s[t] + bData[oc];
+                        for (int t = 0; t < valid; t++) d[t * dst.ColStride] = s[t];
                     }
                 }
                 jj += run;
@@ -864,6 +874,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public ConvSimdPath Path;
         public int Lanes, KBlocks, OBlocks, Chunks, ChunksPerImage, Rc, GridPad, WLen, Cin, Cout, Ig, Og, K, Plane, BlockO, BlockK;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int u)
         {
             const int TO = 4, TK = 6;
@@ -908,6 +920,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     {
         public TF[] Dyp, DyData;
         public int GridPad, Ho, Wo, Wp;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
 
         public readonly void Invoke(int row)
         {
@@ -1020,6 +1034,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     {
         public TF[] Target, DwData;
         public int Chunks, WLen, K, RowsPerUnit;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
 
         public readonly void Invoke(int u)
         {

@@ -151,6 +151,8 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         public int SrcPlane, Channels, K, DstPlane, Need, GridLen;
         public bool Fused, Clear;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int pl)
         {
             int ch = pl % Channels;

@@ -37,6 +37,8 @@ public static class GlobalPool
         public T[] X, Z;
         public int Plane;
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+
         public readonly void Invoke(int p)
         {
             T sum = T.Zero;

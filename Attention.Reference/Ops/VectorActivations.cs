@@ -35,6 +35,7 @@ public static class VectorActivations
         MemoryMarshal.CreateSpan(ref System.Runtime.CompilerServices.Unsafe.As<TFrom, TTo>(ref MemoryMarshal.GetReference(s)), s.Length);
 
     /// <summary>v ≤ lo → lo (NaN kept), v ≥ hi → hi, else v: Activations.Relu / Relu6 lane by lane.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Clamp<T>(Span<T> values, T lo, T hi) where T : IFloatingPointIeee754<T>
     {
         int i = 0;
@@ -57,6 +58,7 @@ public static class VectorActivations
     }
 
     /// <summary>Hardsigmoid relu6(v + 3)/6, Hardswish v·relu6(v + 3)/6, in the scalar formulas' order.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void HardFamily<T>(Span<T> values, bool swish) where T : IFloatingPointIeee754<T>
     {
         T three = T.CreateTruncating(3), six = T.CreateTruncating(6);
@@ -80,6 +82,7 @@ public static class VectorActivations
     }
 
     /// <summary>SiLU v·σ(v) with the vectorised sigmoid, in chunks that stay in L1.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Silu(Span<float> values)
     {
         Span<float> s = stackalloc float[256];

@@ -62,6 +62,35 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public void EveryEvalCaseOfAGeneratedPackExportsBitwiseAndRunsInOnnxRuntime()
+    {
+        // The pack covers what the committed test data do not: SE-ResNet blocks (with trace taps in their tree), timm's
+        // and torchvision's SE options, coordatt.py's CA, every conv geometry and small networks.
+        string pack = Path.Combine(_temp, "pack");
+        var (code, stdout, err) = CliHarness.Run("pack", "--out", pack);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        int exported = 0;
+        foreach (var dir in Directory.GetDirectories(pack).Order(StringComparer.Ordinal))
+        {
+            var folder = CaseFolder.Open(dir);
+            if (folder.Config.Has("training") && folder.Config.GetBool("training")) continue;
+            var r = OnnxExport.ExportCase(folder, Path.Combine(_temp, "x", folder.Name));
+            Assert.True(r.Bitwise, $"{folder.Name}: onnx run differs from the oracle by {r.MaxAbsDifference:E2}");
+            string path32 = Path.Combine(r.Float32, "model.onnx"), input32 = Path.Combine(r.Float32, "test_data_set_0", "input_0.pb");
+            var m32 = OnnxModel.Load(path32);
+            var inputs = OnnxRunner.ReadInputs<double>(m32, [input32]);
+            var oracle = OnnxRunner.Run(m32, inputs, dump: true).Dump!;
+            var oracle32 = OnnxRunner.Run(m32, OnnxRunner.ReadInputs<float>(m32, [input32]), dump: true).Dump!;
+            var ort = OrtRunner.Run(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path32)), inputs, GraphOptimizationLevel.ORT_DISABLE_ALL, 1);
+            var rows = OnnxComparison.Compare(m32, oracle, oracle32, n => ort.GetValueOrDefault(n), requireAll: true);
+            Assert.True(rows.All(row => !row.Over), $"{folder.Name}: " + string.Join("\n", rows.Where(row => row.Over).Take(3)));
+            exported++;
+        }
+        log.WriteLine($"{exported} eval cases exported bitwise, ONNX Runtime within tolerance on every node");
+        Assert.True(exported >= 40, $"only {exported} eval cases in the pack");
+    }
+
+    [Fact]
     public void TrainingCasesAndTargetsInsideTheCaseAreRefused()
     {
         string train = CliHarness.CopyFolder(Path.Combine(Data, "libtorch-2.10", "ca_c12_train"), _temp);

@@ -339,6 +339,9 @@ public sealed class TraceTap<T>((string Equation, string Name)? forward, (string
         return x;
     }
 
+    /// <summary>Nothing: a trace tap computes nothing.</summary>
+    protected override string OnExport(IGraphWriter<T> writer, string input) => input;
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {

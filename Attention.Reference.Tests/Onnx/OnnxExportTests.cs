@@ -1,10 +1,8 @@
 using Attention.Cli.Commands;
-using Attention.Cli.Onnx;
 using Attention.Reference.Cases;
 using Attention.Reference.Onnx;
 using Attention.Reference.Tests.Support;
 using Microsoft.ML.OnnxRuntime;
-using Onnx;
 using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Onnx;
@@ -49,13 +47,7 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(expected.Reals!, y.Data);
         Assert.Equal(folder.Run<double>().Get("y").Data, y.Data);
         // ONNX Runtime on the float32 model and its float32 input, every node against the float64 oracle of that model.
-        string path32 = Path.Combine(r.Float32, "model.onnx"), input32 = Path.Combine(r.Float32, "test_data_set_0", "input_0.pb");
-        var m32 = OnnxModel.Load(path32);
-        var inputs = OnnxRunner.ReadInputs<double>(m32, [input32]);
-        var oracle = OnnxRunner.Run(m32, inputs, dump: true).Dump!;
-        var oracle32 = OnnxRunner.Run(m32, OnnxRunner.ReadInputs<float>(m32, [input32]), dump: true).Dump!;
-        var ort = OrtRunner.Run(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path32)), inputs, GraphOptimizationLevel.ORT_DISABLE_ALL, 1);
-        var rows = OnnxComparison.Compare(m32, oracle, oracle32, n => ort.GetValueOrDefault(n), requireAll: true);
+        var rows = OrtCheck.Compare(Path.Combine(r.Float32, "model.onnx"), Path.Combine(r.Float32, "test_data_set_0", "input_0.pb"));
         var yRow = rows.Single(row => row.Output == "y");
         log.WriteLine($"{name}: {r.Nodes} nodes; ORT y relative {yRow.Relative:E2} (tolerance {yRow.Tolerance / Math.Max(yRow.Scale, 1e-300):E2} relative)");
         Assert.True(rows.All(row => !row.Over), string.Join("\n", rows.Where(row => row.Over).Take(5)));
@@ -76,13 +68,7 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
             if (folder.Config.Has("training") && folder.Config.GetBool("training")) continue;
             var r = OnnxExport.ExportCase(folder, Path.Combine(_temp, "x", folder.Name));
             Assert.True(r.Bitwise, $"{folder.Name}: onnx run differs from the oracle by {r.MaxAbsDifference:E2}");
-            string path32 = Path.Combine(r.Float32, "model.onnx"), input32 = Path.Combine(r.Float32, "test_data_set_0", "input_0.pb");
-            var m32 = OnnxModel.Load(path32);
-            var inputs = OnnxRunner.ReadInputs<double>(m32, [input32]);
-            var oracle = OnnxRunner.Run(m32, inputs, dump: true).Dump!;
-            var oracle32 = OnnxRunner.Run(m32, OnnxRunner.ReadInputs<float>(m32, [input32]), dump: true).Dump!;
-            var ort = OrtRunner.Run(ModelProto.Parser.ParseFrom(File.ReadAllBytes(path32)), inputs, GraphOptimizationLevel.ORT_DISABLE_ALL, 1);
-            var rows = OnnxComparison.Compare(m32, oracle, oracle32, n => ort.GetValueOrDefault(n), requireAll: true);
+            var rows = OrtCheck.Compare(Path.Combine(r.Float32, "model.onnx"), Path.Combine(r.Float32, "test_data_set_0", "input_0.pb"));
             Assert.True(rows.All(row => !row.Over), $"{folder.Name}: " + string.Join("\n", rows.Where(row => row.Over).Take(3)));
             exported++;
         }

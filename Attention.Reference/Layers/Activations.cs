@@ -152,7 +152,6 @@ internal static class Chunks
         public int Length;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int k)
         {
             var b = Body;
@@ -207,7 +206,6 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
         public T[] X;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int lo, int hi) => Layer.Apply(X.AsSpan(lo, hi - lo));
     }
 

@@ -99,7 +99,6 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         public int In, Out, P;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int no)
         {
             T[] xd = X, yd = Y, w = W;

@@ -178,7 +178,6 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         public int H, W, Ho, Wo, K, S, P, D;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int plane)
         {
             T[] xd = X, yd = Y;

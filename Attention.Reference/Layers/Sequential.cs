@@ -208,7 +208,6 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         public Ops.IConvEpilogue<T>? After;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int p)
         {
             T g = S[p];
@@ -226,7 +225,6 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         public Ops.IConvEpilogue<T>? After;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int lo, int hi)
         {
             T[] h = H, s = S;

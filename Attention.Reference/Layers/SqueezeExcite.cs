@@ -158,7 +158,6 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         public int Plane;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int p)
         {
             T g = S[p];

@@ -234,10 +234,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         chanStride = cs;
         var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
         xpad.AsSpan(n * cin * cs, slack).Clear();
-        Compute.For(n * cin, new PhaseFill
-        {
-            X = xData, XPad = xpad, H = h, W = w, Sh = sh, Sw = sw, Ph = ph, Pw = pw, Hq = hq, Wq = wqq, Plane = plane, Cs = cs,
-        });
+        var layout = new Phases(h, w, sh, sw, ph, pw, hq, wqq);
+        Compute.For(n * cin, new PhaseFill { X = xData, XPad = xpad, Layout = layout, Cs = cs });
         return xpad;
     }
 
@@ -245,43 +243,15 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     private struct PhaseFill : IForBody
     {
         public TF[] X, XPad;
-        public int H, W, Sh, Sw, Ph, Pw, Hq, Wq, Plane, Cs;
+        public Phases Layout;
+        public int Cs;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int nc0)
         {
-            var xData = X;
-            var xpad = XPad;
-            int h = H, w = W, sh = Sh, sw = Sw, ph = Ph, pw = Pw, hq = Hq, wqq = Wq, plane = Plane, cs = Cs;
-            var src = xData.AsSpan(nc0 * h * w, h * w);
-            xpad.AsSpan(nc0 * cs + sh * sw * plane, cs - sh * sw * plane).Clear();
-            for (int a = 0; a < sh; a++)
-            for (int b = 0; b < sw; b++)
-            {
-                var dst = xpad.AsSpan(nc0 * cs + (a * sw + b) * plane, plane);
-                for (int u = 0; u < hq; u++)
-                {
-                    var row = dst.Slice(u * wqq, wqq);
-                    int ih = u * sh + a - ph;
-                    if ((uint)ih >= (uint)h) { row.Clear(); continue; }
-                    var srow = src.Slice(ih * w, w);
-                    if (sw == 1)
-                    {
-                        row[..pw].Clear();
-                        srow.CopyTo(row[pw..]);
-                        row[(pw + w)..].Clear();
-                    }
-                    else
-                    {
-                        for (int v = 0; v < wqq; v++)
-                        {
-                            int iw = v * sw + b - pw;
-                            row[v] = (uint)iw < (uint)w ? srow[iw] : TF.Zero;
-                        }
-                    }
-                }
-            }
+            int size = Layout.H * Layout.W, total = Layout.Total;
+            XPad.AsSpan(nc0 * Cs + total, Cs - total).Clear();
+            Layout.Fill<TF>(X.AsSpan(nc0 * size, size), XPad.AsSpan(nc0 * Cs, total));
         }
     }
 
@@ -380,8 +350,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public TF[] Partial;
         public int K, FullTiles, Og;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int grp)
         {
             int k = K, lda = A.Lda, fullTiles = FullTiles, og = Og;
@@ -409,8 +378,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public IConvEpilogue<TF>? Epilogue;
         public ConvSimdPath Path;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int u)
         {
             var src = Src;
@@ -815,17 +783,8 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
                 cbuf.Slice(r * ldc, ncols).CopyTo(part.Slice((grp * og + o) * k + k0, ncols));
             }
         });
-        if (chunks == 1) return;
         // Eq. (conv.12): partial sums combined in chunk order (image, then position chunk), elementwise.
-        var dwData = dw.Data;
-        int rowsPerUnit = Math.Max(1, 4096 / k);
-        Compute.For(Ceil(g.OutChannels, rowsPerUnit), u =>
-        {
-            int start = u * rowsPerUnit * k, len = Math.Min(rowsPerUnit * k, wLen - start);
-            var d = dwData.AsSpan(start, len);
-            target.AsSpan(start, len).CopyTo(d);
-            for (int ch = 1; ch < chunks; ch++) TensorPrimitives.Add(d, target.AsSpan(ch * wLen + start, len), d);
-        });
+        if (chunks > 1) CombinePartials(target, chunks, wLen, k, g.OutChannels, dw.Data);
     }
 
     /// <summary>Lanes of the weight-gradient partial sums: 64 bytes' worth (16 float, 8 double) on every path.</summary>
@@ -874,8 +833,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public ConvSimdPath Path;
         public int Lanes, KBlocks, OBlocks, Chunks, ChunksPerImage, Rc, GridPad, WLen, Cin, Cout, Ig, Og, K, Plane, BlockO, BlockK;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int u)
         {
             const int TO = 4, TK = 6;
@@ -921,8 +879,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public TF[] Dyp, DyData;
         public int GridPad, Ho, Wo, Wp;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int row)
         {
             var dyp = Dyp;
@@ -1035,8 +992,7 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
         public TF[] Target, DwData;
         public int Chunks, WLen, K, RowsPerUnit;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int u)
         {
             var target = Target;

@@ -49,53 +49,6 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
 
     private static int Block => Unroll * 64 / Unsafe.SizeOf<TF>(); // the widest register block (Vector512)
 
-    /// <summary>
-    /// One plane zero-padded by (ph, pw) and split into sh·sw stride phases of Hq × Wq (Eq. (conv.8)); for stride 1
-    /// just the padded plane. The layout of the dense kernel's phase buffer, one channel at a time.
-    /// </summary>
-    private readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int Pw, int Hq, int Wq)
-    {
-        public static Phases Of(int h, int w, (int H, int W) stride, (int H, int W) pad) =>
-            new(h, w, stride.H, stride.W, pad.H, pad.W, Ceil(h + 2 * pad.H, stride.H), Ceil(w + 2 * pad.W, stride.W));
-
-        public int Plane => Hq * Wq;
-
-        public int Total => Sh * Sw * Plane;
-
-        /// <summary>Offset of tap (p, q) (dilated by (dh, dw)): its phase plane, shifted ⌊p·dh/sh⌋ rows and ⌊q·dw/sw⌋ columns.</summary>
-        public int TapOffset(int rh, int rw) => (rh % Sh * Sw + rw % Sw) * Plane + rh / Sh * Wq + rw / Sw;
-
-        public void Fill(ReadOnlySpan<TF> src, Span<TF> dst)
-        {
-            for (int a = 0; a < Sh; a++)
-            for (int b = 0; b < Sw; b++)
-            {
-                var phase = dst.Slice((a * Sw + b) * Plane, Plane);
-                for (int u = 0; u < Hq; u++)
-                {
-                    var row = phase.Slice(u * Wq, Wq);
-                    int ih = u * Sh + a - Ph;
-                    if ((uint)ih >= (uint)H) { row.Clear(); continue; }
-                    var srow = src.Slice(ih * W, W);
-                    if (Sw == 1)
-                    {
-                        row[..Pw].Clear();
-                        srow.CopyTo(row[Pw..]);
-                        row[(Pw + W)..].Clear();
-                    }
-                    else
-                    {
-                        // Columns v with 0 ≤ v·sw + b − pw < W hold x; the others are padding.
-                        int lo = Math.Min(Wq, Math.Max(0, Ceil(Pw - b, Sw))), hi = Math.Max(lo, Math.Min(Wq, FloorDiv(W - 1 + Pw - b, Sw) + 1));
-                        row[..lo].Clear();
-                        Strided.Gather(srow, lo * Sw + b - Pw, Sw, row[lo..hi]);
-                        row[hi..].Clear();
-                    }
-                }
-            }
-        }
-    }
-
     /// <summary>Where grid element (row u &lt; rows, column v &lt; cols) of a plane goes: base + u·rowStride + v·colStride.</summary>
     private readonly record struct Scatter(int Rows, int Cols, int Base, int RowStride, int ColStride);
 
@@ -151,8 +104,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         public int SrcPlane, Channels, K, DstPlane, Need, GridLen;
         public bool Fused, Clear;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int pl)
         {
             int ch = pl % Channels;

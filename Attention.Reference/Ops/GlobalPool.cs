@@ -38,7 +38,6 @@ public static class GlobalPool
         public int Plane;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-
         public readonly void Invoke(int p)
         {
             T sum = T.Zero;

@@ -75,16 +75,18 @@ public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         if (_output is null || !_output.HasShape([x.Dim(0), Geometry.OutChannels, ho, wo]))
             _output = new DenseTensor<T>(x.Dim(0), Geometry.OutChannels, ho, wo);
         // The activation runs in the kernel's epilogue, on each piece of output while it is in cache.
-        if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, _output, epilogue);
+        // The weights never change after folding, so the kernel keeps their packing between forwards.
+        if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, _output, epilogue, _pack);
         else
         {
-            Conv2d.Forward(x, _weight, _bias, Geometry, _output);
+            Conv2d.Forward(x, _weight, _bias, Geometry, _output, null, _pack);
             Activation?.ApplyInPlace(_output);
         }
         return _output;
     }
 
     private DenseTensor<T>? _output;
+    private readonly ConvWeightPack _pack = new();
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass) =>

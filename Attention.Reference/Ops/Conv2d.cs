@@ -45,20 +45,29 @@ public static class Conv2d
     /// the output as it is written (float and double only; inference plans fuse their activations this way).
     /// </summary>
     public static void Forward<T>(DenseTensor<T> x, DenseTensor<T> weight, DenseTensor<T>? bias, Conv2dGeometry g, DenseTensor<T> y,
-        IConvEpilogue<T>? epilogue) where T : IFloatingPointIeee754<T>
+        IConvEpilogue<T>? epilogue) where T : IFloatingPointIeee754<T> => Forward(x, weight, bias, g, y, epilogue, null);
+
+    /// <summary>
+    /// As above, with <paramref name="pack"/> keeping the weights' packing between calls: only for weights that never
+    /// change after its first use (an inference plan's folded convolutions).
+    /// </summary>
+    internal static void Forward<T>(DenseTensor<T> x, DenseTensor<T> weight, DenseTensor<T>? bias, Conv2dGeometry g, DenseTensor<T> y,
+        IConvEpilogue<T>? epilogue, ConvWeightPack? pack) where T : IFloatingPointIeee754<T>
     {
-        if (epilogue is null) { Forward(x, weight, bias, g, y); return; }
+        if (epilogue is null && pack is null) { Forward(x, weight, bias, g, y); return; }
         var (n, _, _, ho, wo) = Conv2dChecks.Input(x, weight, bias, g);
         ArgumentNullException.ThrowIfNull(y);
         ShapeUtil.Require(y, "y", n, g.OutChannels, ho, wo);
         if (typeof(T) == typeof(float))
-            Conv2dFast<float>.Forward(As<float, T>(x), As<float, T>(weight), AsOrNull<float, T>(bias), g, As<float, T>(y), (IConvEpilogue<float>)epilogue);
+            Conv2dFast<float>.Forward(As<float, T>(x), As<float, T>(weight), AsOrNull<float, T>(bias), g, As<float, T>(y),
+                (IConvEpilogue<float>?)epilogue, pack);
         else if (typeof(T) == typeof(double))
-            Conv2dFast<double>.Forward(As<double, T>(x), As<double, T>(weight), AsOrNull<double, T>(bias), g, As<double, T>(y), (IConvEpilogue<double>)epilogue);
+            Conv2dFast<double>.Forward(As<double, T>(x), As<double, T>(weight), AsOrNull<double, T>(bias), g, As<double, T>(y),
+                (IConvEpilogue<double>?)epilogue, pack);
         else
         {
             Forward(x, weight, bias, g, y);
-            epilogue.Apply(y.Data);
+            epilogue?.Apply(y.Data);
         }
     }
 

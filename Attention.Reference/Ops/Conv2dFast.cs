@@ -64,6 +64,13 @@ internal static class Conv2dTuning
     [ThreadStatic] private static bool? t_packedForward;
     [ThreadStatic] private static bool? t_packedInputGradient;
     [ThreadStatic] private static bool? t_depthwise;
+    [ThreadStatic] private static bool? t_rowKernel;
+
+    /// <summary>
+    /// Forces (true) or forbids (false) the channels-in-lanes row kernel of the direct forward for calls from the current
+    /// thread (tests hold it bitwise against the grid kernel); null picks it where it wastes fewer products.
+    /// </summary>
+    public static bool? RowKernel { get => t_rowKernel; set => t_rowKernel = value; }
 
     /// <summary>
     /// Forbids (false) the depthwise kernel for calls from the current thread, so that depthwise geometries run the
@@ -109,7 +116,7 @@ internal static class Conv2dTuning
 /// (NR = two vectors) with fused multiply-add, parallel over independent output tiles via <see cref="Compute.For"/>.
 /// See docs/derivations/conv2d.md, Eqs. (conv.7)–(conv.12), for the GEMM forms and summation orders.
 /// </summary>
-internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754<TF>
+internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754<TF>
 {
     private const int MR = Conv2dTuning.MR;
 
@@ -183,11 +190,11 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
 
     /// <summary>y = conv(x, w) + b into a preallocated y.</summary>
     public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y,
-        IConvEpilogue<TF>? epilogue = null)
+        IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
         else if (Conv2dTuning.PackedForward != true)
-            ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue);
+            ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue, pack);
         else
         {
             ForwardPacked(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
@@ -278,22 +285,28 @@ internal static class Conv2dFast<TF> where TF : unmanaged, IFloatingPointIeee754
     /// no packing; the weights are read in place (row stride K), Eq. (conv.8).
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
-        IConvEpilogue<TF>? epilogue)
+        IConvEpilogue<TF>? epilogue, ConvWeightPack? pack)
     {
         // A = the weights in place: row o of group g at (g·O/G + o)·K, column kk at + kk.
         int k = g.ReductionLength;
         var identity = Grow(ref t_aoff, k);
         for (int i = 0; i < k; i++) identity[i] = i;
-        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo, epilogue);
+        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo, epilogue, pack);
     }
 
     /// <summary>
     /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]].
     /// </summary>
     private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
-        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null)
+        TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
-        int nr = Nr(Conv2dTuning.Path);
+        var path = Conv2dTuning.Path;
+        if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null))
+        {
+            ForwardRows(xData, n, h, w, new DirectA(aData, lda, aoff, aGroupStride), bData, g, yData, ho, wo, epilogue, path, pack);
+            return;
+        }
+        int nr = Nr(path);
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
         var off = PhaseOffsets(g, h, wp, plane);
         var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);

@@ -1,0 +1,162 @@
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+
+namespace Attention.Reference.Tests.Conv;
+
+/// <summary>
+/// The channels-in-lanes row kernel of the direct forward (Ops/Conv2dFast.Rows.cs) against the grid kernel: the same
+/// FMA chain per element, so bitwise equal, on every path, thread count, epilogue and weight cache.
+/// </summary>
+public sealed class RowKernelTests
+{
+    /// <summary>ResNet-like shapes scaled down: several channel blocks and a partial one, widths 7, 14 and not multiples of 7.</summary>
+    private static readonly ConvProblem[] Shapes =
+    [
+        new(Conv2dGeometry.Square(24, 70, 3, padding: 1), 1, 7, 7, true, 31),
+        new(Conv2dGeometry.Square(20, 64, 3, padding: 1), 2, 14, 14, false, 32),
+        new(Conv2dGeometry.Square(40, 33, 1), 1, 9, 15, true, 33),
+        new(Conv2dGeometry.Square(16, 40, 3, stride: 2, padding: 1), 1, 15, 13, true, 34),
+        new(Conv2dGeometry.Square(32, 64, 1, stride: 2), 1, 14, 14, false, 35),
+        new(Conv2dGeometry.Square(12, 96, 3, padding: 1, groups: 2), 1, 8, 29, true, 36),
+        new(new Conv2dGeometry(9, 50, (2, 5), (1, 2), (1, 2), (2, 1), 1), 2, 11, 23, true, 37),
+    ];
+
+    /// <summary>y (with bias and a non-idempotent epilogue) and the stride-1 input gradient, under a forced kernel choice.</summary>
+    private static TensorSet<T> Run<T>(ConvProblem pr, bool rows) where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        var (x, wt, b, dy) = pr.Data();
+        var (xt, wtt, bt, dyt) = (x.Cast<T>(), wt.Cast<T>(), b?.Cast<T>(), dy.Cast<T>());
+        var (ho, wo) = pr.Out;
+        var set = new TensorSet<T>();
+        Conv2dTuning.RowKernel = rows;
+        try
+        {
+            set.Set("y", Conv2d.Forward(xt, wtt, bt, pr.G));
+            var ye = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
+            Conv2d.Forward(xt, wtt, bt, pr.G, ye, new AffineEpilogue<T>());
+            set.Set("y.epilogue", ye);
+            set.Set("x.grad", Conv2d.BackwardInput(dyt, wtt, pr.G, pr.H, pr.W));
+        }
+        finally
+        {
+            Conv2dTuning.RowKernel = null;
+        }
+        return set;
+    }
+
+    private static void AssertRowsEqualGrid<T>(ConvProblem pr) where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        var grid = Run<T>(pr, false);
+        var rows = Run<T>(pr, true);
+        foreach (var (name, t) in grid) Bitwise.AssertIdentical(t, rows.Get(name), $"{name} ({typeof(T).Name}) rows vs grid of {pr}");
+    }
+
+    [Fact]
+    public void RowKernelEqualsTheGridKernelBitwiseOnNetworkLikeShapes()
+    {
+        foreach (var pr in Shapes)
+        {
+            AssertRowsEqualGrid<float>(pr);
+            AssertRowsEqualGrid<double>(pr);
+        }
+    }
+
+    [Property(MaxTest = 60)]
+    public Property RowKernelEqualsTheGridKernelBitwiseOnGeneratedShapes() => Prop.ForAll(ConvTestData.Arb, pr =>
+    {
+        AssertRowsEqualGrid<float>(pr);
+        AssertRowsEqualGrid<double>(pr);
+    });
+
+    [Fact]
+    public void RowKernelIsBitwiseIdenticalForEveryVectorWidthAndThreadCount()
+    {
+        var saved = Conv2dTuning.ForcedPath;
+        try
+        {
+            foreach (var pr in Shapes[..3])
+            {
+                Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+                var reference = Run<float>(pr, true);
+                foreach (var path in new[] { ConvSimdPath.Vector256, ConvSimdPath.Portable })
+                {
+                    Conv2dTuning.ForcedPath = path;
+                    var other = Run<float>(pr, true);
+                    foreach (var (name, t) in reference) Bitwise.AssertIdentical(t, other.Get(name), $"{name} {path} vs Vector512 of {pr}");
+                }
+                Conv2dTuning.ForcedPath = saved;
+                Bitwise.AssertSameForThreadCounts(() => Run<double>(pr, true), 2, 3);
+            }
+        }
+        finally
+        {
+            Conv2dTuning.ForcedPath = saved;
+        }
+    }
+
+    [Fact]
+    public void CachedWeightPackingIsReusedAndMatchesTheUncachedKernel()
+    {
+        var pr = Shapes[0];
+        var (x, wt, b, _) = pr.Data();
+        var (ho, wo) = pr.Out;
+        var expected = Run<double>(pr, false).Get("y");
+        var pack = new ConvWeightPack();
+        var saved = Conv2dTuning.ForcedPath;
+        Conv2dTuning.RowKernel = true;
+        try
+        {
+            for (int call = 0; call < 2; call++)
+            {
+                var y = new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo);
+                Conv2d.Forward(x, wt, b, pr.G, y, null, pack);
+                Bitwise.AssertIdentical(expected, y, $"cached call {call}");
+                Assert.NotNull(pack.Data);
+            }
+            var first = pack.Data;
+            Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+            Conv2d.Forward(x, wt, b, pr.G, new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo), null, pack);
+            var wide = pack.Data;
+            // A narrower path packs for its own lane count instead of reading the other layout.
+            Conv2dTuning.ForcedPath = ConvSimdPath.Vector256;
+            var y256 = new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo);
+            Conv2d.Forward(x, wt, b, pr.G, y256, null, pack);
+            Bitwise.AssertIdentical(expected, y256, "Vector256 after a Vector512 packing");
+            Assert.NotSame(wide, pack.Data);
+            Assert.Equal(8, pack.Lanes); // two Vector256<double>
+            Assert.True(first is not null);
+        }
+        finally
+        {
+            Conv2dTuning.RowKernel = null;
+            Conv2dTuning.ForcedPath = saved;
+        }
+    }
+
+    [Fact]
+    public void RowKernelIsChosenWhereTheGridWastesProducts()
+    {
+        // ResNet-50 layer4 3x3 (49 outputs on 64 grid columns) and layer3 (196 on 224): rows when the weights are cached
+        // or reused over enough positions; never on a plane the grid covers exactly, for short reductions, or off Vector512.
+        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
+        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
+        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
+        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
+    }
+
+    /// <summary>y ← 2y + 1: applying it twice, or skipping an element, changes the result.</summary>
+    private sealed class AffineEpilogue<T> : IConvEpilogue<T> where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        public void Apply(Span<T> values)
+        {
+            for (int i = 0; i < values.Length; i++) values[i] = values[i] + values[i] + T.One;
+        }
+    }
+}

@@ -1,0 +1,237 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Attention.Reference.Kernels;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Ops;
+
+/// <summary>
+/// The channels-in-lanes ("row") form of the direct forward, Eq. (conv.8): the register tile is RowTile = 7 consecutive
+/// output positions of one output row × two vectors of output channels, A (the weights) packed per reduction chunk as
+/// [kk][2·lanes] and broadcast B values read from the phase-split padded input. The grid kernel computes Ho × Wq grid
+/// columns rounded up to whole micro-panels, so on small planes (7 × 7: 64 columns for 49 outputs) up to a quarter of its
+/// products are discarded; this form computes only the Wo columns of each row, rounded up to 7 (ResNet and MobileNet
+/// widths 112, 56, 28, 14, 7 are multiples of 7). Every output element is the same FMA chain over kk increasing from +0
+/// as in the grid kernel, then + bias, then the epilogue: the two forms are bitwise equal (tests hold them so).
+/// </summary>
+internal static partial class Conv2dFast<TF>
+{
+    /// <summary>Output positions per register tile of the row kernel.</summary>
+    private const int RowTile = 7;
+
+    /// <summary>Reduction indices per packed A chunk of the row kernel (2·lanes·RowKc elements: 16 KB in float32).</summary>
+    private const int RowKc = 128;
+
+    /// <summary>Register tiles (of 7 positions) per row-kernel work unit.</summary>
+    private const int RowTilesPerUnit = 28;
+
+    /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
+    private const int RowPackMinPositions = 400;
+
+    [ThreadStatic] private static TF[]? t_rowA;    // caller: packed A [group][channel block][kk][2·lanes]
+    [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]
+    [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
+
+    private static int RowLanes(ConvSimdPath path) => Nr(path);
+
+    /// <summary>
+    /// Whether the row kernel computes at least 5 % fewer discarded products than the grid kernel; only on the Vector512
+    /// path (its 14 accumulators, 2 weight vectors and a broadcast fit 32 registers), for reductions of at least 256
+    /// (its transposing copy-out costs about one cycle per output element), and where its packed weights are cached
+    /// (<paramref name="prepacked"/>) or reused over at least <see cref="RowPackMinPositions"/> positions.
+    /// </summary>
+    internal static bool RowsApply(ConvSimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked)
+    {
+        if (Conv2dTuning.RowKernel is bool forced) return forced;
+        if (path != ConvSimdPath.Vector512 || k < 256 || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
+        int lanes = RowLanes(path), nr = Nr(path), nc = Conv2dTuning.NC;
+        double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
+        long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;
+        double grid = (double)ho * wo / computed * og / (Ceil(og, MR) * MR);
+        return rows >= grid + 0.05;
+    }
+
+    /// <summary>The direct forward in the row form: A element (row r of group g, column kk) at a.Data[g·a.GroupStride + r·a.Lda + a.AOff[kk]].</summary>
+    private static void ForwardRows(TF[] xData, int n, int h, int w, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
+        IConvEpilogue<TF>? epilogue, ConvSimdPath path, ConvWeightPack? cache)
+    {
+        int lanes = RowLanes(path), og = g.OutPerGroup, k = g.ReductionLength, oBlocks = Ceil(og, lanes);
+        long packedLength = (long)g.Groups * oBlocks * k * lanes;
+        TF[] apack;
+        if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;
+        else
+        {
+            apack = cache is null ? Grow(ref t_rowA, packedLength) : new TF[packedLength];
+            Compute.For(g.Groups * oBlocks, new RowPack { A = a, Dst = apack, Og = og, K = k, Lanes = lanes, OBlocks = oBlocks });
+            if (cache is not null) (cache.Data, cache.Lanes) = (apack, lanes);
+        }
+        var xpad = PhaseInput(xData, n, g, h, w, RowTile, out int wq, out int plane);
+        var off = PhaseOffsets(g, h, wq, plane);
+        int tilesPerRow = Ceil(wo, RowTile), tiles = ho * tilesPerRow;
+        int perUnit = Math.Min(tiles, RowTilesPerUnit);
+        var unit = new RowUnit
+        {
+            X = xpad, APack = apack, ImageStride = g.InChannels * plane, GroupStride = g.InPerGroup * plane, Off = off, Bias = bData,
+            Y = yData, Epilogue = epilogue, Path = path, Groups = g.Groups, Og = og, K = k, Lanes = lanes,
+            OBlocks = oBlocks, PosBlocks = Ceil(tiles, perUnit), TilesPerUnit = perUnit, Tiles = tiles,
+            TilesPerRow = tilesPerRow, Wq = wq, Ho = ho, Wo = wo, OutChannels = g.OutChannels,
+        };
+        // Bounds, checked once here and not in the micro-kernel: the last position any tile reads.
+        int maxOff = 0;
+        for (int kk = 0; kk < k; kk++) maxOff = Math.Max(maxOff, off[kk]);
+        long last = (long)(n - 1) * unit.ImageStride + (long)(g.Groups - 1) * unit.GroupStride + maxOff
+            + (long)(ho - 1) * wq + tilesPerRow * RowTile - 1;
+        if (last >= xpad.Length) throw new InvalidOperationException("conv2d internal error: row-kernel input too small.");
+        Compute.For(n * g.Groups * unit.OBlocks * unit.PosBlocks, unit);
+    }
+
+    /// <summary>One work unit of <see cref="ForwardRows"/>: (image, group, 2·lanes output channels, up to 28 tiles of 7 positions).</summary>
+    private struct RowUnit : IForBody
+    {
+        public TF[] X, Y, APack;
+        public TF[]? Bias;
+        public int[] Off;
+        public IConvEpilogue<TF>? Epilogue;
+        public ConvSimdPath Path;
+        public int ImageStride, GroupStride, Groups, Og, K, Lanes, OBlocks, PosBlocks, TilesPerUnit, Tiles, TilesPerRow;
+        public int Wq, Ho, Wo, OutChannels;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int u)
+        {
+            int pb = u % PosBlocks, rest = u / PosBlocks;
+            int ob = rest % OBlocks; rest /= OBlocks;
+            int grp = rest % Groups, img = rest / Groups;
+            int lanes = Lanes, k = K, t0 = pb * TilesPerUnit, nt = Math.Min(TilesPerUnit, Tiles - t0), tilesPerRow = TilesPerRow;
+            int o0 = ob * lanes, count = Math.Min(lanes, Og - o0), wq = Wq, wo = Wo;
+            var cbuf = Grow(ref t_rowC, (long)nt * RowTile * lanes);
+            ref TF xb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), img * ImageStride + grp * GroupStride);
+            ref int off0 = ref MemoryMarshal.GetArrayDataReference(Off);
+            ref TF ablock = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(APack), (grp * OBlocks + ob) * k * lanes);
+            ref TF c0 = ref MemoryMarshal.GetArrayDataReference(cbuf);
+            for (int k0 = 0; k0 < k; k0 += RowKc)
+            {
+                int kc = Math.Min(RowKc, k - k0);
+                ref TF a0 = ref Unsafe.Add(ref ablock, k0 * lanes);
+                for (int t = 0; t < nt; t++)
+                {
+                    int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
+                    ref TF bp = ref Unsafe.Add(ref xb, ur * wq + v0);
+                    ref int op = ref Unsafe.Add(ref off0, k0);
+                    ref TF cp = ref Unsafe.Add(ref c0, t * RowTile * lanes);
+                    switch (Path)
+                    {
+                        case ConvSimdPath.Vector512: MicroRows<Simd512<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
+                        case ConvSimdPath.Vector256: MicroRows<Simd256<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
+                        default: MicroRows<SimdPortable<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
+                    }
+                }
+            }
+            // Copy-out, channel by channel: transpose the unit's products into one row, then + bias and the epilogue
+            // (vectorised over the row, junk positions of partial tiles included and discarded), then the valid positions.
+            var row = Grow(ref t_rowOut, nt * RowTile).AsSpan(0, nt * RowTile);
+            for (int i = 0; i < count; i++)
+            {
+                int oc = grp * Og + o0 + i;
+                for (int p = 0; p < row.Length; p++) row[p] = cbuf[p * lanes + i];
+                if (Bias is not null) TensorPrimitives.Add(row, Bias[oc], row);
+                Epilogue?.Apply(row);
+                int chanBase = (img * OutChannels + oc) * Ho * wo;
+                for (int t = 0; t < nt; t++)
+                {
+                    int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
+                    int valid = Math.Min(RowTile, wo - v0);
+                    row.Slice(t * RowTile, valid).CopyTo(Y.AsSpan(chanBase + ur * wo + v0, valid));
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs the A rows of one (group, channel block) as [kk][lanes], rows past O/G zero.</summary>
+    private struct RowPack : IForBody
+    {
+        public DirectA A;
+        public TF[] Dst;
+        public int Og, K, Lanes, OBlocks;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int idx)
+        {
+            int grp = idx / OBlocks, ob = idx % OBlocks, lanes = Lanes, k = K, o0 = ob * lanes, count = Math.Min(lanes, Og - o0);
+            var d = Dst.AsSpan(idx * k * lanes, k * lanes);
+            if (count < lanes) d.Clear();
+            var aData = A.Data;
+            var aoff = A.AOff.AsSpan(0, k);
+            for (int i = 0; i < count; i++)
+            {
+                var src = aData.AsSpan(grp * A.GroupStride + (o0 + i) * A.Lda);
+                for (int kk = 0; kk < k; kk++) d[kk * lanes + i] = src[aoff[kk]];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The 7 × 2 register tile of the row kernel, written once for every vector width: 14 accumulators (position r,
+    /// channel vector v), one FMA chain per element over kk, starting from +0 when <paramref name="first"/>;
+    /// B broadcast from b[off[kk] + r], A two registers at a[kk·2·Count].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroRows<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        nuint l = (nuint)TV.Count, s = 2 * l;
+        TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61;
+        if (first)
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = TV.Zero;
+        }
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+            c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
+            c40 = TV.Load(ref c, 4 * s); c41 = TV.Load(ref c, 4 * s + l);
+            c50 = TV.Load(ref c, 5 * s); c51 = TV.Load(ref c, 5 * s + l);
+            c60 = TV.Load(ref c, 6 * s); c61 = TV.Load(ref c, 6 * s + l);
+        }
+        ref TF ap = ref a;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            var w0 = TV.Load(ref ap, 0);
+            var w1 = TV.Load(ref ap, l);
+            TV bv;
+            bv = TV.Splat(bp); c00 = TV.FusedMultiplyAdd(bv, w0, c00); c01 = TV.FusedMultiplyAdd(bv, w1, c01);
+            bv = TV.Splat(Unsafe.Add(ref bp, 1)); c10 = TV.FusedMultiplyAdd(bv, w0, c10); c11 = TV.FusedMultiplyAdd(bv, w1, c11);
+            bv = TV.Splat(Unsafe.Add(ref bp, 2)); c20 = TV.FusedMultiplyAdd(bv, w0, c20); c21 = TV.FusedMultiplyAdd(bv, w1, c21);
+            bv = TV.Splat(Unsafe.Add(ref bp, 3)); c30 = TV.FusedMultiplyAdd(bv, w0, c30); c31 = TV.FusedMultiplyAdd(bv, w1, c31);
+            bv = TV.Splat(Unsafe.Add(ref bp, 4)); c40 = TV.FusedMultiplyAdd(bv, w0, c40); c41 = TV.FusedMultiplyAdd(bv, w1, c41);
+            bv = TV.Splat(Unsafe.Add(ref bp, 5)); c50 = TV.FusedMultiplyAdd(bv, w0, c50); c51 = TV.FusedMultiplyAdd(bv, w1, c51);
+            bv = TV.Splat(Unsafe.Add(ref bp, 6)); c60 = TV.FusedMultiplyAdd(bv, w0, c60); c61 = TV.FusedMultiplyAdd(bv, w1, c61);
+            ap = ref Unsafe.Add(ref ap, s);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
+        TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
+        TV.Store(c40, ref c, 4 * s); TV.Store(c41, ref c, 4 * s + l);
+        TV.Store(c50, ref c, 5 * s); TV.Store(c51, ref c, 5 * s + l);
+        TV.Store(c60, ref c, 6 * s); TV.Store(c61, ref c, 6 * s + l);
+    }
+}
+
+/// <summary>
+/// A weight tensor's packing for the row kernel, computed on its first use and kept: only for weights that never change
+/// after it is made (an inference plan's folded convolutions own one each). Not for concurrent use.
+/// </summary>
+internal sealed class ConvWeightPack
+{
+    /// <summary>The packed weights (a float[] or double[]), or null before the first use.</summary>
+    public Array? Data { get; set; }
+
+    /// <summary>The channel lanes per block the packing was made for.</summary>
+    public int Lanes { get; set; }
+}

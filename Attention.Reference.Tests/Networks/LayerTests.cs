@@ -1,5 +1,6 @@
 using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
+using FsCheck.Fluent;
 using MathNet.Numerics.LinearAlgebra;
 
 using Attention.Reference.Tests.Support;
@@ -50,6 +51,36 @@ public class LayerTests
         var y = Run(new MaxPool2d<double>(2, 2, 1, 1, ceilMode: true), x, new DenseTensor<double>(1, 1, 2, 2), out _);
         Assert.Equal([-3, -1, -5, -4], y.Data); // PyTorch 1.13: [[-3, -1], [-5, -4]]
     }
+
+    [FsCheck.Xunit.Property(MaxTest = 200)]
+    public FsCheck.Property MaxPool_values_only_path_equals_the_argmax_loop_bitwise() => FsCheck.Fluent.Prop.ForAll(
+        FsCheck.Fluent.Gen.Choose(0, int.MaxValue).ToArbitrary(), seed =>
+    {
+        // Random geometry (kernel 1–4, stride 1–3, padding ≤ k/2, dilation 1–2, ceil mode) on planes 1–40 wide, with
+        // ties, ±0, ±∞ and NaNs of different payloads: the inference path (values only, rows of windows) must give
+        // the scalar argmax loop's exact bits.
+        var rng = new Random(seed);
+        int k = rng.Next(1, 5), s = rng.Next(1, 4), p = rng.Next(0, k / 2 + 1), d = rng.Next(1, 3);
+        bool ceil = rng.Next(2) == 0;
+        int h = rng.Next(1, 41), w = rng.Next(1, 41);
+        var layer = new MaxPool2d<float>(k, s, p, d, ceil);
+        if ((long)h + 2 * p < (long)d * (k - 1) + 1 || (long)w + 2 * p < (long)d * (k - 1) + 1) return;
+        int ho = layer.OutputSize(h), wo = layer.OutputSize(w);
+        float[] specials = [0f, -0f, 1f, float.PositiveInfinity, float.NegativeInfinity, BitConverter.Int32BitsToSingle(0x7fc00001),
+            BitConverter.Int32BitsToSingle(unchecked((int)0xffc00002)), 2f];
+        var x = new DenseTensor<float>(2, 1, h, w);
+        for (int i = 0; i < x.Length; i++)
+            x.Data[i] = rng.Next(4) == 0 ? specials[rng.Next(specials.Length)] : (float)Math.Round(rng.NextDouble() * 4 - 2, 1);
+        var expected = layer.Forward(x, new Pass<float>());
+        var actual = new float[ho * wo];
+        for (int plane = 0; plane < 2; plane++)
+        {
+            MaxPoolRows.Plane<float>(x.Data.AsSpan(plane * h * w, h * w), actual, h, w, ho, wo, k, s, p, d);
+            for (int i = 0; i < actual.Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected.Data[plane * ho * wo + i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                    $"k={k} s={s} p={p} d={d} ceil={ceil} {h}x{w}: y[{plane}, {i}] {actual[i]} vs {expected.Data[plane * ho * wo + i]}");
+        }
+    });
 
     [Fact]
     public void Linear_is_the_matrix_product_and_its_adjoint()

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -184,6 +186,17 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
             int[] arg = Arg;
             int h = H, w = W, ho = Ho, wo = Wo, k = K, s = S, p = P, d = D;
             int xo = plane * h * w, yo = plane * ho * wo;
+            // Values only (inference): whole rows of windows at once, the same comparisons in the same order.
+            if (arg.Length == 0 && typeof(T) == typeof(float))
+            {
+                MaxPoolRows.Plane(Unsafe.As<float[]>(xd).AsSpan(xo, h * w), Unsafe.As<float[]>(yd).AsSpan(yo, ho * wo), h, w, ho, wo, k, s, p, d);
+                return;
+            }
+            if (arg.Length == 0 && typeof(T) == typeof(double))
+            {
+                MaxPoolRows.Plane(Unsafe.As<double[]>(xd).AsSpan(xo, h * w), Unsafe.As<double[]>(yd).AsSpan(yo, ho * wo), h, w, ho, wo, k, s, p, d);
+                return;
+            }
             for (int oh = 0; oh < ho; oh++)
                 for (int ow = 0; ow < wo; ow++)
                 {
@@ -321,5 +334,102 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
                     dxd[o + i * w + j] = (overWidth ? gd[p * h + i] : gd[p * w + j]) / count;
         });
         return dx;
+    }
+}
+
+/// <summary>
+/// The max pool's values without argmax, a row of windows at a time: for each output row and each window tap (i, j) in
+/// the scalar loop's order (i, then j), the tap's inputs for every interior output column are gathered into a row and
+/// folded in with the same rule as the scalar loop (take v when v &gt; best or v is NaN), vectorised over the row; the
+/// border columns, whose windows leave the input, run the scalar loop. So the bits equal the scalar loop's, signed
+/// zeros and NaN payloads included.
+/// </summary>
+internal static class MaxPoolRows
+{
+    [ThreadStatic] private static float[]? t_f;
+    [ThreadStatic] private static double[]? t_d;
+
+    private static Span<TU> Buffer<TU>(int length) where TU : unmanaged
+    {
+        if (typeof(TU) == typeof(float))
+        {
+            if (t_f is null || t_f.Length < length) t_f = new float[length];
+            return System.Runtime.InteropServices.MemoryMarshal.Cast<float, TU>(t_f.AsSpan(0, length));
+        }
+        if (t_d is null || t_d.Length < length) t_d = new double[length];
+        return System.Runtime.InteropServices.MemoryMarshal.Cast<double, TU>(t_d.AsSpan(0, length));
+    }
+
+    /// <summary>One (n, c) plane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Plane<TU>(ReadOnlySpan<TU> x, Span<TU> y, int h, int w, int ho, int wo, int k, int s, int p, int d)
+        where TU : unmanaged, IFloatingPointIeee754<TU>
+    {
+        // Interior columns: every tap column in range, ow·s − p ≥ 0 and ow·s − p + (k − 1)·d ≤ w − 1.
+        int lo = Math.Min(wo, (p + s - 1) / s), hi = Math.Max(lo, Math.Min(wo, (w - 1 - (k - 1) * d + p) / s + 1));
+        if ((w - 1 - (k - 1) * d + p) < 0) hi = lo;
+        int width = hi - lo;
+        var tap = Buffer<TU>(2 * Math.Max(width, 1));
+        var row = tap[width..(2 * width)];
+        tap = tap[..width];
+        for (int oh = 0; oh < ho; oh++)
+        {
+            int hs = oh * s - p;
+            bool first = true;
+            for (int i = 0; i < k && width > 0; i++)
+            {
+                int ih = hs + i * d;
+                if (ih < 0 || ih >= h) continue;
+                for (int j = 0; j < k; j++)
+                {
+                    int start = ih * w + lo * s - p + j * d;
+                    if (first) { Strided.Gather(x, start, s, row); first = false; continue; }
+                    Strided.Gather(x, start, s, tap);
+                    Fold(tap, row);
+                }
+            }
+            if (first) row.Fill(TU.NegativeInfinity); // no window row in range (the scalar loop's initial value)
+            if (width > 0) row.CopyTo(y.Slice(oh * wo + lo, width));
+            for (int ow = 0; ow < wo; ow++)
+            {
+                if (ow == lo && hi > lo) { ow = hi - 1; continue; }
+                int ws = ow * s - p;
+                TU best = TU.NegativeInfinity;
+                bool any = false;
+                for (int i = 0; i < k; i++)
+                {
+                    int ih = hs + i * d;
+                    if (ih < 0 || ih >= h) continue;
+                    for (int j = 0; j < k; j++)
+                    {
+                        int iw = ws + j * d;
+                        if (iw < 0 || iw >= w) continue;
+                        TU v = x[ih * w + iw];
+                        if (!any || v > best || TU.IsNaN(v)) { best = v; any = true; }
+                    }
+                }
+                y[oh * wo + ow] = best;
+            }
+        }
+    }
+
+    /// <summary>best ← v where v &gt; best or v is NaN, element by element.</summary>
+    private static void Fold<TU>(ReadOnlySpan<TU> v, Span<TU> best) where TU : unmanaged, IFloatingPointIeee754<TU>
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vv = System.Runtime.InteropServices.MemoryMarshal.Cast<TU, Vector<TU>>(v);
+            var bb = System.Runtime.InteropServices.MemoryMarshal.Cast<TU, Vector<TU>>(best);
+            for (int c = 0; c < vv.Length; c++)
+            {
+                var a = vv[c];
+                var take = Vector.GreaterThan(a, bb[c]) | ~Vector.Equals(a, a);
+                bb[c] = Vector.ConditionalSelect(take, a, bb[c]);
+            }
+            i = vv.Length * Vector<TU>.Count;
+        }
+        for (; i < v.Length; i++)
+            if (v[i] > best[i] || TU.IsNaN(v[i])) best[i] = v[i];
     }
 }

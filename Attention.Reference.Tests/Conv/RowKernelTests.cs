@@ -151,6 +151,46 @@ public sealed class RowKernelTests
         Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
     }
 
+    [Fact]
+    public void PointwiseInputReadInPlaceEqualsThePaddedCopyBitwise()
+    {
+        // Planes of 1, 31, 32, 33, 64 + 5 and 14 × 14 positions (no whole panel, exact panels, panels and a tail), groups, batch 2.
+        var shapes = new ConvProblem[]
+        {
+            new(Conv2dGeometry.Square(5, 7, 1), 2, 1, 1, true, 41),
+            new(Conv2dGeometry.Square(6, 9, 1), 1, 1, 31, false, 42),
+            new(Conv2dGeometry.Square(8, 12, 1, groups: 2), 2, 4, 8, true, 43),
+            new(Conv2dGeometry.Square(3, 17, 1), 2, 3, 11, true, 44),
+            new(Conv2dGeometry.Square(20, 70, 1), 1, 3, 23, false, 45),
+            new(Conv2dGeometry.Square(64, 40, 1), 2, 14, 14, true, 46),
+        };
+        foreach (var pr in shapes)
+        {
+            foreach (var path in new ConvSimdPath?[] { null, ConvSimdPath.Vector256, ConvSimdPath.Portable })
+            {
+                var saved = Conv2dTuning.ForcedPath;
+                Conv2dTuning.ForcedPath = path ?? saved;
+                try
+                {
+                    var inPlace = Run<float>(pr, false);
+                    Conv2dTuning.PointwiseInPlace = false;
+                    var copied = Run<float>(pr, false);
+                    foreach (var (name, t) in copied) Bitwise.AssertIdentical(t, inPlace.Get(name), $"{name} in place vs copied ({path}) of {pr}");
+                    Conv2dTuning.PointwiseInPlace = null;
+                    var d = Run<double>(pr, false);
+                    Conv2dTuning.PointwiseInPlace = false;
+                    var dc = Run<double>(pr, false);
+                    foreach (var (name, t) in dc) Bitwise.AssertIdentical(t, d.Get(name), $"{name} float64 in place vs copied ({path}) of {pr}");
+                }
+                finally
+                {
+                    Conv2dTuning.PointwiseInPlace = null;
+                    Conv2dTuning.ForcedPath = saved;
+                }
+            }
+        }
+    }
+
     /// <summary>y ← 2y + 1: applying it twice, or skipping an element, changes the result.</summary>
     private sealed class AffineEpilogue<T> : IConvEpilogue<T> where T : System.Numerics.IFloatingPointIeee754<T>
     {

@@ -65,6 +65,13 @@ internal static class Conv2dTuning
     [ThreadStatic] private static bool? t_packedInputGradient;
     [ThreadStatic] private static bool? t_depthwise;
     [ThreadStatic] private static bool? t_rowKernel;
+    [ThreadStatic] private static bool? t_pointwiseInPlace;
+
+    /// <summary>
+    /// Forbids (false) reading a 1×1 stride-1 unpadded convolution's input in place for calls from the current thread,
+    /// so that it runs on the padded copy like every other shape (tests hold the two bitwise equal).
+    /// </summary>
+    public static bool? PointwiseInPlace { get => t_pointwiseInPlace; set => t_pointwiseInPlace = value; }
 
     /// <summary>
     /// Forces (true) or forbids (false) the channels-in-lanes row kernel of the direct forward for calls from the current
@@ -307,12 +314,47 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             return;
         }
         int nr = Nr(path);
+        var a = new DirectA(aData, lda, aoff, aGroupStride);
+        if (g.Kernel == (1, 1) && g.Stride == (1, 1) && g.Padding == (0, 0) && Conv2dTuning.PointwiseInPlace != false)
+        {
+            ForwardPointwise(xData, n, h * w, a, bData, g, yData, epilogue, nr);
+            return;
+        }
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
         var off = PhaseOffsets(g, h, wp, plane);
         var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
-        var a = new DirectA(aData, lda, aoff, aGroupStride);
         var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
         DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst, epilogue);
+    }
+
+    /// <summary>
+    /// A 1×1 stride-1 unpadded convolution: the input is already its own im2col matrix (row kk = channel kk's plane), so
+    /// the columns that fill whole micro-panels are read in place, with no copy; the last P mod NR columns of each plane
+    /// are copied into a zero-padded [N·C][NR] strip and run as one more grid. The same FMA chains as the padded copy.
+    /// </summary>
+    private static void ForwardPointwise(TF[] xData, int n, int hw, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData,
+        IConvEpilogue<TF>? epilogue, int nr)
+    {
+        int k = g.ReductionLength, cin = g.InChannels, aligned = hw / nr * nr, tail = hw - aligned;
+        if (aligned > 0)
+        {
+            var off = Grow(ref t_off, k);
+            for (int kk = 0; kk < k; kk++) off[kk] = kk * hw;
+            var src = new DirectInput(xData, cin * hw, g.InPerGroup * hw, off, k);
+            var dst = new DirectOutput(yData, g.OutChannels * hw, hw, 0, aligned, 1);
+            DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, 1, aligned, aligned, dst, epilogue);
+        }
+        if (tail > 0)
+        {
+            var strip = Grow(ref t_xpad, (long)n * cin * nr + nr);
+            strip.AsSpan(0, n * cin * nr + nr).Clear();
+            for (int nc = 0; nc < n * cin; nc++) xData.AsSpan(nc * hw + aligned, tail).CopyTo(strip.AsSpan(nc * nr, tail));
+            var off = Grow(ref t_off, k);
+            for (int kk = 0; kk < k; kk++) off[kk] = kk * nr;
+            var src = new DirectInput(strip, cin * nr, g.InPerGroup * nr, off, k);
+            var dst = new DirectOutput(yData, g.OutChannels * hw, hw, aligned, nr, 1);
+            DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, 1, nr, tail, dst, epilogue);
+        }
     }
 
     /// <summary>The B side of <see cref="DirectCore"/>: im2col row kk of image n, group g at data[n·imageStride + g·groupStride + off[kk]].</summary>

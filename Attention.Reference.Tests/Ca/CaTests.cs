@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
 using Attention.Reference.Modules;
@@ -276,26 +277,33 @@ public class CaTests(ITestOutputHelper output)
         var g = RandomTensor(rng, n, c, h, w);
         var f64 = CoordinateAttention.Forward(x, p, training);
         var g64 = CoordinateAttention.Backward(f64, g);
-        var f32 = CoordinateAttentionFast.Forward(x.Cast<float>(), p.Cast<float>(), training);
-        var g32 = CoordinateAttentionFast.Backward(f32, g.Cast<float>());
-        void Near(DenseTensor<double> e, DenseTensor<float> a, string what, DenseTensor<double>? scaleOf = null)
+        void Near(SimdPath path, DenseTensor<double> e, DenseTensor<float> a, string what, DenseTensor<double>? scaleOf = null)
         {
             double max = (scaleOf ?? e).Data.Max(Math.Abs), worst = 0;
             for (int i = 0; i < e.Length; i++) worst = Math.Max(worst, Math.Abs(a.Data[i] - e.Data[i]));
-            output.WriteLine($"{what}: {worst / max:E2}");
-            Assert.True(worst <= 5e-6 * max, $"{what}: max error {worst:E3} > 5e-6·{max:E3}");
+            output.WriteLine($"{path} {what}: {worst / max:E2}");
+            Assert.True(worst <= 5e-6 * max, $"{path} {what}: max error {worst:E3} > 5e-6·{max:E3}");
         }
-        Near(f64.Y, f32.Y, "y");
-        Near(f64.RunningVar, f32.RunningVar, "running_var");
-        Near(g64.X, g32.X, "x.grad");
-        Near(g64.Conv1Weight, g32.Conv1Weight, "conv1.weight.grad");
-        Near(g64.Conv1Bias, g32.Conv1Bias, "conv1.bias.grad", training ? g64.Conv1Weight : null);
-        Near(g64.BnWeight, g32.BnWeight, "bn1.weight.grad");
-        Near(g64.BnBias, g32.BnBias, "bn1.bias.grad");
-        Near(g64.ConvHWeight, g32.ConvHWeight, "conv_h.weight.grad");
-        Near(g64.ConvHBias, g32.ConvHBias, "conv_h.bias.grad");
-        Near(g64.ConvWWeight, g32.ConvWWeight, "conv_w.weight.grad");
-        Near(g64.ConvWBias, g32.ConvWBias, "conv_w.bias.grad");
+        // The same on every vector path, chosen through the one switch (SimdWidth): the wide plane kernels forced off too.
+        foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256, SimdPath.Portable })
+        {
+            var (f32, g32) = SimdWidth.With(path, () =>
+            {
+                var f = CoordinateAttentionFast.Forward(x.Cast<float>(), p.Cast<float>(), training);
+                return (f, CoordinateAttentionFast.Backward(f, g.Cast<float>()));
+            });
+            Near(path, f64.Y, f32.Y, "y");
+            Near(path, f64.RunningVar, f32.RunningVar, "running_var");
+            Near(path, g64.X, g32.X, "x.grad");
+            Near(path, g64.Conv1Weight, g32.Conv1Weight, "conv1.weight.grad");
+            Near(path, g64.Conv1Bias, g32.Conv1Bias, "conv1.bias.grad", training ? g64.Conv1Weight : null);
+            Near(path, g64.BnWeight, g32.BnWeight, "bn1.weight.grad");
+            Near(path, g64.BnBias, g32.BnBias, "bn1.bias.grad");
+            Near(path, g64.ConvHWeight, g32.ConvHWeight, "conv_h.weight.grad");
+            Near(path, g64.ConvHBias, g32.ConvHBias, "conv_h.bias.grad");
+            Near(path, g64.ConvWWeight, g32.ConvWWeight, "conv_w.weight.grad");
+            Near(path, g64.ConvWBias, g32.ConvWBias, "conv_w.bias.grad");
+        }
     }
 
     [Fact]

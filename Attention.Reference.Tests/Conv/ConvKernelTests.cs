@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -138,15 +139,15 @@ public sealed class ConvKernelTests
     {
         foreach (var pr in new[] { Big, Strided, StridedWide })
         {
-            var saved = Conv2dTuning.ForcedPath;
+            var saved = SimdWidth.Forced;
             try
             {
-                Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+                SimdWidth.Forced = SimdPath.Vector512;
                 var d512 = AllFour<double>(pr);
                 var f512 = AllFour<float>(pr);
-                foreach (var path in new[] { ConvSimdPath.Vector256, ConvSimdPath.Portable })
+                foreach (var path in new[] { SimdPath.Vector256, SimdPath.Portable })
                 {
-                    Conv2dTuning.ForcedPath = path;
+                    SimdWidth.Forced = path;
                     var d = AllFour<double>(pr);
                     var f = AllFour<float>(pr);
                     foreach (var (name, t) in d512) Bitwise.AssertIdentical(t, d.Get(name), $"{name} float64 {path} vs Vector512");
@@ -155,7 +156,7 @@ public sealed class ConvKernelTests
             }
             finally
             {
-                Conv2dTuning.ForcedPath = saved;
+                SimdWidth.Forced = saved;
             }
         }
     }

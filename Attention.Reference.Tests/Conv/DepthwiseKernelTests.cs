@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -129,17 +130,17 @@ public sealed class DepthwiseKernelTests
     [Fact]
     public void DepthwiseIsBitwiseIdenticalForEveryVectorWidth()
     {
-        var saved = Conv2dTuning.ForcedPath;
+        var saved = SimdWidth.Forced;
         try
         {
             foreach (var pr in Mobile)
             {
-                Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+                SimdWidth.Forced = SimdPath.Vector512;
                 var d512 = ConvKernelTests.AllFour<double>(pr);
                 var f512 = ConvKernelTests.AllFour<float>(pr);
-                foreach (var path in new[] { ConvSimdPath.Vector256, ConvSimdPath.Portable })
+                foreach (var path in new[] { SimdPath.Vector256, SimdPath.Portable })
                 {
-                    Conv2dTuning.ForcedPath = path;
+                    SimdWidth.Forced = path;
                     var d = ConvKernelTests.AllFour<double>(pr);
                     var f = ConvKernelTests.AllFour<float>(pr);
                     foreach (var (name, t) in d512) Bitwise.AssertIdentical(t, d.Get(name), $"{name} float64 {path} vs Vector512, {pr}");
@@ -149,7 +150,7 @@ public sealed class DepthwiseKernelTests
         }
         finally
         {
-            Conv2dTuning.ForcedPath = saved;
+            SimdWidth.Forced = saved;
         }
     }
 

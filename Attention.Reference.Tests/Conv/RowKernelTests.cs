@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -75,26 +76,26 @@ public sealed class RowKernelTests
     [Fact]
     public void RowKernelIsBitwiseIdenticalForEveryVectorWidthAndThreadCount()
     {
-        var saved = Conv2dTuning.ForcedPath;
+        var saved = SimdWidth.Forced;
         try
         {
             foreach (var pr in Shapes[..3])
             {
-                Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+                SimdWidth.Forced = SimdPath.Vector512;
                 var reference = Run<float>(pr, true);
-                foreach (var path in new[] { ConvSimdPath.Vector256, ConvSimdPath.Portable })
+                foreach (var path in new[] { SimdPath.Vector256, SimdPath.Portable })
                 {
-                    Conv2dTuning.ForcedPath = path;
+                    SimdWidth.Forced = path;
                     var other = Run<float>(pr, true);
                     foreach (var (name, t) in reference) Bitwise.AssertIdentical(t, other.Get(name), $"{name} {path} vs Vector512 of {pr}");
                 }
-                Conv2dTuning.ForcedPath = saved;
+                SimdWidth.Forced = saved;
                 Bitwise.AssertSameForThreadCounts(() => Run<double>(pr, true), 2, 3);
             }
         }
         finally
         {
-            Conv2dTuning.ForcedPath = saved;
+            SimdWidth.Forced = saved;
         }
     }
 
@@ -106,7 +107,7 @@ public sealed class RowKernelTests
         var (ho, wo) = pr.Out;
         var expected = Run<double>(pr, false).Get("y");
         var pack = new ConvWeightPack();
-        var saved = Conv2dTuning.ForcedPath;
+        var saved = SimdWidth.Forced;
         Conv2dTuning.RowKernel = true;
         try
         {
@@ -118,11 +119,11 @@ public sealed class RowKernelTests
                 Assert.NotNull(pack.Data);
             }
             var first = pack.Data;
-            Conv2dTuning.ForcedPath = ConvSimdPath.Vector512;
+            SimdWidth.Forced = SimdPath.Vector512;
             Conv2d.Forward(x, wt, b, pr.G, new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo), null, pack);
             var wide = pack.Data;
             // A narrower path packs for its own lane count instead of reading the other layout.
-            Conv2dTuning.ForcedPath = ConvSimdPath.Vector256;
+            SimdWidth.Forced = SimdPath.Vector256;
             var y256 = new DenseTensor<double>(pr.N, pr.G.OutChannels, ho, wo);
             Conv2d.Forward(x, wt, b, pr.G, y256, null, pack);
             Bitwise.AssertIdentical(expected, y256, "Vector256 after a Vector512 packing");
@@ -133,7 +134,7 @@ public sealed class RowKernelTests
         finally
         {
             Conv2dTuning.RowKernel = null;
-            Conv2dTuning.ForcedPath = saved;
+            SimdWidth.Forced = saved;
         }
     }
 
@@ -142,13 +143,13 @@ public sealed class RowKernelTests
     {
         // ResNet-50 layer4 3x3 (49 outputs on 64 grid columns) and layer3 (196 on 224): rows when the weights are cached
         // or reused over enough positions; never on a plane the grid covers exactly, for short reductions, or off Vector512.
-        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
-        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
-        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
-        Assert.True(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
-        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
-        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
-        Assert.False(Conv2dFast<float>.RowsApply(ConvSimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
+        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
+        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
+        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
+        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
     }
 
     [Fact]
@@ -166,10 +167,10 @@ public sealed class RowKernelTests
         };
         foreach (var pr in shapes)
         {
-            foreach (var path in new ConvSimdPath?[] { null, ConvSimdPath.Vector256, ConvSimdPath.Portable })
+            foreach (var path in new SimdPath?[] { null, SimdPath.Vector256, SimdPath.Portable })
             {
-                var saved = Conv2dTuning.ForcedPath;
-                Conv2dTuning.ForcedPath = path ?? saved;
+                var saved = SimdWidth.Forced;
+                SimdWidth.Forced = path ?? saved;
                 try
                 {
                     var inPlace = Run<float>(pr, false);
@@ -185,7 +186,7 @@ public sealed class RowKernelTests
                 finally
                 {
                     Conv2dTuning.PointwiseInPlace = null;
-                    Conv2dTuning.ForcedPath = saved;
+                    SimdWidth.Forced = saved;
                 }
             }
         }

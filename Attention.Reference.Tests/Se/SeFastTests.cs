@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
@@ -34,7 +35,7 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var g = SqueezeExcitation.Backward(o, p, st, dy);
         foreach (bool wide in new[] { true, false })
         {
-            SeKernels.WithVector512(wide, () =>
+            SimdWidth.With(wide ? SimdPath.Vector512 : SimdPath.Portable, () =>
             {
                 var xf = x.Cast<float>();
                 var dyf = dy.Cast<float>();
@@ -107,7 +108,7 @@ public sealed class SeFastTests(ITestOutputHelper output)
 
         return FsCheck.Fluent.Prop.When(wellConditioned, () =>
         {
-            var (yf, gf) = SeKernels.WithVector512(wide, () => Compute.WithThreads(1 + Math.Abs(seed % 3), () =>
+            var (yf, gf) = SimdWidth.With(wide ? SimdPath.Vector512 : SimdPath.Portable, () => Compute.WithThreads(1 + Math.Abs(seed % 3), () =>
                 SqueezeExcitationFast.ForwardBackward(o, x.Cast<float>(), SeTestData.ToFloat(o, p), dy.Cast<float>())));
             var mag = SeTestData.GradientMagnitudes(o, p, st, dy);
             void Check(string name, double err) => Assert.True(err <= Tolerance, $"{name}: {err:E2} > {Tolerance:E0}");
@@ -189,7 +190,7 @@ public sealed class SeFastTests(ITestOutputHelper output)
         var fwd = new TensorSet<float>("x only");
         fwd.Set("x", in32.Get("x"));
         Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, fwd, p32, RunOptions.Default), 2, 3, 8);
-        SeKernels.WithVector512(false, () =>
+        SimdWidth.With(SimdPath.Portable, () =>
         {
             Bitwise.AssertSameForThreadCounts(() => SeTestData.Module.Run(config, in32, p32, RunOptions.Default), 2, 3);
             return 0;

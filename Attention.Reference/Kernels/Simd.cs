@@ -41,6 +41,15 @@ internal interface ISimd<TSelf, T>
 
     /// <summary>a + b, rounded.</summary>
     static abstract TSelf Add(TSelf a, TSelf b);
+
+    /// <summary>|a| per lane.</summary>
+    static abstract TSelf Abs(TSelf a);
+
+    /// <summary>sgn(x)·c per lane with sgn(0) = 0 and 0 for NaN (PyTorch's abs backward).</summary>
+    static abstract TSelf SignTimes(TSelf x, TSelf c);
+
+    /// <summary>The lanes' sum in the hardware's documented horizontal order for this width.</summary>
+    static abstract T Sum(TSelf a);
 }
 
 /// <summary><see cref="Vector512{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -82,6 +91,20 @@ internal readonly struct Simd512<T> : ISimd<Simd512<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512<T> Add(Simd512<T> a, Simd512<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Abs(Simd512<T> a) => new(Vector512.Abs(a._v));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> SignTimes(Simd512<T> x, Simd512<T> c) =>
+        new(Vector512.ConditionalSelect(Vector512.GreaterThan(x._v, Vector512<T>.Zero), c._v, Vector512<T>.Zero)
+            - Vector512.ConditionalSelect(Vector512.LessThan(x._v, Vector512<T>.Zero), c._v, Vector512<T>.Zero));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum(Simd512<T> a) => Vector512.Sum(a._v);
 }
 
 /// <summary><see cref="Vector256{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -123,6 +146,20 @@ internal readonly struct Simd256<T> : ISimd<Simd256<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256<T> Add(Simd256<T> a, Simd256<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Abs(Simd256<T> a) => new(Vector256.Abs(a._v));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> SignTimes(Simd256<T> x, Simd256<T> c) =>
+        new(Vector256.ConditionalSelect(Vector256.GreaterThan(x._v, Vector256<T>.Zero), c._v, Vector256<T>.Zero)
+            - Vector256.ConditionalSelect(Vector256.LessThan(x._v, Vector256<T>.Zero), c._v, Vector256<T>.Zero));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum(Simd256<T> a) => Vector256.Sum(a._v);
 }
 
 /// <summary>The portable <see cref="Vector{T}"/> (ARM64 NEON, or software) as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -166,4 +203,18 @@ internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : u
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static SimdPortable<T> Add(SimdPortable<T> a, SimdPortable<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Abs(SimdPortable<T> a) => new(Vector.Abs(a._v));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> SignTimes(SimdPortable<T> x, SimdPortable<T> c) =>
+        new(Vector.ConditionalSelect(Vector.GreaterThan(x._v, Vector<T>.Zero), c._v, Vector<T>.Zero)
+            - Vector.ConditionalSelect(Vector.LessThan(x._v, Vector<T>.Zero), c._v, Vector<T>.Zero));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum(SimdPortable<T> a) => Vector.Sum(a._v);
 }

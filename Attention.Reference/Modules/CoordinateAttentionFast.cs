@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -39,6 +40,7 @@ public static class CoordinateAttentionFast
     public static CoordinateAttentionForward<float> Forward(DenseTensor<float> x, CoordinateAttentionParameters<float> p,
         bool training, double eps = 1e-5, double momentum = 0.1, DenseTensor<float>? output = null)
     {
+        var path = SimdWidth.Path; // the one vector-width switch, read once per call
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(p);
         p.Validate();
@@ -62,7 +64,7 @@ public static class CoordinateAttentionFast
             ref float colAcc = ref Unsafe.Add(ref yp, h);
             for (int k = 0; k < w; k++) Unsafe.Add(ref colAcc, k) = 0;
             for (int r = 0; r < h; r++)
-                Unsafe.Add(ref yp, r) = Kernels.SumAndAccumulate(ref Unsafe.Add(ref xp, r * w), ref colAcc, w) / fw;
+                Unsafe.Add(ref yp, r) = Kernels.SumAndAccumulate(path, ref Unsafe.Add(ref xp, r * w), ref colAcc, w) / fw;
             for (int k = 0; k < w; k++) Unsafe.Add(ref colAcc, k) /= fh;
         });
 
@@ -80,7 +82,7 @@ public static class CoordinateAttentionFast
             }
             for (int j = 0; j < l; j++) Unsafe.Add(ref dst, j) = 0;
             for (int i = 0; i < c; i++)
-                Kernels.Axpy(w1[m * c + i], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), (nn * c + i) * l), ref dst, l);
+                Kernels.Axpy(path, w1[m * c + i], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), (nn * c + i) * l), ref dst, l);
             for (int j = 0; j < l; j++) Unsafe.Add(ref dst, j) += b1[m];
         });
 
@@ -135,8 +137,8 @@ public static class CoordinateAttentionFast
             for (int m = 0; m < mip; m++)
             {
                 ref float actRow = ref Unsafe.Add(ref actN, m * l);
-                Kernels.Axpy(wh[ch * mip + m], ref actRow, ref MemoryMarshal.GetReference(rowH), h);
-                Kernels.Axpy(ww[ch * mip + m], ref Unsafe.Add(ref actRow, h), ref MemoryMarshal.GetReference(rowW), w);
+                Kernels.Axpy(path, wh[ch * mip + m], ref actRow, ref MemoryMarshal.GetReference(rowH), h);
+                Kernels.Axpy(path, ww[ch * mip + m], ref Unsafe.Add(ref actRow, h), ref MemoryMarshal.GetReference(rowW), w);
             }
             TensorPrimitives.Add(rowH, bh[ch], rowH);
             TensorPrimitives.Add(rowW, bw[ch], rowW);
@@ -145,7 +147,7 @@ public static class CoordinateAttentionFast
             ref float awr = ref MemoryMarshal.GetReference(rowW);
             if (wide) { Kernels.ScalePlane512(ref xp, ref awr, ref MemoryMarshal.GetReference(rowH), ref yp, h, w); return; }
             for (int r = 0; r < h; r++)
-                Kernels.ScaleRow(ref Unsafe.Add(ref xp, r * w), ref awr, rowH[r], ref Unsafe.Add(ref yp, r * w), w);
+                Kernels.ScaleRow(path, ref Unsafe.Add(ref xp, r * w), ref awr, rowH[r], ref Unsafe.Add(ref yp, r * w), w);
         });
 
         return new CoordinateAttentionForward<float>
@@ -163,6 +165,7 @@ public static class CoordinateAttentionFast
     public static CoordinateAttentionGradients<float> Backward(CoordinateAttentionForward<float> fwd, DenseTensor<float> dy,
         DenseTensor<float>? inputGrad = null)
     {
+        var path = SimdWidth.Path; // the one vector-width switch, read once per call
         ArgumentNullException.ThrowIfNull(fwd);
         ArgumentNullException.ThrowIfNull(dy);
         var x = fwd.X;
@@ -194,7 +197,7 @@ public static class CoordinateAttentionFast
                 for (int r = 0; r < h; r++)
                 {
                     float a = ah[pl * h + r];
-                    float da = Kernels.GateGradRow(ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
+                    float da = Kernels.GateGradRow(path, ref Unsafe.Add(ref gp, r * w), ref Unsafe.Add(ref xp, r * w), ref awr, a, ref accW, w);
                     dzh[pl * h + r] = da * ((1 - a) * a);
                 }
             }
@@ -239,7 +242,7 @@ public static class CoordinateAttentionFast
             {
                 float s = 0;
                 for (int nn = 0; nn < n; nn++)
-                    s += Kernels.Dot(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l),
+                    s += Kernels.Dot(path, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l),
                         ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(yc), (nn * c + i) * l), l);
                 dW1.Data[m * c + i] = s;
             }
@@ -268,7 +271,7 @@ public static class CoordinateAttentionFast
             {
                 Array.Clear(row);
                 for (int m = 0; m < mip; m++)
-                    Kernels.Axpy(w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
+                    Kernels.Axpy(path, w1[m * c + ch], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(df), (nn * mip + m) * l), ref rowRef, l);
                 for (int j = 0; j < h; j++) row[j] /= fw;
                 for (int j = h; j < l; j++) row[j] /= fh;
             }
@@ -281,7 +284,7 @@ public static class CoordinateAttentionFast
                 return;
             }
             for (int r = 0; r < h; r++)
-                Kernels.DxRow(ref Unsafe.Add(ref gp, r * w), ref awr, ah[pl * h + r], row[r], ref Unsafe.Add(ref rowRef, h),
+                Kernels.DxRow(path, ref Unsafe.Add(ref gp, r * w), ref awr, ah[pl * h + r], row[r], ref Unsafe.Add(ref rowRef, h),
                     ref Unsafe.Add(ref dxp, r * w), w);
         });
 
@@ -296,6 +299,7 @@ public static class CoordinateAttentionFast
     private static (DenseTensor<float> dW, DenseTensor<float> db) GateBackward(DenseTensor<float> dz, DenseTensor<float> act, int start,
         DenseTensor<float> weight, DenseTensor<float> dact)
     {
+        var path = SimdWidth.Path; // the one vector-width switch, read once per call
         int n = dz.Dim(0), co = dz.Dim(1), count = dz.Dim(2), mip = act.Dim(1), l = act.Dim(2);
         var dW = new DenseTensor<float>(co, mip);
         var db = new DenseTensor<float>(co);
@@ -312,7 +316,7 @@ public static class CoordinateAttentionFast
                 {
                     float s = 0;
                     for (int nn = 0; nn < n; nn++)
-                        s += Kernels.Dot(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), (nn * co + o) * count),
+                        s += Kernels.Dot(path, ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), (nn * co + o) * count),
                             ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(ad), (nn * mip + m) * l + start), count);
                     dW.Data[o * mip + m] = s;
                 }
@@ -324,7 +328,7 @@ public static class CoordinateAttentionFast
             ref float dst = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dad), nm * l + start);
             for (int j = 0; j < count; j++) Unsafe.Add(ref dst, j) = 0;
             for (int o = 0; o < co; o++)
-                Kernels.Axpy(wd[o * mip + m], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), (nn * co + o) * count), ref dst, count);
+                Kernels.Axpy(path, wd[o * mip + m], ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dzd), (nn * co + o) * count), ref dst, count);
         });
         return (dW, db);
     }
@@ -418,13 +422,13 @@ public static class CoordinateAttentionFast
         /// are computed identically by both vectors; row sums mask the overlap out of the second. Depends only on W
         /// and the hardware, never on the thread count.
         /// </summary>
-        public static bool UseWideRows(int w) => Vector512.IsHardwareAccelerated && w >= 16 && w <= 32;
+        public static bool UseWideRows(int w) => SimdWidth.Use512 && w >= 16 && w <= 32;
 
         /// <summary>
         /// Whether rows of L = H + W positions take the four-register Vector512 kernels: 16 ≤ L ≤ 64, vectors at
         /// 0, min(16, L − 16), min(32, L − 16) and L − 16 (repeated or overlapping lanes are computed identically).
         /// </summary>
-        public static bool UseWidePositions(int l) => Vector512.IsHardwareAccelerated && l >= 16 && l <= 64;
+        public static bool UseWidePositions(int l) => SimdWidth.Use512 && l >= 16 && l <= 64;
 
         /// <summary>Eq. (ca.4) for one (n, m): dst[l] = Σ_i W1[m, i]·y_cat[n, i, l] + b1[m], the row held in four registers.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -605,16 +609,16 @@ public static class CoordinateAttentionFast
 
         /// <summary>acc[i] += a·x[i].</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static void Axpy(float a, ref float x, ref float acc, int len)
+        public static void Axpy(SimdPath path, float a, ref float x, ref float acc, int len)
         {
             int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (path == SimdPath.Vector512)
             {
                 var va = Vector512.Create(a);
                 for (; i <= len - 16; i += 16)
                     Vector512.FusedMultiplyAdd(va, Vector512.LoadUnsafe(ref x, (nuint)i), Vector512.LoadUnsafe(ref acc, (nuint)i)).StoreUnsafe(ref acc, (nuint)i);
             }
-            if (Vector256.IsHardwareAccelerated)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
             {
                 var va = Vector256.Create(a);
                 for (; i <= len - 8; i += 8)
@@ -624,18 +628,18 @@ public static class CoordinateAttentionFast
             {
                 var va = new Vector<float>(a);
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
-                    (va * Vector.LoadUnsafe(ref x, (nuint)i) + Vector.LoadUnsafe(ref acc, (nuint)i)).StoreUnsafe(ref acc, (nuint)i);
+                    Vector.FusedMultiplyAdd(va, Vector.LoadUnsafe(ref x, (nuint)i), Vector.LoadUnsafe(ref acc, (nuint)i)).StoreUnsafe(ref acc, (nuint)i);
             }
             for (; i < len; i++) Unsafe.Add(ref acc, i) = MathF.FusedMultiplyAdd(a, Unsafe.Add(ref x, i), Unsafe.Add(ref acc, i));
         }
 
         /// <summary>acc[i] += x[i]; returns Σ x[i].</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static float SumAndAccumulate(ref float x, ref float acc, int len)
+        public static float SumAndAccumulate(SimdPath path, ref float x, ref float acc, int len)
         {
             int i = 0;
             float s = 0;
-            if (Vector512.IsHardwareAccelerated && len >= 16)
+            if (path == SimdPath.Vector512 && len >= 16)
             {
                 var vs = Vector512<float>.Zero;
                 for (; i <= len - 16; i += 16)
@@ -646,7 +650,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector512.Sum(vs);
             }
-            if (Vector256.IsHardwareAccelerated && len - i >= 8)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
             {
                 var vs = Vector256<float>.Zero;
                 for (; i <= len - 8; i += 8)
@@ -657,7 +661,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector256.Sum(vs);
             }
-            else if (!Vector256.IsHardwareAccelerated && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var vs = Vector<float>.Zero;
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
@@ -679,16 +683,16 @@ public static class CoordinateAttentionFast
 
         /// <summary>y[i] = (x[i]·aw[i])·a, Eq. (ca.10).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static void ScaleRow(ref float x, ref float aw, float a, ref float y, int len)
+        public static void ScaleRow(SimdPath path, ref float x, ref float aw, float a, ref float y, int len)
         {
             int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (path == SimdPath.Vector512)
             {
                 var va = Vector512.Create(a);
                 for (; i <= len - 16; i += 16)
                     (Vector512.LoadUnsafe(ref x, (nuint)i) * Vector512.LoadUnsafe(ref aw, (nuint)i) * va).StoreUnsafe(ref y, (nuint)i);
             }
-            if (Vector256.IsHardwareAccelerated)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
             {
                 var va = Vector256.Create(a);
                 for (; i <= len - 8; i += 8)
@@ -705,11 +709,11 @@ public static class CoordinateAttentionFast
 
         /// <summary>t = g·x; accW[i] += t[i]·a; returns Σ t[i]·aw[i] (Eq. (ca.11)–(ca.12) for one row).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static float GateGradRow(ref float g, ref float x, ref float aw, float a, ref float accW, int len)
+        public static float GateGradRow(SimdPath path, ref float g, ref float x, ref float aw, float a, ref float accW, int len)
         {
             int i = 0;
             float s = 0;
-            if (Vector512.IsHardwareAccelerated && len >= 16)
+            if (path == SimdPath.Vector512 && len >= 16)
             {
                 var va = Vector512.Create(a);
                 var vs = Vector512<float>.Zero;
@@ -721,7 +725,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector512.Sum(vs);
             }
-            if (Vector256.IsHardwareAccelerated && len - i >= 8)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
             {
                 var va = Vector256.Create(a);
                 var vs = Vector256<float>.Zero;
@@ -733,15 +737,15 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector256.Sum(vs);
             }
-            else if (!Vector256.IsHardwareAccelerated && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var va = new Vector<float>(a);
                 var vs = Vector<float>.Zero;
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
                 {
                     var t = Vector.LoadUnsafe(ref g, (nuint)i) * Vector.LoadUnsafe(ref x, (nuint)i);
-                    vs += t * Vector.LoadUnsafe(ref aw, (nuint)i);
-                    (t * va + Vector.LoadUnsafe(ref accW, (nuint)i)).StoreUnsafe(ref accW, (nuint)i);
+                    vs = Vector.FusedMultiplyAdd(t, Vector.LoadUnsafe(ref aw, (nuint)i), vs);
+                    Vector.FusedMultiplyAdd(t, va, Vector.LoadUnsafe(ref accW, (nuint)i)).StoreUnsafe(ref accW, (nuint)i);
                 }
                 s += Vector.Sum(vs);
             }
@@ -756,10 +760,10 @@ public static class CoordinateAttentionFast
 
         /// <summary>dx[i] = (g[i]·a)·aw[i] + (ch + cw[i]), Eq. (ca.13) + (ca.22) for one row.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static void DxRow(ref float g, ref float aw, float a, float ch, ref float cw, ref float dx, int len)
+        public static void DxRow(SimdPath path, ref float g, ref float aw, float a, float ch, ref float cw, ref float dx, int len)
         {
             int i = 0;
-            if (Vector512.IsHardwareAccelerated)
+            if (path == SimdPath.Vector512)
             {
                 var va = Vector512.Create(a);
                 var vc = Vector512.Create(ch);
@@ -767,7 +771,7 @@ public static class CoordinateAttentionFast
                     Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref g, (nuint)i) * va, Vector512.LoadUnsafe(ref aw, (nuint)i),
                         vc + Vector512.LoadUnsafe(ref cw, (nuint)i)).StoreUnsafe(ref dx, (nuint)i);
             }
-            if (Vector256.IsHardwareAccelerated)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
             {
                 var va = Vector256.Create(a);
                 var vc = Vector256.Create(ch);
@@ -780,7 +784,7 @@ public static class CoordinateAttentionFast
                 var va = new Vector<float>(a);
                 var vc = new Vector<float>(ch);
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
-                    (Vector.LoadUnsafe(ref g, (nuint)i) * va * Vector.LoadUnsafe(ref aw, (nuint)i) + (vc + Vector.LoadUnsafe(ref cw, (nuint)i))).StoreUnsafe(ref dx, (nuint)i);
+                    Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref g, (nuint)i) * va, Vector.LoadUnsafe(ref aw, (nuint)i), vc + Vector.LoadUnsafe(ref cw, (nuint)i)).StoreUnsafe(ref dx, (nuint)i);
             }
             for (; i < len; i++)
                 Unsafe.Add(ref dx, i) = MathF.FusedMultiplyAdd(Unsafe.Add(ref g, i) * a, Unsafe.Add(ref aw, i), ch + Unsafe.Add(ref cw, i));
@@ -788,29 +792,29 @@ public static class CoordinateAttentionFast
 
         /// <summary>Σ x[i]·y[i].</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-        public static float Dot(ref float x, ref float y, int len)
+        public static float Dot(SimdPath path, ref float x, ref float y, int len)
         {
             int i = 0;
             float s = 0;
-            if (Vector512.IsHardwareAccelerated && len >= 16)
+            if (path == SimdPath.Vector512 && len >= 16)
             {
                 var vs = Vector512<float>.Zero;
                 for (; i <= len - 16; i += 16)
                     vs = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, (nuint)i), Vector512.LoadUnsafe(ref y, (nuint)i), vs);
                 s += Vector512.Sum(vs);
             }
-            if (Vector256.IsHardwareAccelerated && len - i >= 8)
+            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
             {
                 var vs = Vector256<float>.Zero;
                 for (; i <= len - 8; i += 8)
                     vs = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)i), Vector256.LoadUnsafe(ref y, (nuint)i), vs);
                 s += Vector256.Sum(vs);
             }
-            else if (!Vector256.IsHardwareAccelerated && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var vs = Vector<float>.Zero;
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
-                    vs += Vector.LoadUnsafe(ref x, (nuint)i) * Vector.LoadUnsafe(ref y, (nuint)i);
+                    vs = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref x, (nuint)i), Vector.LoadUnsafe(ref y, (nuint)i), vs);
                 s += Vector.Sum(vs);
             }
             for (; i < len; i++) s = MathF.FusedMultiplyAdd(Unsafe.Add(ref x, i), Unsafe.Add(ref y, i), s);

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -67,9 +68,12 @@ public static class GatedChannelTransformationFast
         RequireDistinct(("x", x), ("y", y));
         var ws = workspace ?? new GctFastWorkspace();
         ws.Ensure(x.Dim(0), module.Channels);
-        if (Vector512.IsHardwareAccelerated) Impl<Simd512, Vector512<float>>.Forward(module, x, y, ws);
-        else if (Vector256.IsHardwareAccelerated) Impl<Simd256, Vector256<float>>.Forward(module, x, y, ws);
-        else Impl<SimdPortable, Vector<float>>.Forward(module, x, y, ws);
+        switch (SimdWidth.Path)
+        {
+            case SimdPath.Vector512: Impl<Simd512<float>>.Forward(module, x, y, ws); break;
+            case SimdPath.Vector256 when Vector256.IsHardwareAccelerated: Impl<Simd256<float>>.Forward(module, x, y, ws); break;
+            default: Impl<SimdPortable<float>>.Forward(module, x, y, ws); break;
+        }
         return ws;
     }
 
@@ -91,9 +95,12 @@ public static class GatedChannelTransformationFast
         if (workspace.Size != (x.Dim(0), module.Channels))
             throw new ArgumentException("The workspace does not hold a forward pass of this input's shape.", nameof(workspace));
         var grads = NewGrads(module.Channels, dx);
-        if (Vector512.IsHardwareAccelerated) Impl<Simd512, Vector512<float>>.Backward(module, x, dy, dx, workspace, grads);
-        else if (Vector256.IsHardwareAccelerated) Impl<Simd256, Vector256<float>>.Backward(module, x, dy, dx, workspace, grads);
-        else Impl<SimdPortable, Vector<float>>.Backward(module, x, dy, dx, workspace, grads);
+        switch (SimdWidth.Path)
+        {
+            case SimdPath.Vector512: Impl<Simd512<float>>.Backward(module, x, dy, dx, workspace, grads); break;
+            case SimdPath.Vector256 when Vector256.IsHardwareAccelerated: Impl<Simd256<float>>.Backward(module, x, dy, dx, workspace, grads); break;
+            default: Impl<SimdPortable<float>>.Backward(module, x, dy, dx, workspace, grads); break;
+        }
         return grads;
     }
 
@@ -116,20 +123,12 @@ public static class GatedChannelTransformationFast
         var ws = workspace ?? new GctFastWorkspace();
         ws.Ensure(x.Dim(0), module.Channels);
         var grads = NewGrads(module.Channels, dx);
-        if (Vector512.IsHardwareAccelerated) Impl<Simd512, Vector512<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads);
-        else if (Vector256.IsHardwareAccelerated) Impl<Simd256, Vector256<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads);
-        else Impl<SimdPortable, Vector<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads);
-        return grads;
-    }
-
-    /// <summary>Runs the portable <see cref="Vector{T}"/> kernels regardless of hardware (for tests).</summary>
-    internal static GctGradients<float> ForwardBackwardPortable(GatedChannelTransformation<float> module, DenseTensor<float> x,
-        DenseTensor<float> dy, DenseTensor<float> y, DenseTensor<float> dx)
-    {
-        var ws = new GctFastWorkspace();
-        ws.Ensure(x.Dim(0), module.Channels);
-        var grads = NewGrads(module.Channels, dx);
-        Impl<SimdPortable, Vector<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads);
+        switch (SimdWidth.Path)
+        {
+            case SimdPath.Vector512: Impl<Simd512<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads); break;
+            case SimdPath.Vector256 when Vector256.IsHardwareAccelerated: Impl<Simd256<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads); break;
+            default: Impl<SimdPortable<float>>.ForwardBackward(module, x, dy, y, dx, ws, grads); break;
+        }
         return grads;
     }
 
@@ -165,7 +164,7 @@ public static class GatedChannelTransformationFast
         }
     }
 
-    private static class Impl<TS, TV> where TS : struct, ISimd<TV> where TV : struct
+    private static class Impl<TV> where TV : unmanaged, ISimd<TV, float>
     {
         public static void Forward(GatedChannelTransformation<float> m, DenseTensor<float> x, DenseTensor<float> y, GctFastWorkspace ws)
         {
@@ -221,17 +220,17 @@ public static class GatedChannelTransformationFast
         // Eq. (gct.1): Σ x², four accumulators, then a fixed combination, then the tail in increasing order.
         private static double SumSquares(float[] a, int start, int len)
         {
-            int w = TS.Count, i = 0;
-            TV a0 = TS.Zero, a1 = TS.Zero, a2 = TS.Zero, a3 = TS.Zero;
+            int w = TV.Count, i = 0;
+            TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
             for (; i <= len - 4 * w; i += 4 * w)
             {
-                TV v0 = TS.Load(ref At(a, start + i)), v1 = TS.Load(ref At(a, start + i + w));
-                TV v2 = TS.Load(ref At(a, start + i + 2 * w)), v3 = TS.Load(ref At(a, start + i + 3 * w));
-                a0 = TS.Add(a0, TS.Mul(v0, v0)); a1 = TS.Add(a1, TS.Mul(v1, v1));
-                a2 = TS.Add(a2, TS.Mul(v2, v2)); a3 = TS.Add(a3, TS.Mul(v3, v3));
+                TV v0 = TV.Load(ref At(a, start + i), 0), v1 = TV.Load(ref At(a, start + i + w), 0);
+                TV v2 = TV.Load(ref At(a, start + i + 2 * w), 0), v3 = TV.Load(ref At(a, start + i + 3 * w), 0);
+                a0 = TV.Add(a0, TV.Multiply(v0, v0)); a1 = TV.Add(a1, TV.Multiply(v1, v1));
+                a2 = TV.Add(a2, TV.Multiply(v2, v2)); a3 = TV.Add(a3, TV.Multiply(v3, v3));
             }
-            for (; i <= len - w; i += w) { TV v = TS.Load(ref At(a, start + i)); a0 = TS.Add(a0, TS.Mul(v, v)); }
-            float sum = TS.Sum(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)));
+            for (; i <= len - w; i += w) { TV v = TV.Load(ref At(a, start + i), 0); a0 = TV.Add(a0, TV.Multiply(v, v)); }
+            float sum = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
             for (; i < len; i++) { float v = a[start + i]; sum += v * v; }
             return sum;
         }
@@ -239,17 +238,17 @@ public static class GatedChannelTransformationFast
         // Eq. (gct.4): Σ |x|.
         private static double SumAbs(float[] a, int start, int len)
         {
-            int w = TS.Count, i = 0;
-            TV a0 = TS.Zero, a1 = TS.Zero, a2 = TS.Zero, a3 = TS.Zero;
+            int w = TV.Count, i = 0;
+            TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
             for (; i <= len - 4 * w; i += 4 * w)
             {
-                a0 = TS.Add(a0, TS.Abs(TS.Load(ref At(a, start + i))));
-                a1 = TS.Add(a1, TS.Abs(TS.Load(ref At(a, start + i + w))));
-                a2 = TS.Add(a2, TS.Abs(TS.Load(ref At(a, start + i + 2 * w))));
-                a3 = TS.Add(a3, TS.Abs(TS.Load(ref At(a, start + i + 3 * w))));
+                a0 = TV.Add(a0, TV.Abs(TV.Load(ref At(a, start + i), 0)));
+                a1 = TV.Add(a1, TV.Abs(TV.Load(ref At(a, start + i + w), 0)));
+                a2 = TV.Add(a2, TV.Abs(TV.Load(ref At(a, start + i + 2 * w), 0)));
+                a3 = TV.Add(a3, TV.Abs(TV.Load(ref At(a, start + i + 3 * w), 0)));
             }
-            for (; i <= len - w; i += w) a0 = TS.Add(a0, TS.Abs(TS.Load(ref At(a, start + i))));
-            float sum = TS.Sum(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)));
+            for (; i <= len - w; i += w) a0 = TV.Add(a0, TV.Abs(TV.Load(ref At(a, start + i), 0)));
+            float sum = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
             for (; i < len; i++) sum += MathF.Abs(a[start + i]);
             return sum;
         }
@@ -257,17 +256,17 @@ public static class GatedChannelTransformationFast
         // Eq. (gct.4) after a ReLU: Σ x.
         private static double Sum(float[] a, int start, int len)
         {
-            int w = TS.Count, i = 0;
-            TV a0 = TS.Zero, a1 = TS.Zero, a2 = TS.Zero, a3 = TS.Zero;
+            int w = TV.Count, i = 0;
+            TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
             for (; i <= len - 4 * w; i += 4 * w)
             {
-                a0 = TS.Add(a0, TS.Load(ref At(a, start + i)));
-                a1 = TS.Add(a1, TS.Load(ref At(a, start + i + w)));
-                a2 = TS.Add(a2, TS.Load(ref At(a, start + i + 2 * w)));
-                a3 = TS.Add(a3, TS.Load(ref At(a, start + i + 3 * w)));
+                a0 = TV.Add(a0, TV.Load(ref At(a, start + i), 0));
+                a1 = TV.Add(a1, TV.Load(ref At(a, start + i + w), 0));
+                a2 = TV.Add(a2, TV.Load(ref At(a, start + i + 2 * w), 0));
+                a3 = TV.Add(a3, TV.Load(ref At(a, start + i + 3 * w), 0));
             }
-            for (; i <= len - w; i += w) a0 = TS.Add(a0, TS.Load(ref At(a, start + i)));
-            float sum = TS.Sum(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)));
+            for (; i <= len - w; i += w) a0 = TV.Add(a0, TV.Load(ref At(a, start + i), 0));
+            float sum = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
             for (; i < len; i++) sum += a[start + i];
             return sum;
         }
@@ -275,17 +274,17 @@ public static class GatedChannelTransformationFast
         // Eq. (gct.10): Σ ∂y · x.
         private static double Dot(float[] x, float[] dy, int start, int len)
         {
-            int w = TS.Count, i = 0;
-            TV a0 = TS.Zero, a1 = TS.Zero, a2 = TS.Zero, a3 = TS.Zero;
+            int w = TV.Count, i = 0;
+            TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
             for (; i <= len - 4 * w; i += 4 * w)
             {
-                a0 = TS.Add(a0, TS.Mul(TS.Load(ref At(dy, start + i)), TS.Load(ref At(x, start + i))));
-                a1 = TS.Add(a1, TS.Mul(TS.Load(ref At(dy, start + i + w)), TS.Load(ref At(x, start + i + w))));
-                a2 = TS.Add(a2, TS.Mul(TS.Load(ref At(dy, start + i + 2 * w)), TS.Load(ref At(x, start + i + 2 * w))));
-                a3 = TS.Add(a3, TS.Mul(TS.Load(ref At(dy, start + i + 3 * w)), TS.Load(ref At(x, start + i + 3 * w))));
+                a0 = TV.Add(a0, TV.Multiply(TV.Load(ref At(dy, start + i), 0), TV.Load(ref At(x, start + i), 0)));
+                a1 = TV.Add(a1, TV.Multiply(TV.Load(ref At(dy, start + i + w), 0), TV.Load(ref At(x, start + i + w), 0)));
+                a2 = TV.Add(a2, TV.Multiply(TV.Load(ref At(dy, start + i + 2 * w), 0), TV.Load(ref At(x, start + i + 2 * w), 0)));
+                a3 = TV.Add(a3, TV.Multiply(TV.Load(ref At(dy, start + i + 3 * w), 0), TV.Load(ref At(x, start + i + 3 * w), 0)));
             }
-            for (; i <= len - w; i += w) a0 = TS.Add(a0, TS.Mul(TS.Load(ref At(dy, start + i)), TS.Load(ref At(x, start + i))));
-            float sum = TS.Sum(TS.Add(TS.Add(a0, a1), TS.Add(a2, a3)));
+            for (; i <= len - w; i += w) a0 = TV.Add(a0, TV.Multiply(TV.Load(ref At(dy, start + i), 0), TV.Load(ref At(x, start + i), 0)));
+            float sum = TV.Sum(TV.Add(TV.Add(a0, a1), TV.Add(a2, a3)));
             for (; i < len; i++) sum += dy[start + i] * x[start + i];
             return sum;
         }
@@ -293,9 +292,9 @@ public static class GatedChannelTransformationFast
         // Eq. (gct.9): y = x · gate.
         private static void Scale(float[] x, float[] y, int start, int len, float gate)
         {
-            int w = TS.Count, i = 0;
-            TV g = TS.Broadcast(gate);
-            for (; i <= len - w; i += w) TS.Store(TS.Mul(TS.Load(ref At(x, start + i)), g), ref At(y, start + i));
+            int w = TV.Count, i = 0;
+            TV g = TV.Splat(gate);
+            for (; i <= len - w; i += w) TV.Store(TV.Multiply(TV.Load(ref At(x, start + i), 0), g), ref At(y, start + i), 0);
             for (; i < len; i++) y[start + i] = x[start + i] * gate;
         }
 
@@ -304,42 +303,42 @@ public static class GatedChannelTransformationFast
         private static void GradPass(GctMode mode, bool afterRelu, float[] x, float[] dy, float[]? y, float[] dx, int start, int len,
             float gate, float coef)
         {
-            int w = TS.Count, i = 0;
-            TV g = TS.Broadcast(gate), cf = TS.Broadcast(coef);
+            int w = TV.Count, i = 0;
+            TV g = TV.Splat(gate), cf = TV.Splat(coef);
             int kind = mode == GctMode.L2 ? 0 : afterRelu ? 2 : 1;
             if (y is null)
             {
                 if (kind == 0)
                     for (; i <= len - w; i += w)
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), TS.Mul(TS.Load(ref At(x, start + i)), cf)), ref At(dx, start + i));
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), TV.Multiply(TV.Load(ref At(x, start + i), 0), cf)), ref At(dx, start + i), 0);
                 else if (kind == 1)
                     for (; i <= len - w; i += w)
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), TS.SignTimes(TS.Load(ref At(x, start + i)), cf)), ref At(dx, start + i));
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), TV.SignTimes(TV.Load(ref At(x, start + i), 0), cf)), ref At(dx, start + i), 0);
                 else
                     for (; i <= len - w; i += w)
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), cf), ref At(dx, start + i));
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), cf), ref At(dx, start + i), 0);
             }
             else
             {
                 if (kind == 0)
                     for (; i <= len - w; i += w)
                     {
-                        TV xv = TS.Load(ref At(x, start + i));
-                        TS.Store(TS.Mul(xv, g), ref At(y, start + i));
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), TS.Mul(xv, cf)), ref At(dx, start + i));
+                        TV xv = TV.Load(ref At(x, start + i), 0);
+                        TV.Store(TV.Multiply(xv, g), ref At(y, start + i), 0);
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), TV.Multiply(xv, cf)), ref At(dx, start + i), 0);
                     }
                 else if (kind == 1)
                     for (; i <= len - w; i += w)
                     {
-                        TV xv = TS.Load(ref At(x, start + i));
-                        TS.Store(TS.Mul(xv, g), ref At(y, start + i));
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), TS.SignTimes(xv, cf)), ref At(dx, start + i));
+                        TV xv = TV.Load(ref At(x, start + i), 0);
+                        TV.Store(TV.Multiply(xv, g), ref At(y, start + i), 0);
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), TV.SignTimes(xv, cf)), ref At(dx, start + i), 0);
                     }
                 else
                     for (; i <= len - w; i += w)
                     {
-                        TS.Store(TS.Mul(TS.Load(ref At(x, start + i)), g), ref At(y, start + i));
-                        TS.Store(TS.Add(TS.Mul(TS.Load(ref At(dy, start + i)), g), cf), ref At(dx, start + i));
+                        TV.Store(TV.Multiply(TV.Load(ref At(x, start + i), 0), g), ref At(y, start + i), 0);
+                        TV.Store(TV.Add(TV.Multiply(TV.Load(ref At(dy, start + i), 0), g), cf), ref At(dx, start + i), 0);
                     }
             }
             for (; i < len; i++)
@@ -430,71 +429,5 @@ public static class GatedChannelTransformationFast
             grads.Gamma.Data[ci] = (float)g;
             grads.Beta.Data[ci] = (float)b;
         }
-    }
-
-    private interface ISimd<TV> where TV : struct
-    {
-        static abstract int Count { get; }
-        static abstract TV Zero { get; }
-        static abstract TV Load(ref float p);
-        static abstract void Store(TV v, ref float p);
-        static abstract TV Broadcast(float v);
-        static abstract TV Add(TV a, TV b);
-        static abstract TV Mul(TV a, TV b);
-        static abstract TV Abs(TV a);
-        /// <summary>sgn(x) · c with sgn(0) = 0 (and 0 for NaN), as <see cref="Activations.AbsGrad{T}"/>.</summary>
-        static abstract TV SignTimes(TV x, TV c);
-        static abstract float Sum(TV a);
-    }
-
-    private readonly struct Simd512 : ISimd<Vector512<float>>
-    {
-        public static int Count => Vector512<float>.Count;
-        public static Vector512<float> Zero => Vector512<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(ref float p) => Vector512.LoadUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector512<float> v, ref float p) => v.StoreUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Broadcast(float v) => Vector512.Create(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Abs(Vector512<float> a) => Vector512.Abs(a);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> SignTimes(Vector512<float> x, Vector512<float> c) =>
-            Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), c, Vector512<float>.Zero)
-            - Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), c, Vector512<float>.Zero);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> a) => Vector512.Sum(a);
-    }
-
-    private readonly struct Simd256 : ISimd<Vector256<float>>
-    {
-        public static int Count => Vector256<float>.Count;
-        public static Vector256<float> Zero => Vector256<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(ref float p) => Vector256.LoadUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector256<float> v, ref float p) => v.StoreUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Broadcast(float v) => Vector256.Create(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Abs(Vector256<float> a) => Vector256.Abs(a);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> SignTimes(Vector256<float> x, Vector256<float> c) =>
-            Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), c, Vector256<float>.Zero)
-            - Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), c, Vector256<float>.Zero);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> a) => Vector256.Sum(a);
-    }
-
-    private readonly struct SimdPortable : ISimd<Vector<float>>
-    {
-        public static int Count => Vector<float>.Count;
-        public static Vector<float> Zero => Vector<float>.Zero;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector<float> Load(ref float p) => Vector.LoadUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Vector<float> v, ref float p) => v.StoreUnsafe(ref p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector<float> Broadcast(float v) => new(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector<float> Add(Vector<float> a, Vector<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector<float> Mul(Vector<float> a, Vector<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector<float> Abs(Vector<float> a) => Vector.Abs(a);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector<float> SignTimes(Vector<float> x, Vector<float> c) =>
-            Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<float>.Zero), c, Vector<float>.Zero)
-            - Vector.ConditionalSelect(Vector.LessThan(x, Vector<float>.Zero), c, Vector<float>.Zero);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector<float> a) => Vector.Sum(a);
     }
 }

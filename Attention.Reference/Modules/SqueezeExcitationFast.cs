@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -337,22 +338,11 @@ public static class SqueezeExcitationFast
 /// </summary>
 internal static class SeKernels
 {
-    private static readonly AsyncLocal<bool?> ForcedVector512 = new();
-
     /// <summary>
-    /// Whether the Vector512 path is used: when accelerated, unless a test switched it off for its own flow with
-    /// <see cref="WithVector512"/> (to exercise the portable Vector&lt;float&gt; path). Read once per public call.
+    /// Whether the Vector512 path is used: <see cref="SimdWidth.Use512"/> (tests force the portable Vector&lt;float&gt;
+    /// path through <see cref="SimdWidth.With{T}"/>). Read once per public call.
     /// </summary>
-    internal static bool UseVector512 => (ForcedVector512.Value ?? true) && Vector512.IsHardwareAccelerated;
-
-    /// <summary>Runs <paramref name="action"/> with the Vector512 path on or off for the calling flow only.</summary>
-    internal static TResult WithVector512<TResult>(bool enabled, Func<TResult> action)
-    {
-        bool? saved = ForcedVector512.Value;
-        ForcedVector512.Value = enabled;
-        try { return action(); }
-        finally { ForcedVector512.Value = saved; }
-    }
+    internal static bool UseVector512 => SimdWidth.Use512;
 
     internal static float Sum(bool wide, ReadOnlySpan<float> x)
     {

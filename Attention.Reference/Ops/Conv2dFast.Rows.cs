@@ -34,7 +34,7 @@ internal static partial class Conv2dFast<TF>
     [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]
     [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
 
-    private static int RowLanes(ConvSimdPath path) => Nr(path);
+    private static int RowLanes(SimdPath path) => Nr(path);
 
     /// <summary>
     /// Whether the row kernel computes at least 5 % fewer discarded products than the grid kernel; only on the Vector512
@@ -42,10 +42,10 @@ internal static partial class Conv2dFast<TF>
     /// (its transposing copy-out costs about one cycle per output element), and where its packed weights are cached
     /// (<paramref name="prepacked"/>) or reused over at least <see cref="RowPackMinPositions"/> positions.
     /// </summary>
-    internal static bool RowsApply(ConvSimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked)
+    internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked)
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
-        if (path != ConvSimdPath.Vector512 || k < 256 || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
+        if (path != SimdPath.Vector512 || k < 256 || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
         int lanes = RowLanes(path), nr = Nr(path), nc = Conv2dTuning.NC;
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
         long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;
@@ -55,7 +55,7 @@ internal static partial class Conv2dFast<TF>
 
     /// <summary>The direct forward in the row form: A element (row r of group g, column kk) at a.Data[g·a.GroupStride + r·a.Lda + a.AOff[kk]].</summary>
     private static void ForwardRows(TF[] xData, int n, int h, int w, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
-        IConvEpilogue<TF>? epilogue, ConvSimdPath path, ConvWeightPack? cache)
+        IConvEpilogue<TF>? epilogue, SimdPath path, ConvWeightPack? cache)
     {
         int lanes = RowLanes(path), og = g.OutPerGroup, k = g.ReductionLength, oBlocks = Ceil(og, lanes);
         long packedLength = (long)g.Groups * oBlocks * k * lanes;
@@ -94,7 +94,7 @@ internal static partial class Conv2dFast<TF>
         public TF[]? Bias;
         public int[] Off;
         public IConvEpilogue<TF>? Epilogue;
-        public ConvSimdPath Path;
+        public SimdPath Path;
         public int ImageStride, GroupStride, Groups, Og, K, Lanes, OBlocks, PosBlocks, TilesPerUnit, Tiles, TilesPerRow;
         public int Wq, Ho, Wo, OutChannels;
 
@@ -123,8 +123,8 @@ internal static partial class Conv2dFast<TF>
                     ref TF cp = ref Unsafe.Add(ref c0, t * RowTile * lanes);
                     switch (Path)
                     {
-                        case ConvSimdPath.Vector512: MicroRows<Simd512<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                        case ConvSimdPath.Vector256: MicroRows<Simd256<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
+                        case SimdPath.Vector512: MicroRows<Simd512<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
+                        case SimdPath.Vector256: MicroRows<Simd256<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
                         default: MicroRows<SimdPortable<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
                     }
                 }

@@ -8,19 +8,6 @@ using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
 
-/// <summary>Which vector width the fast conv2d micro-kernel uses.</summary>
-internal enum ConvSimdPath
-{
-    /// <summary><see cref="Vector512{T}"/>.</summary>
-    Vector512,
-
-    /// <summary><see cref="Vector256{T}"/>.</summary>
-    Vector256,
-
-    /// <summary>The portable <see cref="Vector{T}"/> (ARM64 NEON, or software).</summary>
-    Portable,
-}
-
 /// <summary>
 /// Blocking constants of the fast conv2d kernels. Tile shapes never change any result: every output element is
 /// accumulated by one fused multiply-add chain in a fixed index order that no tile boundary interrupts (a chunk
@@ -59,7 +46,6 @@ internal static class Conv2dTuning
     /// <summary>Target number of im2col rows per input-gradient work unit.</summary>
     public const int BackInputRows = 64;
 
-    [ThreadStatic] private static ConvSimdPath? t_forcedPath;
     [ThreadStatic] private static bool? t_directWeightGradient;
     [ThreadStatic] private static bool? t_packedForward;
     [ThreadStatic] private static bool? t_packedInputGradient;
@@ -106,16 +92,8 @@ internal static class Conv2dTuning
     /// <summary>The unpacked weight gradient is used when one image's output grid Ho × Wq has at least this many positions.</summary>
     public const int DirectWeightGradientMinGrid = 512;
 
-    /// <summary>
-    /// Forces a vector path for calls made from the current thread (tests); null picks the widest accelerated one.
-    /// The caller reads it once per call and hands it to the workers.
-    /// </summary>
-    public static ConvSimdPath? ForcedPath { get => t_forcedPath; set => t_forcedPath = value; }
-
-    /// <summary>The path in use.</summary>
-    public static ConvSimdPath Path => ForcedPath ??
-        (Vector512.IsHardwareAccelerated ? ConvSimdPath.Vector512
-            : Vector256.IsHardwareAccelerated ? ConvSimdPath.Vector256 : ConvSimdPath.Portable);
+    /// <summary>The vector path in use: <see cref="SimdWidth.Path"/>, the one switch of every fast kernel.</summary>
+    public static SimdPath Path => SimdWidth.Path;
 }
 
 /// <summary>
@@ -184,10 +162,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         return buffer;
     }
 
-    private static int Nr(ConvSimdPath path) => 2 * path switch
+    private static int Nr(SimdPath path) => 2 * path switch
     {
-        ConvSimdPath.Vector512 => Vector512<TF>.Count,
-        ConvSimdPath.Vector256 => Vector256<TF>.Count,
+        SimdPath.Vector512 => Vector512<TF>.Count,
+        SimdPath.Vector256 => Vector256<TF>.Count,
         _ => Vector<TF>.Count,
     };
 
@@ -431,7 +409,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         public int[] PackedAOff;
         public DirectOutput Dst;
         public IConvEpilogue<TF>? Epilogue;
-        public ConvSimdPath Path;
+        public SimdPath Path;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int u)
@@ -885,7 +863,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     {
         public TF[] Target, XPad, Dyp;
         public int[] Off;
-        public ConvSimdPath Path;
+        public SimdPath Path;
         public int Lanes, KBlocks, OBlocks, Chunks, ChunksPerImage, Rc, GridPad, WLen, Cin, Cout, Ig, Og, K, Plane, BlockO, BlockK;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -917,7 +895,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 for (int r = 0; r < TO; r++) aRow[r] = Math.Min(o0 + r, og - 1) * gridPad + pos0;
                 for (int t = 0; t < TK; t++) bCol[t] = off[Math.Min(k0 + t, k - 1)] + pos0;
                 int steps = (pos1 - pos0) / lanes;
-                if (path == ConvSimdPath.Vector512 && Vector512<TF>.Count == lanes)
+                if (path == SimdPath.Vector512 && Vector512<TF>.Count == lanes)
                     LaneSums512(dyg, xg, aRow, bCol, steps, sums);
                 else
                     LaneSumsScalar(dyg, xg, aRow, bCol, steps, lanes, sums);
@@ -1177,7 +1155,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// [kk][MR]; row kk of B panel jp starts at b[jp·bPanelStride + off[kk]]; C has row stride ldc. Each C element
     /// continues its own FMA chain in increasing kk order.
     /// </summary>
-    private static void Macro(ConvSimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
+    private static void Macro(SimdPath path, Span<TF> a, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc) =>
         Macro(path, a, 1, PackedAOffsets().AsSpan(0, off.Length), aTileStride, tiles, b, bPanelStride, panels, off, c, ldc);
 
@@ -1185,7 +1163,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// As above with A element (r, kk) of a tile at a[aoff[kk] + r·lda] (packed: lda = 1, aoff = kk·MR; the weights in
     /// place: lda = K, aoff = kk; the flipped kernel read in place: lda = kh·kw, aoff = o·(I/G)·kh·kw + kh·kw − 1 − t).
     /// </summary>
-    private static void Macro(ConvSimdPath path, Span<TF> a, int lda, ReadOnlySpan<int> aoff, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
+    private static void Macro(SimdPath path, Span<TF> a, int lda, ReadOnlySpan<int> aoff, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
         int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
     {
         int kc = off.Length, nr = Nr(path);
@@ -1211,8 +1189,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
                 switch (path)
                 {
-                    case ConvSimdPath.Vector512: Micro<Simd512<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case ConvSimdPath.Vector256: Micro<Simd256<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case SimdPath.Vector512: Micro<Simd512<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case SimdPath.Vector256: Micro<Simd256<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
                     default: Micro<SimdPortable<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
                 }
             }

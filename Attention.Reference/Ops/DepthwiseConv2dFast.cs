@@ -100,7 +100,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         public Phases Ph;
         public Scatter Scatter;
         public IConvEpilogue<TF>? Epilogue;
-        public ConvSimdPath Path;
+        public SimdPath Path;
         public int SrcPlane, Channels, K, DstPlane, Need, GridLen;
         public bool Fused, Clear;
 
@@ -132,14 +132,14 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         return t;
     }
 
-    private static void Run(ConvSimdPath path, bool fused, TF[] buf, int[] off, ReadOnlySpan<TF> taps, TF[] grid, int len)
+    private static void Run(SimdPath path, bool fused, TF[] buf, int[] off, ReadOnlySpan<TF> taps, TF[] grid, int len)
     {
         switch (path, fused)
         {
-            case (ConvSimdPath.Vector512, true): Taps<Simd512<TF>, Fused>(buf, off, taps, grid, len); break;
-            case (ConvSimdPath.Vector512, false): Taps<Simd512<TF>, Unfused>(buf, off, taps, grid, len); break;
-            case (ConvSimdPath.Vector256, true): Taps<Simd256<TF>, Fused>(buf, off, taps, grid, len); break;
-            case (ConvSimdPath.Vector256, false): Taps<Simd256<TF>, Unfused>(buf, off, taps, grid, len); break;
+            case (SimdPath.Vector512, true): Taps<Simd512<TF>, Fused>(buf, off, taps, grid, len); break;
+            case (SimdPath.Vector512, false): Taps<Simd512<TF>, Unfused>(buf, off, taps, grid, len); break;
+            case (SimdPath.Vector256, true): Taps<Simd256<TF>, Fused>(buf, off, taps, grid, len); break;
+            case (SimdPath.Vector256, false): Taps<Simd256<TF>, Unfused>(buf, off, taps, grid, len); break;
             case (_, true): Taps<SimdPortable<TF>, Fused>(buf, off, taps, grid, len); break;
             default: Taps<SimdPortable<TF>, Unfused>(buf, off, taps, grid, len); break;
         }
@@ -396,12 +396,12 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         }
     }
 
-    private static void LaneSums(ConvSimdPath path, TF[] dy, TF[] src, int[] off, int pos0, int steps, Span<TF> lanes)
+    private static void LaneSums(SimdPath path, TF[] dy, TF[] src, int[] off, int pos0, int steps, Span<TF> lanes)
     {
         switch (path)
         {
-            case ConvSimdPath.Vector512: LaneSums<Simd512<TF>>(dy, src, off, pos0, steps, lanes); break;
-            case ConvSimdPath.Vector256: LaneSums<Simd256<TF>>(dy, src, off, pos0, steps, lanes); break;
+            case SimdPath.Vector512: LaneSums<Simd512<TF>>(dy, src, off, pos0, steps, lanes); break;
+            case SimdPath.Vector256: LaneSums<Simd256<TF>>(dy, src, off, pos0, steps, lanes); break;
             default: LaneSums<SimdPortable<TF>>(dy, src, off, pos0, steps, lanes); break;
         }
     }

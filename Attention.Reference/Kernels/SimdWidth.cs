@@ -46,7 +46,10 @@ internal static class SimdWidth
     /// Whether Vector256 kernels (or Vector512 kernels' 256-bit tails) run: on the Vector512 and Vector256 paths where
     /// the hardware accelerates them; the portable path uses <see cref="Vector{T}"/> only.
     /// </summary>
-    public static bool Use256 => Path != SimdPath.Portable && Vector256.IsHardwareAccelerated;
+    public static bool Use256 => Uses256(Path);
+
+    /// <summary>Whether <paramref name="path"/> runs Vector256 kernels or tails (for kernels handed the path by their caller).</summary>
+    public static bool Uses256(SimdPath path) => path != SimdPath.Portable && Vector256.IsHardwareAccelerated;
 
     /// <summary>Runs <paramref name="action"/> with <paramref name="path"/> forced for the calling flow only.</summary>
     public static T With<T>(SimdPath path, Func<T> action)

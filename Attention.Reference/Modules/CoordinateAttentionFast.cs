@@ -618,7 +618,7 @@ public static class CoordinateAttentionFast
                 for (; i <= len - 16; i += 16)
                     Vector512.FusedMultiplyAdd(va, Vector512.LoadUnsafe(ref x, (nuint)i), Vector512.LoadUnsafe(ref acc, (nuint)i)).StoreUnsafe(ref acc, (nuint)i);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
+            if (SimdWidth.Uses256(path))
             {
                 var va = Vector256.Create(a);
                 for (; i <= len - 8; i += 8)
@@ -650,7 +650,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector512.Sum(vs);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
+            if (SimdWidth.Uses256(path) && len - i >= 8)
             {
                 var vs = Vector256<float>.Zero;
                 for (; i <= len - 8; i += 8)
@@ -661,7 +661,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector256.Sum(vs);
             }
-            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!SimdWidth.Uses256(path) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var vs = Vector<float>.Zero;
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)
@@ -692,7 +692,7 @@ public static class CoordinateAttentionFast
                 for (; i <= len - 16; i += 16)
                     (Vector512.LoadUnsafe(ref x, (nuint)i) * Vector512.LoadUnsafe(ref aw, (nuint)i) * va).StoreUnsafe(ref y, (nuint)i);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
+            if (SimdWidth.Uses256(path))
             {
                 var va = Vector256.Create(a);
                 for (; i <= len - 8; i += 8)
@@ -725,7 +725,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector512.Sum(vs);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
+            if (SimdWidth.Uses256(path) && len - i >= 8)
             {
                 var va = Vector256.Create(a);
                 var vs = Vector256<float>.Zero;
@@ -737,7 +737,7 @@ public static class CoordinateAttentionFast
                 }
                 s += Vector256.Sum(vs);
             }
-            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!SimdWidth.Uses256(path) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var va = new Vector<float>(a);
                 var vs = Vector<float>.Zero;
@@ -771,7 +771,7 @@ public static class CoordinateAttentionFast
                     Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref g, (nuint)i) * va, Vector512.LoadUnsafe(ref aw, (nuint)i),
                         vc + Vector512.LoadUnsafe(ref cw, (nuint)i)).StoreUnsafe(ref dx, (nuint)i);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated))
+            if (SimdWidth.Uses256(path))
             {
                 var va = Vector256.Create(a);
                 var vc = Vector256.Create(ch);
@@ -803,14 +803,14 @@ public static class CoordinateAttentionFast
                     vs = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref x, (nuint)i), Vector512.LoadUnsafe(ref y, (nuint)i), vs);
                 s += Vector512.Sum(vs);
             }
-            if ((path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && len - i >= 8)
+            if (SimdWidth.Uses256(path) && len - i >= 8)
             {
                 var vs = Vector256<float>.Zero;
                 for (; i <= len - 8; i += 8)
                     vs = Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref x, (nuint)i), Vector256.LoadUnsafe(ref y, (nuint)i), vs);
                 s += Vector256.Sum(vs);
             }
-            else if (!(path != SimdPath.Portable && Vector256.IsHardwareAccelerated) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
+            else if (!SimdWidth.Uses256(path) && Vector.IsHardwareAccelerated && len - i >= Vector<float>.Count)
             {
                 var vs = Vector<float>.Zero;
                 for (; i <= len - Vector<float>.Count; i += Vector<float>.Count)

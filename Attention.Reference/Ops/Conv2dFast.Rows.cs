@@ -34,8 +34,6 @@ internal static partial class Conv2dFast<TF>
     [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]
     [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
 
-    private static int RowLanes(SimdPath path) => Nr(path);
-
     /// <summary>
     /// Whether the row kernel computes at least 5 % fewer discarded products than the grid kernel; only on the Vector512
     /// path (its 14 accumulators, 2 weight vectors and a broadcast fit 32 registers), for reductions of at least 256
@@ -46,7 +44,7 @@ internal static partial class Conv2dFast<TF>
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
         if (path != SimdPath.Vector512 || k < 256 || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
-        int lanes = RowLanes(path), nr = Nr(path), nc = Conv2dTuning.NC;
+        int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
         long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;
         double grid = (double)ho * wo / computed * og / (Ceil(og, MR) * MR);
@@ -57,7 +55,7 @@ internal static partial class Conv2dFast<TF>
     private static void ForwardRows(TF[] xData, int n, int h, int w, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
         IConvEpilogue<TF>? epilogue, SimdPath path, ConvWeightPack? cache)
     {
-        int lanes = RowLanes(path), og = g.OutPerGroup, k = g.ReductionLength, oBlocks = Ceil(og, lanes);
+        int lanes = Nr(path), og = g.OutPerGroup, k = g.ReductionLength, oBlocks = Ceil(og, lanes);
         long packedLength = (long)g.Groups * oBlocks * k * lanes;
         TF[] apack;
         if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;

@@ -4,7 +4,7 @@ namespace Attention.Reference.Tensors;
 
 /// <summary>
 /// The persistent threads behind <see cref="Compute.For"/>: created once (grown on demand up to the thread count
-/// asked for), woken per loop, indices handed out by one atomic counter; the caller works too. A loop allocates
+/// asked for), woken per loop, indices handed out in chunks by one atomic counter; the caller works too. A loop allocates
 /// nothing here (Parallel.For allocated 0.5–7 KB per call). One loop uses the team at a time: a loop started while
 /// another runs, or from inside a loop body, runs on its caller's thread alone — results are the same, since a
 /// loop's iterations write disjoint outputs in a fixed per-output order. An exception from the body is rethrown on
@@ -13,6 +13,7 @@ namespace Attention.Reference.Tensors;
 internal static class WorkerTeam
 {
     private const int MaxWorkers = 63;
+    private const int ChunksPerThread = 16;
 
     private static readonly object Gate = new();
     private static readonly SemaphoreSlim Wake = new(0);
@@ -24,7 +25,8 @@ internal static class WorkerTeam
     // The current loop (guarded by Gate on the caller's side; workers read it after being woken).
     private static Action<int>? s_body;
     private static int s_count;
-    private static int s_next;
+    private static int s_chunk;
+    private static long s_next; // 64-bit: the counter may run past count by a chunk per thread
     private static int s_active;
     private static ExceptionDispatchInfo? s_error;
     private static ExecutionContext? s_context; // the caller's: AsyncLocal settings flow into the body, as with Parallel.For
@@ -84,6 +86,9 @@ internal static class WorkerTeam
             s_body = body;
             s_context = ExecutionContext.Capture();
             s_count = count;
+            // Indices are handed out in chunks (about 16 per thread): a loop of many tiny iterations (SE's scale over
+            // 2048 planes of 7×7) would otherwise spend more time on the shared counter than in its body.
+            s_chunk = Math.Max(1, count / ((helpers + 1) * ChunksPerThread));
             s_next = 0;
             s_error = null;
             s_active = helpers + 1;
@@ -122,15 +127,16 @@ internal static class WorkerTeam
         bool wasIn = t_inLoop;
         t_inLoop = true;
         var body = s_body!;
-        int count = s_count;
+        int count = s_count, chunk = s_chunk;
         try
         {
-            int i;
-            while ((i = Interlocked.Increment(ref s_next) - 1) < count)
+            long start;
+            while ((start = Interlocked.Add(ref s_next, chunk) - chunk) < count)
             {
                 try
                 {
-                    body(i);
+                    int end = (int)Math.Min(count, start + chunk);
+                    for (int i = (int)start; i < end; i++) body(i);
                 }
                 catch (Exception e)
                 {

@@ -84,12 +84,35 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             y = new DenseTensor<T>(shape);
             if (Inference && pass.InPlaceAllowed) _output = y;
         }
-        Compute.For(n * Out, new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p });
+        if (_weightT is not null && p == 1)
+        {
+            int blocks = (Out + LaneRows.Block - 1) / LaneRows.Block;
+            Compute.For(n * blocks, new LaneRows { X = x.Data, Y = y.Data, Wt = _weightT, B = Bias?.Value.Data, In = In, Out = Out, Blocks = blocks });
+        }
+        else Compute.For(n * Out, new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p });
         Save(pass, x);
         return y;
     }
 
     private DenseTensor<T>? _output;
+    private T[]? _weightT;
+
+    /// <summary>
+    /// Inference plan: the weights are fixed from here on, so a copy transposed to [In, Out] is kept and the forward on
+    /// [N, In] (or [N, In, 1, 1], SE's excitation) runs output features in vector lanes — each lane the same
+    /// sequential dot product as <see cref="Rows"/> (multiply, round, add, round; i ascending from 0; then + bias),
+    /// so the same bits.
+    /// </summary>
+    protected internal override void FuseForInference()
+    {
+        base.FuseForInference();
+        if (!Vector.IsHardwareAccelerated || !Vector<T>.IsSupported) return;
+        var w = Weight.Value.Data;
+        var wt = new T[w.Length];
+        for (int o = 0; o < Out; o++)
+            for (int i = 0; i < In; i++) wt[i * Out + o] = w[o * In + i];
+        _weightT = wt;
+    }
 
     /// <summary>One (image, output feature) row: a dot product in increasing input order from 0, then + bias.</summary>
     private struct Rows : IForBody
@@ -111,6 +134,61 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 for (int i = 0; i < inF; i++) acc += w[o * inF + i] * xd[(i0 * inF + i) * p + q];
                 yd[no * p + q] = b is null ? acc : acc + b[o];
             }
+        }
+    }
+
+    /// <summary>One image's block of up to <see cref="Block"/> output features, in lanes: the dot products of Rows side by side.</summary>
+    private struct LaneRows : IForBody
+    {
+        public const int Unroll = 4;
+        public static int Block => Unroll * Vector<T>.Count;
+        public T[] X, Y, Wt;
+        public T[]? B;
+        public int In, Out, Blocks;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int job)
+        {
+            int img = job / Blocks, o0 = job % Blocks * Block, oEnd = Math.Min(Out, o0 + Block), inF = In, outF = Out;
+            int v = Vector<T>.Count;
+            ReadOnlySpan<T> x = X.AsSpan(img * inF, inF), wt = Wt;
+            Span<T> y = Y.AsSpan(img * outF, outF);
+            int o = o0;
+            for (; o + Unroll * v <= oEnd; o += Unroll * v)
+            {
+                Vector<T> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int i = 0; i < inF; i++)
+                {
+                    var xi = new Vector<T>(x[i]);
+                    var row = wt.Slice(i * outF + o, Unroll * v);
+                    a0 += new Vector<T>(row) * xi;
+                    a1 += new Vector<T>(row[v..]) * xi;
+                    a2 += new Vector<T>(row[(2 * v)..]) * xi;
+                    a3 += new Vector<T>(row[(3 * v)..]) * xi;
+                }
+                Store(a0, y, o);
+                Store(a1, y, o + v);
+                Store(a2, y, o + 2 * v);
+                Store(a3, y, o + 3 * v);
+            }
+            for (; o + v <= oEnd; o += v)
+            {
+                Vector<T> a = default;
+                for (int i = 0; i < inF; i++) a += new Vector<T>(wt.Slice(i * outF + o, v)) * new Vector<T>(x[i]);
+                Store(a, y, o);
+            }
+            for (; o < oEnd; o++)
+            {
+                T acc = T.Zero;
+                for (int i = 0; i < inF; i++) acc += wt[i * outF + o] * x[i];
+                y[o] = B is null ? acc : acc + B[o];
+            }
+        }
+
+        private readonly void Store(Vector<T> acc, Span<T> y, int o)
+        {
+            if (B is not null) acc += new Vector<T>(B.AsSpan(o, Vector<T>.Count));
+            acc.CopyTo(y[o..]);
         }
     }
 

@@ -210,11 +210,10 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int p)
         {
-            T g = S[p];
-            T[] h = H, sc = Shortcut;
             int o = p * Plane;
-            for (int i = o; i < o + Plane; i++) h[i] = h[i] * g + sc[i];
-            After?.Apply(h.AsSpan(o, Plane));
+            var h = H.AsSpan(o, Plane);
+            Ops.SpanArithmetic.ScaleAdd(h, S[p], Shortcut.AsSpan(o, Plane));
+            After?.Apply(h);
         }
     }
 
@@ -227,9 +226,9 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int lo, int hi)
         {
-            T[] h = H, s = S;
-            for (int i = lo; i < hi; i++) h[i] += s[i];
-            After?.Apply(h.AsSpan(lo, hi - lo));
+            var h = H.AsSpan(lo, hi - lo);
+            Ops.SpanArithmetic.Add(h, S.AsSpan(lo, hi - lo));
+            After?.Apply(h);
         }
     }
 

@@ -160,8 +160,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int p)
         {
-            T g = S[p];
-            for (int i = p * Plane; i < (p + 1) * Plane; i++) Y[i] = X[i] * g;
+            Ops.SpanArithmetic.Scale(X.AsSpan(p * Plane, Plane), S[p], Y.AsSpan(p * Plane, Plane));
         }
     }
 

@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
@@ -29,21 +31,53 @@ public static class GlobalPool
     {
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
         if (z.Length != x.Dim(0) * x.Dim(1)) throw new ArgumentException($"z must hold {x.Dim(0) * x.Dim(1)} values, has {z.Length}");
-        Compute.For(x.Dim(0) * x.Dim(1), new AvgPlanes<T> { X = x.Data, Z = z.Data, Plane = x.Dim(2) * x.Dim(3) });
+        int planes = x.Dim(0) * x.Dim(1);
+        Compute.For((planes + AvgPlanes<T>.Group - 1) / AvgPlanes<T>.Group,
+            new AvgPlanes<T> { X = x.Data, Z = z.Data, Plane = x.Dim(2) * x.Dim(3), Planes = planes });
     }
 
+    /// <summary>
+    /// A group of up to <see cref="Group"/> planes summed side by side: each plane's sum is still one sequential chain in
+    /// index order (the same additions as a plane alone, so the same bits); interleaving only hides the add latency.
+    /// </summary>
     private struct AvgPlanes<T> : IForBody where T : IFloatingPointIeee754<T>
     {
+        public const int Group = 8;
         public T[] X, Z;
-        public int Plane;
+        public int Plane, Planes;
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int p)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int g)
         {
-            T sum = T.Zero;
-            int o = p * Plane;
-            for (int i = 0; i < Plane; i++) sum += X[o + i];
-            Z[p] = sum / T.CreateChecked(Plane);
+            int p0 = g * Group, count = Math.Min(Group, Planes - p0), plane = Plane;
+            T n = T.CreateChecked(plane);
+            if (count < Group || (long)(p0 + Group) * plane > X.Length)
+            {
+                for (int p = p0; p < p0 + count; p++)
+                {
+                    T sum = T.Zero;
+                    var row = X.AsSpan(p * plane, plane);
+                    for (int i = 0; i < row.Length; i++) sum += row[i];
+                    Z[p] = sum / n;
+                }
+                return;
+            }
+            ref T x = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), p0 * plane);
+            T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero, s4 = T.Zero, s5 = T.Zero, s6 = T.Zero, s7 = T.Zero;
+            for (int i = 0; i < plane; i++)
+            {
+                s0 += Unsafe.Add(ref x, i);
+                s1 += Unsafe.Add(ref x, plane + i);
+                s2 += Unsafe.Add(ref x, 2 * plane + i);
+                s3 += Unsafe.Add(ref x, 3 * plane + i);
+                s4 += Unsafe.Add(ref x, 4 * plane + i);
+                s5 += Unsafe.Add(ref x, 5 * plane + i);
+                s6 += Unsafe.Add(ref x, 6 * plane + i);
+                s7 += Unsafe.Add(ref x, 7 * plane + i);
+            }
+            var z = Z.AsSpan(p0, Group);
+            z[0] = s0 / n; z[1] = s1 / n; z[2] = s2 / n; z[3] = s3 / n;
+            z[4] = s4 / n; z[5] = s5 / n; z[6] = s6 / n; z[7] = s7 / n;
         }
     }
 

@@ -319,6 +319,14 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
             run[i] = new FusedConv2d<T>(conv, bn, act);
             run.RemoveRange(i + 1, act is null ? 1 : 2);
         }
+        // A plain Sequential that ends in a convolution, followed by a BatchNorm (the GCT ResNet's conv1 = (GCT, Conv)
+        // then bn1): the BatchNorm (and activation) fold into that last convolution.
+        for (int i = 0; i + 1 < run.Count; i++)
+        {
+            if (run[i] is not Sequential<T> seq || run[i + 1] is not BatchNorm2dLayer<T> bn) continue;
+            var act = i + 2 < run.Count ? run[i + 2] as IInPlaceActivation<T> : null;
+            if (seq.TryFoldNormIntoLast(bn, act)) run.RemoveRange(i + 1, act is null ? 1 : 2);
+        }
         // An element owns its input when the element before it produced a buffer of its own (not a view, not its input).
         for (int i = 1; i < run.Count; i++) run[i].MarkUse(run[i - 1].OutputIsOwnBuffer);
     }
@@ -469,7 +477,11 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     protected abstract DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass);
 
     /// <summary>Keeps <paramref name="state"/> for this call's backward.</summary>
-    protected void Save(Pass<T> pass, object state) => pass.Save(this, state);
+    /// <remarks>Generic, so a tuple is boxed only when the pass records a tape (an inference pass allocates nothing here).</remarks>
+    protected void Save<TState>(Pass<T> pass, TState state)
+    {
+        if (pass.RecordTape) pass.Save(this, state!);
+    }
 
     /// <summary>The state the matching forward call saved.</summary>
     protected TState Restore<TState>(Pass<T> pass) => pass.Restore<TState>(this);

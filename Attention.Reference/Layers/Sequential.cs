@@ -58,6 +58,18 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
         MarkInference();
     }
 
+    /// <summary>
+    /// Inference fusion across a container boundary: when this is a plain Sequential whose run (already fused) ends
+    /// in an unfused convolution, replaces it with the convolution folded with <paramref name="bn"/> (and
+    /// <paramref name="activation"/>) that follow this container in its parent's run.
+    /// </summary>
+    internal bool TryFoldNormIntoLast(BatchNorm2dLayer<T> bn, IInPlaceActivation<T>? activation)
+    {
+        if (GetType() != typeof(Sequential<T>) || _run.Count == 0 || _run[^1] is not Conv2dLayer<T> conv) return false;
+        _run[^1] = new FusedConv2d<T>(conv, bn, activation);
+        return true;
+    }
+
     /// <inheritdoc />
     protected override int[] OnInferShape(int[] input, ShapePlan plan)
     {

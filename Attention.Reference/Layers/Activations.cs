@@ -222,13 +222,23 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
             return x;
         }
         var y = x.ZerosLike();
-        T[] xd = x.Data, yd = y.Data;
-        Chunks.For(xd.Length, (lo, hi) =>
-        {
-            for (int i = lo; i < hi; i++) yd[i] = TOp.Invoke(xd[i]);
-        });
+        Chunks.For(x.Data.Length, new MapChunk { X = x.Data, Y = y.Data });
         Save(pass, TOp.GradFromOutput ? y : x);
         return y;
+    }
+
+    // A struct body, not a lambda: a lambda's captured locals would be allocated on every entry to OnForward, the
+    // inference plan's in-place path included.
+    private struct MapChunk : Chunks.IBody
+    {
+        public T[] X, Y;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int lo, int hi)
+        {
+            T[] xd = X, yd = Y;
+            for (int i = lo; i < hi; i++) yd[i] = TOp.Invoke(xd[i]);
+        }
     }
 
     /// <summary>

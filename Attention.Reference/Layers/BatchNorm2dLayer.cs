@@ -64,6 +64,7 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
+        if (!pass.Training && Inference && pass.InPlaceAllowed) return PlanForward(x);
         string name = DisplayName;
         if (!pass.Training)
         {
@@ -75,6 +76,45 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
         RunningVar.Value = r.RunningVar;
         Save(pass, (x, r));
         return r.Y;
+    }
+
+    /// <summary>
+    /// An inference plan's eval BatchNorm that no convolution absorbed (Coordinate Attention's bn1 after a linear
+    /// layer): α and β' computed once (<see cref="BatchNorm2d.EvalAffine"/>, the values ForwardEval computes per call),
+    /// y = x·α + β' (Eq. (bn.4), multiply then add) into x when this layer owns it, else into its own buffer.
+    /// </summary>
+    private DenseTensor<T> PlanForward(DenseTensor<T> x)
+    {
+        if (x.Rank != 4 || x.Dim(1) != Channels) RequireNchw(x.ShapeArray(), Channels);
+        _affine ??= BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
+        DenseTensor<T> y;
+        if (InputOwned) y = x;
+        else
+        {
+            if (_output is null || !_output.HasShape(x.Shape)) _output = x.ZerosLike();
+            y = _output;
+        }
+        int n = x.Dim(0), plane = x.Dim(2) * x.Dim(3);
+        Compute.For(n * Channels, new AffinePlanes { X = x.Data, Y = y.Data, Alpha = _affine.Value.Alpha, Beta = _affine.Value.Beta, C = Channels, Plane = plane });
+        return y;
+    }
+
+    private (T[] Alpha, T[] Beta)? _affine;
+    private DenseTensor<T>? _output;
+
+    private struct AffinePlanes : IForBody
+    {
+        public T[] X, Y, Alpha, Beta;
+        public int C, Plane;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int p)
+        {
+            T a = Alpha[p % C], b = Beta[p % C];
+            var x = X.AsSpan(p * Plane, Plane);
+            var y = Y.AsSpan(p * Plane, Plane);
+            for (int k = 0; k < x.Length; k++) y[k] = x[k] * a + b;
+        }
     }
 
     /// <summary>

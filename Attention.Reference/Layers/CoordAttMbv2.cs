@@ -25,6 +25,15 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         T three = T.CreateTruncating(3), six = T.CreateTruncating(6);
+        if (Inference && pass.InPlaceAllowed)
+        {
+            // Inference plan: the child's ReLU6 evaluated inline (nothing is recorded), into one reused buffer; the
+            // same operations per element: (x + 3), ReLU6, / 6.
+            if (_output is null || !_output.HasShape(x.Shape)) _output = x.ZerosLike();
+            T[] xd = x.Data, od = _output.Data;
+            for (int i = 0; i < xd.Length; i++) od[i] = Ops.Activations.Relu6(xd[i] + three) / six;
+            return _output;
+        }
         var shifted = x.ZerosLike();
         for (int i = 0; i < x.Length; i++) shifted.Data[i] = x.Data[i] + three;
         var r = _relu.Forward(shifted, pass);
@@ -32,6 +41,8 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
         for (int i = 0; i < y.Length; i++) y.Data[i] = r.Data[i] / six;
         return y;
     }
+
+    private DenseTensor<T>? _output;
 
     /// <summary>Add 3, the ReLU6 child (Clip), Div 6.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
@@ -73,11 +84,20 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var s = _sigmoid.Forward(x, pass);
-        var y = x.ZerosLike();
+        DenseTensor<T> y;
+        if (Inference && pass.InPlaceAllowed)
+        {
+            // Inference plan: one reused buffer (or x itself when this layer owns it: each element reads only its own x).
+            if (InputOwned) y = x;
+            else y = _output is { } o && o.HasShape(x.Shape) ? o : _output = x.ZerosLike();
+        }
+        else y = x.ZerosLike();
         for (int i = 0; i < y.Length; i++) y.Data[i] = x.Data[i] * s.Data[i];
         Save(pass, (x, s));
         return y;
     }
+
+    private DenseTensor<T>? _output;
 
     /// <summary>Mul(x, h_sigmoid(x)).</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input) =>
@@ -148,37 +168,56 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
+        if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W"); // (the name only on failure)
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var xh = _poolH.Forward(x, pass);                       // [N, C, H, 1]
         var xw = _poolW.Forward(x, pass);                       // [N, C, 1, W]; permuted to [N, C, W, 1]: same memory
-        var cat = Concat(xh.Data, xw.Data, n, c, h, w);        // [N, C, H + W, 1]
+        // An inference plan keeps every intermediate buffer from one forward to the next (nothing is recorded).
+        bool plan = Inference && pass.InPlaceAllowed;
+        var cat = Concat(xh.Data, xw.Data, n, c, h, w, plan ? Buffer(ref _cat, n, c, h + w, 1) : null); // [N, C, H + W, 1]
         var y = _relu.Forward(_bn1.Forward(_conv1.Forward(cat, pass), pass), pass);
         int mip = y.Dim(1);
-        var (yh, yw) = Split(y.Data, n * mip, h, w);
-        var zh = _conv2.Forward(new DenseTensor<T>(yh, n, mip, h, 1), pass);
-        var zw = _conv3.Forward(new DenseTensor<T>(yw, n, mip, 1, w), pass);
+        var (yh, yw) = Split(y.Data, n * mip, h, w,
+            plan ? Buffer(ref _yh, n, mip, h, 1) : new DenseTensor<T>(n, mip, h, 1), plan ? Buffer(ref _yw, n, mip, 1, w) : new DenseTensor<T>(n, mip, 1, w));
+        var zh = _conv2.Forward(yh, pass);
+        var zw = _conv3.Forward(yw, pass);
         int oup = zh.Dim(1);
         if (oup != c) throw new ShapeMismatchException(DisplayName + " gates", $"[N, {c}, …] (oup = inp)", zh.ShapeArray());
-        var ah = Map(zh, Ops.Activations.Sigmoid);
-        var aw = Map(zw, Ops.Activations.Sigmoid);
+        var ah = Sigmoid(zh, plan ? Buffer(ref _ah, n, c, h, 1) : zh.ZerosLike());
+        var aw = Sigmoid(zw, plan ? Buffer(ref _aw, n, c, 1, w) : zw.ZerosLike());
         pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
         pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
         // y = identity * x_w * x_h, evaluated left to right (an inference plan writes it into x when the block owns x:
         // each element reads only its own x).
-        var outp = Inference && InputOwned && pass.InPlaceAllowed ? x : x.ZerosLike();
-        T[] xd = x.Data, od = outp.Data, ahd = ah.Data, awd = aw.Data;
-        Compute.For(n * c, p =>
+        var outp = plan && InputOwned ? x : plan ? Buffer(ref _out, n, c, h, w) : x.ZerosLike();
+        Compute.For(n * c, new Recalibrate { X = x.Data, Out = outp.Data, Ah = ah.Data, Aw = aw.Data, H = h, W = w });
+        Save(pass, (x, ah, aw));
+        return outp;
+    }
+
+    private DenseTensor<T>? _cat, _yh, _yw, _ah, _aw, _out;
+
+    private static DenseTensor<T> Buffer(ref DenseTensor<T>? slot, int n, int c, int h, int w) =>
+        slot is { } t && t.HasShape([n, c, h, w]) ? t : slot = new DenseTensor<T>(n, c, h, w);
+
+    /// <summary>One (n, c) plane of y = x · a_w · a_h (left to right).</summary>
+    private struct Recalibrate : IForBody
+    {
+        public T[] X, Out, Ah, Aw;
+        public int H, W;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int p)
         {
+            int h = H, w = W;
+            T[] xd = X, od = Out, ahd = Ah, awd = Aw;
             for (int i = 0; i < h; i++)
                 for (int j = 0; j < w; j++)
                 {
                     int k = (p * h + i) * w + j;
                     od[k] = xd[k] * awd[p * w + j] * ahd[p * h + i];
                 }
-        });
-        Save(pass, (x, ah, aw));
-        return outp;
+        }
     }
 
     /// <summary>
@@ -250,42 +289,42 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         int mip = dyh.Dim(1);
         var dcat = Concat(dyh.Data, dyw.Data, n, mip, h, w);
         var dxcat = _conv1.Backward(_bn1.Backward(_relu.Backward(dcat, pass), pass), pass);
-        var (dxh, dxw) = Split(dxcat.Data, n * c, h, w);
-        var viaH = _poolH.Backward(new DenseTensor<T>(dxh, n, c, h, 1), pass).Data;
-        var viaW = _poolW.Backward(new DenseTensor<T>(dxw, n, c, 1, w), pass).Data;
+        var (dxh, dxw) = Split(dxcat.Data, n * c, h, w, new DenseTensor<T>(n, c, h, 1), new DenseTensor<T>(n, c, 1, w));
+        var viaH = _poolH.Backward(dxh, pass).Data;
+        var viaW = _poolW.Backward(dxw, pass).Data;
         for (int k = 0; k < dxd.Length; k++) dxd[k] = dxd[k] + viaH[k] + viaW[k];
         return dx;
     }
 
-    /// <summary>torch.cat([a [N, C, H, 1], b [N, C, W, 1]], dim=2) → [N, C, H + W, 1].</summary>
-    private static DenseTensor<T> Concat(T[] a, T[] b, int n, int c, int h, int w)
+    /// <summary>torch.cat([a [N, C, H, 1], b [N, C, W, 1]], dim=2) → [N, C, H + W, 1] (into <paramref name="into"/> if given).</summary>
+    private static DenseTensor<T> Concat(T[] a, T[] b, int n, int c, int h, int w, DenseTensor<T>? into = null)
     {
-        var r = new T[n * c * (h + w)];
+        var t = into ?? new DenseTensor<T>(n, c, h + w, 1);
+        var r = t.Data;
         for (int p = 0; p < n * c; p++)
         {
             Array.Copy(a, p * h, r, p * (h + w), h);
             Array.Copy(b, p * w, r, p * (h + w) + h, w);
         }
-        return new DenseTensor<T>(r, n, c, h + w, 1);
+        return t;
     }
 
-    private static (T[] H, T[] W) Split(T[] y, int planes, int h, int w)
+    /// <summary>Splits [planes, H + W] rows into the first H and the last W values of each.</summary>
+    private static (DenseTensor<T> H, DenseTensor<T> W) Split(T[] y, int planes, int h, int w, DenseTensor<T> a, DenseTensor<T> b)
     {
-        var a = new T[planes * h];
-        var b = new T[planes * w];
         for (int p = 0; p < planes; p++)
         {
-            Array.Copy(y, p * (h + w), a, p * h, h);
-            Array.Copy(y, p * (h + w) + h, b, p * w, w);
+            Array.Copy(y, p * (h + w), a.Data, p * h, h);
+            Array.Copy(y, p * (h + w) + h, b.Data, p * w, w);
         }
         return (a, b);
     }
 
-    private static DenseTensor<T> Map(DenseTensor<T> t, Func<T, T> f)
+    /// <summary>The sigmoid functional, element by element, into <paramref name="into"/>.</summary>
+    private static DenseTensor<T> Sigmoid(DenseTensor<T> t, DenseTensor<T> into)
     {
-        var r = t.ZerosLike();
-        for (int i = 0; i < r.Length; i++) r.Data[i] = f(t.Data[i]);
-        return r;
+        for (int i = 0; i < into.Length; i++) into.Data[i] = Ops.Activations.Sigmoid(t.Data[i]);
+        return into;
     }
 
     private static DenseTensor<T> Zip(DenseTensor<T> a, DenseTensor<T> b, Func<T, T, T> f)

@@ -54,21 +54,37 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        var m = Module();
         if (pass.Kernels == KernelPath.Fast && typeof(T) == typeof(float) && pass.Trace is null)
         {
-            var mf = (GatedChannelTransformation<float>)(object)m;
             var xf = (DenseTensor<float>)(object)x;
+            if (Inference && pass.InPlaceAllowed && !pass.RecordTape)
+            {
+                // Inference plan: the module (its parameters are fixed), the workspace and the output buffer are
+                // kept from one forward to the next (a GCT runs once per forward), so the forward allocates nothing.
+                _planModule ??= (GatedChannelTransformation<float>)(object)Module();
+                if (_planOutput is null || !_planOutput.HasShape(x.Shape)) _planOutput = new DenseTensor<float>(x.ShapeArray());
+                GatedChannelTransformationFast.Forward(_planModule, xf, _planOutput, _planWorkspace);
+                return (DenseTensor<T>)(object)_planOutput;
+            }
+            var mf = (GatedChannelTransformation<float>)(object)Module();
             var yf = new DenseTensor<float>(x.ShapeArray());
             var ws = GatedChannelTransformationFast.Forward(mf, xf, yf);
             Save(pass, (object)(mf, xf, ws));
             return (DenseTensor<T>)(object)yf;
         }
+        var m = Module();
         var f = m.Forward(x, pass.Trace);
         if (pass.OnGate is not null) pass.OnGate(DisplayName, f.Gate);
         Save(pass, f);
         return f.Y;
     }
+
+    private GatedChannelTransformation<float>? _planModule;
+    private DenseTensor<float>? _planOutput;
+    private readonly GctFastWorkspace _planWorkspace = new();
+
+    /// <inheritdoc />
+    protected internal override bool OutputIsOwnBuffer => true;
 
     /// <summary>
     /// Eqs. (gct.1)–(gct.9) as GCT.py exports them, with x² as Mul(x, x) (ONNX's Pow would be libm's pow): l2 —

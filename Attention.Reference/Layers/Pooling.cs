@@ -75,9 +75,15 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        Save(pass, x.ShapeArray());
-        return x.Reshape(x.Dim(0), x.Length / Math.Max(1, x.Dim(0)));
+        if (pass.RecordTape) Save(pass, x.ShapeArray());
+        int n = x.Dim(0), rest = x.Length / Math.Max(1, n);
+        if (!Inference || !pass.InPlaceAllowed) return x.Reshape(n, rest);
+        // Inference plan: the view is kept while the input buffer is the same (it is, forward after forward).
+        if (_view is null || !ReferenceEquals(_view.Data, x.Data) || !_view.HasShape([n, rest])) _view = x.Reshape(n, rest);
+        return _view;
     }
+
+    private DenseTensor<T>? _view;
 
     /// <summary>Flatten (axis 1).</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
@@ -168,7 +174,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             X = xd, Y = yd, Arg = arg, H = h, W = w, Ho = ho, Wo = wo, K = k, S = s, P = p, D = d,
         });
-        Save(pass, (x.ShapeArray(), arg));
+        if (pass.RecordTape) Save(pass, (x.ShapeArray(), arg));
         return y;
     }
 
@@ -284,13 +290,35 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
     {
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
-        var y = overWidth ? new DenseTensor<T>(x.Dim(0), x.Dim(1), h, 1) : new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, w);
-        T[] xd = x.Data, yd = y.Data;
-        T count = T.CreateChecked(overWidth ? w : h);
-        Compute.For(nc, p =>
+        int oh = overWidth ? h : 1, ow = overWidth ? 1 : w;
+        DenseTensor<T> y;
+        if (Inference && pass.InPlaceAllowed && _output is { } cached && cached.HasShape([x.Dim(0), x.Dim(1), oh, ow])) y = cached;
+        else
         {
-            int o = p * h * w;
-            if (overWidth)
+            y = new DenseTensor<T>(x.Dim(0), x.Dim(1), oh, ow);
+            if (Inference && pass.InPlaceAllowed) _output = y; // inference plan: one output buffer, reused
+        }
+        Compute.For(nc, new Means { X = x.Data, Y = y.Data, H = h, W = w, OverWidth = overWidth });
+        if (pass.RecordTape) Save(pass, x.ShapeArray());
+        return y;
+    }
+
+    private DenseTensor<T>? _output;
+
+    /// <summary>One (n, c) plane's means, each a sequential sum in increasing index order divided once.</summary>
+    private struct Means : IForBody
+    {
+        public T[] X, Y;
+        public int H, W;
+        public bool OverWidth;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int p)
+        {
+            int h = H, w = W, o = p * h * w;
+            T[] xd = X, yd = Y;
+            T count = T.CreateChecked(OverWidth ? w : h);
+            if (OverWidth)
                 for (int i = 0; i < h; i++)
                 {
                     T sum = T.Zero;
@@ -304,9 +332,7 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
                     for (int i = 0; i < h; i++) sum += xd[o + i * w + j];
                     yd[p * w + j] = sum / count;
                 }
-        });
-        Save(pass, x.ShapeArray());
-        return y;
+        }
     }
 
     /// <summary>AveragePool with kernel [1, W] (over the width) or [H, 1], as PyTorch exports the adaptive pools.</summary>

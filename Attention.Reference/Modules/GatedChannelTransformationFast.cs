@@ -64,8 +64,8 @@ public static class GatedChannelTransformationFast
         ArgumentNullException.ThrowIfNull(module);
         module.CheckInput(x);
         ArgumentNullException.ThrowIfNull(y);
-        ShapeUtil.Require(y, "y", x.ShapeArray());
-        RequireDistinct(("x", x), ("y", y));
+        if (!y.HasShape(x.Shape)) ShapeUtil.Require(y, "y", x.ShapeArray()); // (the shape array only to report)
+        if (ReferenceEquals(x.Data, y.Data)) RequireDistinct(("x", x), ("y", y));
         var ws = workspace ?? new GctFastWorkspace();
         ws.Ensure(x.Dim(0), module.Channels);
         switch (SimdWidth.Path)
@@ -168,14 +168,43 @@ public static class GatedChannelTransformationFast
     {
         public static void Forward(GatedChannelTransformation<float> m, DenseTensor<float> x, DenseTensor<float> y, GctFastWorkspace ws)
         {
-            int n = x.Dim(0), c = m.Channels, plane = x.Dim(2) * x.Dim(3);
-            float[] xd = x.Data, yd = y.Data;
-            GctMode mode = m.Mode;
-            bool afterRelu = m.AfterRelu;
-            Schedule(n, c,
-                nc => ws.S[nc] = PlaneSum(mode, afterRelu, xd, nc * plane, plane),
-                ni => ForwardMath(m, ws, ni),
-                nc => Scale(xd, yd, nc * plane, plane, ws.Gate[nc]));
+            // Struct loop bodies (Schedule's split, no closures): an inference plan's forward allocates nothing.
+            int n = x.Dim(0), c = m.Channels;
+            var f = new ForwardPlanes { M = m, Ws = ws, X = x.Data, Y = y.Data, C = c, Plane = x.Dim(2) * x.Dim(3) };
+            if (n >= Compute.MaxThreads) Compute.For(n, f with { Step = ForwardStep.Sample });
+            else
+            {
+                Compute.For(n * c, f with { Step = ForwardStep.Sums });
+                for (int ni = 0; ni < n; ni++) ForwardMath(m, ws, ni);
+                Compute.For(n * c, f with { Step = ForwardStep.Scale });
+            }
+        }
+
+        private enum ForwardStep { Sums, Scale, Sample }
+
+        /// <summary>The forward's passes as one struct body: a plane's sum, a plane's scale, or a whole sample.</summary>
+        private struct ForwardPlanes : IForBody
+        {
+            public GatedChannelTransformation<float> M;
+            public GctFastWorkspace Ws;
+            public float[] X, Y;
+            public int C, Plane;
+            public ForwardStep Step;
+
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+            public readonly void Invoke(int i)
+            {
+                switch (Step)
+                {
+                    case ForwardStep.Sums: Ws.S[i] = PlaneSum(M.Mode, M.AfterRelu, X, i * Plane, Plane); break;
+                    case ForwardStep.Scale: Scale(X, Y, i * Plane, Plane, Ws.Gate[i]); break;
+                    default:
+                        for (int ci = 0; ci < C; ci++) Ws.S[i * C + ci] = PlaneSum(M.Mode, M.AfterRelu, X, (i * C + ci) * Plane, Plane);
+                        ForwardMath(M, Ws, i);
+                        for (int ci = 0; ci < C; ci++) Scale(X, Y, (i * C + ci) * Plane, Plane, Ws.Gate[i * C + ci]);
+                        break;
+                }
+            }
         }
 
         public static void Backward(GatedChannelTransformation<float> m, DenseTensor<float> x, DenseTensor<float> dy, DenseTensor<float> dx,

@@ -107,4 +107,26 @@ public sealed class InferencePlanTests(ITestOutputHelper log)
         Assert.Equal(copy.Data, x.Data);
         Assert.Equal(expected.Data, y.Data);
     }
+
+    [Fact]
+    public void FoldingIntoAContainerChangesOnlyThatCallSite()
+    {
+        // (GCT, conv) then BatchNorm folds the BatchNorm into the container's last convolution; the same container run
+        // a second time without a BatchNorm after it must stay unfolded.
+        static Layer<double> Net()
+        {
+            var conv = new Conv2dLayer<double>(Attention.Reference.Ops.Conv2dGeometry.Square(2, 2, 1), bias: false);
+            for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = 0.5 + 0.25 * i;
+            var seq = new Sequential<double>(new GctLayer<double>(2), conv);
+            var bn = new BatchNorm2dLayer<double>(2);
+            for (int c = 0; c < 2; c++) (bn.Weight.Value.Data[c], bn.RunningMean.Value.Data[c], bn.RunningVar.Value.Data[c]) = (3, 0.5, 4);
+            return new Sequential<double>("Net", [("seq", seq), ("bn", bn)], [seq, bn, Act.Relu<double>(), seq, new Flatten<double>()]);
+        }
+        var x = new DenseTensor<double>(1, 2, 3, 3);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = i % 4 - 1.3;
+        var expected = new Network<double>("test", Net()).Forward(x);
+        var y = InferencePlan<double>.Compile(new Network<double>("test", Net())).Forward(x);
+        Assert.Equal(expected.Data.Length, y.Data.Length);
+        for (int i = 0; i < y.Length; i++) Assert.Equal(expected.Data[i], y.Data[i], 12);
+    }
 }

@@ -87,6 +87,7 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     {
         if (x.Rank != 4 || x.Dim(1) != Channels) RequireNchw(x.ShapeArray(), Channels);
         _affine ??= BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
+        // (computed at compile time, FuseForInference; here only if the layer was marked some other way)
         DenseTensor<T> y;
         if (InputOwned) y = x;
         else
@@ -100,6 +101,14 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     }
 
     private (T[] Alpha, T[] Beta)? _affine;
+
+    /// <inheritdoc />
+    protected internal override void FuseForInference()
+    {
+        base.FuseForInference();
+        // Like a folded convolution, a plan's BatchNorm takes its statistics when the plan is compiled.
+        _affine = BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
+    }
     private DenseTensor<T>? _output;
 
     private struct AffinePlanes : IForBody

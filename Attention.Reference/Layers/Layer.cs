@@ -138,7 +138,7 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
     /// True when nothing observes intermediate values (no tape, no dump, no module-output hook): the only passes in
     /// which an inference plan's layers may reuse buffers and overwrite inputs they own.
     /// </summary>
-    public bool InPlaceAllowed => !RecordTape && Dump is null && OnModuleOutput is null;
+    public bool InPlaceAllowed => !RecordTape && Dump is null && OnModuleOutput is null && OnGate is null;
 
     internal int NextCall(Layer<T> layer)
     {
@@ -231,7 +231,7 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     /// The module path in its tree (<c>layer1.0.se</c>), "" for a root, null for a helper that is not a registered
     /// child (a functional op such as <c>F.relu</c>: it is never dumped).
     /// </summary>
-    public string? Path { get; private set; }
+    public string? Path { get; private protected set; }
 
     /// <summary>What messages call this layer's input: <c>x</c> for the root, else "<c>path</c> input".</summary>
     protected string InputName => Path is "" ? "x" : DisplayName + " input";
@@ -325,7 +325,9 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
         {
             if (run[i] is not Sequential<T> seq || run[i + 1] is not BatchNorm2dLayer<T> bn) continue;
             var act = i + 2 < run.Count ? run[i + 2] as IInPlaceActivation<T> : null;
-            if (seq.TryFoldNormIntoLast(bn, act)) run.RemoveRange(i + 1, act is null ? 1 : 2);
+            if (seq.WithLastFolded(bn, act) is not { } folded) continue;
+            run[i] = folded; // a new container for this call site: the original may run elsewhere unfolded
+            run.RemoveRange(i + 1, act is null ? 1 : 2);
         }
         // An element owns its input when the element before it produced a buffer of its own (not a view, not its input).
         for (int i = 1; i < run.Count; i++) run[i].MarkUse(run[i - 1].OutputIsOwnBuffer);

@@ -60,14 +60,18 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>
     /// Inference fusion across a container boundary: when this is a plain Sequential whose run (already fused) ends
-    /// in an unfused convolution, replaces it with the convolution folded with <paramref name="bn"/> (and
-    /// <paramref name="activation"/>) that follow this container in its parent's run.
+    /// in an unfused convolution, a copy of it for one call site whose last element is that convolution folded with
+    /// <paramref name="bn"/> (and <paramref name="activation"/>) that follow this container in its parent's run; else
+    /// null. The copy has this container's path and no registered children (like every fused layer).
     /// </summary>
-    internal bool TryFoldNormIntoLast(BatchNorm2dLayer<T> bn, IInPlaceActivation<T>? activation)
+    internal Sequential<T>? WithLastFolded(BatchNorm2dLayer<T> bn, IInPlaceActivation<T>? activation)
     {
-        if (GetType() != typeof(Sequential<T>) || _run.Count == 0 || _run[^1] is not Conv2dLayer<T> conv) return false;
-        _run[^1] = new FusedConv2d<T>(conv, bn, activation);
-        return true;
+        if (GetType() != typeof(Sequential<T>) || _run.Count == 0 || _run[^1] is not Conv2dLayer<T> conv) return null;
+        var run = new List<Layer<T>>(_run);
+        run[^1] = new FusedConv2d<T>(conv, bn, activation);
+        var folded = new Sequential<T>(Kind, [], run) { Path = Path };
+        folded.MarkInference();
+        return folded;
     }
 
     /// <inheritdoc />

@@ -110,6 +110,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     [ThreadStatic] private static TF[]? t_a;         // worker: packed A of one unit
     [ThreadStatic] private static TF[]? t_b;         // worker: packed B chunk
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
+    [ThreadStatic] private static TF[]? t_bias;      // worker: the bias of the unit's rows
     [ThreadStatic] private static TF[]? t_dcol;      // worker: im2col-shaped input gradient rows
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
@@ -434,7 +435,15 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int j0 = nt * nc, ncols = Math.Min(nc, grid - j0);
         int panels = Ceil(ncols, nr), ldc = panels * nr;
         var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
-        cbuf.Clear();
+        // No clearing: the first block of the reduction starts each tile from +0, the last adds the bias in registers
+        // (rows past the group's rows get 0: they are discarded).
+        Span<TF> rowBias = default;
+        if (bData is not null)
+        {
+            rowBias = Grow(ref t_bias, tiles * MR).AsSpan(0, tiles * MR);
+            for (int r = 0; r < rowBias.Length; r++)
+                rowBias[r] = t0 * MR + r < og ? bData[grp * og + t0 * MR + r] : TF.Zero;
+        }
         var xb = src.Data.AsSpan(img * src.ImageStride + grp * src.GroupStride + j0);
         int full = Math.Clamp(fullTiles - t0, 0, tiles);
         Span<TF> partial = full < tiles ? partialAll.AsSpan(grp * MR * k, MR * k) : default;
@@ -444,11 +453,13 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         for (int k0 = 0; k0 < k; k0 += kcMax)
         {
             int kc = Math.Min(kcMax, k - k0);
+            bool first = k0 == 0, last = k0 + kc == k;
             if (full > 0)
-                Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc);
+                Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cbuf, ldc,
+                    first, last ? rowBias[..Math.Min(rowBias.Length, full * MR)] : default);
             if (full < tiles)
                 Macro(path, partial[(k0 * MR)..], 1, packedAOff.AsSpan(0, kc), MR * kc, 1, xb, nr, panels, off.AsSpan(k0, kc),
-                    cbuf[(full * MR * ldc)..], ldc);
+                    cbuf[(full * MR * ldc)..], ldc, first, last && !rowBias.IsEmpty ? rowBias[(full * MR)..] : default);
         }
         for (int r = 0; r < tiles * MR; r++)
         {
@@ -457,9 +468,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             int oc = grp * og + o;
             int chanBase = img * dst.ImageStride + oc * dst.ChanStride + dst.Base;
             var srcRow = cbuf.Slice(r * ldc, ncols);
-            // Eq. (conv.1): the bias after the sum, then the epilogue, once over the whole row of the tile (the grid's
-            // junk columns too, which are discarded): vectorised even where the output rows are short.
-            if (bData is not null) TensorPrimitives.Add(srcRow, bData[oc], srcRow);
+            // The bias is in (added by the micro-kernel); the epilogue runs once over the whole row of the tile (the
+            // grid's junk columns too, which are discarded): vectorised even where the output rows are short.
             epilogue?.Apply(srcRow);
             if (dst.ColStride == 1 && validCols == gridWidth && dst.RowStride == gridWidth)
             {
@@ -1163,8 +1173,13 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// As above with A element (r, kk) of a tile at a[aoff[kk] + r·lda] (packed: lda = 1, aoff = kk·MR; the weights in
     /// place: lda = K, aoff = kk; the flipped kernel read in place: lda = kh·kw, aoff = o·(I/G)·kh·kw + kh·kw − 1 − t).
     /// </summary>
+    /// <para>
+    /// <paramref name="zero"/>: the tile starts from +0 instead of loading C (the first block of the reduction: C need
+    /// not be cleared). <paramref name="bias"/> (tiles·MR values, one per row; empty: none): added to each element after
+    /// the FMA chain (the last block of the reduction), in registers, as Eq. (conv.1) adds it after the sum.
+    /// </para>
     private static void Macro(SimdPath path, Span<TF> a, int lda, ReadOnlySpan<int> aoff, int aTileStride, int tiles, Span<TF> b, int bPanelStride,
-        int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc)
+        int panels, ReadOnlySpan<int> off, Span<TF> c, int ldc, bool zero = false, ReadOnlySpan<TF> bias = default)
     {
         int kc = off.Length, nr = Nr(path);
         int maxOff = 0;
@@ -1173,8 +1188,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int maxAoff = 0;
         foreach (int o in aoff) maxAoff = Math.Max(maxAoff, o);
         if (aoff.Length != kc || (long)(tiles - 1) * aTileStride + maxAoff + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
-            || (long)tiles * MR * ldc > c.Length || panels * nr > ldc)
+            || (long)tiles * MR * ldc > c.Length || panels * nr > ldc || (!bias.IsEmpty && bias.Length < tiles * MR))
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
+        bool addBias = !bias.IsEmpty;
+        ref TF bias0 = ref addBias ? ref MemoryMarshal.GetReference(bias) : ref Unsafe.NullRef<TF>();
         ref TF a0 = ref MemoryMarshal.GetReference(a);
         ref TF b0 = ref MemoryMarshal.GetReference(b);
         ref TF c0 = ref MemoryMarshal.GetReference(c);
@@ -1187,11 +1204,12 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             {
                 ref TF ap = ref Unsafe.Add(ref a0, t * aTileStride);
                 ref TF cp = ref Unsafe.Add(ref c0, t * MR * ldc + jp * nr);
+                ref TF bt = ref addBias ? ref Unsafe.Add(ref bias0, t * MR) : ref Unsafe.NullRef<TF>();
                 switch (path)
                 {
-                    case SimdPath.Vector512: Micro<Simd512<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
-                    case SimdPath.Vector256: Micro<Simd256<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
-                    default: Micro<SimdPortable<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc); break;
+                    case SimdPath.Vector512: Micro<Simd512<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc, zero, ref bt, addBias); break;
+                    case SimdPath.Vector256: Micro<Simd256<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc, zero, ref bt, addBias); break;
+                    default: Micro<SimdPortable<TF>>(ref ap, lda, ref ao, ref bp, ref o0, ref cp, kc, ldc, zero, ref bt, addBias); break;
                 }
             }
         }
@@ -1202,18 +1220,28 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// kk, A broadcast from a[aoff[kk] + r·lda], B two registers at b[off[kk]].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro<TV>(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc)
+    private static void Micro<TV>(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc,
+        bool zero, ref TF bias, bool addBias)
         where TV : unmanaged, ISimd<TV, TF>
     {
         nuint l = (nuint)TV.Count, s = (nuint)ldc;
-        var c00 = TV.Load(ref c, 0); var c01 = TV.Load(ref c, l);
-        var c10 = TV.Load(ref c, s); var c11 = TV.Load(ref c, s + l);
-        var c20 = TV.Load(ref c, 2 * s); var c21 = TV.Load(ref c, 2 * s + l);
-        var c30 = TV.Load(ref c, 3 * s); var c31 = TV.Load(ref c, 3 * s + l);
-        var c40 = TV.Load(ref c, 4 * s); var c41 = TV.Load(ref c, 4 * s + l);
-        var c50 = TV.Load(ref c, 5 * s); var c51 = TV.Load(ref c, 5 * s + l);
-        var c60 = TV.Load(ref c, 6 * s); var c61 = TV.Load(ref c, 6 * s + l);
-        var c70 = TV.Load(ref c, 7 * s); var c71 = TV.Load(ref c, 7 * s + l);
+        TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (zero)
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = TV.Zero;
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = TV.Zero;
+        }
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+            c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
+            c40 = TV.Load(ref c, 4 * s); c41 = TV.Load(ref c, 4 * s + l);
+            c50 = TV.Load(ref c, 5 * s); c51 = TV.Load(ref c, 5 * s + l);
+            c60 = TV.Load(ref c, 6 * s); c61 = TV.Load(ref c, 6 * s + l);
+            c70 = TV.Load(ref c, 7 * s); c71 = TV.Load(ref c, 7 * s + l);
+        }
         nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda, l6 = 6 * lda, l7 = 7 * lda;
         for (int kk = 0; kk < kc; kk++)
         {
@@ -1230,6 +1258,18 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             av = TV.Splat(Unsafe.Add(ref ap, l5)); c50 = TV.FusedMultiplyAdd(av, b0, c50); c51 = TV.FusedMultiplyAdd(av, b1, c51);
             av = TV.Splat(Unsafe.Add(ref ap, l6)); c60 = TV.FusedMultiplyAdd(av, b0, c60); c61 = TV.FusedMultiplyAdd(av, b1, c61);
             av = TV.Splat(Unsafe.Add(ref ap, l7)); c70 = TV.FusedMultiplyAdd(av, b0, c70); c71 = TV.FusedMultiplyAdd(av, b1, c71);
+        }
+        if (addBias)
+        {
+            // Eq. (conv.1): + b[o] after the whole sum, one rounding, as the copy-out added it before.
+            TV bv = TV.Splat(bias); c00 = TV.Add(c00, bv); c01 = TV.Add(c01, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 1)); c10 = TV.Add(c10, bv); c11 = TV.Add(c11, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 2)); c20 = TV.Add(c20, bv); c21 = TV.Add(c21, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 3)); c30 = TV.Add(c30, bv); c31 = TV.Add(c31, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 4)); c40 = TV.Add(c40, bv); c41 = TV.Add(c41, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 5)); c50 = TV.Add(c50, bv); c51 = TV.Add(c51, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 6)); c60 = TV.Add(c60, bv); c61 = TV.Add(c61, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 7)); c70 = TV.Add(c70, bv); c71 = TV.Add(c71, bv);
         }
         TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
         TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);

@@ -9,15 +9,15 @@ namespace Attention.Cli.Bench;
 
 /// <summary>One row of <c>attention-ref bench net</c>.</summary>
 public sealed record NetBenchResult(string Model, string DType, string Pass, int Size, int Batch, int Threads, double Ms,
-    double P90Ms = double.NaN, double PeakMb = double.NaN, double GFlops = double.NaN)
+    double P90Ms = double.NaN, double PeakMb = double.NaN, double GFlops = double.NaN, double MinMs = double.NaN)
 {
-    /// <summary>One JSON object on one line (p90_ms, peak_mb, gflops: null where not measured).</summary>
+    /// <summary>One JSON object on one line (p90_ms, peak_mb, gflops, min_ms: null where not measured).</summary>
     public string ToJson() => string.Create(CultureInfo.InvariantCulture,
-        $"{{\"model\": \"{Model}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"size\": {Size}, \"batch\": {Batch}, \"threads\": {Threads}, \"ms\": {Ms:0.0}, \"p90_ms\": {Num(P90Ms)}, \"peak_mb\": {Num(PeakMb)}, \"gflops\": {Num(GFlops)}}}");
+        $"{{\"model\": \"{Model}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"size\": {Size}, \"batch\": {Batch}, \"threads\": {Threads}, \"ms\": {Ms:0.0}, \"p90_ms\": {Num(P90Ms)}, \"peak_mb\": {Num(PeakMb)}, \"gflops\": {Num(GFlops)}, \"min_ms\": {Num(MinMs)}}}");
 
     /// <summary>One table row.</summary>
     public string ToRow() => string.Create(CultureInfo.InvariantCulture,
-        $"{Model,-20} {DType,-8} {Pass,-17} {Size,5} {Batch,5} {Threads,7} {Ms,10:0.0} {P90Ms,8:0.0} {GFlops,8:0.0} {PeakMb,8:0}");
+        $"{Model,-20} {DType,-8} {Pass,-17} {Size,5} {Batch,5} {Threads,7} {Ms,10:0.0} {P90Ms,8:0.0} {GFlops,8:0.0} {PeakMb,8:0} {MinMs,8:0.0}");
 
     private static string Num(double v) => double.IsFinite(v) ? v.ToString("0.0", CultureInfo.InvariantCulture) : "null";
 }
@@ -25,7 +25,7 @@ public sealed record NetBenchResult(string Model, string DType, string Pass, int
 public static class NetBench
 {
     /// <summary>The table header.</summary>
-    public const string Header = "model                dtype    pass               size batch threads         ms   p90_ms  GFLOP/s  peak_MB";
+    public const string Header = "model                dtype    pass               size batch threads         ms   p90_ms  GFLOP/s  peak_MB   min_ms";
 
     /// <summary>Runs the measurements for one model.</summary>
     public static IEnumerable<NetBenchResult> Run(string model, IReadOnlyList<string> dtypes, int size, int batch, int threads, double minSeconds)
@@ -53,18 +53,20 @@ public static class NetBench
         for (int i = 0; i < dy.Length; i++) dy.Data[i] = T.CreateChecked(rng.NextDouble() * 2 - 1);
 
         double flops = 2 * Macs(oracle, x.ShapeArray());
-        var (fm, fp) = Timed(() => net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels }), minSeconds);
+        var (fm, fp, fmin) = Timed(() => net.Forward(x, new Pass<T> { RecordTape = false, Kernels = kernels }), minSeconds);
         if (typeof(T) == typeof(float))
         {
-            // float32 "forward" is the compiled inference plan (a second instance of the network, rewritten).
+            // float32 "forward" is the compiled inference plan (a second instance of the network, rewritten), writing
+            // its logits into a preallocated tensor (a steady-state forward allocates nothing).
             var planNet = ModelZoo.Create<T>(model);
             planNet.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
             var plan = InferencePlan<T>.Compile(planNet);
-            (fm, fp) = Timed(() => plan.Forward(x), minSeconds);
+            var logits = plan.Forward(x);
+            (fm, fp, fmin) = Timed(() => plan.Forward(x, logits), minSeconds);
         }
-        yield return new NetBenchResult(model, dtype, "forward", size, batch, threads, fm, fp, PeakMb(), flops / (fm * 1e6));
-        var (bm, bp) = Timed(() => net.Run(x, dy, training: false, kernels), minSeconds);
-        yield return new NetBenchResult(model, dtype, "forward+backward", size, batch, threads, bm, bp, PeakMb(), 3 * flops / (bm * 1e6));
+        yield return new NetBenchResult(model, dtype, "forward", size, batch, threads, fm, fp, PeakMb(), flops / (fm * 1e6), fmin);
+        var (bm, bp, bmin) = Timed(() => net.Run(x, dy, training: false, kernels), minSeconds);
+        yield return new NetBenchResult(model, dtype, "forward+backward", size, batch, threads, bm, bp, PeakMb(), 3 * flops / (bm * 1e6), bmin);
     }
 
     /// <summary>The process's peak resident memory so far, in MiB.</summary>
@@ -98,10 +100,15 @@ public static class NetBench
         return macs;
     }
 
-    /// <summary>Median and 90th percentile of at least three runs (after one warm-up), for at least minSeconds.</summary>
-    private static (double Median, double P90) Timed(Action action, double minSeconds)
+    /// <summary>
+    /// Median, 90th percentile and minimum of at least three runs for at least minSeconds, after a warm-up of at least
+    /// three runs and a quarter of minSeconds (the JIT's later tiers and the caches settle there; one warm-up run left
+    /// the first, slower forwards in the median).
+    /// </summary>
+    private static (double Median, double P90, double Min) Timed(Action action, double minSeconds)
     {
-        action();
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < minSeconds / 4; i++) action();
         var samples = new List<double>();
         var total = Stopwatch.StartNew();
         while (samples.Count < 3 || (total.Elapsed.TotalSeconds < minSeconds && samples.Count < 100))
@@ -111,6 +118,6 @@ public static class NetBench
             samples.Add(sw.Elapsed.TotalMilliseconds);
         }
         samples.Sort();
-        return (samples[samples.Count / 2], samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(0.9 * samples.Count) - 1)]);
+        return (samples[samples.Count / 2], samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(0.9 * samples.Count) - 1)], samples[0]);
     }
 }

@@ -95,6 +95,10 @@ internal static class WorkerTeam
             Done.Reset();
             Wake.Release(helpers);
             Work();
+            // The helpers usually finish within microseconds of the caller: wait for them spinning first, so a
+            // finished helper does not have to wake a blocked caller.
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+            while (Volatile.Read(ref s_active) != 0 && System.Diagnostics.Stopwatch.GetTimestamp() < deadline) Thread.SpinWait(8);
             Done.Wait();
             s_body = null;
             s_context = null;
@@ -115,10 +119,31 @@ internal static class WorkerTeam
         var own = ExecutionContext.Capture();
         while (true)
         {
-            Wake.Wait();
+            if (!SpinForWake()) Wake.Wait();
             if (s_context is { } context) ExecutionContext.Restore(context);
             Work();
             if (own is not null) ExecutionContext.Restore(own);
+        }
+    }
+
+    /// <summary>
+    /// How long an idle helper keeps polling for the next loop before it blocks, and a caller for its helpers. Waking a
+    /// blocked thread took 8–40 µs on the 2-core VM this was measured on (median 19 µs after a 0.5 ms gap); polling
+    /// 0.1 ms brings a loop after a gap of up to that long to ~2 µs. Whole networks gained 0–3 % (within that machine's
+    /// noise) with 0.1 or 0.5 ms; 0.5 ms made the test suite, whose threads share two cores, 25 % slower, so 0.1 ms.
+    /// (OpenMP runtimes poll 200 ms by default.) Settable for measurements.
+    /// </summary>
+    internal static long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 10000;
+
+    /// <summary>Polls for a wake-up for <see cref="SpinTicks"/>; true if one was taken.</summary>
+    private static bool SpinForWake()
+    {
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks;
+        while (true)
+        {
+            if (Wake.CurrentCount > 0 && Wake.Wait(0)) return true;
+            Thread.SpinWait(20);
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline) return false;
         }
     }
 

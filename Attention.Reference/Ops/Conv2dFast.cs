@@ -287,7 +287,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         var path = Conv2dTuning.Path;
-        if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null))
+        if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
+                g.Kernel.H * g.Kernel.W > 1))
         {
             ForwardRows(xData, n, h, w, new DirectA(aData, lda, aoff, aGroupStride), bData, g, yData, ho, wo, epilogue, path, pack);
             return;

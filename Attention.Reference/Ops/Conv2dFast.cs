@@ -598,12 +598,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var dpad = Grow(ref t_xpad, (long)n * cout * cs + slack);
         dpad.AsSpan(n * cout * cs, slack).Clear();
         var dyData = dy.Data;
-        Compute.For(n * cout, pl =>
-        {
-            var d = dpad.AsSpan(pl * cs, cs);
-            d.Clear();
-            for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
-        });
+        Compute.For(n * cout, new PadPlanes { Dpad = dpad, DyData = dyData, Cs = cs, Ho = ho, Wo = wo, Top = top, Wd = wd, Left = left });
         for (int rho = 0; rho < sh; rho++)
         for (int sig = 0; sig < sw; sig++)
         {
@@ -672,81 +667,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var wData = weight.Data;
         var dyData = dy.Data;
         var dxData = dx.Data;
-        Compute.For(n * groups * cBlocks, u =>
-        {
-            int cblk = u % cBlocks, rest = u / cBlocks;
-            int grp = rest % groups, img = rest / groups;
-            int c0 = cblk * cb, cn = Math.Min(cb, ig - c0), m = cn * khkw, tiles = Ceil(m, MR);
-            // A = W_gᵀ rows [c0·kh·kw, c0·kh·kw + m), packed [tile][o][MR].
-            var apack = Grow(ref t_a, (long)tiles * og * MR);
-            for (int t = 0; t < tiles; t++)
-            for (int o = 0; o < og; o++)
-            for (int r = 0; r < MR; r++)
-            {
-                int row = t * MR + r;
-                apack[(t * og + o) * MR + r] = row < m ? wData[(grp * og + o) * k + c0 * khkw + row] : TF.Zero;
-            }
-            var dcol = Grow(ref t_dcol, (long)m * p);
-            var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
-            for (int nt = 0; nt < nTiles; nt++)
-            {
-                int j0 = nt * Conv2dTuning.NC, ncols = Math.Min(Conv2dTuning.NC, p - j0);
-                int panels = Ceil(ncols, nr), ldc = panels * nr;
-                var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
-                cbuf.Clear();
-                var bbuf = Grow(ref t_b, (long)Conv2dTuning.KC * ldc);
-                for (int o0 = 0; o0 < og; o0 += Conv2dTuning.KC)
-                {
-                    int kc = Math.Min(Conv2dTuning.KC, og - o0);
-                    for (int kk = 0; kk < kc; kk++)
-                    for (int jp = 0; jp < panels; jp++)
-                    {
-                        var dst = bbuf.AsSpan(jp * kc * nr + kk * nr, nr);
-                        int count = Math.Min(nr, ncols - jp * nr);
-                        dyg.Slice((o0 + kk) * p + j0 + jp * nr, count).CopyTo(dst);
-                        dst[count..].Clear();
-                    }
-                    Macro(path, apack.AsSpan(o0 * MR), og * MR, tiles, bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
-                }
-                for (int row = 0; row < m; row++) cbuf.Slice(row * ldc, ncols).CopyTo(dcol.AsSpan(row * p + j0, ncols));
-            }
-            // col2im, Eq. (conv.10): each dx element sums its (p, q) terms in increasing (p, q) order.
-            for (int ci = 0; ci < cn; ci++)
-            {
-                var plane = dxData.AsSpan((img * g.InChannels + grp * ig + c0 + ci) * h * w, h * w);
-                plane.Clear();
-                for (int pp = 0; pp < g.Kernel.H; pp++)
-                for (int qq = 0; qq < g.Kernel.W; qq++)
-                {
-                    var src = dcol.AsSpan((ci * khkw + pp * g.Kernel.W + qq) * p, p);
-                    int rowOff = pp * g.Dilation.H - g.Padding.H, colOff = qq * g.Dilation.W - g.Padding.W;
-                    for (int oh = 0; oh < ho; oh++)
-                    {
-                        int ih = oh * g.Stride.H + rowOff;
-                        if ((uint)ih >= (uint)h) continue;
-                        var dRow = plane.Slice(ih * w, w);
-                        var sRow = src.Slice(oh * wo, wo);
-                        if (g.Stride.W == 1)
-                        {
-                            int lo = Math.Clamp(-colOff, 0, wo), hi = Math.Clamp(w - colOff, lo, wo);
-                            if (hi > lo)
-                            {
-                                var d = dRow.Slice(colOff + lo, hi - lo);
-                                TensorPrimitives.Add(d, sRow.Slice(lo, hi - lo), d);
-                            }
-                        }
-                        else
-                        {
-                            for (int ow = 0; ow < wo; ow++)
-                            {
-                                int iw = ow * g.Stride.W + colOff;
-                                if ((uint)iw < (uint)w) dRow[iw] += sRow[ow];
-                            }
-                        }
-                    }
-                }
-            }
-        });
+        Compute.For(n * groups * cBlocks, new PackedInputGradUnit { G = g, Path = path, PackedOff = packedOff, WData = wData, DyData = dyData, DxData = dxData, Nr = nr, P = p, H = h, W = w, Ho = ho, Wo = wo, Groups = groups, Og = og, Ig = ig, K = k, Khkw = khkw, Cb = cb, CBlocks = cBlocks, NTiles = nTiles });
     }
 
     // ---------------------------------------------------------------- weight gradient, Eqs. (conv.11)–(conv.12)
@@ -779,54 +700,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var xData = x.Data;
         var dyData = dy.Data;
         var geo = new Im2Col(g, h, w, wo);
-        Compute.For(groups * chunks * mBlocks * kBlocks, u =>
-        {
-            int kb = u % kBlocks, rest = u / kBlocks;
-            int mb = rest % mBlocks; rest /= mBlocks;
-            int ch = rest % chunks, grp = rest / chunks;
-            int img = ch / chunksPerImage, pos0 = ch % chunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
-            int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
-            int k0 = kb * Conv2dTuning.NCW, ncols = Math.Min(Conv2dTuning.NCW, k - k0);
-            int panels = Ceil(ncols, nr), ldc = panels * nr;
-            // A = dY_g rows, packed [tile][position][MR].
-            var apack = Grow(ref t_a, (long)tiles * rc * MR);
-            var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
-            for (int t = 0; t < tiles; t++)
-            for (int r = 0; r < MR; r++)
-            {
-                int o = (t0 + t) * MR + r;
-                var dst = apack.AsSpan(t * rc * MR);
-                if (o >= og) { for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = TF.Zero; continue; }
-                var src = dyg.Slice(o * p + pos0, rc);
-                for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = src[kk];
-            }
-            // B = im2colᵀ [position][column k], packed [panel][position][NR].
-            var bbuf = Grow(ref t_b, (long)rc * ldc);
-            var row = Grow(ref t_row, rc).AsSpan(0, rc);
-            var xg = xData.AsSpan((img * g.InChannels + grp * ig) * h * w, ig * h * w);
-            for (int t = 0; t < ldc; t++)
-            {
-                int jp = t / nr, lane = t % nr;
-                var dst = bbuf.AsSpan(jp * rc * nr + lane);
-                if (t >= ncols) { for (int kk = 0; kk < rc; kk++) dst[kk * nr] = TF.Zero; continue; }
-                geo.Segment(xg, k0 + t, pos0, rc, row);
-                for (int kk = 0; kk < rc; kk++) dst[kk * nr] = row[kk];
-            }
-            var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
-            cbuf.Clear();
-            for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
-            {
-                int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                Macro(path, apack.AsSpan(q0 * MR), rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
-            }
-            var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
-            for (int r = 0; r < tiles * MR; r++)
-            {
-                int o = t0 * MR + r;
-                if (o >= og) break;
-                cbuf.Slice(r * ldc, ncols).CopyTo(part.Slice((grp * og + o) * k + k0, ncols));
-            }
-        });
+        Compute.For(groups * chunks * mBlocks * kBlocks, new PackedWeightGradUnit { G = g, Path = path, PackedOff = packedOff, XData = xData, DyData = dyData, Target = target, Geo = geo, Nr = nr, P = p, H = h, W = w, Og = og, Ig = ig, K = k, RcMax = rcMax, ChunksPerImage = chunksPerImage, Chunks = chunks, MTilesG = mTilesG, McTiles = mcTiles, MBlocks = mBlocks, KBlocks = kBlocks, WLen = wLen });
         // Eq. (conv.12): partial sums combined in chunk order (image, then position chunk), elementwise.
         if (chunks > 1) CombinePartials(target, chunks, wLen, k, g.OutChannels, dw.Data);
     }
@@ -1055,16 +929,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int n = dy.Dim(0), o = dy.Dim(1), plane = dy.Dim(2) * dy.Dim(3);
         var dyData = dy.Data;
         var dbData = db.Data;
-        Compute.For(o, c =>
-        {
-            TF acc = TF.Zero;
-            for (int b = 0; b < n; b++)
-            {
-                var s = dyData.AsSpan((b * o + c) * plane, plane);
-                for (int i = 0; i < s.Length; i++) acc += s[i];
-            }
-            dbData[c] = acc;
-        });
+        Compute.For(o, new BiasSums { DyData = dyData, DbData = dbData, N = n, O = o, Plane = plane });
     }
 
     // ---------------------------------------------------------------- packing
@@ -1288,6 +1153,241 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             ? Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, TF>()
             : Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, TF>();
 
+    /// <summary>A loop body as a struct (no closure: a warm call allocates nothing).</summary>
+    private struct PadPlanes : IForBody
+    {
+        public TF[] Dpad;
+        public TF[] DyData;
+        public int Cs;
+        public int Ho;
+        public int Wo;
+        public int Top;
+        public int Wd;
+        public int Left;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int pl)
+        {
+            TF[] dpad = Dpad, dyData = DyData;
+            int cs = Cs, ho = Ho, wo = Wo, top = Top, wd = Wd, left = Left;
+            var d = dpad.AsSpan(pl * cs, cs);
+            d.Clear();
+            for (int i = 0; i < ho; i++) dyData.AsSpan((pl * ho + i) * wo, wo).CopyTo(d.Slice((top + i) * wd + left, wo));
+        }
+    }
 
+    /// <summary>A loop body as a struct (no closure: a warm call allocates nothing).</summary>
+    private struct PackedInputGradUnit : IForBody
+    {
+        public Conv2dGeometry G;
+        public SimdPath Path;
+        public int[] PackedOff;
+        public TF[] WData;
+        public TF[] DyData;
+        public TF[] DxData;
+        public int Nr;
+        public int P;
+        public int H;
+        public int W;
+        public int Ho;
+        public int Wo;
+        public int Groups;
+        public int Og;
+        public int Ig;
+        public int K;
+        public int Khkw;
+        public int Cb;
+        public int CBlocks;
+        public int NTiles;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int u)
+        {
+            var g = G;
+            var path = Path;
+            var packedOff = PackedOff;
+            TF[] wData = WData, dyData = DyData, dxData = DxData;
+            int nr = Nr, p = P, h = H, w = W, ho = Ho, wo = Wo, groups = Groups, og = Og, ig = Ig, k = K, khkw = Khkw, cb = Cb, cBlocks = CBlocks, nTiles = NTiles;
+            int cblk = u % cBlocks, rest = u / cBlocks;
+            int grp = rest % groups, img = rest / groups;
+            int c0 = cblk * cb, cn = Math.Min(cb, ig - c0), m = cn * khkw, tiles = Ceil(m, MR);
+            // A = W_gᵀ rows [c0·kh·kw, c0·kh·kw + m), packed [tile][o][MR].
+            var apack = Grow(ref t_a, (long)tiles * og * MR);
+            for (int t = 0; t < tiles; t++)
+            for (int o = 0; o < og; o++)
+            for (int r = 0; r < MR; r++)
+            {
+                int row = t * MR + r;
+                apack[(t * og + o) * MR + r] = row < m ? wData[(grp * og + o) * k + c0 * khkw + row] : TF.Zero;
+            }
+            var dcol = Grow(ref t_dcol, (long)m * p);
+            var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
+            for (int nt = 0; nt < nTiles; nt++)
+            {
+                int j0 = nt * Conv2dTuning.NC, ncols = Math.Min(Conv2dTuning.NC, p - j0);
+                int panels = Ceil(ncols, nr), ldc = panels * nr;
+                var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
+                cbuf.Clear();
+                var bbuf = Grow(ref t_b, (long)Conv2dTuning.KC * ldc);
+                for (int o0 = 0; o0 < og; o0 += Conv2dTuning.KC)
+                {
+                    int kc = Math.Min(Conv2dTuning.KC, og - o0);
+                    for (int kk = 0; kk < kc; kk++)
+                    for (int jp = 0; jp < panels; jp++)
+                    {
+                        var dst = bbuf.AsSpan(jp * kc * nr + kk * nr, nr);
+                        int count = Math.Min(nr, ncols - jp * nr);
+                        dyg.Slice((o0 + kk) * p + j0 + jp * nr, count).CopyTo(dst);
+                        dst[count..].Clear();
+                    }
+                    Macro(path, apack.AsSpan(o0 * MR), og * MR, tiles, bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+                }
+                for (int row = 0; row < m; row++) cbuf.Slice(row * ldc, ncols).CopyTo(dcol.AsSpan(row * p + j0, ncols));
+            }
+            // col2im, Eq. (conv.10): each dx element sums its (p, q) terms in increasing (p, q) order.
+            for (int ci = 0; ci < cn; ci++)
+            {
+                var plane = dxData.AsSpan((img * g.InChannels + grp * ig + c0 + ci) * h * w, h * w);
+                plane.Clear();
+                for (int pp = 0; pp < g.Kernel.H; pp++)
+                for (int qq = 0; qq < g.Kernel.W; qq++)
+                {
+                    var src = dcol.AsSpan((ci * khkw + pp * g.Kernel.W + qq) * p, p);
+                    int rowOff = pp * g.Dilation.H - g.Padding.H, colOff = qq * g.Dilation.W - g.Padding.W;
+                    for (int oh = 0; oh < ho; oh++)
+                    {
+                        int ih = oh * g.Stride.H + rowOff;
+                        if ((uint)ih >= (uint)h) continue;
+                        var dRow = plane.Slice(ih * w, w);
+                        var sRow = src.Slice(oh * wo, wo);
+                        if (g.Stride.W == 1)
+                        {
+                            int lo = Math.Clamp(-colOff, 0, wo), hi = Math.Clamp(w - colOff, lo, wo);
+                            if (hi > lo)
+                            {
+                                var d = dRow.Slice(colOff + lo, hi - lo);
+                                TensorPrimitives.Add(d, sRow.Slice(lo, hi - lo), d);
+                            }
+                        }
+                        else
+                        {
+                            for (int ow = 0; ow < wo; ow++)
+                            {
+                                int iw = ow * g.Stride.W + colOff;
+                                if ((uint)iw < (uint)w) dRow[iw] += sRow[ow];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A loop body as a struct (no closure: a warm call allocates nothing).</summary>
+    private struct PackedWeightGradUnit : IForBody
+    {
+        public Conv2dGeometry G;
+        public SimdPath Path;
+        public int[] PackedOff;
+        public TF[] XData;
+        public TF[] DyData;
+        public TF[] Target;
+        public Im2Col Geo;
+        public int Nr;
+        public int P;
+        public int H;
+        public int W;
+        public int Og;
+        public int Ig;
+        public int K;
+        public int RcMax;
+        public int ChunksPerImage;
+        public int Chunks;
+        public int MTilesG;
+        public int McTiles;
+        public int MBlocks;
+        public int KBlocks;
+        public int WLen;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int u)
+        {
+            var g = G;
+            var path = Path;
+            var packedOff = PackedOff;
+            var geo = Geo;
+            TF[] xData = XData, dyData = DyData, target = Target;
+            int nr = Nr, p = P, h = H, w = W, og = Og, ig = Ig, k = K, rcMax = RcMax, chunksPerImage = ChunksPerImage, chunks = Chunks;
+            int mTilesG = MTilesG, mcTiles = McTiles, mBlocks = MBlocks, kBlocks = KBlocks, wLen = WLen;
+            int kb = u % kBlocks, rest = u / kBlocks;
+            int mb = rest % mBlocks; rest /= mBlocks;
+            int ch = rest % chunks, grp = rest / chunks;
+            int img = ch / chunksPerImage, pos0 = ch % chunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
+            int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
+            int k0 = kb * Conv2dTuning.NCW, ncols = Math.Min(Conv2dTuning.NCW, k - k0);
+            int panels = Ceil(ncols, nr), ldc = panels * nr;
+            // A = dY_g rows, packed [tile][position][MR].
+            var apack = Grow(ref t_a, (long)tiles * rc * MR);
+            var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
+            for (int t = 0; t < tiles; t++)
+            for (int r = 0; r < MR; r++)
+            {
+                int o = (t0 + t) * MR + r;
+                var dst = apack.AsSpan(t * rc * MR);
+                if (o >= og) { for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = TF.Zero; continue; }
+                var src = dyg.Slice(o * p + pos0, rc);
+                for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = src[kk];
+            }
+            // B = im2colᵀ [position][column k], packed [panel][position][NR].
+            var bbuf = Grow(ref t_b, (long)rc * ldc);
+            var row = Grow(ref t_row, rc).AsSpan(0, rc);
+            var xg = xData.AsSpan((img * g.InChannels + grp * ig) * h * w, ig * h * w);
+            for (int t = 0; t < ldc; t++)
+            {
+                int jp = t / nr, lane = t % nr;
+                var dst = bbuf.AsSpan(jp * rc * nr + lane);
+                if (t >= ncols) { for (int kk = 0; kk < rc; kk++) dst[kk * nr] = TF.Zero; continue; }
+                geo.Segment(xg, k0 + t, pos0, rc, row);
+                for (int kk = 0; kk < rc; kk++) dst[kk * nr] = row[kk];
+            }
+            var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
+            cbuf.Clear();
+            for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
+            {
+                int kc = Math.Min(Conv2dTuning.KC, rc - q0);
+                Macro(path, apack.AsSpan(q0 * MR), rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+            }
+            var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
+            for (int r = 0; r < tiles * MR; r++)
+            {
+                int o = t0 * MR + r;
+                if (o >= og) break;
+                cbuf.Slice(r * ldc, ncols).CopyTo(part.Slice((grp * og + o) * k + k0, ncols));
+            }
+        }
+    }
+
+    /// <summary>A loop body as a struct (no closure: a warm call allocates nothing).</summary>
+    private struct BiasSums : IForBody
+    {
+        public TF[] DyData;
+        public TF[] DbData;
+        public int N;
+        public int O;
+        public int Plane;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int c)
+        {
+            TF[] dyData = DyData, dbData = DbData;
+            int n = N, o = O, plane = Plane;
+            TF acc = TF.Zero;
+            for (int b = 0; b < n; b++)
+            {
+                var s = dyData.AsSpan((b * o + c) * plane, plane);
+                for (int i = 0; i < s.Length; i++) acc += s[i];
+            }
+            dbData[c] = acc;
+        }
+    }
 }

@@ -179,7 +179,7 @@ public sealed class DepthwiseKernelTests
         });
 
     [Fact]
-    public void DepthwisePreallocatedOutputsAreOverwrittenAndWarmCallsAllocateLittle()
+    public void DepthwisePreallocatedOutputsAreOverwrittenAndWarmCallsAllocateNothing()
     {
         foreach (var pr in new[] { Mobile[1], Mobile[3] })
         {
@@ -203,8 +203,8 @@ public sealed class DepthwiseKernelTests
             Bitwise.AssertIdentical(Conv2d.Forward(x, wt, b, pr.G), y, "y");
             Bitwise.AssertIdentical(Conv2d.BackwardInput(dy, wt, pr.G, pr.H, pr.W), dx, "x.grad");
             Bitwise.AssertIdentical(Conv2d.BackwardWeight(x, dy, pr.G), dw, "weight.grad");
-            // Workspaces are per thread and reused: what remains is the tap tables and the loop's closures.
-            Assert.True(allocated < 16 * 1024, $"a warm depthwise forward + backward allocated {allocated} bytes for {pr}");
+            // Workspaces, tap and phase tables are per thread and reused; the loops run struct bodies.
+            Assert.True(allocated == 0, $"a warm depthwise forward + backward allocated {allocated} bytes for {pr}");
         }
     }
 }

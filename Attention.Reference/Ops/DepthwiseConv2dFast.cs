@@ -235,8 +235,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         {
             // Eq. (conv.9): the forward chain of the flipped kernel over dy padded by d(k − 1) − p.
             var ph = Phases.Of(ho, wo, (1, 1), (padH, padW));
-            var off = new int[k];
-            var widx = new int[k];
+            var (off, widx) = Taps(k);
             for (int t = 0; t < k; t++)
             {
                 off[t] = ph.TapOffset(t / kw * dh, t % kw * dwl);
@@ -266,6 +265,26 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         for (int rho = 0; rho < sh; rho++) rowsNeeded = Math.Max(rowsNeeded, FloorDiv(h + ph - rho + sh - 1, sh));
         for (int sig = 0; sig < sw; sig++) colsNeeded = Math.Max(colsNeeded, FloorDiv(w + pw - sig + sw - 1, sw));
         int hd = top + rowsNeeded, wd = Math.Max(left + colsNeeded, 1);
+        var key = (g, h, w, ho, wo);
+        if (t_phased is not { } cached || cached.Key != key) t_phased = cached = (key, PhaseTables(g, h, w, top, left, wd, hd));
+        var (phases, need, maxGrid) = cached.Tables;
+        var path = Conv2dTuning.Path;
+        Compute.For(n * c, new PhasedInputGrad
+        {
+            Phases = phases, DyData = dyData, WData = wData, DxData = dxData, Path = path, Fused = fused,
+            C = c, K = k, Ho = ho, Wo = wo, H = h, W = w, Top = top, Left = left, Wd = wd, Need = need, MaxGrid = maxGrid,
+        });
+    }
+
+    [ThreadStatic]
+    private static ((Conv2dGeometry, int, int, int, int) Key, ((int[] Off, int[] Widx, Scatter Scatter, int GridLen)[] Phases, int Need, int MaxGrid) Tables)? t_phased;
+
+    /// <summary>The input gradient's phases (ρ, σ): their taps, scatter and grid length; the buffer and grid sizes.</summary>
+    private static ((int[] Off, int[] Widx, Scatter Scatter, int GridLen)[] Phases, int Need, int MaxGrid) PhaseTables(
+        Conv2dGeometry g, int h, int w, int top, int left, int wd, int hd)
+    {
+        int sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W, dh = g.Dilation.H, dwl = g.Dilation.W;
+        int kh = g.Kernel.H, kw = g.Kernel.W;
         var phases = new List<(int[] Off, int[] Widx, Scatter Scatter, int GridLen)>();
         int need = hd * wd;
         for (int rho = 0; rho < sh; rho++)
@@ -294,10 +313,26 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             need = Math.Max(need, off.Max() + gridLen);
             phases.Add((off.ToArray(), widx.ToArray(), new Scatter(hu, hv, (sh * u0 + rho - ph) * w + (sw * v0 + sig - pw), sh * w, sw), gridLen));
         }
-        var path = Conv2dTuning.Path;
-        int maxGrid = phases.Count == 0 ? 0 : phases.Max(p => p.GridLen);
-        Compute.For(n * c, pl =>
+        return (phases.ToArray(), need, phases.Count == 0 ? 0 : phases.Max(p => p.GridLen));
+    }
+
+    /// <summary>One (image, channel) plane of the phased input gradient.</summary>
+    private struct PhasedInputGrad : IForBody
+    {
+        public (int[] Off, int[] Widx, Scatter Scatter, int GridLen)[] Phases;
+        public TF[] DyData, WData, DxData;
+        public SimdPath Path;
+        public bool Fused;
+        public int C, K, Ho, Wo, H, W, Top, Left, Wd, Need, MaxGrid;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int pl)
         {
+            var phases = Phases;
+            TF[] dyData = DyData, wData = WData, dxData = DxData;
+            var path = Path;
+            bool fused = Fused;
+            int c = C, k = K, ho = Ho, wo = Wo, h = H, w = W, top = Top, left = Left, wd = Wd, need = Need, maxGrid = MaxGrid;
             int ch = pl % c;
             var buf = Grow(ref t_src, need);
             var d = buf.AsSpan(0, need);
@@ -313,7 +348,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
                 Run(path, fused, buf, off, taps[..off.Length], grid, gridLen);
                 Write(grid, wd, scatter, plane, null);
             }
-        });
+        }
     }
 
     private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
@@ -326,7 +361,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         int n = x.Dim(0), c = g.InChannels, h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3);
         int kw = g.Kernel.W, k = g.Kernel.H * kw;
         var ph = Phases.Of(h, w, g.Stride, g.Padding);
-        var off = new int[k];
+        var off = Taps(k).Off;
         for (int t = 0; t < k; t++) off[t] = ph.TapOffset(t / kw * g.Dilation.H, t % kw * g.Dilation.W);
         int grid = ho * ph.Wq;
         // The dense kernel's choice (Conv2dFast.BackwardWeight): lane sums on large grids, position chains on small.
@@ -341,44 +376,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         var xData = x.Data;
         var dyData = dy.Data;
         var dwData = dw.Data;
-        Compute.For(c, ch =>
-        {
-            Span<TF> total = stackalloc TF[k];
-            Span<TF> part = stackalloc TF[k];
-            Span<TF> lanesBuf = stackalloc TF[k * lanes];
-            var buf = Grow(ref t_src, need);
-            var dyg = Grow(ref t_dy, gridPad + lanes);
-            for (int img = 0; img < n; img++)
-            {
-                int pl = img * c + ch;
-                ph.Fill(xData.AsSpan(pl * h * w, h * w), buf);
-                buf.AsSpan(ph.Total, need - ph.Total).Clear();
-                var dySrc = dyData.AsSpan(pl * ho * wo, ho * wo);
-                if (direct)
-                {
-                    // dY on the grid Ho × Wq, zero at the junk columns and past the grid.
-                    dyg.AsSpan(0, gridPad + lanes).Clear();
-                    for (int i = 0; i < ho; i++) dySrc.Slice(i * wo, wo).CopyTo(dyg.AsSpan(i * ph.Wq, wo));
-                }
-                for (int chunk = 0; chunk < chunksPerImage; chunk++)
-                {
-                    int pos0 = chunk * rc, pos1 = Math.Min(span, pos0 + rc);
-                    if (direct)
-                    {
-                        LaneSums(path, dyg, buf, off, pos0, (pos1 - pos0) / lanes, lanesBuf);
-                        for (int t = 0; t < k; t++) part[t] = Tree(lanesBuf.Slice(t * lanes, lanes));
-                    }
-                    else
-                    {
-                        PositionChains(dySrc, buf, off, ph.Wq, wo, pos0, pos1, part);
-                    }
-                    // Eq. (conv.12): chunk totals in (image, chunk) order, the first one taken as it is.
-                    if (img == 0 && chunk == 0) part.CopyTo(total);
-                    else for (int t = 0; t < k; t++) total[t] += part[t];
-                }
-            }
-            total.CopyTo(dwData.AsSpan(ch * k, k));
-        });
+        Compute.For(c, new DepthwiseWeightGrad { Ph = ph, Off = off, XData = xData, DyData = dyData, DwData = dwData, Path = path, Direct = direct, K = k, LanesN = lanes, Need = need, GridPad = gridPad, N = n, C = c, H = h, W = w, Ho = ho, Wo = wo, Rc = rc, SpanLen = span, ChunksPerImage = chunksPerImage });
     }
 
     /// <summary>
@@ -451,5 +449,76 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         for (int width = s.Length / 2; width >= 1; width /= 2)
             for (int i = 0; i < width; i++) s[i] += s[i + width];
         return s[0];
+    }
+
+    /// <summary>A loop body as a struct (no closure: a warm call allocates nothing).</summary>
+    private struct DepthwiseWeightGrad : IForBody
+    {
+        public Phases Ph;
+        public int[] Off;
+        public TF[] XData;
+        public TF[] DyData;
+        public TF[] DwData;
+        public SimdPath Path;
+        public bool Direct;
+        public int K;
+        public int LanesN;
+        public int Need;
+        public int GridPad;
+        public int N;
+        public int C;
+        public int H;
+        public int W;
+        public int Ho;
+        public int Wo;
+        public int Rc;
+        public int SpanLen;
+        public int ChunksPerImage;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int ch)
+        {
+            var ph = Ph;
+            var off = Off;
+            TF[] xData = XData, dyData = DyData, dwData = DwData;
+            var path = Path;
+            bool direct = Direct;
+            int k = K, lanes = LanesN, need = Need, gridPad = GridPad, n = N, c = C, h = H, w = W, ho = Ho, wo = Wo, rc = Rc, span = SpanLen, chunksPerImage = ChunksPerImage;
+            Span<TF> total = stackalloc TF[k];
+            Span<TF> part = stackalloc TF[k];
+            Span<TF> lanesBuf = stackalloc TF[k * lanes];
+            var buf = Grow(ref t_src, need);
+            var dyg = Grow(ref t_dy, gridPad + lanes);
+            for (int img = 0; img < n; img++)
+            {
+                int pl = img * c + ch;
+                ph.Fill(xData.AsSpan(pl * h * w, h * w), buf);
+                buf.AsSpan(ph.Total, need - ph.Total).Clear();
+                var dySrc = dyData.AsSpan(pl * ho * wo, ho * wo);
+                if (direct)
+                {
+                    // dY on the grid Ho × Wq, zero at the junk columns and past the grid.
+                    dyg.AsSpan(0, gridPad + lanes).Clear();
+                    for (int i = 0; i < ho; i++) dySrc.Slice(i * wo, wo).CopyTo(dyg.AsSpan(i * ph.Wq, wo));
+                }
+                for (int chunk = 0; chunk < chunksPerImage; chunk++)
+                {
+                    int pos0 = chunk * rc, pos1 = Math.Min(span, pos0 + rc);
+                    if (direct)
+                    {
+                        LaneSums(path, dyg, buf, off, pos0, (pos1 - pos0) / lanes, lanesBuf);
+                        for (int t = 0; t < k; t++) part[t] = Tree(lanesBuf.Slice(t * lanes, lanes));
+                    }
+                    else
+                    {
+                        PositionChains(dySrc, buf, off, ph.Wq, wo, pos0, pos1, part);
+                    }
+                    // Eq. (conv.12): chunk totals in (image, chunk) order, the first one taken as it is.
+                    if (img == 0 && chunk == 0) part.CopyTo(total);
+                    else for (int t = 0; t < k; t++) total[t] += part[t];
+                }
+            }
+            total.CopyTo(dwData.AsSpan(ch * k, k));
+        }
     }
 }

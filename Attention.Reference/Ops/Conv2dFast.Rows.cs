@@ -135,6 +135,24 @@ internal static partial class Conv2dFast<TF>
             // Copy-out, channel by channel: transpose the unit's products into one row, then + bias and the epilogue
             // (vectorised over the row, junk positions of partial tiles included and discarded), then the valid positions.
             var row = Grow(ref t_rowOut, nt * RowTile).AsSpan(0, nt * RowTile);
+            if (wo % RowTile == 0)
+            {
+                // No junk positions (every ResNet and MobileNet width is a multiple of 7): the unit's positions are
+                // consecutive in each channel's plane, so the products are transposed straight into the output and
+                // the bias and the epilogue run there (the same operations on the same values).
+                int first = t0 / tilesPerRow * wo + (t0 % tilesPerRow) * RowTile, len = nt * RowTile;
+                ref TF cb = ref MemoryMarshal.GetArrayDataReference(cbuf);
+                for (int i = 0; i < count; i++)
+                {
+                    int oc = grp * Og + o0 + i;
+                    var seg = Y.AsSpan((img * OutChannels + oc) * Ho * wo + first, len);
+                    ref TF sp = ref Unsafe.Add(ref cb, i);
+                    for (int p = 0; p < seg.Length; p++) seg[p] = Unsafe.Add(ref sp, p * lanes);
+                    if (Bias is not null) TensorPrimitives.Add(seg, Bias[oc], seg);
+                    Epilogue?.Apply(seg);
+                }
+                return;
+            }
             for (int i = 0; i < count; i++)
             {
                 int oc = grp * Og + o0 + i;

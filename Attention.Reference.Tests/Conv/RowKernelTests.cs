@@ -205,4 +205,16 @@ public sealed class RowKernelTests
             for (int i = 0; i < values.Length; i++) values[i] = values[i] + values[i] + T.One;
         }
     }
+
+    [Fact]
+    public void RegisterTransposeMovesEveryElementToItsMirror()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return; // the Vector512 copy-out only; elsewhere it never runs
+        var src = new float[16 * 40];
+        var dst = new float[16 * 37 + 5];
+        for (int i = 0; i < src.Length; i++) src[i] = i + 0.5f;
+        Conv2dFast<float>.Transpose16(ref src[0], 40, ref dst[0], 37);
+        for (int r = 0; r < 16; r++)
+            for (int j = 0; j < 16; j++) Assert.Equal(src[r * 40 + j], dst[j * 37 + r]);
+    }
 }

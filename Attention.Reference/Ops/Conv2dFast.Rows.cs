@@ -28,6 +28,9 @@ internal static partial class Conv2dFast<TF>
     /// <summary>Register tiles (of 7 positions) per row-kernel work unit.</summary>
     private const int RowTilesPerUnit = 28;
 
+    /// <summary>Smallest reduction length for the row kernel (settable for measurements).</summary>
+    internal static int RowMinK = 256;
+
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
     private const int RowPackMinPositions = 400;
 
@@ -49,7 +52,7 @@ internal static partial class Conv2dFast<TF>
     internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false)
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
-        if (path != SimdPath.Vector512 || k < 256 || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
+        if (path != SimdPath.Vector512 || k < RowMinK || (!prepacked && (long)n * ho * wo < RowPackMinPositions)) return false;
         int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
         long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;

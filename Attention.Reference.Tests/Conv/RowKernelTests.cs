@@ -149,11 +149,13 @@ public sealed class RowKernelTests
         Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
         Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
         Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
-        // A 3x3 kernel at 56×56 (3 % grid waste): the row kernel, prepacked or not; grouped with 4 channels per group: not.
+        // A 3x3 kernel at 56×56 (3 % grid waste) and the 7×7 stem: the row kernel, prepacked or not; grouped with 4
+        // channels per group, or a 3-channel 3x3 stem (K = 27): not.
         Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: true, spatial: true));
         Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: false, spatial: true));
         Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 4, 288, 1, 56, 56, 58, prepacked: true, spatial: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
+        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
+        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 32, 27, 1, 112, 112, 113, prepacked: true, spatial: true));
         Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
     }
 

@@ -53,6 +53,9 @@ internal static class Conv2dTuning
     [ThreadStatic] private static bool? t_rowKernel;
     [ThreadStatic] private static bool? t_pointwiseInPlace;
 
+    /// <summary>Measurements only (read on the workers): false makes the grid kernel accumulate in its scratch tile and copy.</summary>
+    internal static bool GridOutputInPlace = true;
+
     /// <summary>
     /// Forbids (false) reading a 1×1 stride-1 unpadded convolution's input in place for calls from the current thread,
     /// so that it runs on the padded copy like every other shape (tests hold the two bitwise equal).
@@ -451,6 +454,23 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
         // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
         int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
+        if (Conv2dTuning.GridOutputInPlace && full == tiles && ncols == panels * nr && dst.ColStride == 1 && validCols == gridWidth
+            && dst.RowStride == gridWidth)
+        {
+            // The grid is the output plane itself and every panel of this unit is whole: the tiles accumulate in the
+            // output (row stride = the channel stride), nothing is copied, and the epilogue runs on the output rows.
+            int cAt = img * dst.ImageStride + (grp * og + t0 * MR) * dst.ChanStride + dst.Base + j0;
+            var cOut = dst.Data.AsSpan(cAt);
+            for (int k0 = 0; k0 < k; k0 += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - k0);
+                Macro(path, ag, lda, aoff.AsSpan(k0, kc), MR * lda, full, xb, nr, panels, off.AsSpan(k0, kc), cOut, dst.ChanStride,
+                    k0 == 0, k0 + kc == k ? rowBias : default);
+            }
+            if (epilogue is not null)
+                for (int r = 0; r < tiles * MR; r++) epilogue.Apply(cOut.Slice(r * dst.ChanStride, ncols));
+            return;
+        }
         for (int k0 = 0; k0 < k; k0 += kcMax)
         {
             int kc = Math.Min(kcMax, k - k0);
@@ -1054,7 +1074,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int maxAoff = 0;
         foreach (int o in aoff) maxAoff = Math.Max(maxAoff, o);
         if (aoff.Length != kc || (long)(tiles - 1) * aTileStride + maxAoff + (long)(MR - 1) * lda + 1 > a.Length || (long)(panels - 1) * bPanelStride + maxOff + nr > b.Length
-            || (long)tiles * MR * ldc > c.Length || panels * nr > ldc || (!bias.IsEmpty && bias.Length < tiles * MR))
+            || (long)(tiles * MR - 1) * ldc + panels * nr > c.Length || panels * nr > ldc || (!bias.IsEmpty && bias.Length < tiles * MR))
             throw new InvalidOperationException("conv2d internal error: packed buffers too small.");
         bool addBias = !bias.IsEmpty;
         ref TF bias0 = ref addBias ? ref MemoryMarshal.GetReference(bias) : ref Unsafe.NullRef<TF>();

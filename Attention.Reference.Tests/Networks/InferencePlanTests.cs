@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.Layers;
 using Attention.Reference.Models;
@@ -74,6 +75,9 @@ public sealed class InferencePlanTests(ITestOutputHelper log)
         var rng = new Random(3);
         for (int i = 0; i < x.Length; i++) x.Data[i] = (float)(rng.NextDouble() * 2 - 1);
         var y = plan.Forward(x);
+        // Warm on one thread too: when another test holds the worker team, a loop runs on its caller alone, which must
+        // then find its own per-thread workspaces grown already.
+        Compute.WithThreads(1, () => { plan.Forward(x, y); plan.Forward(x, y); return 0; });
         long allocated = Compute.WithThreads(2, () =>
         {
             for (int i = 0; i < 3; i++) plan.Forward(x, y);
@@ -128,5 +132,27 @@ public sealed class InferencePlanTests(ITestOutputHelper log)
         var y = InferencePlan<double>.Compile(new Network<double>("test", Net())).Forward(x);
         Assert.Equal(expected.Data.Length, y.Data.Length);
         for (int i = 0; i < y.Length; i++) Assert.Equal(expected.Data[i], y.Data[i], 12);
+    }
+
+    [Fact]
+    public void PlanLogitsAreTheSameBitsOnEveryVectorPathAndThreadCount()
+    {
+        // SE-ResNet-50: row or grid kernels (chosen by the vector width), output written in place or copied, the SE
+        // and residual loops on any width, 1 or 2 threads — one set of bits.
+        var oracle = ModelZoo.Create<double>("seresnet50");
+        var net = ModelZoo.Create<float>("seresnet50");
+        net.LoadStateDict(RandomWeights.StateDict(oracle, 4).Cast<float>());
+        var plan = InferencePlan<float>.Compile(net);
+        var x = new DenseTensor<float>(1, 3, 64, 64);
+        var rng = new Random(8);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+        float[]? first = null;
+        foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256, SimdPath.Portable })
+            foreach (int threads in new[] { 2, 1 })
+            {
+                var y = SimdWidth.With(path, () => Compute.WithThreads(threads, () => plan.Forward(x)));
+                first ??= y.Data;
+                Assert.Equal(first, y.Data);
+            }
     }
 }

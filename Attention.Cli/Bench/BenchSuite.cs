@@ -14,14 +14,18 @@ namespace Attention.Cli.Bench;
 /// Billions of bytes per second of compulsory memory traffic (each tensor read or written once), where defined:
 /// the measure for memory-bound kernels, to put beside the machine's bandwidth row.
 /// </param>
-public sealed record BenchResult(string Layer, string DType, string Pass, double Ms, double? GFlops, int Threads, double? GBps = null)
+/// <param name="MinMs">The fastest batch's milliseconds per call, where measured (libtorch-bench reports its best run).</param>
+public sealed record BenchResult(string Layer, string DType, string Pass, double Ms, double? GFlops, int Threads, double? GBps = null,
+    double? MinMs = null)
 {
     /// <summary>One JSON object on one line.</summary>
     public string ToJson() =>
         string.Create(CultureInfo.InvariantCulture,
-            $"{{\"layer\": \"{Layer}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"ms\": {Ms:0.####}, \"gflops\": {Num(GFlops)}, \"threads\": {Threads}, \"gbps\": {Num(GBps)}}}");
+            $"{{\"layer\": \"{Layer}\", \"dtype\": \"{DType}\", \"pass\": \"{Pass}\", \"ms\": {Ms:0.####}, \"gflops\": {Num(GFlops)}, \"threads\": {Threads}, \"gbps\": {Num(GBps)}, \"min_ms\": {NumMs(MinMs)}}}");
 
     private static string Num(double? v) => v is { } x ? x.ToString("0.#", CultureInfo.InvariantCulture) : "null";
+
+    private static string NumMs(double? v) => v is { } x ? x.ToString("0.####", CultureInfo.InvariantCulture) : "null";
 }
 
 /// <summary>Settings shared by every suite.</summary>
@@ -47,7 +51,10 @@ public interface IBenchSuite
 public static class BenchTimer
 {
     /// <summary>Median milliseconds per call of <paramref name="action"/>.</summary>
-    public static double MedianMs(Action action, double minSeconds)
+    public static double MedianMs(Action action, double minSeconds) => Time(action, minSeconds).Median;
+
+    /// <summary>Median and minimum milliseconds per call of <paramref name="action"/> (over the measured batches).</summary>
+    public static (double Median, double Min) Time(Action action, double minSeconds)
     {
         // Warm-up: JIT tiers, workspaces, page faults of fresh buffers. At least three calls and 0.2 s (or 1 s when the
         // measurement itself is longer), so a short --min-seconds never times a cold path.
@@ -66,7 +73,7 @@ public static class BenchTimer
             samples.Add(sw.Elapsed.TotalMilliseconds / perBatch);
         }
         samples.Sort();
-        return samples[samples.Count / 2];
+        return (samples[samples.Count / 2], samples[0]);
     }
 }
 

@@ -134,8 +134,8 @@ public sealed class ConvBench : IBenchSuite
         var dx = x.ZerosLike();
         var dw = w.ZerosLike();
         string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
-        double fwd = BenchTimer.MedianMs(() => Conv2d.Forward(x, w, b, g, y), s.MinSeconds);
-        double bwd = BenchTimer.MedianMs(() =>
+        var (fwd, fwdMin) = BenchTimer.Time(() => Conv2d.Forward(x, w, b, g, y), s.MinSeconds);
+        var (bwd, bwdMin) = BenchTimer.Time(() =>
         {
             Conv2d.BackwardInput(dy, w, g, dx);
             Conv2d.BackwardWeight(x, dy, g, dw);
@@ -148,8 +148,8 @@ public sealed class ConvBench : IBenchSuite
         double? bwdGb = depthwise ? (2.0 * dy.Length + 2 * w.Length + 2 * x.Length) * size / (bwd * 1e6) : null;
         return
         [
-            new(layer.Name, dtype, "forward", fwd, layer.Flops / (fwd * 1e6), s.Threads, fwdGb),
-            new(layer.Name, dtype, "backward", bwd, 2 * layer.Flops / (bwd * 1e6), s.Threads, bwdGb),
+            new(layer.Name, dtype, "forward", fwd, layer.Flops / (fwd * 1e6), s.Threads, fwdGb, fwdMin),
+            new(layer.Name, dtype, "backward", bwd, 2 * layer.Flops / (bwd * 1e6), s.Threads, bwdGb, bwdMin),
         ];
     }
 }

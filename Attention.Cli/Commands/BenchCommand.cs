@@ -41,11 +41,11 @@ public static class BenchCommand
             bool json = p.GetValue(jsonOpt);
             Compute.WithThreads(threads, () =>
             {
-                if (!json) io.Out.WriteLine($"{"layer",-26} {"dtype",-8} {"pass",-17} {"ms",10} {"GFLOP/s",9} threads {"GB/s",7}");
+                if (!json) io.Out.WriteLine($"{"layer",-26} {"dtype",-8} {"pass",-17} {"ms",10} {"GFLOP/s",9} threads {"GB/s",7} {"min_ms",9}");
                 foreach (var r in suite.Run(settings))
                 {
                     io.Out.WriteLine(json ? r.ToJson() : string.Create(CultureInfo.InvariantCulture,
-                        $"{r.Layer,-26} {r.DType,-8} {r.Pass,-17} {r.Ms,10:0.000} {(r.GFlops is { } g ? g.ToString("0.0", CultureInfo.InvariantCulture) : "-"),9} {r.Threads,7} {(r.GBps is { } b ? b.ToString("0.0", CultureInfo.InvariantCulture) : ""),7}"));
+                        $"{r.Layer,-26} {r.DType,-8} {r.Pass,-17} {r.Ms,10:0.000} {(r.GFlops is { } g ? g.ToString("0.0", CultureInfo.InvariantCulture) : "-"),9} {r.Threads,7} {(r.GBps is { } b ? b.ToString("0.0", CultureInfo.InvariantCulture) : ""),7} {(r.MinMs is { } m ? m.ToString("0.000", CultureInfo.InvariantCulture) : ""),9}"));
                     io.Out.Flush();
                 }
                 return 0;

@@ -1,5 +1,6 @@
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
+using Attention.Reference.Kernels;
 using Attention.Reference.Tensors;
 using FsCheck.Fluent;
 
@@ -53,6 +54,30 @@ public sealed class InferenceLoopTests
                 Assert.Equal(BitConverter.SingleToInt32Bits(sum / (h * w)), BitConverter.SingleToInt32Bits(z.Data[p]));
             }
         });
+
+    [Theory]
+    [InlineData(1, 16, 4, 4)]
+    [InlineData(1, 32, 7, 7)]
+    [InlineData(2, 24, 14, 14)]
+    [InlineData(1, 48, 5, 9)]
+    [InlineData(1, 16, 56, 56)]
+    public void SqueezeOfSixteenPlanesAtOnceIsTheSequentialSum(int n, int c, int h, int w)
+    {
+        // The Vector512 path sums 16 planes through register transposes; on every path the bits are the scalar chain's.
+        var rng = new Random(n * 1000 + c * 10 + h);
+        var x = new DenseTensor<float>(Values(rng, n * c * h * w), n, c, h, w);
+        foreach (var path in new[] { SimdPath.Vector512, SimdPath.Portable })
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var z = SimdWidth.With(path, () => Compute.WithThreads(threads, () => GlobalPool.AvgForward(x)));
+                for (int p = 0; p < n * c; p++)
+                {
+                    float sum = 0;
+                    for (int i = 0; i < h * w; i++) sum += x.Data[p * h * w + i];
+                    Assert.Equal(BitConverter.SingleToInt32Bits(sum / (h * w)), BitConverter.SingleToInt32Bits(z.Data[p]));
+                }
+            }
+    }
 
     [Fact]
     public void SpanArithmeticIsTheScalarLoopBitForBit()

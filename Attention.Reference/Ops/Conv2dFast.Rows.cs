@@ -212,10 +212,24 @@ internal static partial class Conv2dFast<TF>
             if (count < lanes) d.Clear();
             var aData = A.Data;
             var aoff = A.AOff.AsSpan(0, k);
+            int done = 0;
+            if (typeof(TF) == typeof(float) && Avx512F.IsSupported && lanes == 32 && count == 32 && k >= 16 && IsIdentity(aoff)
+                && (long)grp * A.GroupStride + (long)(o0 + 31) * A.Lda + k <= aData.Length)
+            {
+                // The weights in place ([o][kk], identity offsets): 16 channels × 16 reduction indices per register
+                // transpose (data movement only).
+                ref float src = ref Unsafe.As<TF, float>(ref aData[grp * A.GroupStride + o0 * A.Lda]);
+                ref float dst = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetReference(d));
+                for (; done + 16 <= k; done += 16)
+                {
+                    Transpose16(ref Unsafe.Add(ref src, done), A.Lda, ref Unsafe.Add(ref dst, done * 32), 32);
+                    Transpose16(ref Unsafe.Add(ref src, 16 * A.Lda + done), A.Lda, ref Unsafe.Add(ref dst, done * 32 + 16), 32);
+                }
+            }
             // Blocked over kk so the destination lines being filled (64 of them, one per kk) stay in L1 while the
             // rows i are transposed into them (unblocked, every store of a 32-lane row missed: packing cost as much as
             // the 28×28 layer's products).
-            for (int k0 = 0; k0 < k; k0 += 64)
+            for (int k0 = done; k0 < k; k0 += 64)
             {
                 int kEnd = Math.Min(k, k0 + 64);
                 for (int i = 0; i < count; i++)
@@ -225,6 +239,12 @@ internal static partial class Conv2dFast<TF>
                 }
             }
         }
+    }
+
+    private static bool IsIdentity(ReadOnlySpan<int> offsets)
+    {
+        for (int i = 0; i < offsets.Length; i++) if (offsets[i] != i) return false;
+        return true;
     }
 
     /// <summary>

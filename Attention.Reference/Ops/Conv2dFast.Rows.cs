@@ -38,7 +38,7 @@ internal static partial class Conv2dFast<TF>
     internal static int RowMinKSpatial = 128;
 
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
-    private const int RowPackMinPositions = 400;
+    private const int RowPackMinPositions = 128;
 
     [ThreadStatic] private static TF[]? t_rowA;    // caller: packed A [group][channel block][kk][2·lanes]
     [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]

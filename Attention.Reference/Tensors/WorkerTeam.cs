@@ -41,6 +41,10 @@ internal static class WorkerTeam
     /// <summary>Runs body.Invoke(i) for i in [0, count) on up to <paramref name="threads"/> threads, allocating nothing.</summary>
     public static void For<TBody>(int count, int threads, in TBody body) where TBody : struct, IForBody
     {
+        // The body type's delegate is created (once, by its static initializer) even when this loop runs inline, so a
+        // later loop of the same type that does get the team allocates nothing (a warm-up that found the team busy
+        // used to leave it for the measured call: a flaky 0-byte test).
+        if (Slot<TBody>.Run is null) throw new InvalidOperationException("worker team: no loop delegate");
         if (t_inLoop || !Monitor.TryEnter(Gate))
         {
             var b = body;

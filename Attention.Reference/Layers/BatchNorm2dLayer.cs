@@ -90,11 +90,7 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
         // (computed at compile time, FuseForInference; here only if the layer was marked some other way)
         DenseTensor<T> y;
         if (InputOwned) y = x;
-        else
-        {
-            if (_output is null || !_output.HasShape(x.Shape)) _output = x.ZerosLike();
-            y = _output;
-        }
+        else y = PlanBuffer(ref _output, x.Shape);
         int n = x.Dim(0), plane = x.Dim(2) * x.Dim(3);
         Compute.For(n * Channels, new AffinePlanes { X = x.Data, Y = y.Data, Alpha = _affine.Value.Alpha, Beta = _affine.Value.Beta, C = Channels, Plane = plane });
         return y;

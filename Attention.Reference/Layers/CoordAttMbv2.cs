@@ -29,10 +29,10 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             // Inference plan: the child's ReLU6 evaluated inline (nothing is recorded), into one reused buffer; the
             // same operations per element: (x + 3), ReLU6, / 6.
-            if (_output is null || !_output.HasShape(x.Shape)) _output = x.ZerosLike();
-            T[] xd = x.Data, od = _output.Data;
+            var output = PlanBuffer(ref _output, x.Shape);
+            T[] xd = x.Data, od = output.Data;
             for (int i = 0; i < xd.Length; i++) od[i] = Ops.Activations.Relu6(xd[i] + three) / six;
-            return _output;
+            return output;
         }
         var shifted = x.ZerosLike();
         for (int i = 0; i < x.Length; i++) shifted.Data[i] = x.Data[i] + three;
@@ -89,7 +89,7 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             // Inference plan: one reused buffer (or x itself when this layer owns it: each element reads only its own x).
             if (InputOwned) y = x;
-            else y = _output is { } o && o.HasShape(x.Shape) ? o : _output = x.ZerosLike();
+            else y = PlanBuffer(ref _output, x.Shape);
         }
         else y = x.ZerosLike();
         for (int i = 0; i < y.Length; i++) y.Data[i] = x.Data[i] * s.Data[i];
@@ -174,31 +174,28 @@ public sealed class CoordAttMbv2<T> : Layer<T> where T : IFloatingPointIeee754<T
         var xw = _poolW.Forward(x, pass);                       // [N, C, 1, W]; permuted to [N, C, W, 1]: same memory
         // An inference plan keeps every intermediate buffer from one forward to the next (nothing is recorded).
         bool plan = Inference && pass.InPlaceAllowed;
-        var cat = Concat(xh.Data, xw.Data, n, c, h, w, plan ? Buffer(ref _cat, n, c, h + w, 1) : null); // [N, C, H + W, 1]
+        var cat = Concat(xh.Data, xw.Data, n, c, h, w, plan ? PlanBuffer(ref _cat, [n, c, h + w, 1]) : null); // [N, C, H + W, 1]
         var y = _relu.Forward(_bn1.Forward(_conv1.Forward(cat, pass), pass), pass);
         int mip = y.Dim(1);
         var (yh, yw) = Split(y.Data, n * mip, h, w,
-            plan ? Buffer(ref _yh, n, mip, h, 1) : new DenseTensor<T>(n, mip, h, 1), plan ? Buffer(ref _yw, n, mip, 1, w) : new DenseTensor<T>(n, mip, 1, w));
+            plan ? PlanBuffer(ref _yh, [n, mip, h, 1]) : new DenseTensor<T>(n, mip, h, 1), plan ? PlanBuffer(ref _yw, [n, mip, 1, w]) : new DenseTensor<T>(n, mip, 1, w));
         var zh = _conv2.Forward(yh, pass);
         var zw = _conv3.Forward(yw, pass);
         int oup = zh.Dim(1);
         if (oup != c) throw new ShapeMismatchException(DisplayName + " gates", $"[N, {c}, …] (oup = inp)", zh.ShapeArray());
-        var ah = Sigmoid(zh, plan ? Buffer(ref _ah, n, c, h, 1) : zh.ZerosLike());
-        var aw = Sigmoid(zw, plan ? Buffer(ref _aw, n, c, 1, w) : zw.ZerosLike());
+        var ah = Sigmoid(zh, plan ? PlanBuffer(ref _ah, [n, c, h, 1]) : zh.ZerosLike());
+        var aw = Sigmoid(zw, plan ? PlanBuffer(ref _aw, [n, c, 1, w]) : zw.ZerosLike());
         pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
         pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
         // y = identity * x_w * x_h, evaluated left to right (an inference plan writes it into x when the block owns x:
         // each element reads only its own x).
-        var outp = plan && InputOwned ? x : plan ? Buffer(ref _out, n, c, h, w) : x.ZerosLike();
+        var outp = plan && InputOwned ? x : plan ? PlanBuffer(ref _out, [n, c, h, w]) : x.ZerosLike();
         Compute.For(n * c, new Recalibrate { X = x.Data, Out = outp.Data, Ah = ah.Data, Aw = aw.Data, H = h, W = w });
         Save(pass, (x, ah, aw));
         return outp;
     }
 
     private DenseTensor<T>? _cat, _yh, _yw, _ah, _aw, _out;
-
-    private static DenseTensor<T> Buffer(ref DenseTensor<T>? slot, int n, int c, int h, int w) =>
-        slot is { } t && t.HasShape([n, c, h, w]) ? t : slot = new DenseTensor<T>(n, c, h, w);
 
     /// <summary>One (n, c) plane of y = x · a_w · a_h (left to right).</summary>
     private struct Recalibrate : IForBody

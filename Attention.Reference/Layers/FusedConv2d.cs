@@ -72,17 +72,16 @@ public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         // convolution runs once per forward, and its output is consumed before the next forward).
         if (x.Rank != 4 || x.Dim(1) != Geometry.InChannels) RequireNchw(x.ShapeArray(), Geometry.InChannels);
         var (ho, wo) = Geometry.OutputSize(x.Dim(2), x.Dim(3));
-        if (_output is null || !_output.HasShape([x.Dim(0), Geometry.OutChannels, ho, wo]))
-            _output = new DenseTensor<T>(x.Dim(0), Geometry.OutChannels, ho, wo);
+        var output = PlanBuffer(ref _output, [x.Dim(0), Geometry.OutChannels, ho, wo]);
         // The activation runs in the kernel's epilogue, on each piece of output while it is in cache.
         // The weights never change after folding, so the kernel keeps their packing between forwards.
-        if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, _output, epilogue, _pack);
+        if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, output, epilogue, _pack);
         else
         {
-            Conv2d.Forward(x, _weight, _bias, Geometry, _output, null, _pack);
-            Activation?.ApplyInPlace(_output);
+            Conv2d.Forward(x, _weight, _bias, Geometry, output, null, _pack);
+            Activation?.ApplyInPlace(output);
         }
-        return _output;
+        return output;
     }
 
     private DenseTensor<T>? _output;

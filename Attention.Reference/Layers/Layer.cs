@@ -356,6 +356,13 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     /// </summary>
     protected internal virtual bool OutputIsOwnBuffer => false;
 
+    /// <summary>
+    /// An inference plan's reused buffer: <paramref name="slot"/> when it already has <paramref name="shape"/>, else a new
+    /// tensor kept in it (allocated only when the shape changes).
+    /// </summary>
+    protected static DenseTensor<T> PlanBuffer(ref DenseTensor<T>? slot, ReadOnlySpan<int> shape) =>
+        slot is { } t && t.HasShape(shape) ? t : slot = new DenseTensor<T>(shape.ToArray());
+
     /// <summary>True once <see cref="FuseForInference"/> made this layer compute in place where it owns its buffers.</summary>
     protected bool Inference { get; private set; }
 

@@ -33,9 +33,9 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         if (!Inference || !pass.InPlaceAllowed) return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
         // Inference plan: one output buffer, reused.
-        if (_output is null || !_output.HasShape([x.Dim(0), x.Dim(1), 1, 1])) _output = new DenseTensor<T>(x.Dim(0), x.Dim(1), 1, 1);
-        GlobalPool.AvgForward(x, _output);
-        return _output;
+        var output = PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), 1, 1]);
+        GlobalPool.AvgForward(x, output);
+        return output;
     }
 
     private DenseTensor<T>? _output;
@@ -163,10 +163,7 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         int ho = OutputSize(h), wo = OutputSize(w);
         // Inference plans keep one output buffer and record no argmax (nothing will run backward).
         bool plan = Inference && pass.InPlaceAllowed;
-        DenseTensor<T> y;
-        if (plan && _output is { } o && o.HasShape([n, c, ho, wo])) y = o;
-        else y = new DenseTensor<T>(n, c, ho, wo);
-        if (plan) _output = y;
+        var y = plan ? PlanBuffer(ref _output, [n, c, ho, wo]) : new DenseTensor<T>(n, c, ho, wo);
         var arg = plan ? [] : new int[y.Length];
         T[] xd = x.Data, yd = y.Data;
         int k = Kernel, s = Stride, p = Padding, d = Dilation;
@@ -291,13 +288,8 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int oh = overWidth ? h : 1, ow = overWidth ? 1 : w;
-        DenseTensor<T> y;
-        if (Inference && pass.InPlaceAllowed && _output is { } cached && cached.HasShape([x.Dim(0), x.Dim(1), oh, ow])) y = cached;
-        else
-        {
-            y = new DenseTensor<T>(x.Dim(0), x.Dim(1), oh, ow);
-            if (Inference && pass.InPlaceAllowed) _output = y; // inference plan: one output buffer, reused
-        }
+        // Inference plan: one output buffer, reused.
+        var y = Inference && pass.InPlaceAllowed ? PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), oh, ow]) : new DenseTensor<T>(x.Dim(0), x.Dim(1), oh, ow);
         Compute.For(nc, new Means { X = x.Data, Y = y.Data, H = h, W = w, OverWidth = overWidth });
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         return y;

@@ -138,9 +138,8 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         else if (Inference && pass.InPlaceAllowed)
         {
             // Inference plan: one squeeze buffer, reused.
-            if (_z is null || !_z.HasShape([n, c, 1, 1])) _z = new DenseTensor<T>(n, c, 1, 1);
-            Ops.GlobalPool.AvgForward(x, _z);
-            s = _z;
+            s = PlanBuffer(ref _z, [n, c, 1, 1]);
+            Ops.GlobalPool.AvgForward(x, s);
         }
         else s = Ops.GlobalPool.AvgForward(x).Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);

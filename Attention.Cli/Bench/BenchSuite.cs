@@ -53,8 +53,12 @@ public static class BenchTimer
     /// <summary>Median milliseconds per call of <paramref name="action"/>.</summary>
     public static double MedianMs(Action action, double minSeconds) => Time(action, minSeconds).Median;
 
-    /// <summary>Median and minimum milliseconds per call of <paramref name="action"/> (over the measured batches).</summary>
-    public static (double Median, double Min) Time(Action action, double minSeconds)
+    /// <summary>
+    /// Median, 90th percentile and minimum milliseconds per call of <paramref name="action"/> over batches of at least
+    /// <paramref name="batchSeconds"/> (0: one call per sample), at least five samples and <paramref name="minSeconds"/>,
+    /// at most <paramref name="maxSamples"/>.
+    /// </summary>
+    public static BenchTiming Time(Action action, double minSeconds, double batchSeconds = 0.02, int maxSamples = 1000)
     {
         // Warm-up: JIT tiers, workspaces, page faults of fresh buffers. At least three calls and 0.2 s (or 1 s when the
         // measurement itself is longer), so a short --min-seconds never times a cold path.
@@ -63,19 +67,23 @@ public static class BenchTimer
         var sw = Stopwatch.StartNew();
         action();
         double once = Math.Max(sw.Elapsed.TotalSeconds, 1e-7);
-        int perBatch = Math.Max(1, (int)(0.02 / once));
+        int perBatch = Math.Max(1, (int)(batchSeconds / once));
         var samples = new List<double>();
         var total = Stopwatch.StartNew();
-        while (samples.Count < 5 || (total.Elapsed.TotalSeconds < minSeconds && samples.Count < 1000))
+        while (samples.Count < 5 || (total.Elapsed.TotalSeconds < minSeconds && samples.Count < maxSamples))
         {
             sw.Restart();
             for (int i = 0; i < perBatch; i++) action();
             samples.Add(sw.Elapsed.TotalMilliseconds / perBatch);
         }
         samples.Sort();
-        return (samples[samples.Count / 2], samples[0]);
+        int p90 = Math.Min(samples.Count - 1, (int)Math.Ceiling(0.9 * samples.Count) - 1);
+        return new BenchTiming(samples[samples.Count / 2], samples[p90], samples[0]);
     }
 }
+
+/// <summary>Milliseconds per call: the median, 90th percentile and minimum of the samples.</summary>
+public readonly record struct BenchTiming(double Median, double P90, double Min);
 
 /// <summary>The suites <c>attention-ref bench</c> knows, one registration line each.</summary>
 public static class BenchSuites

@@ -134,8 +134,8 @@ public sealed class ConvBench : IBenchSuite
         var dx = x.ZerosLike();
         var dw = w.ZerosLike();
         string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
-        var (fwd, fwdMin) = BenchTimer.Time(() => Conv2d.Forward(x, w, b, g, y), s.MinSeconds);
-        var (bwd, bwdMin) = BenchTimer.Time(() =>
+        var (fwd, _, fwdMin) = BenchTimer.Time(() => Conv2d.Forward(x, w, b, g, y), s.MinSeconds);
+        var (bwd, _, bwdMin) = BenchTimer.Time(() =>
         {
             Conv2d.BackwardInput(dy, w, g, dx);
             Conv2d.BackwardWeight(x, dy, g, dw);

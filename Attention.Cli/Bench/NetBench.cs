@@ -100,24 +100,7 @@ public static class NetBench
         return macs;
     }
 
-    /// <summary>
-    /// Median, 90th percentile and minimum of at least three runs for at least minSeconds, after a warm-up of at least
-    /// three runs and a quarter of minSeconds (the JIT's later tiers and the caches settle there; one warm-up run left
-    /// the first, slower forwards in the median).
-    /// </summary>
-    private static (double Median, double P90, double Min) Timed(Action action, double minSeconds)
-    {
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < minSeconds / 4; i++) action();
-        var samples = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (samples.Count < 3 || (total.Elapsed.TotalSeconds < minSeconds && samples.Count < 100))
-        {
-            var sw = Stopwatch.StartNew();
-            action();
-            samples.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        samples.Sort();
-        return (samples[samples.Count / 2], samples[Math.Min(samples.Count - 1, (int)Math.Ceiling(0.9 * samples.Count) - 1)], samples[0]);
-    }
+    /// <summary>One call per sample (a network forward is long enough), at most 100 samples, after BenchTimer's warm-up.</summary>
+    private static BenchTiming Timed(Action action, double minSeconds) =>
+        BenchTimer.Time(action, minSeconds, batchSeconds: 0, maxSamples: 100);
 }

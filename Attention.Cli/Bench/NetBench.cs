@@ -28,16 +28,18 @@ public static class NetBench
     public const string Header = "model                dtype    pass               size batch threads         ms   p90_ms  GFLOP/s  peak_MB   min_ms";
 
     /// <summary>Runs the measurements for one model.</summary>
-    public static IEnumerable<NetBenchResult> Run(string model, IReadOnlyList<string> dtypes, int size, int batch, int threads, double minSeconds)
+    public static IEnumerable<NetBenchResult> Run(string model, IReadOnlyList<string> dtypes, int size, int batch, int threads, double minSeconds,
+        bool winograd = true)
     {
         foreach (var dtype in dtypes)
         {
-            var rows = dtype == "float32" ? Measure<float>(model, size, batch, threads, minSeconds) : Measure<double>(model, size, batch, threads, minSeconds);
+            var rows = dtype == "float32" ? Measure<float>(model, size, batch, threads, minSeconds, winograd)
+                : Measure<double>(model, size, batch, threads, minSeconds, winograd);
             foreach (var r in rows) yield return r;
         }
     }
 
-    private static IEnumerable<NetBenchResult> Measure<T>(string model, int size, int batch, int threads, double minSeconds)
+    private static IEnumerable<NetBenchResult> Measure<T>(string model, int size, int batch, int threads, double minSeconds, bool winograd)
         where T : IFloatingPointIeee754<T>
     {
         var oracle = ModelZoo.Create<double>(model);
@@ -60,7 +62,7 @@ public static class NetBench
             // its logits into a preallocated tensor (a steady-state forward allocates nothing).
             var planNet = ModelZoo.Create<T>(model);
             planNet.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
-            var plan = InferencePlan<T>.Compile(planNet);
+            var plan = InferencePlan<T>.Compile(planNet, new InferencePlanOptions { Winograd = winograd });
             var logits = plan.Forward(x);
             (fm, fp, fmin) = Timed(() => plan.Forward(x, logits), minSeconds);
         }

@@ -24,12 +24,19 @@ public static class BenchCommand
         var dtypeOpt = new Option<string>("--dtype") { Description = "float32, float64 or both (default).", DefaultValueFactory = _ => "both" };
         dtypeOpt.AcceptOnlyFromAmong("float32", "float64", "both");
         var secondsOpt = new Option<double>("--min-seconds") { Description = "Minimum time per measurement.", DefaultValueFactory = _ => 1.0 };
-        var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.") { suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt };
+        var directOpt = new Option<bool>("--no-winograd")
+        {
+            Description = "For 'net': the float32 plan runs 3x3 stride-1 convolutions with the direct kernel instead of Winograd F(2x2,3x3).",
+        };
+        var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.")
+        {
+            suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt, directOpt,
+        };
         cmd.SetAction(p => io.Guard(() =>
         {
             string name = p.GetValue(suiteArg)!;
             if (name == "net") return RunNet(io, p.GetValue(modelArg), p.GetValue(threadsOpt), p.GetValue(dtypeOpt)!, p.GetValue(sizeOpt),
-                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt));
+                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt), !p.GetValue(directOpt));
             var suite = BenchSuites.All.FirstOrDefault(s => s.Name == name)
                 ?? throw new ArgumentException($"unknown bench suite '{name}'; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}.");
             int threads = p.GetValue(threadsOpt);
@@ -55,7 +62,8 @@ public static class BenchCommand
         return cmd;
     }
 
-    private static int RunNet(CliIO io, string? model, int threads, string dtype, int size, int batch, double seconds, bool json)
+    private static int RunNet(CliIO io, string? model, int threads, string dtype, int size, int batch, double seconds, bool json,
+        bool winograd)
     {
         if (model is null)
             throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.All.Select(m => m.Name))}.");
@@ -68,7 +76,7 @@ public static class BenchCommand
         return Compute.WithThreads(threads, () =>
         {
             if (!json) io.Out.WriteLine(NetBench.Header);
-            foreach (var r in NetBench.Run(model, dtypes, size, batch, threads, seconds))
+            foreach (var r in NetBench.Run(model, dtypes, size, batch, threads, seconds, winograd))
             {
                 io.Out.WriteLine(json ? r.ToJson() : r.ToRow());
                 io.Out.Flush();

@@ -32,9 +32,13 @@ public static class InferCommand
         var interpOpt = new Option<string?>("--interpolation") { Description = "Override the recipe's filter: bilinear or bicubic." };
         interpOpt.AcceptOnlyFromAmong("bilinear", "bicubic");
         var threadsOpt = ThreadsOption.Create();
+        var directOpt = new Option<bool>("--no-winograd")
+        {
+            Description = "float32: run 3x3 stride-1 convolutions with the direct kernel instead of Winograd F(2x2,3x3) (other roundings; see docs/inference.md).",
+        };
         var cmd = new Command("infer", "Classify images with a model and its published weights (the model's own preprocessing; top-k with probabilities).")
         {
-            nameArg, imagesArg, weightsOpt, topOpt, labelsOpt, jsonOpt, saveOpt, dtypeOpt, sizeOpt, cropOpt, interpOpt, threadsOpt,
+            nameArg, imagesArg, weightsOpt, topOpt, labelsOpt, jsonOpt, saveOpt, dtypeOpt, sizeOpt, cropOpt, interpOpt, threadsOpt, directOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -58,8 +62,9 @@ public static class InferCommand
             double prepMs = clock.Elapsed.TotalMilliseconds;
             string[]? labels = ReadLabels(p.GetValue(labelsOpt));
             float[][] probs = ThreadsOption.Apply(p.GetValue(threadsOpt), () => p.GetValue(dtypeOpt) == "float64"
-                ? Classify<double>(model, p.GetValue(weightsOpt)!, batch.Cast<double>(), KernelPath.Oracle, out _)
-                : Classify<float>(model, p.GetValue(weightsOpt)!, batch, KernelPath.Fast, out _));
+                ? Classify<double>(model, p.GetValue(weightsOpt)!, batch.Cast<double>(), KernelPath.Oracle, null, out _)
+                : Classify<float>(model, p.GetValue(weightsOpt)!, batch, KernelPath.Fast,
+                    new InferencePlanOptions { Winograd = !p.GetValue(directOpt) }, out _));
             double totalMs = clock.Elapsed.TotalMilliseconds;
             int classes = probs[0].Length;
             if (labels is not null && labels.Length != classes)
@@ -90,14 +95,15 @@ public static class InferCommand
         return cmd;
     }
 
-    private static float[][] Classify<T>(string model, string weights, DenseTensor<T> x, KernelPath kernels, out int classes)
+    private static float[][] Classify<T>(string model, string weights, DenseTensor<T> x, KernelPath kernels, InferencePlanOptions? options,
+        out int classes)
         where T : System.Numerics.IFloatingPointIeee754<T>
     {
         DenseTensor<T> logits;
         if (kernels == KernelPath.Fast)
         {
             // float32: the compiled inference plan (BatchNorm folded, activations fused, buffers reused).
-            logits = InferencePlan<T>.Load(model, weights).Forward(x);
+            logits = InferencePlan<T>.Load(model, weights, options).Forward(x);
         }
         else
         {

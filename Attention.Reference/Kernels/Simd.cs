@@ -42,6 +42,9 @@ internal interface ISimd<TSelf, T>
     /// <summary>a + b, rounded.</summary>
     static abstract TSelf Add(TSelf a, TSelf b);
 
+    /// <summary>a − b, rounded.</summary>
+    static abstract TSelf Subtract(TSelf a, TSelf b);
+
     /// <summary>|a| per lane.</summary>
     static abstract TSelf Abs(TSelf a);
 
@@ -91,6 +94,10 @@ internal readonly struct Simd512<T> : ISimd<Simd512<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512<T> Add(Simd512<T> a, Simd512<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Subtract(Simd512<T> a, Simd512<T> b) => new(a._v - b._v);
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -146,6 +153,10 @@ internal readonly struct Simd256<T> : ISimd<Simd256<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256<T> Add(Simd256<T> a, Simd256<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Subtract(Simd256<T> a, Simd256<T> b) => new(a._v - b._v);
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -206,6 +217,10 @@ internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : u
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Subtract(SimdPortable<T> a, SimdPortable<T> b) => new(a._v - b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static SimdPortable<T> Abs(SimdPortable<T> a) => new(Vector.Abs(a._v));
 
     /// <inheritdoc />
@@ -217,4 +232,62 @@ internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : u
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Sum(SimdPortable<T> a) => Vector.Sum(a._v);
+}
+
+/// <summary>
+/// One element as an <see cref="ISimd{TSelf, T}"/> (Count = 1): the tails of lane-independent kernels, written with the
+/// same generic code as their vector bodies (so the same operations in the same order, element by element).
+/// </summary>
+internal readonly struct SimdScalar<T> : ISimd<SimdScalar<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly T _v;
+
+    private SimdScalar(T v) => _v = v;
+
+    /// <inheritdoc />
+    public static int Count => 1;
+
+    /// <inheritdoc />
+    public static SimdScalar<T> Zero => default;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Splat(T value) => new(value);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Load(ref T source, nuint index) => new(Unsafe.Add(ref source, index));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Store(SimdScalar<T> value, ref T destination, nuint index) => Unsafe.Add(ref destination, index) = value._v;
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> FusedMultiplyAdd(SimdScalar<T> a, SimdScalar<T> b, SimdScalar<T> c) => new(T.FusedMultiplyAdd(a._v, b._v, c._v));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Multiply(SimdScalar<T> a, SimdScalar<T> b) => new(a._v * b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Add(SimdScalar<T> a, SimdScalar<T> b) => new(a._v + b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Subtract(SimdScalar<T> a, SimdScalar<T> b) => new(a._v - b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> Abs(SimdScalar<T> a) => new(T.Abs(a._v));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdScalar<T> SignTimes(SimdScalar<T> x, SimdScalar<T> c) =>
+        new((x._v > T.Zero ? c._v : T.Zero) - (x._v < T.Zero ? c._v : T.Zero)); // as the vector forms
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T Sum(SimdScalar<T> a) => a._v;
 }

@@ -75,7 +75,14 @@ public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var output = PlanBuffer(ref _output, [x.Dim(0), Geometry.OutChannels, ho, wo]);
         // The activation runs in the kernel's epilogue, on each piece of output while it is in cache.
         // The weights never change after folding, so the kernel keeps their packing between forwards.
-        if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, output, epilogue, _pack);
+        // Winograd F(2×2, 3×3) where the plan allows it and it is faster (docs/inference.md: its speed and its error).
+        if (pass.Winograd && Conv2d.WinogradPays<T>(Geometry, x.Dim(2), x.Dim(3)))
+        {
+            var fused = Activation as IConvEpilogue<T>;
+            Conv2d.ForwardWinograd(x, _weight, _bias, Geometry, output, fused, _winograd);
+            if (fused is null) Activation?.ApplyInPlace(output);
+        }
+        else if (Activation is IConvEpilogue<T> epilogue) Conv2d.Forward(x, _weight, _bias, Geometry, output, epilogue, _pack);
         else
         {
             Conv2d.Forward(x, _weight, _bias, Geometry, output, null, _pack);
@@ -86,6 +93,7 @@ public sealed class FusedConv2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     private DenseTensor<T>? _output;
     private readonly ConvWeightPack _pack = new();
+    private readonly ConvWeightPack _winograd = new();
 
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass) =>

@@ -98,6 +98,13 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
     /// <summary>Oracle or fast kernels.</summary>
     public KernelPath Kernels { get; init; } = KernelPath.Oracle;
 
+    /// <summary>
+    /// Whether inference plans' float32 3×3 stride-1 convolutions may run Winograd F(2×2, 3×3) where it is faster than
+    /// the direct kernel (set by <see cref="Models.InferencePlan{T}"/> from <see cref="Models.InferencePlanOptions"/>;
+    /// default false: the direct kernels).
+    /// </summary>
+    public bool Winograd { get; init; }
+
     /// <summary>Exact derivatives (default) or libtorch's where they differ.</summary>
     public GradConventions Conventions { get; init; } = GradConventions.Exact;
 

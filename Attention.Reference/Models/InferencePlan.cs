@@ -19,28 +19,37 @@ namespace Attention.Reference.Models;
 /// <typeparam name="T">float (the edge path) or double.</typeparam>
 public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>
 {
-    private InferencePlan(Network<T> network) => Network = network;
+    private InferencePlan(Network<T> network, InferencePlanOptions options)
+    {
+        Network = network;
+        Options = options;
+        _pass = new() { RecordTape = false, Kernels = KernelPath.Fast, Winograd = options.Winograd };
+    }
+
+    /// <summary>The options it was compiled with.</summary>
+    public InferencePlanOptions Options { get; }
 
     /// <summary>The rewritten network.</summary>
     public Network<T> Network { get; }
 
-    /// <summary>Compiles <paramref name="network"/> (loaded, eval mode) in place.</summary>
-    public static InferencePlan<T> Compile(Network<T> network)
+    /// <summary>Compiles <paramref name="network"/> (loaded, eval mode) in place, with <paramref name="options"/> (default: <see cref="InferencePlanOptions.Default"/>).</summary>
+    public static InferencePlan<T> Compile(Network<T> network, InferencePlanOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(network);
+        options ??= InferencePlanOptions.Default;
         network.Root.FuseForInference();
-        return new InferencePlan<T>(network);
+        return new InferencePlan<T>(network, options);
     }
 
     /// <summary>Compiles a model of the zoo with weights from a state_dict file.</summary>
-    public static InferencePlan<T> Load(string model, string weights)
+    public static InferencePlan<T> Load(string model, string weights, InferencePlanOptions? options = null)
     {
         var net = ModelZoo.Create<T>(model);
         net.LoadStateDict(weights);
-        return Compile(net);
+        return Compile(net, options);
     }
 
-    private readonly Pass<T> _pass = new() { RecordTape = false, Kernels = KernelPath.Fast };
+    private readonly Pass<T> _pass;
 
     /// <summary>The logits for x [N, 3, H, W] (fast kernels, nothing recorded), as a new tensor.</summary>
     public DenseTensor<T> Forward(DenseTensor<T> x) =>
@@ -55,4 +64,19 @@ public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>
         ShapeUtil.Require(output, "output", y.Shape);
         y.Data.CopyTo(output.Data, 0);
     }
+}
+
+/// <summary>How <see cref="InferencePlan{T}.Compile"/> compiles a network.</summary>
+public sealed record InferencePlanOptions
+{
+    /// <summary>The defaults: Winograd on.</summary>
+    public static InferencePlanOptions Default { get; } = new();
+
+    /// <summary>
+    /// Whether float32 3×3 stride-1 convolutions run Winograd F(2×2, 3×3) where it is faster than the direct kernel
+    /// (planes of at least 14 × 14; default true). Its roundings differ from the direct kernel's (docs/inference.md
+    /// quotes its error against the float64 oracle: smaller than the direct kernel's on ResNet layers); false gives the
+    /// direct kernels everywhere.
+    /// </summary>
+    public bool Winograd { get; init; } = true;
 }

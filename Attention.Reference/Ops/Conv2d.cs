@@ -71,6 +71,29 @@ public static class Conv2d
         }
     }
 
+    /// <summary>
+    /// Whether <see cref="ForwardWinograd{T}"/> runs <paramref name="g"/> on an <paramref name="h"/> × <paramref name="w"/>
+    /// input and is faster there than the direct kernel (float32 3×3 stride-1 padding-1 layers of one group, planes of at
+    /// least 14 × 14, U at most 4 MB).
+    /// </summary>
+    internal static bool WinogradPays<T>(Conv2dGeometry g, int h, int w) where T : IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) && Conv2dFast<float>.WinogradPays(g, h, w);
+
+    /// <summary>
+    /// Eq. (conv.W1): y = conv(x, w) + bias, then the epilogue, by Winograd F(2×2, 3×3) (inference plans only, float32;
+    /// <paramref name="pack"/> keeps the transformed weights: only for weights that never change).
+    /// </summary>
+    internal static void ForwardWinograd<T>(DenseTensor<T> x, DenseTensor<T> weight, DenseTensor<T>? bias, Conv2dGeometry g,
+        DenseTensor<T> y, IConvEpilogue<T>? epilogue, ConvWeightPack pack) where T : IFloatingPointIeee754<T>
+    {
+        var (n, _, _, ho, wo) = Conv2dChecks.Input(x, weight, bias, g);
+        ArgumentNullException.ThrowIfNull(y);
+        ShapeUtil.Require(y, "y", n, g.OutChannels, ho, wo);
+        if (typeof(T) != typeof(float)) throw new NotSupportedException("Winograd convolution is float32 only.");
+        Conv2dFast<float>.ForwardWinograd(As<float, T>(x), As<float, T>(weight), AsOrNull<float, T>(bias), g, As<float, T>(y),
+            (IConvEpilogue<float>?)epilogue, pack);
+    }
+
     /// <summary>Eq. (conv.4): the input gradient dx [N, I, inH, inW] from dy [N, O, Ho, Wo].</summary>
     public static DenseTensor<T> BackwardInput<T>(DenseTensor<T> dy, DenseTensor<T> weight, Conv2dGeometry g, int inH, int inW)
         where T : IFloatingPointIeee754<T>

@@ -154,30 +154,9 @@ internal static partial class Conv2dFast<TF>
                 // No junk positions (every ResNet and MobileNet width is a multiple of 7): the unit's positions are
                 // consecutive in each channel's plane, so the products are transposed straight into the output and
                 // the bias and the epilogue run there (the same operations on the same values).
-                int first = t0 / tilesPerRow * wo + (t0 % tilesPerRow) * RowTile, len = nt * RowTile, plane = Ho * wo;
-                ref TF cb = ref MemoryMarshal.GetArrayDataReference(cbuf);
-                int done = 0;
-                if (typeof(TF) == typeof(float) && Path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
-                    && (long)(img * OutChannels + grp * Og + o0 + 31) * plane + first + len <= Y.Length)
-                {
-                    // 16 positions × 16 channels at a time, transposed in registers (pure data movement: the same bits).
-                    ref float src = ref Unsafe.As<TF, float>(ref cb);
-                    ref float dst = ref Unsafe.As<TF, float>(ref Y[(img * OutChannels + grp * Og + o0) * plane + first]);
-                    for (; done + 16 <= len; done += 16)
-                    {
-                        Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane);
-                        Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane);
-                    }
-                }
-                for (int i = 0; i < count; i++)
-                {
-                    int oc = grp * Og + o0 + i;
-                    var seg = Y.AsSpan((img * OutChannels + oc) * plane + first, len);
-                    ref TF sp = ref Unsafe.Add(ref cb, i);
-                    for (int p = done; p < seg.Length; p++) seg[p] = Unsafe.Add(ref sp, p * lanes);
-                    if (Bias is not null) TensorPrimitives.Add(seg, Bias[oc], seg);
-                    Epilogue?.Apply(seg);
-                }
+                int first = t0 / tilesPerRow * wo + (t0 % tilesPerRow) * RowTile, plane = Ho * wo, oc0 = grp * Og + o0;
+                CopyOutChannels(cbuf, lanes, count, nt * RowTile, Y, (img * OutChannels + oc0) * plane + first, plane, Bias, oc0,
+                    Epilogue, Path);
                 return;
             }
             for (int i = 0; i < count; i++)
@@ -194,6 +173,38 @@ internal static partial class Conv2dFast<TF>
                     row.Slice(t * RowTile, valid).CopyTo(Y.AsSpan(chanBase + ur * wo + v0, valid));
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// The copy-out of the row and Winograd kernels: products c[p·lanes + i] (p &lt; len, i &lt; count) of channels oc0 + i
+    /// go to y[yFirst + i·plane + p], then + bias[oc0 + i] and the epilogue run on each channel's len positions there.
+    /// On Vector512 float, 16 positions × 16 channels are transposed in registers (data movement only: the same bits).
+    /// </summary>
+    private static void CopyOutChannels(TF[] c, int lanes, int count, int len, TF[] y, int yFirst, int plane, TF[]? bias, int oc0,
+        IConvEpilogue<TF>? epilogue, SimdPath path)
+    {
+        if ((long)len * lanes > c.Length || count > lanes) throw new InvalidOperationException("conv2d internal error: copy-out too long.");
+        ref TF cb = ref MemoryMarshal.GetArrayDataReference(c);
+        int done = 0;
+        if (typeof(TF) == typeof(float) && path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
+            && (long)yFirst + 31L * plane + len <= y.Length)
+        {
+            ref float src = ref Unsafe.As<TF, float>(ref cb);
+            ref float dst = ref Unsafe.As<TF, float>(ref y[yFirst]);
+            for (; done + 16 <= len; done += 16)
+            {
+                Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane);
+                Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane);
+            }
+        }
+        for (int i = 0; i < count; i++)
+        {
+            var seg = y.AsSpan(yFirst + i * plane, len);
+            ref TF sp = ref Unsafe.Add(ref cb, i);
+            for (int p = done; p < seg.Length; p++) seg[p] = Unsafe.Add(ref sp, p * lanes);
+            if (bias is not null) TensorPrimitives.Add(seg, bias[oc0 + i], seg);
+            epilogue?.Apply(seg);
         }
     }
 

@@ -114,21 +114,41 @@ public sealed class WinogradTests(ITestOutputHelper log)
         var g = Conv2dGeometry.Square(c, o, 3, 1, 1);
         var expected = Formula(x.Data, n, c, h, w, wt.Data, o, b.Data);
         var bare = Formula(x.Data, n, c, h, w, wt.Data, o, null);
+        var affine = bare.Select(v => v + v + 1).ToArray();
+        // Every thread's workspaces first filled with NaN by a larger call: nothing stale may reach a valid output.
+        var poison = new DenseTensor<float>(n, c, h + 9, w + 17);
+        poison.Data.AsSpan().Fill(float.NaN);
         foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256, SimdPath.Portable })
             foreach (int threads in new[] { 1, 2, 3 })
-            {
-                var y = new DenseTensor<float>(n, o, h, w);
-                var y2 = new DenseTensor<float>(n, o, h, w);
-                var pack = new ConvWeightPack();
-                SimdWidth.With(path, () => Compute.WithThreads(threads, () =>
+                foreach (var (bandRows, oGroups) in new[] { (0, 0), (1, 1), (1, 8), (3, 2) })
                 {
-                    Conv2d.ForwardWinograd(x, wt, b, g, y, null, pack);
-                    Conv2d.ForwardWinograd(x, wt, null, g, y2, new AffineEpilogue(), new ConvWeightPack());
-                    return 0;
-                }));
-                Assert.Equal(expected, y.Data);
-                Assert.Equal(bare.Select(v => v + v + 1).ToArray(), y2.Data);
-            }
+                    var y = new DenseTensor<float>(n, o, h, w);
+                    var y2 = new DenseTensor<float>(n, o, h, w);
+                    var pack = new ConvWeightPack();
+                    SimdWidth.With(path, () => Compute.WithThreads(threads, () =>
+                    {
+                        Conv2d.ForwardWinograd(poison, wt, b, g, new DenseTensor<float>(n, o, h + 9, w + 17), null, new ConvWeightPack());
+                        (Conv2dFast<float>.WinoBandRows, Conv2dFast<float>.WinoOGroups) = (bandRows, oGroups);
+                        try
+                        {
+                            Conv2d.ForwardWinograd(x, wt, b, g, y, null, pack);
+                            Conv2d.ForwardWinograd(x, wt, null, g, y2, new AffineEpilogue(), new ConvWeightPack());
+                        }
+                        finally { (Conv2dFast<float>.WinoBandRows, Conv2dFast<float>.WinoOGroups) = (0, 0); }
+                        return 0;
+                    }));
+                    AssertSameBits(expected, y.Data, $"{path}, {threads} threads, split ({bandRows}, {oGroups})");
+                    AssertSameBits(affine, y2.Data, $"{path}, {threads} threads, split ({bandRows}, {oGroups}), no bias, epilogue");
+                }
+    }
+
+    /// <summary>Bit for bit (float.Equals would let −0 pass for +0).</summary>
+    private static void AssertSameBits(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"{what}: element {i} is {actual[i]:R}, the formula gives {expected[i]:R}");
     }
 
     [Fact]

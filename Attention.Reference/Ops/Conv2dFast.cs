@@ -220,7 +220,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride)
     {
         int cin = g.InChannels, sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W;
-        int hq = Ceil(h + 2 * ph, sh), wqq = Ceil(w + 2 * pw, sw), plane = hq * wqq, cs = sh * sw * plane;
+        // A 1×1 unpadded kernel reads phase (0, 0) only (every tap offset is in it): the strided 1×1 projection
+        // shortcuts of ResNets copy a quarter of their input instead of all four phases.
+        int phases = g.Kernel == (1, 1) && g.Padding == (0, 0) ? 1 : sh * sw;
+        int hq = Ceil(h + 2 * ph, sh), wqq = Ceil(w + 2 * pw, sw), plane = hq * wqq, cs = phases * plane;
         // Pad the channel stride to an odd number of 64-byte lines, so that the rows one micro-panel reads from
         // consecutive channels spread over all L1 sets instead of thrashing a few.
         int perLine = 64 / Unsafe.SizeOf<TF>(), lines = Ceil(cs, perLine);
@@ -231,7 +234,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var xpad = Grow(ref t_xpad, (long)n * cin * cs + slack);
         xpad.AsSpan(n * cin * cs, slack).Clear();
         var layout = new Phases(h, w, sh, sw, ph, pw, hq, wqq);
-        Compute.For(n * cin, new PhaseFill { X = xData, XPad = xpad, Layout = layout, Cs = cs });
+        Compute.For(n * cin, new PhaseFill { X = xData, XPad = xpad, Layout = layout, Cs = cs, Phases = phases });
         return xpad;
     }
 
@@ -240,14 +243,14 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     {
         public TF[] X, XPad;
         public Phases Layout;
-        public int Cs;
+        public int Cs, Phases;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int nc0)
         {
-            int size = Layout.H * Layout.W, total = Layout.Total;
+            int size = Layout.H * Layout.W, total = Phases * Layout.Plane;
             XPad.AsSpan(nc0 * Cs + total, Cs - total).Clear();
-            Layout.Fill<TF>(X.AsSpan(nc0 * size, size), XPad.AsSpan(nc0 * Cs, total));
+            Layout.Fill<TF>(X.AsSpan(nc0 * size, size), XPad.AsSpan(nc0 * Cs, total), Phases);
         }
     }
 

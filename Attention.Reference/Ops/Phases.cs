@@ -27,11 +27,15 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
     public int TapOffset(int rh, int rw) => (rh % Sh * Sw + rw % Sw) * Plane + rh / Sh * Wq + rw / Sw;
 
     /// <summary>Writes the padded, phase-split plane (Total elements of <paramref name="dst"/>).</summary>
-    public void Fill<TF>(ReadOnlySpan<TF> src, Span<TF> dst) where TF : unmanaged, IFloatingPointIeee754<TF>
+    public void Fill<TF>(ReadOnlySpan<TF> src, Span<TF> dst) where TF : unmanaged, IFloatingPointIeee754<TF> => Fill(src, dst, Sh * Sw);
+
+    /// <summary>Writes the first <paramref name="phases"/> phase planes (in the order (a, b) = (0, 0), (0, 1), …).</summary>
+    public void Fill<TF>(ReadOnlySpan<TF> src, Span<TF> dst, int phases) where TF : unmanaged, IFloatingPointIeee754<TF>
     {
         for (int a = 0; a < Sh; a++)
         for (int b = 0; b < Sw; b++)
         {
+            if (a * Sw + b >= phases) return;
             var phase = dst.Slice((a * Sw + b) * Plane, Plane);
             for (int u = 0; u < Hq; u++)
             {

@@ -255,7 +255,8 @@ internal static partial class Conv2dFast<TF>
 
     /// <summary>
     /// One work unit: (image, band of whole tile rows, group of channel blocks of 2·lanes output channels): the band's
-    /// V, then for each channel block M[ξ] = U[ξ] V[ξ] by the row micro-kernel, Y = Aᵀ M A per tile, and the copy-out
+    /// V, then M[ξ] = U[ξ] V[ξ] by the row micro-kernel (point by point, each point's V reused over the channel blocks
+    /// from L1), then per channel block Y = Aᵀ M A per tile and the copy-out
     /// with bias and epilogue.
     /// </summary>
     private struct WinoUnit : IForBody
@@ -278,21 +279,23 @@ internal static partial class Conv2dFast<TF>
             var off = Grow(ref t_winoOff, c);
             for (int kk = 0; kk < c; kk++) off[kk] = kk * tp;
             int mStride = micro * RowTile * lanes; // one ξ of M
-            var m = Grow(ref t_winoM, 16L * mStride);
+            int perGroup = Ceil(OBlocks, OGroups), obStart = og * perGroup, obEnd = Math.Min(OBlocks, (og + 1) * perGroup);
+            int nob = Math.Max(0, obEnd - obStart);
+            long mBlock = 16L * mStride; // one channel block's M
+            var m = Grow(ref t_winoM, Math.Max(1, nob) * mBlock);
             int rowsOut = Math.Min(ho, 2 * i1) - 2 * i0, len = rowsOut * wo, plane = ho * wo;
             var ybuf = Grow(ref t_winoY, (long)len * lanes);
-            ref TF m0 = ref MemoryMarshal.GetArrayDataReference(m);
             ref TF y0 = ref MemoryMarshal.GetArrayDataReference(ybuf);
             ref int off0 = ref MemoryMarshal.GetArrayDataReference(off);
             int kcMax = c <= RowKc * 3 / 2 ? c : RowKc;
-            int perGroup = Ceil(OBlocks, OGroups), obEnd = Math.Min(OBlocks, (og + 1) * perGroup);
-            for (int ob = og * perGroup; ob < obEnd; ob++)
+            // ξ outer, channel blocks inner: the band's V of one point stays in L1 across the channel blocks.
+            for (int xi = 0; xi < 16; xi++)
             {
-                for (int xi = 0; xi < 16; xi++)
+                ref TF b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), (nint)((long)xi * c * tp));
+                for (int ob = obStart; ob < obEnd; ob++)
                 {
                     ref TF a = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(U), (nint)(((long)xi * OBlocks + ob) * c * lanes));
-                    ref TF b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), (nint)((long)xi * c * tp));
-                    ref TF mx = ref Unsafe.Add(ref m0, xi * mStride);
+                    ref TF mx = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - obStart) * mBlock + xi * mStride));
                     for (int k0 = 0; k0 < c; k0 += kcMax)
                     {
                         int kc = Math.Min(kcMax, c - k0);
@@ -311,6 +314,10 @@ internal static partial class Conv2dFast<TF>
                         }
                     }
                 }
+            }
+            for (int ob = obStart; ob < obEnd; ob++)
+            {
+                ref TF m0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - obStart) * mBlock));
                 // Output transform (+ bias) into [position][lanes], the band's output rows 2·i0 … consecutive as in the plane.
                 int o0 = ob * lanes, count = Math.Min(lanes, O - o0);
                 var bias = Grow(ref t_winoBias, lanes);

@@ -132,41 +132,36 @@ internal static partial class Conv2dFast<TF>
     /// V = Bᵀ d B for the tiles of tile rows i0 … i1 − 1 of one image, every input channel, written to
     /// v[ξ][c][t] (row stride <paramref name="tp"/>, at least the band's tiles + 16).
     /// </summary>
-    private static void WinoInputBand(TF[] x, int img, int c, int h, int w, int i0, int i1, int tw, TF[] v, int tp, SimdPath path)
+    private static void WinoInputBand(TF[] x, int img, int c, int h, int w, int i0, int i1, int tw, TF[] v, int tp, long xiStride,
+        SimdPath path)
     {
         int rows = 2 * (i1 - i0) + 2, nt = (i1 - i0) * tw;
         // Each padded row split by column parity, rows of len values (tw + 1 used, the rest zero: vector loads past
         // the last tile read zeros).
         int len = Ceil(tw + 1 + 16, 16) * 16;
-        var eo = Grow(ref t_winoEo, 2L * rows * len);
+        // Two copies of the split rows: channel ch + 1 is split while channel ch is transformed, so the transform's loads
+        // do not wait for the split's stores (unaligned loads overlapping recent stores).
+        int half = 2 * rows * len;
+        var eo = Grow(ref t_winoEo, 2L * half);
         ref TF e0 = ref MemoryMarshal.GetArrayDataReference(eo);
-        long xiStride = (long)c * tp;
-        if (16 * xiStride > v.Length || nt + 16 > tp) throw new InvalidOperationException("Winograd internal error: V too small.");
+        if (16 * xiStride > v.Length || xiStride < (long)c * tp || nt + 16 > tp) throw new InvalidOperationException("Winograd internal error: V too small.");
         ref TF v0 = ref MemoryMarshal.GetArrayDataReference(v);
         // Tiles per vector step: the widest register not much wider than the tile row (its lanes past tw are junk
-        // written into the next tile row, overwritten by it, or into the zeroed slack after the band's last tile).
+        // written into the next tile row, overwritten by it, or into the slack after the band's last tile).
         var width = path == SimdPath.Vector512 && tw > Simd256<TF>.Count ? SimdPath.Vector512
             : path != SimdPath.Portable && SimdWidth.Uses256(path) ? SimdPath.Vector256 : SimdPath.Portable;
+        // Rows outside the image, even[0] (input column −1) and the columns past the row stay zero for every channel:
+        // cleared once here, then each channel writes only the image's columns.
+        eo.AsSpan(0, 2 * half).Clear();
+        SplitRows(x, img, c, 0, h, w, i0, rows, len, ref e0);
         for (int ch = 0; ch < c; ch++)
         {
-            ref TF plane = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), (nint)((long)(img * c + ch) * h * w));
-            // Padded row 2·i0 + r (input row 2·i0 + r − 1): even[j] = padded column 2j (input column 2j − 1),
-            // odd[j] = padded column 2j + 1 (input column 2j); zero outside the image.
-            for (int r = 0; r < rows; r++)
-            {
-                var even = eo.AsSpan(2 * r * len, len);
-                var odd = eo.AsSpan((2 * r + 1) * len, len);
-                int xr = 2 * i0 + r - 1;
-                if (xr < 0 || xr >= h) { even.Clear(); odd.Clear(); continue; }
-                Deinterleave(ref Unsafe.Add(ref plane, xr * w), w, ref MemoryMarshal.GetReference(odd), ref even[1]);
-                even[0] = TF.Zero;
-                odd[((w + 1) / 2)..].Clear();
-                even[(w / 2 + 1)..].Clear();
-            }
+            if (ch + 1 < c) SplitRows(x, img, c, ch + 1, h, w, i0, rows, len, ref Unsafe.Add(ref e0, (ch + 1) % 2 * half));
+            ref TF split = ref Unsafe.Add(ref e0, ch % 2 * half);
             ref TF vc = ref Unsafe.Add(ref v0, (nint)((long)ch * tp));
             for (int i = 0; i < i1 - i0; i++)
             {
-                ref TF rowsRef = ref Unsafe.Add(ref e0, 2 * (2 * i) * len);
+                ref TF rowsRef = ref Unsafe.Add(ref split, 2 * (2 * i) * len);
                 ref TF dst = ref Unsafe.Add(ref vc, i * tw);
                 switch (width)
                 {
@@ -181,16 +176,46 @@ internal static partial class Conv2dFast<TF>
         }
     }
 
+    /// <summary><paramref name="length"/> elements rounded up to a whole, odd number of 64-byte lines.</summary>
+    private static long OddLines(long length)
+    {
+        int perLine = 64 / Unsafe.SizeOf<TF>();
+        long lines = (length + perLine - 1) / perLine;
+        return (lines % 2 == 0 ? lines + 1 : lines) * perLine;
+    }
+
+    /// <summary>
+    /// Padded rows 2·i0 + r (input row 2·i0 + r − 1), r &lt; <paramref name="rows"/>, of channel <paramref name="ch"/>
+    /// split by column parity into e: even[j] = padded column 2j (input column 2j − 1) at e[2r·len + j], odd[j] = padded
+    /// column 2j + 1 (input column 2j) at e[(2r + 1)·len + j]; rows outside the image are left as they are (zero).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SplitRows(TF[] x, int img, int c, int ch, int h, int w, int i0, int rows, int len, ref TF e)
+    {
+        ref TF plane = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(x), (nint)((long)(img * c + ch) * h * w));
+        for (int r = 0; r < rows; r++)
+        {
+            int xr = 2 * i0 + r - 1;
+            if (xr < 0 || xr >= h) continue;
+            Deinterleave(ref Unsafe.Add(ref plane, xr * w), w, ref Unsafe.Add(ref e, (2 * r + 1) * len), ref Unsafe.Add(ref e, 2 * r * len + 1));
+        }
+    }
+
+
+    private static readonly Vector512<int> s_evenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> s_oddLanes = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
     /// <summary>
     /// evens[j] = src[2j] (2j &lt; w), odds[j] = src[2j + 1] (2j + 1 &lt; w): pure data movement, 32 values per step by two
     /// AVX-512 permutes where the row holds them, else one by one.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Deinterleave(ref TF src, int w, ref TF evens, ref TF odds)
     {
         if (typeof(TF) == typeof(float) && Avx512F.IsSupported && w >= 32 && w % 2 == 0)
         {
-            var ie = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            var io = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            var ie = s_evenLanes;
+            var io = s_oddLanes;
             ref float s = ref Unsafe.As<TF, float>(ref src);
             ref float de = ref Unsafe.As<TF, float>(ref evens);
             ref float dodd = ref Unsafe.As<TF, float>(ref odds);
@@ -274,8 +299,12 @@ internal static partial class Conv2dFast<TF>
             int lanes = Lanes, c = C, tw = Tw, wo = W, ho = H;
             int i0 = band * BandRows, i1 = Math.Min(Th, i0 + BandRows), nt = (i1 - i0) * tw, micro = Ceil(nt, RowTile);
             int tp = micro * RowTile + 16; // the row stride of V: the micro-tiles' columns and slack for junk lanes
-            var v = Grow(ref t_winoV, 16L * c * tp);
-            WinoInputBand(X, img, c, H, W, i0, i1, tw, v, tp, Path);
+            // One point's plane of V: c rows of tp, padded to an odd number of cache lines so that the 16 planes (the input
+            // transform writes all 16 for each channel) fall in different L1 sets (at an even number of lines they
+            // shared two sets and evicted each other: the stores took two thirds of the input transform's time).
+            long xiStride = OddLines((long)c * tp);
+            var v = Grow(ref t_winoV, 16 * xiStride);
+            WinoInputBand(X, img, c, H, W, i0, i1, tw, v, tp, xiStride, Path);
             var off = Grow(ref t_winoOff, c);
             for (int kk = 0; kk < c; kk++) off[kk] = kk * tp;
             int mStride = micro * RowTile * lanes; // one ξ of M
@@ -291,7 +320,7 @@ internal static partial class Conv2dFast<TF>
             // ξ outer, channel blocks inner: the band's V of one point stays in L1 across the channel blocks.
             for (int xi = 0; xi < 16; xi++)
             {
-                ref TF b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), (nint)((long)xi * c * tp));
+                ref TF b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), (nint)(xi * xiStride));
                 for (int ob = obStart; ob < obEnd; ob++)
                 {
                     ref TF a = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(U), (nint)(((long)xi * OBlocks + ob) * c * lanes));

@@ -1,4 +1,5 @@
 using Attention.Reference.Kernels;
+using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -40,6 +41,16 @@ public sealed class RowKernelTests
             var ye = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
             Conv2d.Forward(xt, wtt, bt, pr.G, ye, new AffineEpilogue<T>());
             set.Set("y.epilogue", ye);
+            // ReLU, which the row kernel's register-transposing copy-out applies in its stores (with the bias), and a
+            // NaN in the input reaching some outputs through both.
+            var yr = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
+            Conv2d.Forward(xt, wtt, bt, pr.G, yr, (IConvEpilogue<T>)Act.Relu<T>());
+            set.Set("y.relu", yr);
+            var xn = xt.Clone();
+            xn.Data[xn.Length / 3] = T.NaN;
+            var yn = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
+            Conv2d.Forward(xn, wtt, bt, pr.G, yn, (IConvEpilogue<T>)Act.Relu<T>());
+            set.Set("y.relu.nan", yn);
             set.Set("x.grad", Conv2d.BackwardInput(dyt, wtt, pr.G, pr.H, pr.W));
         }
         finally

@@ -30,4 +30,14 @@ public sealed class AotReadinessTests
         foreach (var p in new[] { "EnableTrimAnalyzer", "EnableAotAnalyzer", "EnableSingleFileAnalyzer" })
             Assert.Equal("true", Property("Attention.Cli/Attention.Cli.csproj", p));
     }
+
+    [Fact]
+    public void AnX64NativePublishTargetsAnInstructionSetWithFma()
+    {
+        // Without it NativeAOT targets x86-64-v2, which has no FMA: the kernels' fused multiply-adds run in software,
+        // 100-200x slower (README, "Edge deployment").
+        var set = XDocument.Load(Path.Combine(Repo, "Attention.Cli/Attention.Cli.csproj")).Descendants("IlcInstructionSet").Single();
+        Assert.Equal("native", set.Value);
+        Assert.Contains("-x64", set.Attribute("Condition")?.Value ?? "", StringComparison.Ordinal);
+    }
 }

@@ -108,6 +108,7 @@ public sealed class WinogradTests(ITestOutputHelper log)
     [InlineData(1, 33, 13, 40, 40)] // tile rows of 20 (the Vector512 step overlaps), a partial channel block
     [InlineData(1, 200, 6, 6, 20)]  // a reduction longer than 192: two chunks, one FMA chain
     [InlineData(1, 8, 30, 30, 8)]   // several bands
+    [InlineData(1, 8, 6, 6, 161)]   // more channel blocks than one pass over V computes (5 to 11), the last partial
     public void WinogradIsTheDocumentedFormulaBitForBit(int n, int c, int h, int w, int o)
     {
         var (x, wt, b) = Random(n, c, h, w, o, 11 * c + h);

@@ -98,11 +98,10 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     private T[]? _weightT;
 
     /// <summary>
-    /// Inference plan: the weights are fixed from here on, so a copy transposed to [In, Out] (blocked by output features)
-    /// is kept and the forward on
-    /// [N, In] (or [N, In, 1, 1], SE's excitation) runs output features in vector lanes — each lane the same
-    /// sequential dot product as <see cref="Rows"/> (multiply, round, add, round; i ascending from 0; then + bias),
-    /// so the same bits.
+    /// Inference plan: the weights are fixed from here on, so a transposed copy is kept, blocked by output features as
+    /// [⌈Out/Block⌉][In][Block], and the forward on [N, In] (or [N, In, 1, 1], SE's excitation) runs output features in
+    /// vector lanes — each lane the same sequential dot product as <see cref="Rows"/> (multiply, round, add, round;
+    /// i ascending from 0; then + bias), so the same bits.
     /// </summary>
     protected internal override void FuseForInference()
     {

@@ -32,17 +32,17 @@ internal static partial class Conv2dFast<TF>
 
     [ThreadStatic] private static TF[]? t_winoV;   // worker: the band's V [ξ][c][tile]
     [ThreadStatic] private static int[]? t_winoOff; // worker: kk·(row stride of V)
-    [ThreadStatic] private static TF[]? t_winoEo;  // worker: one channel's padded rows split in even and odd columns
-    [ThreadStatic] private static TF[]? t_winoM;   // worker: M [ξ][tile][lanes]
+    [ThreadStatic] private static TF[]? t_winoEo;  // worker: two channels' padded rows split in even and odd columns
+    [ThreadStatic] private static TF[]? t_winoM;   // worker: M [block][ξ][tile][lanes] of up to 4 channel blocks
     [ThreadStatic] private static TF[]? t_winoY;   // worker: the unit's outputs [position][lanes]
     [ThreadStatic] private static TF[]? t_winoBias; // worker: one channel block's bias
 
     /// <summary>
     /// Whether an inference plan runs <paramref name="g"/> on an <paramref name="h"/> × <paramref name="w"/> input by
     /// Winograd: where it applies, on planes of at least 14 × 14 (smaller ones discard too many tile outputs: at 7 × 7,
-    /// 64 computed for 49) and with U (16·C·O values) at most 4 MB: measured, 2 threads, 3x3 64→64 @56 0.70 ms against
-    /// the direct kernel's 0.87, 128→128 @28 0.64 against 0.81, 256→256 @14 0.69 against 0.80, but 512→512 @7 (U 16 MB)
-    /// 1.47 against 0.97.
+    /// 64 computed for 49) and with U (16·C·O values) at most 4 MB: measured, 2 threads, 3x3 64→64 @56 0.53 ms against
+    /// the direct kernel's 0.86, 128→128 @28 0.53 against 0.80, 256→256 @14 0.54 against 0.77, but 512→512 @7 (U 16 MB)
+    /// 1.32 against 0.88.
     /// </summary>
     internal static bool WinogradPays(Conv2dGeometry g, int h, int w) =>
         WinogradApplies(g) && h >= 14 && w >= 14 && 16L * g.InChannels * g.OutChannels * Unsafe.SizeOf<TF>() <= 4 << 20;
@@ -128,9 +128,13 @@ internal static partial class Conv2dFast<TF>
     /// <summary>Channel-block groups per band (0: chosen per layer; settable for measurements).</summary>
     internal static int WinoOGroups;
 
+    /// <summary>Channel blocks whose products one pass over a band's V computes (their M kept in L2: 4 × 114 KB at 56 tiles).</summary>
+    private const int WinoBlocksPerPass = 4;
+
     /// <summary>
     /// V = Bᵀ d B for the tiles of tile rows i0 … i1 − 1 of one image, every input channel, written to
-    /// v[ξ][c][t] (row stride <paramref name="tp"/>, at least the band's tiles + 16).
+    /// v[ξ·xiStride + c·tp + t] (row stride <paramref name="tp"/>, at least the band's tiles + 16; plane stride
+    /// <paramref name="xiStride"/> ≥ c·tp).
     /// </summary>
     private static void WinoInputBand(TF[] x, int img, int c, int h, int w, int i0, int i1, int tw, TF[] v, int tp, long xiStride,
         SimdPath path)
@@ -309,22 +313,25 @@ internal static partial class Conv2dFast<TF>
             for (int kk = 0; kk < c; kk++) off[kk] = kk * tp;
             int mStride = micro * RowTile * lanes; // one ξ of M
             int perGroup = Ceil(OBlocks, OGroups), obStart = og * perGroup, obEnd = Math.Min(OBlocks, (og + 1) * perGroup);
-            int nob = Math.Max(0, obEnd - obStart);
             long mBlock = 16L * mStride; // one channel block's M
-            var m = Grow(ref t_winoM, Math.Max(1, nob) * mBlock);
+            // Channel blocks a few at a time, so that their M stays in L2 however wide the layer.
+            var m = Grow(ref t_winoM, WinoBlocksPerPass * mBlock);
             int rowsOut = Math.Min(ho, 2 * i1) - 2 * i0, len = rowsOut * wo, plane = ho * wo;
             var ybuf = Grow(ref t_winoY, (long)len * lanes);
             ref TF y0 = ref MemoryMarshal.GetArrayDataReference(ybuf);
             ref int off0 = ref MemoryMarshal.GetArrayDataReference(off);
             int kcMax = c <= RowKc * 3 / 2 ? c : RowKc;
+            for (int pass0 = obStart; pass0 < obEnd; pass0 += WinoBlocksPerPass)
+            {
+            int passEnd = Math.Min(obEnd, pass0 + WinoBlocksPerPass);
             // ξ outer, channel blocks inner: the band's V of one point stays in L1 across the channel blocks.
             for (int xi = 0; xi < 16; xi++)
             {
                 ref TF b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), (nint)(xi * xiStride));
-                for (int ob = obStart; ob < obEnd; ob++)
+                for (int ob = pass0; ob < passEnd; ob++)
                 {
                     ref TF a = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(U), (nint)(((long)xi * OBlocks + ob) * c * lanes));
-                    ref TF mx = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - obStart) * mBlock + xi * mStride));
+                    ref TF mx = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - pass0) * mBlock + xi * mStride));
                     for (int k0 = 0; k0 < c; k0 += kcMax)
                     {
                         int kc = Math.Min(kcMax, c - k0);
@@ -344,9 +351,9 @@ internal static partial class Conv2dFast<TF>
                     }
                 }
             }
-            for (int ob = obStart; ob < obEnd; ob++)
+            for (int ob = pass0; ob < passEnd; ob++)
             {
-                ref TF m0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - obStart) * mBlock));
+                ref TF m0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(m), (nint)((ob - pass0) * mBlock));
                 // Output transform (+ bias) into [position][lanes], the band's output rows 2·i0 … consecutive as in the plane.
                 int o0 = ob * lanes, count = Math.Min(lanes, O - o0);
                 var bias = Grow(ref t_winoBias, lanes);
@@ -367,6 +374,7 @@ internal static partial class Conv2dFast<TF>
                     }
                 }
                 CopyOutChannels(ybuf, lanes, count, len, Y, (img * O + o0) * plane + 2 * i0 * wo, plane, null, o0, Epilogue, Path);
+            }
             }
         }
     }

@@ -214,8 +214,9 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// <summary>
     /// The zero-padded input split into stride phases, Eq. (conv.8): for each channel, sh·sw planes of Hq × Wq
     /// (Hq = ⌈Hp / sh⌉, Wq = ⌈Wp / sw⌉), phase (a, b) holding padded rows a, a + sh, … and columns b, b + sw, …; for
-    /// stride 1 this is just the padded input. Followed by <paramref name="slack"/> zeros. Returns the buffer, the
-    /// phase-plane width Wq (the grid width) and the per-channel stride sh·sw·Hq·Wq.
+    /// stride 1 this is just the padded input; an unpadded 1×1 kernel gets phase (0, 0) only (the one it reads).
+    /// Followed by <paramref name="slack"/> zeros. Returns the buffer, the phase-plane width Wq (the grid width) and the
+    /// per-channel stride: the phases' Hq·Wq each, rounded up to an odd number of cache lines.
     /// </summary>
     private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride)
     {

@@ -323,6 +323,13 @@ internal static partial class Conv2dFast<TF>
     private static void MicroRows<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
         where TV : unmanaged, ISimd<TV, TF>
     {
+        if (SixteenRegisters && typeof(TV) != typeof(Simd512<TF>))
+        {
+            // 16 vector registers (x64 without AVX-512): positions 0–3, then 4–6, each over all kk (the same chains).
+            MicroRows4<TV>(ref a, ref b, ref off, ref c, kc, first);
+            MicroRows3<TV>(ref a, ref Unsafe.Add(ref b, 4), ref off, ref Unsafe.Add(ref c, 8 * TV.Count), kc, first);
+            return;
+        }
         nuint l = (nuint)TV.Count, s = 2 * l;
         TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61;
         if (first)
@@ -362,6 +369,71 @@ internal static partial class Conv2dFast<TF>
         TV.Store(c40, ref c, 4 * s); TV.Store(c41, ref c, 4 * s + l);
         TV.Store(c50, ref c, 5 * s); TV.Store(c51, ref c, 5 * s + l);
         TV.Store(c60, ref c, 6 * s); TV.Store(c61, ref c, 6 * s + l);
+    }
+
+    /// <summary>Positions 0–3 of <see cref="MicroRows{TV}"/>'s tile (8 accumulators).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroRows4<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        nuint l = (nuint)TV.Count, s = 2 * l;
+        TV c00, c01, c10, c11, c20, c21, c30, c31;
+        if (first) c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = TV.Zero;
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+            c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
+        }
+        ref TF ap = ref a;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            var w0 = TV.Load(ref ap, 0);
+            var w1 = TV.Load(ref ap, l);
+            TV bv;
+            bv = TV.Splat(bp); c00 = TV.FusedMultiplyAdd(bv, w0, c00); c01 = TV.FusedMultiplyAdd(bv, w1, c01);
+            bv = TV.Splat(Unsafe.Add(ref bp, 1)); c10 = TV.FusedMultiplyAdd(bv, w0, c10); c11 = TV.FusedMultiplyAdd(bv, w1, c11);
+            bv = TV.Splat(Unsafe.Add(ref bp, 2)); c20 = TV.FusedMultiplyAdd(bv, w0, c20); c21 = TV.FusedMultiplyAdd(bv, w1, c21);
+            bv = TV.Splat(Unsafe.Add(ref bp, 3)); c30 = TV.FusedMultiplyAdd(bv, w0, c30); c31 = TV.FusedMultiplyAdd(bv, w1, c31);
+            ap = ref Unsafe.Add(ref ap, s);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
+        TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
+    }
+
+    /// <summary>Positions 4–6 of <see cref="MicroRows{TV}"/>'s tile (b and c already advanced to position 4).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroRows3<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        nuint l = (nuint)TV.Count, s = 2 * l;
+        TV c00, c01, c10, c11, c20, c21;
+        if (first) c00 = c01 = c10 = c11 = c20 = c21 = TV.Zero;
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+        }
+        ref TF ap = ref a;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            var w0 = TV.Load(ref ap, 0);
+            var w1 = TV.Load(ref ap, l);
+            TV bv;
+            bv = TV.Splat(bp); c00 = TV.FusedMultiplyAdd(bv, w0, c00); c01 = TV.FusedMultiplyAdd(bv, w1, c01);
+            bv = TV.Splat(Unsafe.Add(ref bp, 1)); c10 = TV.FusedMultiplyAdd(bv, w0, c10); c11 = TV.FusedMultiplyAdd(bv, w1, c11);
+            bv = TV.Splat(Unsafe.Add(ref bp, 2)); c20 = TV.FusedMultiplyAdd(bv, w0, c20); c21 = TV.FusedMultiplyAdd(bv, w1, c21);
+            ap = ref Unsafe.Add(ref ap, s);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
     }
 }
 

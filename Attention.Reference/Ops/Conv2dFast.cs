@@ -3,6 +3,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
 using Attention.Reference.Tensors;
 
@@ -806,6 +807,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 int steps = (pos1 - pos0) / lanes;
                 if (path == SimdPath.Vector512 && Vector512<TF>.Count == lanes)
                     LaneSums512(dyg, xg, aRow, bCol, steps, sums);
+                else if (path != SimdPath.Portable && SimdWidth.Uses256(path) && 2 * Vector256<TF>.Count == lanes)
+                    LaneSums256(dyg, xg, aRow, bCol, steps, sums);
                 else
                     LaneSumsScalar(dyg, xg, aRow, bCol, steps, lanes, sums);
                 for (int r = 0; r < TO && o0 + r < oEnd; r++)
@@ -834,7 +837,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         }
     }
 
-    /// <summary>24 accumulators of one Vector512 each, reduced by <see cref="Reduce"/> into sums[r·6 + t].</summary>
+    /// <summary>24 accumulators of one Vector512 each, reduced by <see cref="Reduce(Vector512{TF})"/> into sums[r·6 + t].</summary>
     private static void LaneSums512(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, Span<TF> sums)
     {
         ref TF a = ref MemoryMarshal.GetReference(dyg);
@@ -882,6 +885,72 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         sums[12] = Reduce(c20); sums[13] = Reduce(c21); sums[14] = Reduce(c22); sums[15] = Reduce(c23); sums[16] = Reduce(c24); sums[17] = Reduce(c25);
         sums[18] = Reduce(c30); sums[19] = Reduce(c31); sums[20] = Reduce(c32); sums[21] = Reduce(c33); sums[22] = Reduce(c34); sums[23] = Reduce(c35);
     }
+
+    /// <summary>
+    /// <see cref="LaneSums512"/> with each 64-byte lane group as two Vector256 halves (lanes 0 … L/2 − 1 and L/2 … L − 1),
+    /// 2 × 2 (row, column) pairs at a time (16 vector registers): the same lane chains, and the reduction starts with
+    /// lower + upper as <see cref="Reduce(Vector512{TF})"/> does, so the same bits.
+    /// </summary>
+    private static void LaneSums256(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, Span<TF> sums)
+    {
+        ref TF a = ref MemoryMarshal.GetReference(dyg);
+        ref TF b = ref MemoryMarshal.GetReference(xg);
+        int h = Vector256<TF>.Count, l = 2 * h;
+        for (int r = 0; r < aRow.Length; r++) if (aRow[r] + steps * l > dyg.Length) throw new InvalidOperationException("conv2d internal error: dY read out of range.");
+        for (int t = 0; t < bCol.Length; t++) if (bCol[t] + steps * l > xg.Length) throw new InvalidOperationException("conv2d internal error: x read out of range.");
+        for (int r = 0; r < aRow.Length; r += 2)
+        for (int t = 0; t < bCol.Length; t += 2)
+        {
+            int r1 = Math.Min(r + 1, aRow.Length - 1), t1 = Math.Min(t + 1, bCol.Length - 1);
+            ref TF a0 = ref Unsafe.Add(ref a, aRow[r]);
+            ref TF a1 = ref Unsafe.Add(ref a, aRow[r1]);
+            ref TF b0 = ref Unsafe.Add(ref b, bCol[t]);
+            ref TF b1 = ref Unsafe.Add(ref b, bCol[t1]);
+            Vector256<TF> c00l = default, c00h = default, c01l = default, c01h = default;
+            Vector256<TF> c10l = default, c10h = default, c11l = default, c11h = default;
+            for (int i = 0; i < steps; i++)
+            {
+                nuint e = (nuint)(i * l), f = e + (nuint)h;
+                var y0l = Vector256.LoadUnsafe(ref a0, e); var y0h = Vector256.LoadUnsafe(ref a0, f);
+                var y1l = Vector256.LoadUnsafe(ref a1, e); var y1h = Vector256.LoadUnsafe(ref a1, f);
+                var x = Vector256.LoadUnsafe(ref b0, e);
+                c00l = Fma(y0l, x, c00l); c10l = Fma(y1l, x, c10l);
+                x = Vector256.LoadUnsafe(ref b0, f);
+                c00h = Fma(y0h, x, c00h); c10h = Fma(y1h, x, c10h);
+                x = Vector256.LoadUnsafe(ref b1, e);
+                c01l = Fma(y0l, x, c01l); c11l = Fma(y1l, x, c11l);
+                x = Vector256.LoadUnsafe(ref b1, f);
+                c01h = Fma(y0h, x, c01h); c11h = Fma(y1h, x, c11h);
+            }
+            int n = bCol.Length;
+            sums[r * n + t] = Reduce(c00l + c00h);
+            if (t1 != t) sums[r * n + t1] = Reduce(c01l + c01h);
+            if (r1 != r)
+            {
+                sums[r1 * n + t] = Reduce(c10l + c10h);
+                if (t1 != t) sums[r1 * n + t1] = Reduce(c11l + c11h);
+            }
+        }
+    }
+
+    /// <summary>The tree of <see cref="Reduce(Vector512{TF})"/> from its second level (after lower + upper).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TF Reduce(Vector256<TF> v256)
+    {
+        var v128 = v256.GetLower() + v256.GetUpper();
+        if (Vector128<TF>.Count == 4)
+        {
+            var v64 = v128.GetLower() + v128.GetUpper();
+            return v64.GetElement(0) + v64.GetElement(1);
+        }
+        return v128.GetElement(0) + v128.GetElement(1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<TF> Fma(Vector256<TF> x, Vector256<TF> y, Vector256<TF> acc) =>
+        typeof(TF) == typeof(float)
+            ? Vector256.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, TF>()
+            : Vector256.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, TF>();
 
     /// <summary>
     /// The fixed pairwise tree over the lanes: lane i += lane i + L/2 (i &lt; L/2), then i += i + L/4, …, as the halves
@@ -1114,6 +1183,15 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         bool zero, ref TF bias, bool addBias)
         where TV : unmanaged, ISimd<TV, TF>
     {
+        if (SixteenRegisters && typeof(TV) != typeof(Simd512<TF>))
+        {
+            // x64 without AVX-512 has 16 vector registers: the 16 accumulators of the 8 × 2 tile (plus 3 operands) would
+            // spill on every step, so the tile runs as two 4 × 2 halves over the same B (the same chains, the same bits).
+            MicroHalf<TV>(ref a, lda, ref aoff, ref b, ref off, ref c, kc, ldc, zero, ref bias, addBias);
+            MicroHalf<TV>(ref Unsafe.Add(ref a, 4 * lda), lda, ref aoff, ref b, ref off, ref Unsafe.Add(ref c, 4 * ldc), kc, ldc, zero,
+                ref Unsafe.Add(ref bias, 4), addBias);
+            return;
+        }
         nuint l = (nuint)TV.Count, s = (nuint)ldc;
         TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (zero)
@@ -1169,6 +1247,54 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TV.Store(c50, ref c, 5 * s); TV.Store(c51, ref c, 5 * s + l);
         TV.Store(c60, ref c, 6 * s); TV.Store(c61, ref c, 6 * s + l);
         TV.Store(c70, ref c, 7 * s); TV.Store(c71, ref c, 7 * s + l);
+    }
+
+    /// <summary>
+    /// x64 without AVX-512 (16 vector registers: the kernels' wide tiles would spill). ARM64 has 32, x64 with AVX-512
+    /// 32; the portable path elsewhere is not register-bound in the same way.
+    /// </summary>
+    private static readonly bool SixteenRegisters = X86Base.IsSupported && !Avx512F.IsSupported;
+
+    /// <summary>Four rows of <see cref="Micro{TV}"/>'s tile: 8 accumulators, the same FMA chains.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroHalf<TV>(ref TF a, nint lda, ref int aoff, ref TF b, ref int off, ref TF c, int kc, int ldc,
+        bool zero, ref TF bias, bool addBias)
+        where TV : unmanaged, ISimd<TV, TF>
+    {
+        nuint l = (nuint)TV.Count, s = (nuint)ldc;
+        TV c00, c01, c10, c11, c20, c21, c30, c31;
+        if (zero) c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = TV.Zero;
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+            c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            ref TF ap = ref Unsafe.Add(ref a, Unsafe.Add(ref aoff, kk));
+            var b0 = TV.Load(ref bp, 0);
+            var b1 = TV.Load(ref bp, l);
+            TV av;
+            av = TV.Splat(ap); c00 = TV.FusedMultiplyAdd(av, b0, c00); c01 = TV.FusedMultiplyAdd(av, b1, c01);
+            av = TV.Splat(Unsafe.Add(ref ap, l1)); c10 = TV.FusedMultiplyAdd(av, b0, c10); c11 = TV.FusedMultiplyAdd(av, b1, c11);
+            av = TV.Splat(Unsafe.Add(ref ap, l2)); c20 = TV.FusedMultiplyAdd(av, b0, c20); c21 = TV.FusedMultiplyAdd(av, b1, c21);
+            av = TV.Splat(Unsafe.Add(ref ap, l3)); c30 = TV.FusedMultiplyAdd(av, b0, c30); c31 = TV.FusedMultiplyAdd(av, b1, c31);
+        }
+        if (addBias)
+        {
+            TV bv = TV.Splat(bias); c00 = TV.Add(c00, bv); c01 = TV.Add(c01, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 1)); c10 = TV.Add(c10, bv); c11 = TV.Add(c11, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 2)); c20 = TV.Add(c20, bv); c21 = TV.Add(c21, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 3)); c30 = TV.Add(c30, bv); c31 = TV.Add(c31, bv);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
+        TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -135,7 +135,55 @@ public sealed class ConvKernelTests
     }
 
     [Fact]
-    public void ConvIsBitwiseIdenticalForEveryVectorWidth()
+    public void ConvIsBitwiseIdenticalForEveryVectorWidth() => AllWidthsAgree();
+
+    [Fact]
+    public void SixteenRegisterKernelsAreBitwiseIdentical()
+    {
+        // The split register tiles of x64 without AVX-512 (16 vector registers), forced on any machine: the grid tile as
+        // two halves, the row tile as 4 + 3 positions, Winograd's product through the latter — against Vector512.
+        var saved = (Conv2dFast<float>.SixteenRegisters, Conv2dFast<double>.SixteenRegisters);
+        (Conv2dFast<float>.SixteenRegisters, Conv2dFast<double>.SixteenRegisters) = (true, true);
+        try
+        {
+            AllWidthsAgree();
+            var g = Conv2dGeometry.Square(24, 40, 3, 1, 1);
+            var rng = new Random(5);
+            var x = new DenseTensor<float>(1, 24, 14, 14);
+            var w = new DenseTensor<float>(40, 24, 3, 3);
+            for (int i = 0; i < x.Length; i++) x.Data[i] = (float)rng.NextDouble() - 0.5f;
+            for (int i = 0; i < w.Length; i++) w.Data[i] = (float)rng.NextDouble() - 0.5f;
+            float[] Wino(SimdPath p) => SimdWidth.With(p, () =>
+            {
+                var y = new DenseTensor<float>(1, 40, 14, 14);
+                Conv2d.ForwardWinograd(x, w, null, g, y, null, new ConvWeightPack());
+                return y.Data;
+            });
+            var wide = Wino(SimdPath.Vector512);
+            Assert.Equal(wide.Select(BitConverter.SingleToInt32Bits), Wino(SimdPath.Vector256).Select(BitConverter.SingleToInt32Bits));
+            Assert.Equal(wide.Select(BitConverter.SingleToInt32Bits), Wino(SimdPath.Portable).Select(BitConverter.SingleToInt32Bits));
+            foreach (var rows in new[] { true, false })
+            {
+                var pr = new ConvProblem(Conv2dGeometry.Square(20, 64, 3, padding: 1), 1, 14, 14, true, 41);
+                var (px, pw, pb, _) = pr.Data();
+                DenseTensor<float> Run(SimdPath p) => SimdWidth.With(p, () =>
+                {
+                    Conv2dTuning.RowKernel = rows;
+                    try { return Conv2d.Forward(px.Cast<float>(), pw.Cast<float>(), pb?.Cast<float>(), pr.G); }
+                    finally { Conv2dTuning.RowKernel = null; }
+                });
+                var reference = Run(SimdPath.Vector512);
+                Bitwise.AssertIdentical(reference, Run(SimdPath.Vector256), $"rows={rows} Vector256, 16 registers");
+                Bitwise.AssertIdentical(reference, Run(SimdPath.Portable), $"rows={rows} portable, 16 registers");
+            }
+        }
+        finally
+        {
+            (Conv2dFast<float>.SixteenRegisters, Conv2dFast<double>.SixteenRegisters) = saved;
+        }
+    }
+
+    private static void AllWidthsAgree()
     {
         foreach (var pr in new[] { Big, Strided, StridedWide })
         {

@@ -45,8 +45,8 @@ internal static partial class Conv2dFast<TF>
     [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
 
     /// <summary>
-    /// Whether the row kernel runs instead of the grid kernel: only on the Vector512 path (its 14 accumulators, 2 weight
-    /// vectors and a broadcast fit 32 registers), for reductions of at least 256 (its transposing copy-out costs about
+    /// Whether the row kernel runs instead of the grid kernel: on the Vector512 path (its 14 accumulators, 2 weight
+    /// vectors and a broadcast fit 32 registers), and on Vector256 for kept packings of spatial kernels, for reductions of at least 256 (its transposing copy-out costs about
     /// one cycle per output element), and where its packed weights are cached (<paramref name="prepacked"/>) or reused
     /// over at least <see cref="RowPackMinPositions"/> positions. A 1×1 convolution takes it when it computes at least
     /// 5 % fewer discarded products than the grid (the grid reads a 1×1 input in place, aligned); a larger kernel
@@ -58,7 +58,11 @@ internal static partial class Conv2dFast<TF>
     internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false)
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
-        if (path != SimdPath.Vector512 || k < (spatial ? RowMinKSpatial : RowMinK) || (!prepacked && (long)n * ho * wo < RowPackMinPositions))
+        // Vector256 (AVX2, where the tile runs as 4 + 3 positions): only for kept packings of spatial kernels — measured
+        // with DOTNET_EnableAVX512=0, 3x3 @7 2.02 ms against the grid's 2.44, 3x3/2 @56 2.16 against 2.47, the stem
+        // equal; packing on every call, or a 1×1 kernel, made it slower.
+        if (path == SimdPath.Vector256 ? !(prepacked && spatial) : path != SimdPath.Vector512) return false;
+        if (k < (spatial ? RowMinKSpatial : RowMinK) || (!prepacked && (long)n * ho * wo < RowPackMinPositions))
             return false;
         int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);

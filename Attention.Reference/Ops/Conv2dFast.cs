@@ -807,7 +807,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 int steps = (pos1 - pos0) / lanes;
                 if (path == SimdPath.Vector512 && Vector512<TF>.Count == lanes)
                     LaneSums512(dyg, xg, aRow, bCol, steps, sums);
-                else if (path != SimdPath.Portable && SimdWidth.Uses256(path) && 2 * Vector256<TF>.Count == lanes)
+                else if (SimdWidth.Uses256(path) && 2 * Vector256<TF>.Count == lanes)
                     LaneSums256(dyg, xg, aRow, bCol, steps, sums);
                 else
                     LaneSumsScalar(dyg, xg, aRow, bCol, steps, lanes, sums);
@@ -1253,7 +1253,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// x64 without AVX-512 (16 vector registers: the kernels' wide tiles would spill). ARM64 has 32, x64 with AVX-512
     /// 32; the portable path elsewhere is not register-bound in the same way.
     /// </summary>
-    private static readonly bool SixteenRegisters = X86Base.IsSupported && !Avx512F.IsSupported;
+    internal static bool SixteenRegisters = X86Base.IsSupported && !Avx512F.IsSupported; // tests set it on AVX-512 machines
 
     /// <summary>Four rows of <see cref="Micro{TV}"/>'s tile: 8 accumulators, the same FMA chains.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -25,6 +25,26 @@ public sealed class InferTests : IDisposable
     }
 
     [Fact]
+    public void InferWithAndWithoutWinogradAgrees()
+    {
+        // resnet50's 3x3 layers at 56, 28 and 14 run Winograd by default; --no-winograd runs the direct kernel.
+        string weights = Weights("resnet50", 7);
+        var results = new List<(int Class, double P)>();
+        foreach (var extra in new[] { Array.Empty<string>(), ["--no-winograd"] })
+        {
+            var (code, stdout, err) = CliHarness.Run(["infer", "resnet50", "--weights", weights, Image("sample_97x73.png"), "--top", "1",
+                "--json", .. extra]);
+            Assert.True(code == ExitCodes.Ok, stdout + err);
+            using var doc = JsonDocument.Parse(stdout.Trim());
+            var top = doc.RootElement.GetProperty("top")[0];
+            results.Add((top.GetProperty("class").GetInt32(), top.GetProperty("probability").GetDouble()));
+        }
+        Assert.Equal(results[0].Class, results[1].Class);
+        Assert.True(Math.Abs(results[0].P - results[1].P) <= 1e-4, $"{results[0].P} vs {results[1].P}");
+        Assert.NotEqual(results[0].P, results[1].P); // the flag reached the plan: the two roundings differ
+    }
+
+    [Fact]
     public void InferClassifiesPngAndJpegAndSavesTheExactInput()
     {
         string weights = Weights("mobilenet_v3_small", 3);

@@ -72,11 +72,17 @@ public sealed class ConvBench : IBenchSuite
         const int Iterations = 2_000_000;
         int threads = s.Threads;
         // The widest accelerated registers: a Vector512 loop where AVX-512 is missing runs in software (an AVX2 machine
-        // reported 50 GFLOP/s), so there 12 Vector256 chains (16 registers).
-        bool wide = Vector512.IsHardwareAccelerated || !Vector256.IsHardwareAccelerated;
-        double ms = BenchTimer.MedianMs(() => Compute.For(threads, _ => { if (wide) PeakLoop<T>(Iterations); else PeakLoop256<T>(Iterations); }),
-            s.MinSeconds);
-        double flops = 2.0 * (wide ? 16 * Vector512<T>.Count : 12 * Vector256<T>.Count) * (double)Iterations * threads;
+        // reported 50 GFLOP/s), so there 12 Vector256 chains (16 registers), and 16 Vector128 chains where only 128-bit
+        // registers are accelerated (ARM64 NEON, 32 registers).
+        int width = Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated ? 256 : Vector128.IsHardwareAccelerated ? 128 : 512;
+        double ms = BenchTimer.MedianMs(() => Compute.For(threads, _ =>
+        {
+            if (width == 256) PeakLoop256<T>(Iterations);
+            else if (width == 128) PeakLoop128<T>(Iterations);
+            else PeakLoop<T>(Iterations);
+        }), s.MinSeconds);
+        double lanes = width switch { 256 => 12 * Vector256<T>.Count, 128 => 16 * Vector128<T>.Count, _ => 16 * Vector512<T>.Count };
+        double flops = 2.0 * lanes * Iterations * threads;
         return new BenchResult("fma_peak", typeof(T) == typeof(float) ? "float32" : "float64", "peak", ms, flops / (ms * 1e6), threads);
     }
 
@@ -128,6 +134,29 @@ public sealed class ConvBench : IBenchSuite
         }
         return Vector256.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static T PeakLoop128<T>(int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var a = Vector128.Create(T.CreateChecked(1.0000001));
+        var b = Vector128.Create(T.CreateChecked(0.9999999));
+        Vector128<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        Vector128<T> c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        for (int i = 0; i < n; i++)
+        {
+            c0 = Fma(a, b, c0); c1 = Fma(a, b, c1); c2 = Fma(a, b, c2); c3 = Fma(a, b, c3);
+            c4 = Fma(a, b, c4); c5 = Fma(a, b, c5); c6 = Fma(a, b, c6); c7 = Fma(a, b, c7);
+            c8 = Fma(a, b, c8); c9 = Fma(a, b, c9); c10 = Fma(a, b, c10); c11 = Fma(a, b, c11);
+            c12 = Fma(a, b, c12); c13 = Fma(a, b, c13); c14 = Fma(a, b, c14); c15 = Fma(a, b, c15);
+        }
+        return Vector128.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11 + c12 + c13 + c14 + c15);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector128<T> Fma<T>(Vector128<T> x, Vector128<T> y, Vector128<T> acc) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float)
+            ? Vector128.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), acc.AsSingle()).As<float, T>()
+            : Vector128.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), acc.AsDouble()).As<double, T>();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> acc) where T : unmanaged, IFloatingPointIeee754<T> =>

@@ -210,6 +210,8 @@ internal static partial class Conv2dFast<TF>
     private static readonly Vector512<int> s_oddLanes = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 
     /// <summary>
+    /// (Both parities in one pass over the row: two <see cref="Strided.Gather{T}"/> calls instead measured the Winograd
+    /// layers 5–25 % slower.)
     /// evens[j] = src[2j] (2j &lt; w), odds[j] = src[2j + 1] (2j + 1 &lt; w): pure data movement, 32 values per step by two
     /// AVX-512 permutes where the row holds them, else one by one.
     /// </summary>

@@ -933,7 +933,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         }
     }
 
-    /// <summary>The tree of <see cref="Reduce(Vector512{TF})"/> from its second level (after lower + upper).</summary>
+    /// <summary>The tree of <see cref="Reduce(Vector512{TF})"/> from its second level (after lower + upper): the 256-bit halves, …</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TF Reduce(Vector256<TF> v256)
     {
@@ -957,17 +957,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// of the vector are added (Vector256 halves, then Vector128 halves, …).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TF Reduce(Vector512<TF> v)
-    {
-        var v256 = v.GetLower() + v.GetUpper();
-        var v128 = v256.GetLower() + v256.GetUpper();
-        if (Vector128<TF>.Count == 4)
-        {
-            var v64 = v128.GetLower() + v128.GetUpper();
-            return v64.GetElement(0) + v64.GetElement(1);
-        }
-        return v128.GetElement(0) + v128.GetElement(1);
-    }
+    private static TF Reduce(Vector512<TF> v) => Reduce(v.GetLower() + v.GetUpper());
 
     /// <summary>The same lane sums one lane at a time (any hardware), reduced by the same tree: identical results.</summary>
     private static void LaneSumsScalar(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, int lanes, Span<TF> sums)

@@ -18,6 +18,24 @@ internal static class Strided
     private static bool PairLanes<T>() =>
         typeof(T) == typeof(float) && BitConverter.IsLittleEndian && Vector.IsHardwareAccelerated;
 
+    /// <summary>
+    /// dst[i] = src[i] for i &lt; n, for the short rows of a padded plane: whole vectors and one last vector that
+    /// overlaps the previous (it rewrites the same values), inline, without a call per row. The caller checks bounds.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void CopyShort<T>(ref T src, ref T dst, int n) where T : unmanaged
+    {
+        int vc = Vector<T>.Count;
+        if (!Vector.IsHardwareAccelerated || n < vc)
+        {
+            for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i) = Unsafe.Add(ref src, i);
+            return;
+        }
+        int j = 0;
+        for (; j + vc <= n; j += vc) Vector.LoadUnsafe(ref src, (nuint)j).StoreUnsafe(ref dst, (nuint)j);
+        if (j < n) Vector.LoadUnsafe(ref src, (nuint)(n - vc)).StoreUnsafe(ref dst, (nuint)(n - vc));
+    }
+
     /// <summary>dst[i] = src[start + i·stride] for i &lt; dst.Length.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather<T>(ReadOnlySpan<T> src, int start, int stride, Span<T> dst) where T : unmanaged

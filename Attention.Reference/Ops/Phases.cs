@@ -1,4 +1,6 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Attention.Reference.Kernels;
 
 namespace Attention.Reference.Ops;
@@ -26,12 +28,42 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
     /// <summary>Offset of tap (p, q) (dilated by (dh, dw)): its phase plane, shifted ⌊p·dh/sh⌋ rows and ⌊q·dw/sw⌋ columns.</summary>
     public int TapOffset(int rh, int rw) => (rh % Sh * Sw + rw % Sw) * Plane + rh / Sh * Wq + rw / Sw;
 
+    /// <summary>
+    /// Stride 1: the zero-padded plane, written as one pass of short copies and zero runs (the right padding of a row
+    /// and the left padding of the next are one run). Row by row span calls (a 1-element clear, a 56-element copy, a
+    /// 1-element clear) cost 75–110 µs for a 64 × 56 × 56 input, most of a 3×3 layer's non-product time.
+    /// </summary>
+    private void FillPadded<TF>(ReadOnlySpan<TF> src, Span<TF> dst) where TF : unmanaged, IFloatingPointIeee754<TF>
+    {
+        int h = H, w = W, wq = Wq, plane = Hq * Wq;
+        if (src.Length < h * w || dst.Length < plane || wq != w + 2 * Pw || Hq != h + 2 * Ph)
+            throw new ArgumentException("padded fill: spans do not match the layout");
+        // Zeros up to the first element of row Ph (the top rows and that row's left padding); each row's values, then
+        // the zeros up to the next row's first value; the last row's right padding and the bottom rows.
+        int first = Ph * wq + Pw;
+        dst[..first].Clear();
+        ref TF s = ref MemoryMarshal.GetReference(src);
+        ref TF d = ref MemoryMarshal.GetReference(dst);
+        for (int u = 0; u < h; u++)
+        {
+            int at = first + u * wq;
+            Strided.CopyShort(ref Unsafe.Add(ref s, u * w), ref Unsafe.Add(ref d, at), w);
+            if (u + 1 < h) for (int z = at + w; z < at + wq; z++) Unsafe.Add(ref d, z) = TF.Zero;
+        }
+        dst[(first + (h - 1) * wq + w)..plane].Clear();
+    }
+
     /// <summary>Writes the padded, phase-split plane (Total elements of <paramref name="dst"/>).</summary>
     public void Fill<TF>(ReadOnlySpan<TF> src, Span<TF> dst) where TF : unmanaged, IFloatingPointIeee754<TF> => Fill(src, dst, Sh * Sw);
 
     /// <summary>Writes the first <paramref name="phases"/> phase planes (in the order (a, b) = (0, 0), (0, 1), …).</summary>
     public void Fill<TF>(ReadOnlySpan<TF> src, Span<TF> dst, int phases) where TF : unmanaged, IFloatingPointIeee754<TF>
     {
+        if (Sh == 1 && Sw == 1 && phases >= 1)
+        {
+            FillPadded(src, dst);
+            return;
+        }
         for (int a = 0; a < Sh; a++)
         for (int b = 0; b < Sw; b++)
         {

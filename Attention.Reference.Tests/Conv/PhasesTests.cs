@@ -1,0 +1,60 @@
+using Attention.Reference.Ops;
+
+namespace Attention.Reference.Tests.Conv;
+
+/// <summary>The zero-padded (stride 1) and phase-split planes the dense and depthwise kernels read.</summary>
+public sealed class PhasesTests
+{
+    /// <summary>The padded plane element by element: x where it falls inside, +0 elsewhere.</summary>
+    private static double Expected(double[] x, Phases l, int a, int b, int u, int v)
+    {
+        int ih = u * l.Sh + a - l.Ph, iw = v * l.Sw + b - l.Pw;
+        return ih >= 0 && ih < l.H && iw >= 0 && iw < l.W ? x[ih * l.W + iw] : 0.0;
+    }
+
+    [Theory]
+    [InlineData(1, 1, 0, 0)]
+    [InlineData(3, 5, 1, 1)]
+    [InlineData(56, 56, 1, 1)]
+    [InlineData(7, 7, 3, 3)]
+    [InlineData(14, 9, 2, 0)]
+    [InlineData(2, 17, 0, 2)]
+    [InlineData(33, 8, 1, 3)]
+    [InlineData(5, 40, 4, 1)]
+    public void EveryElementOfTheStrideOnePaddedPlaneIsWritten(int h, int w, int ph, int pw)
+    {
+        // The destination starts as NaN: an element the fill skipped would stay NaN (and −0 would differ in bits).
+        var rng = new Random(h * 100 + w);
+        var x = Enumerable.Range(0, h * w).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var l = Phases.Of(h, w, (1, 1), (ph, pw));
+        var d = Enumerable.Repeat(double.NaN, l.Total).ToArray();
+        var f = Enumerable.Repeat(float.NaN, l.Total).ToArray();
+        l.Fill<double>(x, d);
+        l.Fill<float>(x.Select(v => (float)v).ToArray(), f);
+        for (int u = 0; u < l.Hq; u++)
+            for (int v = 0; v < l.Wq; v++)
+            {
+                double e = Expected(x, l, 0, 0, u, v);
+                Assert.Equal(BitConverter.DoubleToInt64Bits(e), BitConverter.DoubleToInt64Bits(d[u * l.Wq + v]));
+                Assert.Equal(BitConverter.SingleToInt32Bits((float)e), BitConverter.SingleToInt32Bits(f[u * l.Wq + v]));
+            }
+    }
+
+    [Theory]
+    [InlineData(9, 9, 2, 2, 1, 1)]
+    [InlineData(224, 224, 2, 2, 3, 3)]
+    [InlineData(10, 13, 3, 2, 1, 0)]
+    public void StridedPlanesHoldEachPhase(int h, int w, int sh, int sw, int ph, int pw)
+    {
+        var rng = new Random(h + w);
+        var x = Enumerable.Range(0, h * w).Select(_ => rng.NextDouble() - 0.5).ToArray();
+        var l = Phases.Of(h, w, (sh, sw), (ph, pw));
+        var d = Enumerable.Repeat(double.NaN, l.Total).ToArray();
+        l.Fill<double>(x, d);
+        for (int a = 0; a < sh; a++)
+            for (int b = 0; b < sw; b++)
+                for (int u = 0; u < l.Hq; u++)
+                    for (int v = 0; v < l.Wq; v++)
+                        Assert.Equal(Expected(x, l, a, b, u, v), d[(a * sw + b) * l.Plane + u * l.Wq + v]);
+    }
+}

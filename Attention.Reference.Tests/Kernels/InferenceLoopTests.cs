@@ -22,12 +22,44 @@ public sealed class InferenceLoopTests
     [Fact]
     public void ChunkedWorkerLoopsRunEveryIndexExactlyOnce()
     {
-        foreach (int threads in new[] { 1, 2, 3, 5 })
+        // Each thread takes its own share, then helps with the others'; after 5 threads, loops of 2 and 3 run with
+        // helpers whose number is beyond the loop's shares (they only help).
+        foreach (int threads in new[] { 1, 2, 3, 5, 2, 3 })
             foreach (int count in new[] { 0, 1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1000, 4097 })
             {
                 var body = new Mark { Hits = new int[count] };
                 Compute.WithThreads(threads, () => { Compute.For(count, body); return 0; });
                 Assert.All(body.Hits, h => Assert.Equal(1, h));
+            }
+    }
+
+    private struct Throw : IForBody
+    {
+        public int[] Hits;
+        public int Bad;
+
+        public readonly void Invoke(int i)
+        {
+            Interlocked.Increment(ref Hits[i]);
+            if (i == Bad) throw new InvalidOperationException($"index {i}");
+        }
+    }
+
+    [Fact]
+    public void AnExceptionInOneShareStopsTheLoopAndReachesTheCaller()
+    {
+        foreach (int threads in new[] { 1, 2, 3 })
+            foreach (int bad in new[] { 0, 500, 999 })
+            {
+                var body = new Throw { Hits = new int[1000], Bad = bad };
+                var e = Assert.Throws<InvalidOperationException>(
+                    () => Compute.WithThreads(threads, () => { Compute.For(1000, body); return 0; }));
+                Assert.Equal($"index {bad}", e.Message);
+                Assert.All(body.Hits, h => Assert.InRange(h, 0, 1));
+                // The team is usable afterwards.
+                var mark = new Mark { Hits = new int[77] };
+                Compute.WithThreads(threads, () => { Compute.For(77, mark); return 0; });
+                Assert.All(mark.Hits, h => Assert.Equal(1, h));
             }
     }
 

@@ -196,10 +196,15 @@ internal static partial class Conv2dFast<TF>
         {
             ref float src = ref Unsafe.As<TF, float>(ref cb);
             ref float dst = ref Unsafe.As<TF, float>(ref y[yFirst]);
+            // The bias is added as the transposed rows are stored (the same one rounding as a separate pass over them).
+            bool add = bias is not null;
+            ref float b0 = ref add ? ref Unsafe.As<TF, float>(ref bias![oc0]) : ref Unsafe.NullRef<float>();
+            if (add && oc0 + 32 > bias!.Length) throw new InvalidOperationException("conv2d internal error: bias too short.");
             for (; done + 16 <= len; done += 16)
             {
-                Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane);
-                Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane);
+                Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane, add, ref b0);
+                Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane, add,
+                    ref add ? ref Unsafe.Add(ref b0, 16) : ref b0);
             }
         }
         for (int i = 0; i < count; i++)
@@ -207,7 +212,7 @@ internal static partial class Conv2dFast<TF>
             var seg = y.AsSpan(yFirst + i * plane, len);
             ref TF sp = ref Unsafe.Add(ref cb, i);
             for (int p = done; p < seg.Length; p++) seg[p] = Unsafe.Add(ref sp, p * lanes);
-            if (bias is not null) TensorPrimitives.Add(seg, bias[oc0 + i], seg);
+            if (bias is not null) TensorPrimitives.Add(seg[done..], bias[oc0 + i], seg[done..]);
             epilogue?.Apply(seg);
         }
     }
@@ -267,7 +272,15 @@ internal static partial class Conv2dFast<TF>
     /// pairs, then two rounds of 128-bit block shuffles).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Transpose16(ref float s, nint sStride, ref float d, nint dStride)
+    internal static void Transpose16(ref float s, nint sStride, ref float d, nint dStride) =>
+        Transpose16(ref s, sStride, ref d, dStride, false, ref Unsafe.NullRef<float>());
+
+    /// <summary>
+    /// <see cref="Transpose16(ref float, nint, ref float, nint)"/>, with <paramref name="rowAdd"/>[j] added to destination
+    /// row j where <paramref name="add"/> (one rounded sum per element: a convolution's bias, added in the copy-out).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose16(ref float s, nint sStride, ref float d, nint dStride, bool add, ref float rowAdd)
     {
         var r0 = Vector512.LoadUnsafe(ref s); var r1 = Vector512.LoadUnsafe(ref s, (nuint)sStride);
         var r2 = Vector512.LoadUnsafe(ref s, (nuint)(2 * sStride)); var r3 = Vector512.LoadUnsafe(ref s, (nuint)(3 * sStride));
@@ -297,23 +310,26 @@ internal static partial class Conv2dFast<TF>
         t10 = Avx512F.Shuffle4x128(r10, r14, 0x88); t11 = Avx512F.Shuffle4x128(r11, r15, 0x88);
         t12 = Avx512F.Shuffle4x128(r8, r12, 0xdd); t13 = Avx512F.Shuffle4x128(r9, r13, 0xdd);
         t14 = Avx512F.Shuffle4x128(r10, r14, 0xdd); t15 = Avx512F.Shuffle4x128(r11, r15, 0xdd);
-        Avx512F.Shuffle4x128(t0, t8, 0x88).StoreUnsafe(ref d);
-        Avx512F.Shuffle4x128(t1, t9, 0x88).StoreUnsafe(ref d, (nuint)dStride);
-        Avx512F.Shuffle4x128(t2, t10, 0x88).StoreUnsafe(ref d, (nuint)(2 * dStride));
-        Avx512F.Shuffle4x128(t3, t11, 0x88).StoreUnsafe(ref d, (nuint)(3 * dStride));
-        Avx512F.Shuffle4x128(t4, t12, 0x88).StoreUnsafe(ref d, (nuint)(4 * dStride));
-        Avx512F.Shuffle4x128(t5, t13, 0x88).StoreUnsafe(ref d, (nuint)(5 * dStride));
-        Avx512F.Shuffle4x128(t6, t14, 0x88).StoreUnsafe(ref d, (nuint)(6 * dStride));
-        Avx512F.Shuffle4x128(t7, t15, 0x88).StoreUnsafe(ref d, (nuint)(7 * dStride));
-        Avx512F.Shuffle4x128(t0, t8, 0xdd).StoreUnsafe(ref d, (nuint)(8 * dStride));
-        Avx512F.Shuffle4x128(t1, t9, 0xdd).StoreUnsafe(ref d, (nuint)(9 * dStride));
-        Avx512F.Shuffle4x128(t2, t10, 0xdd).StoreUnsafe(ref d, (nuint)(10 * dStride));
-        Avx512F.Shuffle4x128(t3, t11, 0xdd).StoreUnsafe(ref d, (nuint)(11 * dStride));
-        Avx512F.Shuffle4x128(t4, t12, 0xdd).StoreUnsafe(ref d, (nuint)(12 * dStride));
-        Avx512F.Shuffle4x128(t5, t13, 0xdd).StoreUnsafe(ref d, (nuint)(13 * dStride));
-        Avx512F.Shuffle4x128(t6, t14, 0xdd).StoreUnsafe(ref d, (nuint)(14 * dStride));
-        Avx512F.Shuffle4x128(t7, t15, 0xdd).StoreUnsafe(ref d, (nuint)(15 * dStride));
+        Put(Avx512F.Shuffle4x128(t0, t8, 0x88), 0, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t1, t9, 0x88), 1, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t2, t10, 0x88), 2, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t3, t11, 0x88), 3, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t4, t12, 0x88), 4, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t5, t13, 0x88), 5, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t6, t14, 0x88), 6, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t7, t15, 0x88), 7, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t0, t8, 0xdd), 8, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t1, t9, 0xdd), 9, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t2, t10, 0xdd), 10, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t3, t11, 0xdd), 11, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t4, t12, 0xdd), 12, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t5, t13, 0xdd), 13, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t6, t14, 0xdd), 14, ref d, dStride, add, ref rowAdd);
+        Put(Avx512F.Shuffle4x128(t7, t15, 0xdd), 15, ref d, dStride, add, ref rowAdd);
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Put(Vector512<float> v, int j, ref float d, nint dStride, bool add, ref float rowAdd) =>
+            (add ? v + Vector512.Create(Unsafe.Add(ref rowAdd, j)) : v).StoreUnsafe(ref d, (nuint)(j * dStride));
         static Vector512<float> Lo(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle();
         static Vector512<float> Hi(Vector512<float> a, Vector512<float> b) => Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
     }

@@ -37,10 +37,14 @@ internal static partial class Conv2dFast<TF>
     /// </summary>
     internal static int RowMinKSpatial = 128;
 
+    /// <summary>Most work units per channel block for which each unit packs its own weights (settable for measurements).</summary>
+    internal static int RowPackInUnitMaxPosBlocks = 1;
+
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
     private const int RowPackMinPositions = 128;
 
     [ThreadStatic] private static TF[]? t_rowA;    // caller: packed A [group][channel block][kk][2·lanes]
+    [ThreadStatic] private static TF[]? t_rowAChunk; // worker: one reduction chunk of A packed by its unit [kk][2·lanes]
     [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]
     [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
 
@@ -77,8 +81,15 @@ internal static partial class Conv2dFast<TF>
     {
         int lanes = Nr(path), og = g.OutPerGroup, k = g.ReductionLength, oBlocks = Ceil(og, lanes);
         long packedLength = (long)g.Groups * oBlocks * k * lanes;
-        TF[] apack;
-        if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;
+        int tilesPerRow = Ceil(wo, RowTile), tiles = ho * tilesPerRow;
+        int perUnit = Math.Min(tiles, RowTilesPerUnit), posBlocks = Ceil(tiles, perUnit);
+        // Weights not kept, and each channel block used by at most RowPackInUnitMaxPosBlocks work units (the 14 × 14 and
+        // 7 × 7 layers, where the weights are largest): each unit packs its block chunk by chunk into L1 just before
+        // using it, instead of a packing pass over all the weights that the units then read back from L2 or L3.
+        bool packInUnit = cache is null && posBlocks * n <= RowPackInUnitMaxPosBlocks;
+        TF[]? apack = null;
+        if (packInUnit) { }
+        else if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;
         else
         {
             apack = cache is null ? Grow(ref t_rowA, packedLength) : new TF[packedLength];
@@ -87,13 +98,11 @@ internal static partial class Conv2dFast<TF>
         }
         var xpad = PhaseInput(xData, n, g, h, w, RowTile, out int wq, out int plane);
         var off = PhaseOffsets(g, h, wq, plane);
-        int tilesPerRow = Ceil(wo, RowTile), tiles = ho * tilesPerRow;
-        int perUnit = Math.Min(tiles, RowTilesPerUnit);
         var unit = new RowUnit
         {
-            X = xpad, APack = apack, ImageStride = g.InChannels * plane, GroupStride = g.InPerGroup * plane, Off = off, Bias = bData,
+            X = xpad, APack = apack, A = a, ImageStride = g.InChannels * plane, GroupStride = g.InPerGroup * plane, Off = off, Bias = bData,
             Y = yData, Epilogue = epilogue, Path = path, Groups = g.Groups, Og = og, K = k, Lanes = lanes,
-            OBlocks = oBlocks, PosBlocks = Ceil(tiles, perUnit), TilesPerUnit = perUnit, Tiles = tiles,
+            OBlocks = oBlocks, PosBlocks = posBlocks, TilesPerUnit = perUnit, Tiles = tiles,
             TilesPerRow = tilesPerRow, Wq = wq, Ho = ho, Wo = wo, OutChannels = g.OutChannels,
         };
         // Bounds, checked once here and not in the micro-kernel: the last position any tile reads.
@@ -108,7 +117,9 @@ internal static partial class Conv2dFast<TF>
     /// <summary>One work unit of <see cref="ForwardRows"/>: (image, group, 2·lanes output channels, up to 28 tiles of 7 positions).</summary>
     private struct RowUnit : IForBody
     {
-        public TF[] X, Y, APack;
+        public TF[] X, Y;
+        public TF[]? APack; // null: each unit packs its chunks of A
+        public DirectA A;
         public TF[]? Bias;
         public int[] Off;
         public IConvEpilogue<TF>? Epilogue;
@@ -127,15 +138,19 @@ internal static partial class Conv2dFast<TF>
             var cbuf = Grow(ref t_rowC, (long)nt * RowTile * lanes);
             ref TF xb = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), img * ImageStride + grp * GroupStride);
             ref int off0 = ref MemoryMarshal.GetArrayDataReference(Off);
-            ref TF ablock = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(APack), (grp * OBlocks + ob) * k * lanes);
             ref TF c0 = ref MemoryMarshal.GetArrayDataReference(cbuf);
             // Reductions up to 1.5·RowKc in one chunk (the stem's 147: a second chunk of 19 would reload and store every
             // accumulator for a handful of products); longer ones in RowKc chunks that keep their packed A in L1.
             int kcMax = k <= RowKc * 3 / 2 ? k : RowKc;
+            var apack = APack;
+            TF[]? chunk = apack is null ? Grow(ref t_rowAChunk, (long)kcMax * lanes) : null;
+            ref TF ablock = ref apack is null ? ref MemoryMarshal.GetArrayDataReference(chunk!)
+                : ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(apack), (grp * OBlocks + ob) * k * lanes);
             for (int k0 = 0; k0 < k; k0 += kcMax)
             {
                 int kc = Math.Min(kcMax, k - k0);
-                ref TF a0 = ref Unsafe.Add(ref ablock, k0 * lanes);
+                if (apack is null) PackRows(A, grp, o0, Og, lanes, k0, kc, chunk);
+                ref TF a0 = ref apack is null ? ref ablock : ref Unsafe.Add(ref ablock, k0 * lanes);
                 for (int t = 0; t < nt; t++)
                 {
                     int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
@@ -227,43 +242,54 @@ internal static partial class Conv2dFast<TF>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int idx)
         {
-            int grp = idx / OBlocks, ob = idx % OBlocks, lanes = Lanes, k = K, o0 = ob * lanes, count = Math.Min(lanes, Og - o0);
-            var d = Dst.AsSpan(idx * k * lanes, k * lanes);
-            if (count < lanes) d.Clear();
-            var aData = A.Data;
-            var aoff = A.AOff.AsSpan(0, k);
-            int done = 0;
-            if (typeof(TF) == typeof(float) && Avx512F.IsSupported && lanes == 32 && count == 32 && k >= 16 && IsIdentity(aoff)
-                && (long)grp * A.GroupStride + (long)(o0 + 31) * A.Lda + k <= aData.Length)
+            int k = K, lanes = Lanes;
+            PackRows(A, idx / OBlocks, idx % OBlocks * lanes, Og, lanes, 0, k, Dst.AsSpan(idx * k * lanes, k * lanes));
+        }
+    }
+
+    /// <summary>
+    /// Columns [k0, k0 + kc) of the A rows o0 … o0 + lanes − 1 of group grp, as [kk − k0][lanes] in
+    /// <paramref name="d"/> (rows past O/G zero): one channel block's weights, or one reduction chunk of them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackRows(DirectA a, int grp, int o0, int og, int lanes, int k0, int kc, Span<TF> d)
+    {
+        int count = Math.Min(lanes, og - o0);
+        d = d[..(kc * lanes)];
+        if (count < lanes) d.Clear();
+        var aData = a.Data;
+        var aoff = a.AOff.AsSpan(k0, kc);
+        int done = 0;
+        if (typeof(TF) == typeof(float) && Avx512F.IsSupported && lanes == 32 && count == 32 && kc >= 16 && IsIdentity(aoff, k0)
+            && (long)grp * a.GroupStride + (long)(o0 + 31) * a.Lda + k0 + kc <= aData.Length)
+        {
+            // The weights in place ([o][kk], identity offsets): 16 channels × 16 reduction indices per register
+            // transpose (data movement only).
+            ref float src = ref Unsafe.As<TF, float>(ref aData[grp * a.GroupStride + o0 * a.Lda + k0]);
+            ref float dst = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetReference(d));
+            for (; done + 16 <= kc; done += 16)
             {
-                // The weights in place ([o][kk], identity offsets): 16 channels × 16 reduction indices per register
-                // transpose (data movement only).
-                ref float src = ref Unsafe.As<TF, float>(ref aData[grp * A.GroupStride + o0 * A.Lda]);
-                ref float dst = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetReference(d));
-                for (; done + 16 <= k; done += 16)
-                {
-                    Transpose16(ref Unsafe.Add(ref src, done), A.Lda, ref Unsafe.Add(ref dst, done * 32), 32);
-                    Transpose16(ref Unsafe.Add(ref src, 16 * A.Lda + done), A.Lda, ref Unsafe.Add(ref dst, done * 32 + 16), 32);
-                }
+                Transpose16(ref Unsafe.Add(ref src, done), a.Lda, ref Unsafe.Add(ref dst, done * 32), 32);
+                Transpose16(ref Unsafe.Add(ref src, 16 * a.Lda + done), a.Lda, ref Unsafe.Add(ref dst, done * 32 + 16), 32);
             }
-            // Blocked over kk so the destination lines being filled (64 of them, one per kk) stay in L1 while the
-            // rows i are transposed into them (unblocked, every store of a 32-lane row missed: packing cost as much as
-            // the 28×28 layer's products).
-            for (int k0 = done; k0 < k; k0 += 64)
+        }
+        // Blocked over kk so the destination lines being filled (64 of them, one per kk) stay in L1 while the
+        // rows i are transposed into them (unblocked, every store of a 32-lane row missed: packing cost as much as
+        // the 28×28 layer's products).
+        for (int b0 = done; b0 < kc; b0 += 64)
+        {
+            int bEnd = Math.Min(kc, b0 + 64);
+            for (int i = 0; i < count; i++)
             {
-                int kEnd = Math.Min(k, k0 + 64);
-                for (int i = 0; i < count; i++)
-                {
-                    var src = aData.AsSpan(grp * A.GroupStride + (o0 + i) * A.Lda);
-                    for (int kk = k0; kk < kEnd; kk++) d[kk * lanes + i] = src[aoff[kk]];
-                }
+                var src = aData.AsSpan(grp * a.GroupStride + (o0 + i) * a.Lda);
+                for (int kk = b0; kk < bEnd; kk++) d[kk * lanes + i] = src[aoff[kk]];
             }
         }
     }
 
-    private static bool IsIdentity(ReadOnlySpan<int> offsets)
+    private static bool IsIdentity(ReadOnlySpan<int> offsets, int first = 0)
     {
-        for (int i = 0; i < offsets.Length; i++) if (offsets[i] != i) return false;
+        for (int i = 0; i < offsets.Length; i++) if (offsets[i] != first + i) return false;
         return true;
     }
 

@@ -40,6 +40,7 @@ internal static partial class Conv2dFast<TF>
     /// <summary>Most work units per channel block for which each unit packs its own weights (settable for measurements).</summary>
     internal static int RowPackInUnitMaxPosBlocks = 1;
 
+
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
     private const int RowPackMinPositions = 128;
 
@@ -146,13 +147,21 @@ internal static partial class Conv2dFast<TF>
             TF[]? chunk = apack is null ? Grow(ref t_rowAChunk, (long)kcMax * lanes) : null;
             ref TF ablock = ref apack is null ? ref MemoryMarshal.GetArrayDataReference(chunk!)
                 : ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(apack), (grp * OBlocks + ob) * k * lanes);
+            // Where the copy-out transposes straight into the output, the last chunk stores each 16 finished positions
+            // as it goes: a few dozen stores that drain while the next tiles compute, instead of the unit's whole block
+            // at the end (25 KB of stores to lines that the large outputs, like the stem's 3.2 MB, hold in L3).
+            int first = t0 / tilesPerRow * wo + (t0 % tilesPerRow) * RowTile, plane = Ho * wo, oc0 = grp * Og + o0;
+            int yFirst = (img * OutChannels + oc0) * plane + first, flushed = 0;
+            bool interleave = wo % RowTile == 0 && Transposes(lanes, count, nt * RowTile, Y, yFirst, plane, Path);
             for (int k0 = 0; k0 < k; k0 += kcMax)
             {
                 int kc = Math.Min(kcMax, k - k0);
                 if (apack is null) PackRows(A, grp, o0, Og, lanes, k0, kc, chunk);
                 ref TF a0 = ref apack is null ? ref ablock : ref Unsafe.Add(ref ablock, k0 * lanes);
+                bool lastChunk = interleave && k0 + kc == k;
                 for (int t = 0; t < nt; t++)
                 {
+                    if (lastChunk && t * RowTile - flushed >= 16) flushed = TransposeOut(cbuf, flushed, t * RowTile, Y, yFirst, plane, Bias, oc0);
                     int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
                     ref TF bp = ref Unsafe.Add(ref xb, ur * wq + v0);
                     ref int op = ref Unsafe.Add(ref off0, k0);
@@ -173,9 +182,7 @@ internal static partial class Conv2dFast<TF>
                 // No junk positions (every ResNet and MobileNet width is a multiple of 7): the unit's positions are
                 // consecutive in each channel's plane, so the products are transposed straight into the output and
                 // the bias and the epilogue run there (the same operations on the same values).
-                int first = t0 / tilesPerRow * wo + (t0 % tilesPerRow) * RowTile, plane = Ho * wo, oc0 = grp * Og + o0;
-                CopyOutChannels(cbuf, lanes, count, nt * RowTile, Y, (img * OutChannels + oc0) * plane + first, plane, Bias, oc0,
-                    Epilogue, Path);
+                CopyOutChannels(cbuf, lanes, count, nt * RowTile, Y, yFirst, plane, Bias, oc0, Epilogue, Path, flushed);
                 return;
             }
             for (int i = 0; i < count; i++)
@@ -198,30 +205,15 @@ internal static partial class Conv2dFast<TF>
     /// <summary>
     /// The copy-out of the row and Winograd kernels: products c[p·lanes + i] (p &lt; len, i &lt; count) of channels oc0 + i
     /// go to y[yFirst + i·plane + p], then + bias[oc0 + i] and the epilogue run on each channel's len positions there.
-    /// On Vector512 float, 16 positions × 16 channels are transposed in registers (data movement only: the same bits).
+    /// On Vector512 float, 16 positions × 16 channels are transposed in registers (data movement only: the same bits);
+    /// positions below <paramref name="done"/> were already transposed (with their bias) by <see cref="TransposeOut"/>.
     /// </summary>
     private static void CopyOutChannels(TF[] c, int lanes, int count, int len, TF[] y, int yFirst, int plane, TF[]? bias, int oc0,
-        IConvEpilogue<TF>? epilogue, SimdPath path)
+        IConvEpilogue<TF>? epilogue, SimdPath path, int done = 0)
     {
         if ((long)len * lanes > c.Length || count > lanes) throw new InvalidOperationException("conv2d internal error: copy-out too long.");
+        if (Transposes(lanes, count, len, y, yFirst, plane, path)) done = TransposeOut(c, done, len, y, yFirst, plane, bias, oc0);
         ref TF cb = ref MemoryMarshal.GetArrayDataReference(c);
-        int done = 0;
-        if (typeof(TF) == typeof(float) && path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
-            && (long)yFirst + 31L * plane + len <= y.Length)
-        {
-            ref float src = ref Unsafe.As<TF, float>(ref cb);
-            ref float dst = ref Unsafe.As<TF, float>(ref y[yFirst]);
-            // The bias is added as the transposed rows are stored (the same one rounding as a separate pass over them).
-            bool add = bias is not null;
-            ref float b0 = ref add ? ref Unsafe.As<TF, float>(ref bias![oc0]) : ref Unsafe.NullRef<float>();
-            if (add && oc0 + 32 > bias!.Length) throw new InvalidOperationException("conv2d internal error: bias too short.");
-            for (; done + 16 <= len; done += 16)
-            {
-                Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane, add, ref b0);
-                Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane, add,
-                    ref add ? ref Unsafe.Add(ref b0, 16) : ref b0);
-            }
-        }
         for (int i = 0; i < count; i++)
         {
             var seg = y.AsSpan(yFirst + i * plane, len);
@@ -230,6 +222,34 @@ internal static partial class Conv2dFast<TF>
             if (bias is not null) TensorPrimitives.Add(seg[done..], bias[oc0 + i], seg[done..]);
             epilogue?.Apply(seg);
         }
+    }
+
+    /// <summary>Whether the copy-out of len positions transposes in registers (Vector512 float, 32 full lanes, in bounds).</summary>
+    private static bool Transposes(int lanes, int count, int len, TF[] y, int yFirst, int plane, SimdPath path) =>
+        typeof(TF) == typeof(float) && path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
+        && yFirst >= 0 && (long)yFirst + 31L * plane + len <= y.Length;
+
+    /// <summary>
+    /// Positions [from, from + 16·m) of <see cref="CopyOutChannels"/> (m whole blocks of 16 up to <paramref name="to"/>),
+    /// transposed into y with the bias; returns from + 16·m. The caller checked <see cref="Transposes"/>.
+    /// </summary>
+    private static int TransposeOut(TF[] c, int from, int to, TF[] y, int yFirst, int plane, TF[]? bias, int oc0)
+    {
+        if (from < 0 || (long)to * 32 > c.Length) throw new InvalidOperationException("conv2d internal error: copy-out too long.");
+        ref float src = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(c));
+        ref float dst = ref Unsafe.As<TF, float>(ref y[yFirst]);
+        // The bias is added as the transposed rows are stored (the same one rounding as a separate pass over them).
+        bool add = bias is not null;
+        ref float b0 = ref add ? ref Unsafe.As<TF, float>(ref bias![oc0]) : ref Unsafe.NullRef<float>();
+        if (add && oc0 + 32 > bias!.Length) throw new InvalidOperationException("conv2d internal error: bias too short.");
+        int done = from;
+        for (; done + 16 <= to; done += 16)
+        {
+            Transpose16(ref Unsafe.Add(ref src, done * 32), 32, ref Unsafe.Add(ref dst, done), plane, add, ref b0);
+            Transpose16(ref Unsafe.Add(ref src, done * 32 + 16), 32, ref Unsafe.Add(ref dst, 16 * plane + done), plane, add,
+                ref add ? ref Unsafe.Add(ref b0, 16) : ref b0);
+        }
+        return done;
     }
 
     /// <summary>Packs the A rows of one (group, channel block) as [kk][lanes], rows past O/G zero.</summary>

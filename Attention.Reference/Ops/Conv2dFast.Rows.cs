@@ -40,7 +40,6 @@ internal static partial class Conv2dFast<TF>
     /// <summary>Most work units per channel block for which each unit packs its own weights (settable for measurements).</summary>
     internal static int RowPackInUnitMaxPosBlocks = 1;
 
-
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
     private const int RowPackMinPositions = 128;
 

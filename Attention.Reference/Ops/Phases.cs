@@ -85,9 +85,10 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
                 {
                     // Columns v with 0 ≤ v·sw + b − pw < W hold x; the others are padding.
                     int lo = Math.Min(Wq, Math.Max(0, Ceil(Pw - b, Sw))), hi = Math.Max(lo, Math.Min(Wq, FloorDiv(W - 1 + Pw - b, Sw) + 1));
-                    row[..lo].Clear();
+                    // The padding runs are a few elements: written inline (a call per run cost more than the run).
+                    for (int v = 0; v < lo; v++) row[v] = TF.Zero;
                     Strided.Gather(srow, lo * Sw + b - Pw, Sw, row[lo..hi]);
-                    row[hi..].Clear();
+                    for (int v = hi; v < row.Length; v++) row[v] = TF.Zero;
                 }
             }
         }

@@ -880,10 +880,62 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             var x5 = Vector512.LoadUnsafe(ref b5, e);
             c05 = Fma(y0, x5, c05); c15 = Fma(y1, x5, c15); c25 = Fma(y2, x5, c25); c35 = Fma(y3, x5, c35);
         }
+        if (typeof(TF) == typeof(float) && Avx512F.IsSupported)
+        {
+            // Sixteen (then eight) accumulators reduced together through register shuffles: the same tree per accumulator.
+            Span<float> r = stackalloc float[32];
+            ReduceSixteen(F(c00), F(c01), F(c02), F(c03), F(c04), F(c05), F(c10), F(c11), F(c12), F(c13), F(c14), F(c15),
+                F(c20), F(c21), F(c22), F(c23)).CopyTo(r);
+            var z = Vector512<float>.Zero;
+            ReduceSixteen(F(c24), F(c25), F(c30), F(c31), F(c32), F(c33), F(c34), F(c35), z, z, z, z, z, z, z, z).CopyTo(r[16..]);
+            var fs = MemoryMarshal.Cast<TF, float>(sums);
+            for (int lane = 0; lane < 16; lane++)
+            {
+                fs[SixteenOrder[lane]] = r[lane];
+                if (SixteenOrder[lane] < 8) fs[16 + SixteenOrder[lane]] = r[16 + lane];
+            }
+            return;
+        }
         sums[0] = Reduce(c00); sums[1] = Reduce(c01); sums[2] = Reduce(c02); sums[3] = Reduce(c03); sums[4] = Reduce(c04); sums[5] = Reduce(c05);
         sums[6] = Reduce(c10); sums[7] = Reduce(c11); sums[8] = Reduce(c12); sums[9] = Reduce(c13); sums[10] = Reduce(c14); sums[11] = Reduce(c15);
         sums[12] = Reduce(c20); sums[13] = Reduce(c21); sums[14] = Reduce(c22); sums[15] = Reduce(c23); sums[16] = Reduce(c24); sums[17] = Reduce(c25);
         sums[18] = Reduce(c30); sums[19] = Reduce(c31); sums[20] = Reduce(c32); sums[21] = Reduce(c33); sums[22] = Reduce(c34); sums[23] = Reduce(c35);
+    }
+
+    private static Vector512<float> F(Vector512<TF> v) => v.AsSingle();
+
+    /// <summary>Which accumulator lane L of <see cref="ReduceSixteen"/> holds: 4j + q ↦ j, 8 + j, 4 + j, 12 + j for q = 0 … 3.</summary>
+    private static ReadOnlySpan<int> SixteenOrder => [0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15];
+
+    /// <summary>
+    /// The lane sums of sixteen Vector512 float accumulators at once, each by <see cref="Reduce(Vector512{TF})"/>'s tree
+    /// (lane i + lane i + 8, then i + 4, i + 2, i + 1): the halves of two accumulators are gathered into one register
+    /// and added, level by level (15 additions and 30 shuffles instead of 16 separate trees). Lane L holds the sum of
+    /// accumulator <see cref="SixteenOrder"/>[L].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ReduceSixteen(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7, Vector512<float> v8, Vector512<float> v9,
+        Vector512<float> v10, Vector512<float> v11, Vector512<float> v12, Vector512<float> v13, Vector512<float> v14,
+        Vector512<float> v15)
+    {
+        // Level 1: [a lanes 0–7 + 8–15 | b lanes 0–7 + 8–15].
+        var w0 = Halves(v0, v1); var w1 = Halves(v2, v3); var w2 = Halves(v4, v5); var w3 = Halves(v6, v7);
+        var w4 = Halves(v8, v9); var w5 = Halves(v10, v11); var w6 = Halves(v12, v13); var w7 = Halves(v14, v15);
+        // Level 2: 128-bit block j of x_m = accumulator 4m + j's lanes i + i + 4.
+        var x0 = Quarters(w0, w1); var x1 = Quarters(w2, w3); var x2 = Quarters(w4, w5); var x3 = Quarters(w6, w7);
+        // Level 3: block j = [acc j: i + i + 2 (two lanes) | acc 4 + j: the same] (and 8 + j, 12 + j in y1).
+        var y0 = Pairs(x0, x1); var y1 = Pairs(x2, x3);
+        // Level 4: lane 0 + lane 1 of each accumulator's last two.
+        var a = Avx512F.UnpackLow(y0, y1); var b = Avx512F.UnpackHigh(y0, y1);
+        return Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle() + Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+
+        static Vector512<float> Halves(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
+        static Vector512<float> Quarters(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.Shuffle4x128(a, b, 0x88) + Avx512F.Shuffle4x128(a, b, 0xDD);
+        static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b) =>
+            Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle() + Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
     }
 
     /// <summary>

@@ -41,7 +41,7 @@ internal static partial class Conv2dFast<TF>
     /// </summary>
     internal static int RowMinKSpatial = 128;
 
-    /// <summary>Most work units per channel block for which each unit packs its own weights (settable for measurements).</summary>
+    /// <summary>Most work units per channel block for which each unit packs its own weights (settable, measurements).</summary>
     internal static int RowPackInUnitMaxPosBlocks = 1;
 
     /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
@@ -63,14 +63,19 @@ internal static partial class Conv2dFast<TF>
     /// input and loads aligned weights — measured 3x3 64→64 at 56×56, 2 threads: 1.03–1.08 ms packed (1.25–1.32
     /// eager) against the grid's 1.28–1.42 in the same rounds.
     /// </summary>
-    internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false)
+    internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false,
+        bool inOrder = false)
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
         // Vector256 (AVX2, where the tile runs as 4 + 3 positions): only for kept packings of spatial kernels — measured
         // with DOTNET_EnableAVX512=0, 3x3 @7 2.02 ms against the grid's 2.44, 3x3/2 @56 2.16 against 2.47, the stem
         // equal; packing on every call, or a 1×1 kernel, made it slower.
         if (path == SimdPath.Vector256 ? !(prepacked && spatial) : path != SimdPath.Vector512) return false;
-        if (k < (spatial ? RowMinKSpatial : RowMinK) || (!prepacked && (long)n * ho * wo < RowPackMinPositions))
+        // Few positions: packing all the weights on every call does not pay, unless each unit packs its own block
+        // chunk by chunk (a single unit per channel block) from weights in order: 3x3 512→512 @7 then runs 22 % faster
+        // than the grid (its input gradient, whose flipped taps pack by the scalar loop, stays on the grid).
+        if (k < (spatial ? RowMinKSpatial : RowMinK)
+            || (!prepacked && (long)n * ho * wo < RowPackMinPositions && !(inOrder && PacksInUnit(n, ho, wo))))
             return false;
         int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
@@ -78,6 +83,13 @@ internal static partial class Conv2dFast<TF>
         double grid = (double)ho * wo / computed * og / (Ceil(og, MR) * MR);
         return spatial ? rows >= grid - 0.005 : rows >= grid + 0.05;
     }
+
+    /// <summary>
+    /// Whether each unit packs its own weights (when they are not kept): where each channel block is used by at most
+    /// <see cref="RowPackInUnitMaxPosBlocks"/> work units (the 14 × 14 and 7 × 7 layers, where the weights are largest).
+    /// </summary>
+    private static bool PacksInUnit(int n, int ho, int wo) =>
+        (long)n * Ceil(ho * Ceil(wo, RowTile), RowTilesPerUnit) <= RowPackInUnitMaxPosBlocks;
 
     /// <summary>The direct forward in the row form: A element (row r of group g, column kk) at a.Data[g·a.GroupStride + r·a.Lda + a.AOff[kk]].</summary>
     private static void ForwardRows(TF[] xData, int n, int h, int w, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
@@ -87,24 +99,27 @@ internal static partial class Conv2dFast<TF>
         long packedLength = (long)g.Groups * oBlocks * k * lanes;
         int tilesPerRow = Ceil(wo, RowTile), tiles = ho * tilesPerRow;
         int perUnit = Math.Min(tiles, RowTilesPerUnit), posBlocks = Ceil(tiles, perUnit);
-        // Weights not kept, and each channel block used by at most RowPackInUnitMaxPosBlocks work units (the 14 × 14 and
-        // 7 × 7 layers, where the weights are largest): each unit packs its block chunk by chunk into L1 just before
-        // using it, instead of a packing pass over all the weights that the units then read back from L2 or L3.
-        bool packInUnit = cache is null && posBlocks * n <= RowPackInUnitMaxPosBlocks;
+        // Weights not kept and few units per channel block (PacksInUnit): each unit packs its block chunk by chunk into
+        // L1 just before using it, instead of a packing pass over all the weights that the units then read back from
+        // L2 or L3.
+        bool packInUnit = cache is null && PacksInUnit(n, ho, wo);
         TF[]? apack = null;
-        if (packInUnit) { }
-        else if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;
-        else
+        if (!packInUnit)
         {
-            apack = cache is null ? Grow(ref t_rowA, packedLength) : new TF[packedLength];
-            Compute.For(g.Groups * oBlocks, new RowPack { A = a, Dst = apack, Og = og, K = k, Lanes = lanes, OBlocks = oBlocks });
-            if (cache is not null) (cache.Data, cache.Lanes) = (apack, lanes);
+            if (cache?.Data is TF[] cached && cache.Lanes == lanes && cached.Length == packedLength) apack = cached;
+            else
+            {
+                apack = cache is null ? Grow(ref t_rowA, packedLength) : new TF[packedLength];
+                Compute.For(g.Groups * oBlocks, new RowPack { A = a, Dst = apack, Og = og, K = k, Lanes = lanes, OBlocks = oBlocks });
+                if (cache is not null) (cache.Data, cache.Lanes) = (apack, lanes);
+            }
         }
         var xpad = PhaseInput(xData, n, g, h, w, RowTile, out int wq, out int plane);
         var off = PhaseOffsets(g, h, wq, plane);
         var unit = new RowUnit
         {
-            X = xpad, APack = apack, A = a, ImageStride = g.InChannels * plane, GroupStride = g.InPerGroup * plane, Off = off, Bias = bData,
+            X = xpad, APack = apack, A = a, ImageStride = g.InChannels * plane, GroupStride = g.InPerGroup * plane, Off = off,
+            Bias = bData,
             Y = yData, Epilogue = epilogue, Path = path, Groups = g.Groups, Og = og, K = k, Lanes = lanes,
             OBlocks = oBlocks, PosBlocks = posBlocks, TilesPerUnit = perUnit, Tiles = tiles,
             TilesPerRow = tilesPerRow, Wq = wq, Ho = ho, Wo = wo, OutChannels = g.OutChannels,
@@ -118,7 +133,9 @@ internal static partial class Conv2dFast<TF>
         Compute.For(n * g.Groups * unit.OBlocks * unit.PosBlocks, unit);
     }
 
-    /// <summary>One work unit of <see cref="ForwardRows"/>: (image, group, 2·lanes output channels, up to 32 tiles of 7 positions).</summary>
+    /// <summary>
+    /// One work unit of <see cref="ForwardRows"/>: (image, group, 2·lanes output channels, up to 32 tiles of 7 positions).
+    /// </summary>
     private struct RowUnit : IForBody
     {
         public TF[] X, Y;
@@ -164,7 +181,8 @@ internal static partial class Conv2dFast<TF>
                 bool lastChunk = interleave && k0 + kc == k;
                 for (int t = 0; t < nt; t++)
                 {
-                    if (lastChunk && t * RowTile - flushed >= 16) flushed = TransposeOut(cbuf, flushed, t * RowTile, Y, yFirst, plane, Bias, oc0);
+                    if (lastChunk && t * RowTile - flushed >= 16)
+                        flushed = TransposeOut(cbuf, flushed, t * RowTile, Y, yFirst, plane, Bias, oc0);
                     int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
                     ref TF bp = ref Unsafe.Add(ref xb, ur * wq + v0);
                     ref int op = ref Unsafe.Add(ref off0, k0);
@@ -183,8 +201,9 @@ internal static partial class Conv2dFast<TF>
             if (wo % RowTile == 0)
             {
                 // No junk positions (every ResNet and MobileNet width is a multiple of 7): the unit's positions are
-                // consecutive in each channel's plane, so the products are transposed straight into the output and
-                // the bias and the epilogue run there (the same operations on the same values).
+                // consecutive in each channel's plane, so the products are transposed straight into the output (most
+                // of them already, with their bias, during the last chunk), then the epilogue runs there (the same
+                // operations on the same values).
                 CopyOutChannels(cbuf, lanes, count, nt * RowTile, Y, yFirst, plane, Bias, oc0, Epilogue, Path, flushed);
                 return;
             }
@@ -208,8 +227,8 @@ internal static partial class Conv2dFast<TF>
     /// <summary>
     /// The copy-out of the row and Winograd kernels: products c[p·lanes + i] (p &lt; len, i &lt; count) of channels oc0 + i
     /// go to y[yFirst + i·plane + p], then + bias[oc0 + i] and the epilogue run on each channel's len positions there.
-    /// On Vector512 float, 16 positions × 16 channels are transposed in registers (data movement only: the same bits);
-    /// positions below <paramref name="done"/> were already transposed (with their bias) by <see cref="TransposeOut"/>.
+    /// On Vector512 float, 16 positions × 16 channels are transposed in registers, the bias added as they are stored
+    /// (the same bits); positions below <paramref name="done"/> were already stored so by <see cref="TransposeOut"/>.
     /// </summary>
     private static void CopyOutChannels(TF[] c, int lanes, int count, int len, TF[] y, int yFirst, int plane, TF[]? bias, int oc0,
         IConvEpilogue<TF>? epilogue, SimdPath path, int done = 0)
@@ -227,7 +246,7 @@ internal static partial class Conv2dFast<TF>
         }
     }
 
-    /// <summary>Whether the copy-out of len positions transposes in registers (Vector512 float, 32 full lanes, in bounds).</summary>
+    /// <summary>Whether the copy-out of len positions transposes in registers (Vector512 float, 32 full lanes).</summary>
     private static bool Transposes(int lanes, int count, int len, TF[] y, int yFirst, int plane, SimdPath path) =>
         typeof(TF) == typeof(float) && path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
         && yFirst >= 0 && (long)yFirst + 31L * plane + len <= y.Length;
@@ -238,13 +257,15 @@ internal static partial class Conv2dFast<TF>
     /// </summary>
     private static int TransposeOut(TF[] c, int from, int to, TF[] y, int yFirst, int plane, TF[]? bias, int oc0)
     {
-        if (from < 0 || (long)to * 32 > c.Length) throw new InvalidOperationException("conv2d internal error: copy-out too long.");
+        if (from < 0 || (long)to * 32 > c.Length)
+            throw new InvalidOperationException("conv2d internal error: copy-out too long.");
+        bool add = bias is not null;
+        if (add && (oc0 < 0 || oc0 + 32 > bias!.Length))
+            throw new InvalidOperationException("conv2d internal error: bias too short.");
         ref float src = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(c));
         ref float dst = ref Unsafe.As<TF, float>(ref y[yFirst]);
         // The bias is added as the transposed rows are stored (the same one rounding as a separate pass over them).
-        bool add = bias is not null;
         ref float b0 = ref add ? ref Unsafe.As<TF, float>(ref bias![oc0]) : ref Unsafe.NullRef<float>();
-        if (add && oc0 + 32 > bias!.Length) throw new InvalidOperationException("conv2d internal error: bias too short.");
         int done = from;
         for (; done + 16 <= to; done += 16)
         {

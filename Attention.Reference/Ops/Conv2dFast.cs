@@ -295,8 +295,11 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         var path = Conv2dTuning.Path;
+        // A unit packs its own weights fast only where they are read in place in order (the forward, not the input
+        // gradient's flipped taps, which take the scalar packing loop).
+        bool inOrder = IsIdentity(aoff.AsSpan(0, g.ReductionLength));
         if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
-                g.Kernel.H * g.Kernel.W > 1))
+                g.Kernel.H * g.Kernel.W > 1, inOrder))
         {
             ForwardRows(xData, n, h, w, new DirectA(aData, lda, aoff, aGroupStride), bData, g, yData, ho, wo, epilogue, path, pack);
             return;
@@ -904,20 +907,20 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
 
     private static Vector512<float> F(Vector512<TF> v) => v.AsSingle();
 
-    /// <summary>Which accumulator lane L of <see cref="ReduceSixteen"/> holds: 4j + q ↦ j, 8 + j, 4 + j, 12 + j for q = 0 … 3.</summary>
-    private static ReadOnlySpan<int> SixteenOrder => [0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15];
+    /// <summary>The accumulator whose sum lane L = 4j + q of <see cref="ReduceSixteen"/> holds: j, 8 + j, 4 + j, 12 + j.</summary>
+    internal static ReadOnlySpan<int> SixteenOrder => [0, 8, 4, 12, 1, 9, 5, 13, 2, 10, 6, 14, 3, 11, 7, 15];
 
     /// <summary>
     /// The lane sums of sixteen Vector512 float accumulators at once, each by <see cref="Reduce(Vector512{TF})"/>'s tree
     /// (lane i + lane i + 8, then i + 4, i + 2, i + 1): the halves of two accumulators are gathered into one register
-    /// and added, level by level (15 additions and 30 shuffles instead of 16 separate trees). Lane L holds the sum of
+    /// and added, level by level (15 additions and 32 shuffles instead of 16 separate trees). Lane L holds the sum of
     /// accumulator <see cref="SixteenOrder"/>[L].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ReduceSixteen(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
-        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7, Vector512<float> v8, Vector512<float> v9,
-        Vector512<float> v10, Vector512<float> v11, Vector512<float> v12, Vector512<float> v13, Vector512<float> v14,
-        Vector512<float> v15)
+    internal static Vector512<float> ReduceSixteen(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2,
+        Vector512<float> v3, Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7,
+        Vector512<float> v8, Vector512<float> v9, Vector512<float> v10, Vector512<float> v11, Vector512<float> v12,
+        Vector512<float> v13, Vector512<float> v14, Vector512<float> v15)
     {
         // Level 1: [a lanes 0–7 + 8–15 | b lanes 0–7 + 8–15].
         var w0 = Halves(v0, v1); var w1 = Halves(v2, v3); var w2 = Halves(v4, v5); var w3 = Halves(v6, v7);
@@ -928,7 +931,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var y0 = Pairs(x0, x1); var y1 = Pairs(x2, x3);
         // Level 4: lane 0 + lane 1 of each accumulator's last two.
         var a = Avx512F.UnpackLow(y0, y1); var b = Avx512F.UnpackHigh(y0, y1);
-        return Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle() + Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+        return Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle()
+            + Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
 
         static Vector512<float> Halves(Vector512<float> a, Vector512<float> b) =>
             Avx512F.Shuffle4x128(a, b, 0x44) + Avx512F.Shuffle4x128(a, b, 0xEE);
@@ -1009,7 +1013,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// of the vector are added (Vector256 halves, then Vector128 halves, …).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TF Reduce(Vector512<TF> v) => Reduce(v.GetLower() + v.GetUpper());
+    internal static TF Reduce(Vector512<TF> v) => Reduce(v.GetLower() + v.GetUpper());
 
     /// <summary>The same lane sums one lane at a time (any hardware), reduced by the same tree: identical results.</summary>
     private static void LaneSumsScalar(Span<TF> dyg, Span<TF> xg, Span<int> aRow, Span<int> bCol, int steps, int lanes, Span<TF> sums)

@@ -55,6 +55,12 @@ public sealed class PhasesTests
             for (int b = 0; b < sw; b++)
                 for (int u = 0; u < l.Hq; u++)
                     for (int v = 0; v < l.Wq; v++)
-                        Assert.Equal(Expected(x, l, a, b, u, v), d[(a * sw + b) * l.Plane + u * l.Wq + v]);
+                        Assert.Equal(BitConverter.DoubleToInt64Bits(Expected(x, l, a, b, u, v)),
+                            BitConverter.DoubleToInt64Bits(d[(a * sw + b) * l.Plane + u * l.Wq + v]));
+        // The first phase alone (a 1×1 unpadded kernel's use) leaves the other planes untouched.
+        var one = Enumerable.Repeat(double.NaN, l.Total).ToArray();
+        l.Fill<double>(x, one, 1);
+        Assert.Equal(d.AsSpan(0, l.Plane).ToArray(), one.AsSpan(0, l.Plane).ToArray());
+        Assert.All(one.Skip(l.Plane), v => Assert.True(double.IsNaN(v)));
     }
 }

@@ -25,6 +25,11 @@ public sealed class RowKernelTests
         new(Conv2dGeometry.Square(32, 64, 1, stride: 2), 1, 14, 14, false, 35),
         new(Conv2dGeometry.Square(12, 96, 3, padding: 1, groups: 2), 1, 8, 29, true, 36),
         new(new Conv2dGeometry(9, 50, (2, 5), (1, 2), (1, 2), (2, 1), 1), 2, 11, 23, true, 37),
+        // 112 tiles of 7: four units per channel block, the last one partial, each storing 16 finished positions at a
+        // time during its last reduction chunk (K = 144: one chunk).
+        new(Conv2dGeometry.Square(16, 64, 3, padding: 1), 1, 28, 28, true, 38),
+        // K = 288 in chunks of 128: the interleaved stores run in the third chunk only.
+        new(Conv2dGeometry.Square(32, 64, 3, padding: 1), 1, 28, 28, true, 39),
     ];
 
     /// <summary>y (with bias and a non-idempotent epilogue) and the stride-1 input gradient, under a forced kernel choice.</summary>

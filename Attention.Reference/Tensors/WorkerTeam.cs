@@ -7,12 +7,14 @@ namespace Attention.Reference.Tensors;
 /// asked for), woken per loop; the caller works too. Each thread of a loop owns one contiguous share of the indices
 /// (thread t of T: [t·count/T, (t+1)·count/T)), takes it in chunks from its own counter, then helps the others with
 /// theirs. So a loop repeated with the same shapes gives each thread the same outputs and inputs as the time before,
-/// still in its cache (the 3×3 convolutions ran 4–13 % faster than with one shared counter, which moved every output
-/// line between the cores on each call), and a slow thread is still helped. A loop allocates
-/// nothing here (Parallel.For allocated 0.5–7 KB per call). One loop uses the team at a time: a loop started while
-/// another runs, or from inside a loop body, runs on its caller's thread alone — results are the same, since a
-/// loop's iterations write disjoint outputs in a fixed per-output order. An exception from the body is rethrown on
-/// the caller as itself (the first one; the loop stops handing out indices).
+/// still in its cache (the 3×3 convolutions ran 4–13 % faster than with one shared counter, which moved output lines
+/// between the cores on every call), and a slow thread is still helped. The caller always takes share 0; a helper
+/// takes the share of its number, so with 2 threads (one helper) the assignment repeats exactly, while with more
+/// threads than a loop's shares any woken helper may take a share. A loop allocates nothing here (Parallel.For
+/// allocated 0.5–7 KB per call). One loop uses the team at a time: a loop started while another runs, or from inside
+/// a loop body, runs on its caller's thread alone — results are the same, since a loop's iterations write disjoint
+/// outputs in a fixed per-output order. An exception from the body is rethrown on the caller as itself (the first
+/// one; the loop stops handing out indices).
 /// </summary>
 internal static class WorkerTeam
 {
@@ -97,8 +99,8 @@ internal static class WorkerTeam
             while (Workers.Count < helpers) Spawn();
             s_body = body;
             s_context = ExecutionContext.Capture();
-            // Indices are handed out in chunks (about 16 per thread): a loop of many tiny iterations (SE's scale over
-            // 2048 planes of 7×7) would otherwise spend more time on the shared counter than in its body.
+            // Each share is taken in chunks (about 16 per thread): a loop of many tiny iterations (SE's scale over
+            // 2048 planes of 7×7) spent more time on one shared per-index counter than in its body.
             int parts = helpers + 1;
             s_chunk = Math.Max(1, count / (parts * ChunksPerThread));
             s_parts = parts;

@@ -64,7 +64,7 @@ internal static partial class Conv2dFast<TF>
     /// eager) against the grid's 1.28–1.42 in the same rounds.
     /// </summary>
     internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false,
-        bool inOrder = false)
+        bool fastPack = false)
     {
         if (Conv2dTuning.RowKernel is bool forced) return forced;
         // Vector256 (AVX2, where the tile runs as 4 + 3 positions): only for kept packings of spatial kernels — measured
@@ -72,10 +72,10 @@ internal static partial class Conv2dFast<TF>
         // equal; packing on every call, or a 1×1 kernel, made it slower.
         if (path == SimdPath.Vector256 ? !(prepacked && spatial) : path != SimdPath.Vector512) return false;
         // Few positions: packing all the weights on every call does not pay, unless each unit packs its own block
-        // chunk by chunk (a single unit per channel block) from weights in order: 3x3 512→512 @7 then runs 22 % faster
-        // than the grid (its input gradient, whose flipped taps pack by the scalar loop, stays on the grid).
+        // chunk by chunk (a single unit per channel block) by register transposes or gathers: 3x3 512→512 @7 then
+        // runs 22 % faster than the grid, its input gradient 27–30 %.
         if (k < (spatial ? RowMinKSpatial : RowMinK)
-            || (!prepacked && (long)n * ho * wo < RowPackMinPositions && !(inOrder && PacksInUnit(n, ho, wo))))
+            || (!prepacked && (long)n * ho * wo < RowPackMinPositions && !(fastPack && PacksInUnit(n, ho, wo))))
             return false;
         int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
@@ -317,6 +317,29 @@ internal static partial class Conv2dFast<TF>
                 Transpose16(ref Unsafe.Add(ref src, 16 * a.Lda + done), a.Lda, ref Unsafe.Add(ref dst, done * 32 + 16), 32);
             }
         }
+        else if (typeof(TF) == typeof(float) && Avx2.IsSupported && lanes == 32 && count == 32
+            && a.Lda > 0 && (long)grp * a.GroupStride + (long)(o0 + 31) * a.Lda + Max(aoff) < aData.Length && Min(aoff) >= 0)
+        {
+            // Other column offsets (the input gradient's flipped taps): the 32 rows' elements of one column by four
+            // strided hardware gathers of 8 (data movement only; bounds checked above for every column).
+            var rows = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * a.Lda;
+            ref float dst = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetReference(d));
+            ref float rowBase = ref Unsafe.As<TF, float>(ref aData[grp * a.GroupStride + o0 * a.Lda]);
+            int eight = 8 * a.Lda;
+            unsafe
+            {
+                fixed (float* p = &rowBase)
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        float* col = p + aoff[kk];
+                        Avx2.GatherVector256(col, rows, 4).StoreUnsafe(ref dst, (nuint)(kk * 32));
+                        Avx2.GatherVector256(col + eight, rows, 4).StoreUnsafe(ref dst, (nuint)(kk * 32 + 8));
+                        Avx2.GatherVector256(col + 2 * eight, rows, 4).StoreUnsafe(ref dst, (nuint)(kk * 32 + 16));
+                        Avx2.GatherVector256(col + 3 * eight, rows, 4).StoreUnsafe(ref dst, (nuint)(kk * 32 + 24));
+                    }
+            }
+            return;
+        }
         // Blocked over kk so the destination lines being filled (64 of them, one per kk) stay in L1 while the
         // rows i are transposed into them (unblocked, every store of a 32-lane row missed: packing cost as much as
         // the 28×28 layer's products).
@@ -330,6 +353,10 @@ internal static partial class Conv2dFast<TF>
             }
         }
     }
+
+    private static int Max(ReadOnlySpan<int> v) { int m = int.MinValue; foreach (int x in v) m = Math.Max(m, x); return m; }
+
+    private static int Min(ReadOnlySpan<int> v) { int m = int.MaxValue; foreach (int x in v) m = Math.Min(m, x); return m; }
 
     private static bool IsIdentity(ReadOnlySpan<int> offsets, int first = 0)
     {

@@ -295,11 +295,11 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         var path = Conv2dTuning.Path;
-        // A unit packs its own weights fast only where they are read in place in order (the forward, not the input
-        // gradient's flipped taps, which take the scalar packing loop).
-        bool inOrder = IsIdentity(aoff.AsSpan(0, g.ReductionLength));
+        // A unit packs its own weights fast where they are read in order (the forward: register transposes) or, in
+        // float with AVX2, by hardware gathers (the input gradient's flipped taps); otherwise by a scalar loop.
+        bool fastPack = IsIdentity(aoff.AsSpan(0, g.ReductionLength)) || (typeof(TF) == typeof(float) && Avx2.IsSupported);
         if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
-                g.Kernel.H * g.Kernel.W > 1, inOrder))
+                g.Kernel.H * g.Kernel.W > 1, fastPack))
         {
             ForwardRows(xData, n, h, w, new DirectA(aData, lda, aoff, aGroupStride), bData, g, yData, ho, wo, epilogue, path, pack);
             return;

@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 
 namespace Attention.Reference.Tests.Conv;
@@ -62,5 +63,66 @@ public sealed class PhasesTests
         l.Fill<double>(x, one, 1);
         Assert.Equal(d.AsSpan(0, l.Plane).ToArray(), one.AsSpan(0, l.Plane).ToArray());
         Assert.All(one.Skip(l.Plane), v => Assert.True(double.IsNaN(v)));
+    }
+    [Theory]
+    [InlineData(9, 9, 2, 2, 1, 1)]
+    [InlineData(224, 224, 2, 2, 3, 3)]
+    [InlineData(10, 13, 3, 2, 1, 0)]
+    [InlineData(65, 66, 2, 2, 2, 2)]
+    [InlineData(40, 67, 2, 2, 0, 0)]
+    [InlineData(17, 100, 1, 2, 1, 3)]
+    [InlineData(12, 35, 2, 3, 1, 1)]
+    public void StridedFloatPlanesWrittenInBandsHoldEachPhase(int h, int w, int sh, int sw, int ph, int pw)
+    {
+        // Float (sw = 2: both column phases from one pass over each row, by permutes where AVX-512 is present), as the
+        // conv writes it: whole, or in bands of rows (here written last band first), for the first 1, 2 or all phases.
+        var rng = new Random(h * w + pw);
+        var x = Enumerable.Range(0, h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var l = Phases.Of(h, w, (sh, sw), (ph, pw));
+        foreach (int phases in new[] { 1, 2, sh * sw }.Distinct())
+        {
+            var whole = Enumerable.Repeat(float.NaN, l.Total).ToArray();
+            var banded = Enumerable.Repeat(float.NaN, l.Total).ToArray();
+            l.Fill<float>(x, whole, phases);
+            int bands = 3, rows = (l.Hq + bands - 1) / bands;
+            for (int band = bands - 1; band >= 0; band--)
+                l.FillRows<float>(x, banded, phases, Math.Min(l.Hq, band * rows), Math.Min(l.Hq, (band + 1) * rows));
+            for (int a = 0; a < sh; a++)
+                for (int b = 0; b < sw; b++)
+                {
+                    int at = (a * sw + b) * l.Plane;
+                    for (int i = 0; i < l.Plane; i++)
+                    {
+                        if (a * sw + b >= phases)
+                        {
+                            Assert.True(float.IsNaN(whole[at + i]) && float.IsNaN(banded[at + i]));
+                            continue;
+                        }
+                        int e = BitConverter.SingleToInt32Bits((float)Expected(x.Select(v => (double)v).ToArray(), l, a, b, i / l.Wq, i % l.Wq));
+                        Assert.Equal(e, BitConverter.SingleToInt32Bits(whole[at + i]));
+                        Assert.Equal(e, BitConverter.SingleToInt32Bits(banded[at + i]));
+                    }
+                }
+        }
+    }
+
+    [Theory]
+    [InlineData(64, 0, 16, 16)]
+    [InlineData(75, 1, 37, 36)]
+    [InlineData(75, 2, 36, 36)]
+    [InlineData(40, 3, 5, 9)]
+    [InlineData(33, 0, 17, 16)]
+    [InlineData(100, 4, 0, 48)]
+    public void DeinterleaveTakesTheEvenAndOddElements(int length, int start, int evens, int odds)
+    {
+        var src = Enumerable.Range(0, length).Select(i => i + 0.5f).ToArray();
+        var even = Enumerable.Repeat(float.NaN, evens + 1).ToArray();
+        var odd = Enumerable.Repeat(float.NaN, odds + 1).ToArray();
+        Strided.Deinterleave<float>(src, start, even.AsSpan(0, evens), odd.AsSpan(0, odds));
+        for (int i = 0; i < evens; i++) Assert.Equal(src[start + 2 * i], even[i]);
+        for (int i = 0; i < odds; i++) Assert.Equal(src[start + 2 * i + 1], odd[i]);
+        Assert.True(float.IsNaN(even[evens]) && float.IsNaN(odd[odds])); // nothing past either destination
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            Strided.Deinterleave<float>(src, start, new float[evens], new float[(length - start) / 2 + 1]));
     }
 }

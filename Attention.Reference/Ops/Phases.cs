@@ -64,33 +64,70 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
             FillPadded(src, dst);
             return;
         }
+        FillRows(src, dst, phases, 0, Hq);
+    }
+
+    /// <summary>
+    /// Rows [u0, u1) of the first <paramref name="phases"/> phase planes of a strided layout (a band of
+    /// <see cref="Fill{TF}(ReadOnlySpan{TF}, Span{TF}, int)"/>: bands written by different threads make the same plane).
+    /// With sw = 2 both column phases of a row come from one pass over the source row.
+    /// </summary>
+    public void FillRows<TF>(ReadOnlySpan<TF> src, Span<TF> dst, int phases, int u0, int u1) where TF : unmanaged, IFloatingPointIeee754<TF>
+    {
+        if (u0 < 0 || u1 > Hq || src.Length < H * W || dst.Length < Math.Min(phases, Sh * Sw) * Plane)
+            throw new ArgumentException("phase fill: spans or rows do not match the layout");
         for (int a = 0; a < Sh; a++)
         for (int b = 0; b < Sw; b++)
         {
             if (a * Sw + b >= phases) return;
             var phase = dst.Slice((a * Sw + b) * Plane, Plane);
-            for (int u = 0; u < Hq; u++)
+            // Columns v with 0 ≤ v·sw + b − pw < W hold x; the others are padding.
+            int lo = Math.Min(Wq, Math.Max(0, Ceil(Pw - b, Sw))), hi = Math.Max(lo, Math.Min(Wq, FloorDiv(W - 1 + Pw - b, Sw) + 1));
+            // sw = 2: phases (a, 0) and (a, 1) together when their first source elements are neighbours.
+            bool pair = Sw == 2 && b == 0 && a * Sw + 1 < phases;
+            Span<TF> phase1 = default;
+            int lo1 = 0, hi1 = 0, start0 = lo * Sw + b - Pw, start1 = 0;
+            if (pair)
+            {
+                phase1 = dst.Slice((a * Sw + 1) * Plane, Plane);
+                lo1 = Math.Min(Wq, Math.Max(0, Ceil(Pw - 1, Sw)));
+                hi1 = Math.Max(lo1, Math.Min(Wq, FloorDiv(W - 1 + Pw - 1, Sw) + 1));
+                start1 = lo1 * Sw + 1 - Pw;
+                pair = Math.Abs(start1 - start0) == 1 && hi > lo && hi1 > lo1;
+            }
+            for (int u = u0; u < u1; u++)
             {
                 var row = phase.Slice(u * Wq, Wq);
                 int ih = u * Sh + a - Ph;
-                if ((uint)ih >= (uint)H) { row.Clear(); continue; }
+                if ((uint)ih >= (uint)H)
+                {
+                    row.Clear();
+                    if (pair) phase1.Slice(u * Wq, Wq).Clear();
+                    continue;
+                }
                 var srow = src.Slice(ih * W, W);
                 if (Sw == 1)
                 {
                     row[..Pw].Clear();
                     srow.CopyTo(row[Pw..]);
                     row[(Pw + W)..].Clear();
+                    continue;
                 }
-                else
+                // The padding runs are a few elements: written inline (a call per run cost more than the run).
+                for (int v = 0; v < lo; v++) row[v] = TF.Zero;
+                for (int v = hi; v < row.Length; v++) row[v] = TF.Zero;
+                if (!pair)
                 {
-                    // Columns v with 0 ≤ v·sw + b − pw < W hold x; the others are padding.
-                    int lo = Math.Min(Wq, Math.Max(0, Ceil(Pw - b, Sw))), hi = Math.Max(lo, Math.Min(Wq, FloorDiv(W - 1 + Pw - b, Sw) + 1));
-                    // The padding runs are a few elements: written inline (a call per run cost more than the run).
-                    for (int v = 0; v < lo; v++) row[v] = TF.Zero;
-                    Strided.Gather(srow, lo * Sw + b - Pw, Sw, row[lo..hi]);
-                    for (int v = hi; v < row.Length; v++) row[v] = TF.Zero;
+                    Strided.Gather(srow, start0, Sw, row[lo..hi]);
+                    continue;
                 }
+                var row1 = phase1.Slice(u * Wq, Wq);
+                for (int v = 0; v < lo1; v++) row1[v] = TF.Zero;
+                for (int v = hi1; v < row1.Length; v++) row1[v] = TF.Zero;
+                if (start0 < start1) Strided.Deinterleave(srow, start0, row[lo..hi], row1[lo1..hi1]);
+                else Strided.Deinterleave(srow, start1, row1[lo1..hi1], row[lo..hi]);
             }
+            if (pair) b++;
         }
     }
 }

@@ -22,6 +22,9 @@ public sealed class PhasesTests
     [InlineData(2, 17, 0, 2)]
     [InlineData(33, 8, 1, 3)]
     [InlineData(5, 40, 4, 1)]
+    [InlineData(6, 47, 1, 1)]
+    [InlineData(4, 48, 2, 2)]
+    [InlineData(14, 14, 1, 1)]
     public void EveryElementOfTheStrideOnePaddedPlaneIsWritten(int h, int w, int ph, int pw)
     {
         // The destination starts as NaN: an element the fill skipped would stay NaN (and −0 would differ in bits).

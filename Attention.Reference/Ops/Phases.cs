@@ -28,6 +28,9 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
     /// <summary>Offset of tap (p, q) (dilated by (dh, dw)): its phase plane, shifted ⌊p·dh/sh⌋ rows and ⌊q·dw/sw⌋ columns.</summary>
     public int TapOffset(int rh, int rw) => (rh % Sh * Sw + rw % Sw) * Plane + rh / Sh * Wq + rw / Sw;
 
+    /// <summary>Rows narrower than this are copied into a cleared plane by <see cref="FillPadded{TF}"/>.</summary>
+    private const int NarrowRow = 48;
+
     /// <summary>
     /// Stride 1: the zero-padded plane, written as one pass of short copies and zero runs (the right padding of a row
     /// and the left padding of the next are one run). Row by row span calls (a 1-element clear, a 56-element copy, a
@@ -38,12 +41,25 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
         int h = H, w = W, wq = Wq, plane = Hq * Wq;
         if (src.Length < h * w || dst.Length < plane || wq != w + 2 * Pw || Hq != h + 2 * Ph)
             throw new ArgumentException("padded fill: spans do not match the layout");
-        // Zeros up to the first element of row Ph (the top rows and that row's left padding); each row's values, then
-        // the zeros up to the next row's first value; the last row's right padding and the bottom rows.
         int first = Ph * wq + Pw;
-        dst[..first].Clear();
         ref TF s = ref MemoryMarshal.GetReference(src);
         ref TF d = ref MemoryMarshal.GetReference(dst);
+        if (w < NarrowRow)
+        {
+            // Narrow rows: the plane cleared by whole vectors, then the rows copied in. (Their few zeros written
+            // between the rows' overlapping vector copies ran 3–4 times slower here: 50 µs for 256 planes of 14 × 14,
+            // against 11.)
+            dst[..plane].Clear();
+            for (int u = 0; u < h; u++)
+            {
+                if (w >= Vector<TF>.Count) Strided.CopyShort(ref Unsafe.Add(ref s, u * w), ref Unsafe.Add(ref d, first + u * wq), w);
+                else src.Slice(u * w, w).CopyTo(dst.Slice(first + u * wq, w));
+            }
+            return;
+        }
+        // Zeros up to the first element of row Ph (the top rows and that row's left padding); each row's values, then
+        // the zeros up to the next row's first value; the last row's right padding and the bottom rows.
+        dst[..first].Clear();
         for (int u = 0; u < h; u++)
         {
             int at = first + u * wq;

@@ -116,6 +116,27 @@ public sealed class RowKernelTests
     }
 
     [Fact]
+    public void StemLikeRowsAreBitwiseIdenticalForEveryThreadCount()
+    {
+        // Three input channels at stride 2 (the ResNet stem, scaled): the phase planes are written in bands of rows,
+        // band-major, and the units run position-major (8 units: 4 position blocks × 2 channel blocks, K = 147 in one
+        // chunk); the band count follows the thread count, the bits must not.
+        // Two inputs taken in turn, so that a band left unwritten would hold the other input's values, not the same.
+        var g = Conv2dGeometry.Square(3, 64, 7, stride: 2, padding: 3);
+        var problems = new[] { new ConvProblem(g, 1, 56, 56, true, 40), new ConvProblem(g, 1, 56, 56, true, 41) };
+        var reference = problems.Select(pr => Compute.WithThreads(1, () => Run<float>(pr, true))).ToArray();
+        foreach (int threads in new[] { 2, 3, 5 })
+            for (int i = 0; i < problems.Length; i++)
+            {
+                var other = Compute.WithThreads(threads, () => Run<float>(problems[i], true));
+                foreach (var (name, t) in reference[i])
+                    Bitwise.AssertIdentical(t, other.Get(name), $"{name} with {threads} threads vs 1 of {problems[i]}");
+            }
+        AssertRowsEqualGrid<float>(problems[0]);
+        Bitwise.AssertSameForThreadCounts(() => Run<double>(problems[1], true), 2, 3);
+    }
+
+    [Fact]
     public void CachedWeightPackingIsReusedAndMatchesTheUncachedKernel()
     {
         var pr = Shapes[0];

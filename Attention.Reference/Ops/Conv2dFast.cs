@@ -219,7 +219,15 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// Followed by <paramref name="slack"/> zeros. Returns the buffer, the phase-plane width Wq (the grid width) and the
     /// per-channel stride: the phases' Hq·Wq each, rounded up to an odd number of cache lines.
     /// </summary>
-    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride)
+    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride) =>
+        PhaseInput(xData, n, g, h, w, slack, out wq, out chanStride, out _);
+
+    /// <summary>
+    /// <see cref="PhaseInput(TF[], int, Conv2dGeometry, int, int, int, out int, out int)"/>; <paramref name="banded"/>:
+    /// the planes were written in bands of rows, top band first (thread t wrote about the t-th share of the rows).
+    /// </summary>
+    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride,
+        out bool banded)
     {
         int cin = g.InChannels, sh = g.Stride.H, sw = g.Stride.W, ph = g.Padding.H, pw = g.Padding.W;
         // A 1×1 unpadded kernel reads phase (0, 0) only (every tap offset is in it): the strided 1×1 projection
@@ -241,24 +249,28 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int bands = phases > 1 ? Math.Clamp(8 * Compute.MaxThreads / (n * cin), 1, hq) : 1;
         Compute.For(n * cin * bands, new PhaseFill
         {
-            X = xData, XPad = xpad, Layout = layout, Cs = cs, Phases = phases, Bands = bands, BandRows = Ceil(hq, bands),
+            X = xData, XPad = xpad, Layout = layout, Cs = cs, Phases = phases, Planes = n * cin, Bands = bands,
+            BandRows = Ceil(hq, bands),
         });
+        banded = bands > 1;
         return xpad;
     }
 
     /// <summary>
-    /// One channel of <see cref="PhaseInput"/>, or one band of its rows: zero-padded and split into its stride phases.
+    /// One channel of the phase-split input (PhaseInput), or one band of its rows: zero-padded and split into its stride phases.
+    /// Band-major (all channels' top band first), so that a thread's share of the loop is a band of rows that the
+    /// same thread's share of a position-major loop then reads.
     /// </summary>
     private struct PhaseFill : IForBody
     {
         public TF[] X, XPad;
         public Phases Layout;
-        public int Cs, Phases, Bands, BandRows;
+        public int Cs, Phases, Planes, Bands, BandRows;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int idx)
         {
-            int nc0 = idx / Bands, band = idx % Bands;
+            int nc0 = idx % Planes, band = idx / Planes;
             int size = Layout.H * Layout.W, total = Phases * Layout.Plane;
             var src = X.AsSpan(nc0 * size, size);
             var dst = XPad.AsSpan(nc0 * Cs, total);

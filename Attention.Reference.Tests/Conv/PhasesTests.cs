@@ -81,6 +81,7 @@ public sealed class PhasesTests
         // conv writes it: whole, or in bands of rows (here written last band first), for the first 1, 2 or all phases.
         var rng = new Random(h * w + pw);
         var x = Enumerable.Range(0, h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var xd = x.Select(v => (double)v).ToArray();
         var l = Phases.Of(h, w, (sh, sw), (ph, pw));
         foreach (int phases in new[] { 1, 2, sh * sw }.Distinct())
         {
@@ -101,7 +102,7 @@ public sealed class PhasesTests
                             Assert.True(float.IsNaN(whole[at + i]) && float.IsNaN(banded[at + i]));
                             continue;
                         }
-                        int e = BitConverter.SingleToInt32Bits((float)Expected(x.Select(v => (double)v).ToArray(), l, a, b, i / l.Wq, i % l.Wq));
+                        int e = BitConverter.SingleToInt32Bits((float)Expected(xd, l, a, b, i / l.Wq, i % l.Wq));
                         Assert.Equal(e, BitConverter.SingleToInt32Bits(whole[at + i]));
                         Assert.Equal(e, BitConverter.SingleToInt32Bits(banded[at + i]));
                     }

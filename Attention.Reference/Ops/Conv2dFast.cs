@@ -219,8 +219,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// Followed by <paramref name="slack"/> zeros. Returns the buffer, the phase-plane width Wq (the grid width) and the
     /// per-channel stride: the phases' Hq·Wq each, rounded up to an odd number of cache lines.
     /// </summary>
-    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride) =>
-        PhaseInput(xData, n, g, h, w, slack, out wq, out chanStride, out _);
+    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq,
+        out int chanStride) => PhaseInput(xData, n, g, h, w, slack, out wq, out chanStride, out _);
 
     /// <summary>
     /// <see cref="PhaseInput(TF[], int, Conv2dGeometry, int, int, int, out int, out int)"/>; <paramref name="banded"/>:

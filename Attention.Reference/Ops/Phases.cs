@@ -52,8 +52,9 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
             dst[..plane].Clear();
             for (int u = 0; u < h; u++)
             {
-                if (w >= Vector<TF>.Count) Strided.CopyShort(ref Unsafe.Add(ref s, u * w), ref Unsafe.Add(ref d, first + u * wq), w);
-                else src.Slice(u * w, w).CopyTo(dst.Slice(first + u * wq, w));
+                int at = first + u * wq;
+                if (w >= Vector<TF>.Count) Strided.CopyShort(ref Unsafe.Add(ref s, u * w), ref Unsafe.Add(ref d, at), w);
+                else src.Slice(u * w, w).CopyTo(dst.Slice(at, w));
             }
             return;
         }
@@ -88,7 +89,8 @@ internal readonly record struct Phases(int H, int W, int Sh, int Sw, int Ph, int
     /// <see cref="Fill{TF}(ReadOnlySpan{TF}, Span{TF}, int)"/>: bands written by different threads make the same plane).
     /// With sw = 2 both column phases of a row come from one pass over the source row.
     /// </summary>
-    public void FillRows<TF>(ReadOnlySpan<TF> src, Span<TF> dst, int phases, int u0, int u1) where TF : unmanaged, IFloatingPointIeee754<TF>
+    public void FillRows<TF>(ReadOnlySpan<TF> src, Span<TF> dst, int phases, int u0, int u1)
+        where TF : unmanaged, IFloatingPointIeee754<TF>
     {
         if (u0 < 0 || u1 > Hq || src.Length < H * W || dst.Length < Math.Min(phases, Sh * Sw) * Plane)
             throw new ArgumentException("phase fill: spans or rows do not match the layout");

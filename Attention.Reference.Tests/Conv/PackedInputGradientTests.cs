@@ -1,0 +1,103 @@
+using Attention.Reference.Kernels;
+using Attention.Reference.Ops;
+using Attention.Reference.Tensors;
+using Attention.Reference.Tests.Support;
+
+namespace Attention.Reference.Tests.Conv;
+
+/// <summary>
+/// The packed (col2im) input gradient, the form for fewer than 8 input channels per group (the RGB stem): its documented
+/// order, Eqs. (conv.9)–(conv.10), pinned bit for bit, for any thread count and the work split that follows it.
+/// </summary>
+public sealed class PackedInputGradientTests
+{
+    /// <summary>
+    /// Eq. (conv.9)–(conv.10) in scalar float: each Col element one FMA chain over o increasing from +0, then each dx
+    /// element the sum of its (p, q) terms in increasing (p, q) order from +0.
+    /// </summary>
+    private static float[] Reference(ConvProblem pr, DenseTensor<float> dy, DenseTensor<float> w)
+    {
+        var g = pr.G;
+        var (ho, wo) = pr.Out;
+        int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W;
+        var dx = new float[pr.N * g.InChannels * pr.H * pr.W];
+        for (int n = 0; n < pr.N; n++)
+        for (int grp = 0; grp < g.Groups; grp++)
+        for (int c = 0; c < ig; c++)
+        for (int p = 0; p < kh; p++)
+        for (int q = 0; q < kw; q++)
+        for (int oh = 0; oh < ho; oh++)
+        for (int ow = 0; ow < wo; ow++)
+        {
+            int ih = oh * g.Stride.H + p * g.Dilation.H - g.Padding.H, iw = ow * g.Stride.W + q * g.Dilation.W - g.Padding.W;
+            if ((uint)ih >= (uint)pr.H || (uint)iw >= (uint)pr.W) continue;
+            float col = 0f;
+            for (int o = 0; o < og; o++)
+                col = MathF.FusedMultiplyAdd(w[grp * og + o, c, p, q], dy[n, grp * og + o, oh, ow], col);
+            dx[((n * g.InChannels + grp * ig + c) * pr.H + ih) * pr.W + iw] += col;
+        }
+        return dx;
+    }
+
+    [Fact]
+    public void PackedInputGradientHasItsDocumentedOrderForEveryThreadCount()
+    {
+        // A scaled stem (7×7, stride 2, 3 channels: all in one block of 147 Col rows, 4 runs of column tiles) and a
+        // grouped 5×5 stride-2 layer with 2 of 3 channels per group, two images, odd sizes; two inputs each, taken in
+        // turn, so that a Col run or a dx band left unwritten would hold the other input's values.
+        var problems = new[]
+        {
+            new ConvProblem(Conv2dGeometry.Square(3, 16, 7, stride: 2, padding: 3), 2, 45, 39, false, 61),
+            new ConvProblem(Conv2dGeometry.Square(3, 16, 7, stride: 2, padding: 3), 2, 45, 39, false, 62),
+            new ConvProblem(new Conv2dGeometry(4, 6, (5, 5), (2, 2), (2, 1), (1, 1), 2), 2, 23, 26, false, 63),
+            new ConvProblem(new Conv2dGeometry(4, 6, (5, 5), (2, 2), (2, 1), (1, 1), 2), 2, 23, 26, false, 64),
+        };
+        var data = problems.Select(pr =>
+        {
+            var (_, wt, _, dy) = pr.Data();
+            return (Dy: dy.Cast<float>(), W: wt.Cast<float>());
+        }).ToArray();
+        var expected = problems.Select((pr, i) => Reference(pr, data[i].Dy, data[i].W)).ToArray();
+        Conv2dTuning.PackedInputGradient = true;
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3, 5 })
+                for (int i = 0; i < problems.Length; i++)
+                {
+                    var pr = problems[i];
+                    var dx = Compute.WithThreads(threads, () => Conv2d.BackwardInput(data[i].Dy, data[i].W, pr.G, pr.H, pr.W));
+                    for (int j = 0; j < dx.Length; j++)
+                        Assert.True(BitConverter.SingleToInt32Bits(expected[i][j]) == BitConverter.SingleToInt32Bits(dx.Data[j]),
+                            $"dx[{j}] = {dx.Data[j]:R}, expected {expected[i][j]:R}, {threads} threads, {pr}");
+                }
+        }
+        finally
+        {
+            Conv2dTuning.PackedInputGradient = null;
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 0, 40)]
+    [InlineData(16, 0, 32)]
+    [InlineData(16, 1, 33)]
+    [InlineData(37, 3, 80)]
+    [InlineData(50, 2, 101)]
+    public void StrideTwoAddTouchesOnlyItsElements(int n, int start, int length)
+    {
+        // dst[start + 2i] += src[i], once rounded each; every other element untouched bit for bit (NaN, −0, ∞ included).
+        var rng = new Random(n * 7 + start);
+        var src = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var dst = Enumerable.Range(0, length).Select(_ => (float)(rng.NextDouble() * 1e3)).ToArray();
+        dst[^1] = float.NaN;
+        dst[0] = -0f;
+        if (length > 2) dst[1] = float.PositiveInfinity;
+        if (n > 3) src[3] = float.NegativeInfinity;
+        var expected = (float[])dst.Clone();
+        for (int i = 0; i < n; i++) expected[start + 2 * i] += src[i];
+        Strided.AddStride2<float>(src, dst, start);
+        for (int j = 0; j < length; j++)
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected[j]), BitConverter.SingleToInt32Bits(dst[j]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Strided.AddStride2<float>(src, new float[start + 2 * n - 2], start));
+    }
+}

@@ -115,6 +115,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     [ThreadStatic] private static TF[]? t_b;         // worker: packed B chunk
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
     [ThreadStatic] private static TF[]? t_bias;      // worker: the bias of the unit's rows
+    [ThreadStatic] private static TF[]? t_dwA;       // caller: the packed weight gradient's packed dY rows
     [ThreadStatic] private static TF[]? t_dcolAll;   // caller: the packed input gradient's Col rows, all groups of an image
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
@@ -777,7 +778,19 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var xData = x.Data;
         var dyData = dy.Data;
         var geo = new Im2Col(g, h, w, wo);
-        Compute.For(groups * chunks * mBlocks * kBlocks, new PackedWeightGradUnit { G = g, Path = path, PackedOff = packedOff, XData = xData, DyData = dyData, Target = target, Geo = geo, Nr = nr, P = p, H = h, W = w, Og = og, Ig = ig, K = k, RcMax = rcMax, ChunksPerImage = chunksPerImage, Chunks = chunks, MTilesG = mTilesG, McTiles = mcTiles, MBlocks = mBlocks, KBlocks = kBlocks, WLen = wLen });
+        // The dY rows of each (group, chunk, row block) packed once, by a pass of their own: each of the K/128 column
+        // units used to pack them again (36 times for 3x3 512→512 at 7 × 7).
+        long aBlock = (long)mcTiles * MR * rcMax;
+        var apackAll = Grow(ref t_dwA, groups * chunks * mBlocks * aBlock);
+        var unit = new PackedWeightGradUnit
+        {
+            G = g, Path = path, PackedOff = packedOff, XData = xData, DyData = dyData, Target = target, APacked = apackAll,
+            ABlock = (int)aBlock, Geo = geo, Nr = nr, P = p, H = h, W = w, Og = og, Ig = ig, K = k, RcMax = rcMax,
+            ChunksPerImage = chunksPerImage, Chunks = chunks, MTilesG = mTilesG, McTiles = mcTiles, MBlocks = mBlocks,
+            KBlocks = kBlocks, WLen = wLen,
+        };
+        Compute.For(groups * chunks * mBlocks, new PackedDyUnit { Unit = unit });
+        Compute.For(groups * chunks * mBlocks * kBlocks, unit);
         // Eq. (conv.12): partial sums combined in chunk order (image, then position chunk), elementwise.
         if (chunks > 1) CombinePartials(target, chunks, wLen, k, g.OutChannels, dw.Data);
     }
@@ -1192,9 +1205,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                     if (_sw == 1)
                     {
                         int lo = Math.Clamp(-iw0, 0, run), hi = Math.Clamp(w - iw0, lo, run);
-                        d[..lo].Clear();
-                        if (hi > lo) src.Slice(iw0 + lo, hi - lo).CopyTo(d[lo..hi]);
-                        d[hi..].Clear();
+                        // Short runs (a 7 × 7 layer's rows) inline: span calls per run cost more than the copies.
+                        for (int u = 0; u < lo; u++) d[u] = TF.Zero;
+                        if (hi > lo) Strided.CopyShort(ref Unsafe.AsRef(in src[iw0 + lo]), ref d[lo], hi - lo);
+                        for (int u = hi; u < run; u++) d[u] = TF.Zero;
                     }
                     else
                     {
@@ -1555,6 +1569,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         public TF[] XData;
         public TF[] DyData;
         public TF[] Target;
+        public TF[] APacked;
+        public int ABlock;
         public Im2Col Geo;
         public int Nr;
         public int P;
@@ -1582,25 +1598,15 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             TF[] xData = XData, dyData = DyData, target = Target;
             int nr = Nr, p = P, h = H, w = W, og = Og, ig = Ig, k = K, rcMax = RcMax, chunksPerImage = ChunksPerImage, chunks = Chunks;
             int mTilesG = MTilesG, mcTiles = McTiles, mBlocks = MBlocks, kBlocks = KBlocks, wLen = WLen;
-            int kb = u % kBlocks, rest = u / kBlocks;
+            int kb = u % kBlocks, block = u / kBlocks, rest = block;
             int mb = rest % mBlocks; rest /= mBlocks;
             int ch = rest % chunks, grp = rest / chunks;
             int img = ch / chunksPerImage, pos0 = ch % chunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
             int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
             int k0 = kb * Conv2dTuning.NCW, ncols = Math.Min(Conv2dTuning.NCW, k - k0);
             int panels = Ceil(ncols, nr), ldc = panels * nr;
-            // A = dY_g rows, packed [tile][position][MR].
-            var apack = Grow(ref t_a, (long)tiles * rc * MR);
-            var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
-            for (int t = 0; t < tiles; t++)
-            for (int r = 0; r < MR; r++)
-            {
-                int o = (t0 + t) * MR + r;
-                var dst = apack.AsSpan(t * rc * MR);
-                if (o >= og) { for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = TF.Zero; continue; }
-                var src = dyg.Slice(o * p + pos0, rc);
-                for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = src[kk];
-            }
+            // A = dY_g rows, packed [tile][position][MR] by PackedDyUnit.
+            var apack = APacked.AsSpan(block * ABlock, tiles * rc * MR);
             // B = im2colᵀ [position][column k], packed [panel][position][NR].
             var bbuf = Grow(ref t_b, (long)rc * ldc);
             var row = Grow(ref t_row, rc).AsSpan(0, rc);
@@ -1618,7 +1624,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                Macro(path, apack.AsSpan(q0 * MR), rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+                Macro(path, apack[(q0 * MR)..], rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
             }
             var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
             for (int r = 0; r < tiles * MR; r++)
@@ -1626,6 +1632,38 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 int o = t0 * MR + r;
                 if (o >= og) break;
                 cbuf.Slice(r * ldc, ncols).CopyTo(part.Slice((grp * og + o) * k + k0, ncols));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The dY rows of <see cref="PackedWeightGradUnit"/> block (group, chunk, row block) u, packed [tile][position][MR]
+    /// (rows past O/G zero) into APacked at u·ABlock.
+    /// </summary>
+    private struct PackedDyUnit : IForBody
+    {
+        public PackedWeightGradUnit Unit;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int block)
+        {
+            var g = Unit.G;
+            int p = Unit.P, og = Unit.Og, rcMax = Unit.RcMax, mBlocks = Unit.MBlocks, chunks = Unit.Chunks;
+            int rest = block, mb = rest % mBlocks;
+            rest /= mBlocks;
+            int ch = rest % chunks, grp = rest / chunks;
+            int img = ch / Unit.ChunksPerImage, pos0 = ch % Unit.ChunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
+            int t0 = mb * Unit.McTiles, tiles = Math.Min(Unit.McTiles, Unit.MTilesG - t0);
+            var apack = Unit.APacked.AsSpan(block * Unit.ABlock, tiles * rc * MR);
+            var dyg = Unit.DyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
+            for (int t = 0; t < tiles; t++)
+            for (int r = 0; r < MR; r++)
+            {
+                int o = (t0 + t) * MR + r;
+                var dst = apack[(t * rc * MR)..];
+                if (o >= og) { for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = TF.Zero; continue; }
+                var src = dyg.Slice(o * p + pos0, rc);
+                for (int kk = 0; kk < rc; kk++) dst[kk * MR + r] = src[kk];
             }
         }
     }

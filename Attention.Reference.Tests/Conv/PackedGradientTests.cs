@@ -7,9 +7,10 @@ namespace Attention.Reference.Tests.Conv;
 
 /// <summary>
 /// The packed (col2im) input gradient, the form for fewer than 8 input channels per group (the RGB stem): its documented
-/// order, Eqs. (conv.9)–(conv.10), pinned bit for bit, for any thread count and the work split that follows it.
+/// order, Eqs. (conv.9)–(conv.10), pinned bit for bit, for any thread count and the work split that follows it; the
+/// packed (small-grid) weight gradient the same for any thread count.
 /// </summary>
-public sealed class PackedInputGradientTests
+public sealed class PackedGradientTests
 {
     /// <summary>
     /// Eq. (conv.9)–(conv.10) in scalar float: each Col element one FMA chain over o increasing from +0, then each dx
@@ -74,6 +75,82 @@ public sealed class PackedInputGradientTests
         finally
         {
             Conv2dTuning.PackedInputGradient = null;
+        }
+    }
+
+    /// <summary>
+    /// Eqs. (conv.11)–(conv.12) for small grids in scalar float: per (image, chunk of 256 positions) an FMA chain over
+    /// the positions increasing from +0 (the padding's zeros included), the chunk sums added in (image, chunk) order.
+    /// </summary>
+    private static float[] WeightGradientReference(ConvProblem pr, DenseTensor<float> x, DenseTensor<float> dy)
+    {
+        var g = pr.G;
+        var (ho, wo) = pr.Out;
+        int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, p = ho * wo;
+        var dw = new float[g.OutChannels * ig * kh * kw];
+        for (int grp = 0; grp < g.Groups; grp++)
+        for (int o = 0; o < og; o++)
+        for (int c = 0; c < ig; c++)
+        for (int pp = 0; pp < kh; pp++)
+        for (int qq = 0; qq < kw; qq++)
+        {
+            float total = 0f;
+            bool first = true;
+            for (int n = 0; n < pr.N; n++)
+            for (int j0 = 0; j0 < p; j0 += Conv2dTuning.WeightGradChunk)
+            {
+                float sum = 0f;
+                for (int j = j0; j < Math.Min(p, j0 + Conv2dTuning.WeightGradChunk); j++)
+                {
+                    int oh = j / wo, ow = j % wo;
+                    int ih = oh * g.Stride.H + pp * g.Dilation.H - g.Padding.H, iw = ow * g.Stride.W + qq * g.Dilation.W - g.Padding.W;
+                    float xv = (uint)ih < (uint)pr.H && (uint)iw < (uint)pr.W ? x[n, grp * ig + c, ih, iw] : 0f;
+                    sum = MathF.FusedMultiplyAdd(dy[n, grp * og + o, oh, ow], xv, sum);
+                }
+                total = first ? sum : total + sum;
+                first = false;
+            }
+            dw[(((grp * og + o) * ig + c) * kh + pp) * kw + qq] = total;
+        }
+        return dw;
+    }
+
+    [Fact]
+    public void PackedWeightGradientHasItsDocumentedOrderForEveryThreadCount()
+    {
+        // The small-grid (packed) weight gradient packs each block of dY rows once, in a pass of its own, for all its
+        // column units: two images of 3 position chunks each, two groups, K = 8·9 = 72 over one column unit and 12·9 =
+        // 108 over one, and a 1×1 layer with K/128 > 1 column units; inputs in turn, so a block left unpacked would
+        // hold the other input's rows.
+        var shapes = new[]
+        {
+            new ConvProblem(Conv2dGeometry.Square(16, 14, 3, padding: 1, groups: 2), 2, 25, 27, false, 71),
+            new ConvProblem(Conv2dGeometry.Square(16, 14, 3, padding: 1, groups: 2), 2, 25, 27, false, 72),
+            new ConvProblem(Conv2dGeometry.Square(300, 20, 1), 1, 7, 9, false, 73),
+            new ConvProblem(Conv2dGeometry.Square(300, 20, 1), 1, 7, 9, false, 74),
+        };
+        var data = shapes.Select(pr =>
+        {
+            var (x, _, _, dy) = pr.Data();
+            return (X: x.Cast<float>(), Dy: dy.Cast<float>());
+        }).ToArray();
+        var reference = shapes.Select((pr, i) => WeightGradientReference(pr, data[i].X, data[i].Dy)).ToArray();
+        Conv2dTuning.DirectWeightGradient = false;
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3, 5 })
+                for (int i = 0; i < shapes.Length; i++)
+                {
+                    var pr = shapes[i];
+                    var dw = Compute.WithThreads(threads, () => Conv2d.BackwardWeight(data[i].X, data[i].Dy, pr.G));
+                    for (int j = 0; j < dw.Length; j++)
+                        Assert.True(BitConverter.SingleToInt32Bits(reference[i][j]) == BitConverter.SingleToInt32Bits(dw.Data[j]),
+                            $"dw[{j}] = {dw.Data[j]:R}, expected {reference[i][j]:R}, {threads} threads, {pr}");
+                }
+        }
+        finally
+        {
+            Conv2dTuning.DirectWeightGradient = null;
         }
     }
 

@@ -780,7 +780,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var geo = new Im2Col(g, h, w, wo);
         // The dY rows of each (group, chunk, row block) packed once, by a pass of their own: each of the K/128 column
         // units used to pack them again (36 times for 3x3 512→512 at 7 × 7).
-        long aBlock = (long)mcTiles * MR * rcMax;
+        long aBlock = (long)mcTiles * MR * Math.Min(rcMax, p);
         var apackAll = Grow(ref t_dwA, groups * chunks * mBlocks * aBlock);
         var unit = new PackedWeightGradUnit
         {

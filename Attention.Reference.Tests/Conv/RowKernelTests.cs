@@ -236,6 +236,52 @@ public sealed class RowKernelTests
         }
     }
 
+    [Fact]
+    public void PointwiseWeightGradientReadInPlaceEqualsThePaddedCopyBitwise()
+    {
+        // The direct weight gradient reads a 1×1 stride-1 unpadded layer's x and dY in place when its positions fill
+        // whole lane vectors (16 float, 8 double): 16, 64 and 256 positions, groups, batch 3, a NaN and an ∞ in x;
+        // 14 × 14 (not whole vectors in float: copied either way).
+        var shapes = new ConvProblem[]
+        {
+            new(Conv2dGeometry.Square(5, 7, 1), 3, 4, 4, false, 51),
+            new(Conv2dGeometry.Square(12, 20, 1, groups: 2), 2, 8, 8, false, 52),
+            new(Conv2dGeometry.Square(40, 24, 1), 1, 16, 16, false, 53),
+            new(Conv2dGeometry.Square(16, 8, 1), 2, 14, 14, false, 54),
+        };
+        Conv2dTuning.DirectWeightGradient = true;
+        try
+        {
+            foreach (var pr in shapes)
+            foreach (var path in new SimdPath?[] { null, SimdPath.Vector256, SimdPath.Portable })
+            {
+                var saved = SimdWidth.Forced;
+                SimdWidth.Forced = path ?? saved;
+                try
+                {
+                    var (x, _, _, dy) = pr.Data();
+                    x.Data[3] = double.NaN;
+                    x.Data[x.Length / 2] = double.PositiveInfinity;
+                    var (xf, dyf) = (x.Cast<float>(), dy.Cast<float>());
+                    var inPlace = Conv2d.BackwardWeight(xf, dyf, pr.G);
+                    var inPlace64 = Conv2d.BackwardWeight(x, dy, pr.G);
+                    Conv2dTuning.PointwiseInPlace = false;
+                    Bitwise.AssertIdentical(Conv2d.BackwardWeight(xf, dyf, pr.G), inPlace, $"weight.grad in place vs copied ({path}) of {pr}");
+                    Bitwise.AssertIdentical(Conv2d.BackwardWeight(x, dy, pr.G), inPlace64, $"float64 weight.grad in place vs copied ({path}) of {pr}");
+                }
+                finally
+                {
+                    Conv2dTuning.PointwiseInPlace = null;
+                    SimdWidth.Forced = saved;
+                }
+            }
+        }
+        finally
+        {
+            Conv2dTuning.DirectWeightGradient = null;
+        }
+    }
+
     /// <summary>y ← 2y + 1: applying it twice, or skipping an element, changes the result.</summary>
     private sealed class AffineEpilogue<T> : IConvEpilogue<T> where T : System.Numerics.IFloatingPointIeee754<T>
     {

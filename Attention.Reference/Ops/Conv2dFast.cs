@@ -112,10 +112,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
 
     [ThreadStatic] private static TF[]? t_apack;     // caller: packed weights (forward)
     [ThreadStatic] private static TF[]? t_partials;  // caller: weight-gradient partial sums
-    [ThreadStatic] private static TF[]? t_a;         // worker: packed A of one unit
     [ThreadStatic] private static TF[]? t_b;         // worker: packed B chunk
     [ThreadStatic] private static TF[]? t_c;         // worker: C tile of one unit
     [ThreadStatic] private static TF[]? t_bias;      // worker: the bias of the unit's rows
+    [ThreadStatic] private static TF[]? t_dxA;       // caller: the packed input gradient's packed W_gᵀ blocks
     [ThreadStatic] private static TF[]? t_dwA;       // caller: the packed weight gradient's packed dY rows
     [ThreadStatic] private static TF[]? t_dcolAll;   // caller: the packed input gradient's Col rows, all groups of an image
     [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
@@ -219,13 +219,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// (Hq = ⌈Hp / sh⌉, Wq = ⌈Wp / sw⌉), phase (a, b) holding padded rows a, a + sh, … and columns b, b + sw, …; for
     /// stride 1 this is just the padded input; an unpadded 1×1 kernel gets phase (0, 0) only (the one it reads).
     /// Followed by <paramref name="slack"/> zeros. Returns the buffer, the phase-plane width Wq (the grid width) and the
-    /// per-channel stride: the phases' Hq·Wq each, rounded up to an odd number of cache lines.
-    /// </summary>
-    private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq,
-        out int chanStride) => PhaseInput(xData, n, g, h, w, slack, out wq, out chanStride, out _);
-
-    /// <summary>
-    /// <see cref="PhaseInput(TF[], int, Conv2dGeometry, int, int, int, out int, out int)"/>; <paramref name="banded"/>:
+    /// per-channel stride: the phases' Hq·Wq each, rounded up to an odd number of cache lines; <paramref name="banded"/>:
     /// the planes were written in bands of rows, top band first (thread t wrote about the t-th share of the rows).
     /// </summary>
     private static TF[] PhaseInput(TF[] xData, int n, Conv2dGeometry g, int h, int w, int slack, out int wq, out int chanStride,
@@ -343,7 +337,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             ForwardPointwise(xData, n, h * w, a, bData, g, yData, epilogue, nr);
             return;
         }
-        var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane);
+        var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane, out _);
         var off = PhaseOffsets(g, h, wp, plane);
         var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
         var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
@@ -735,12 +729,16 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int bands = Math.Clamp(8 * Compute.MaxThreads / (groups * ig), 1, h), bandRows = Ceil(h, bands);
         bands = Ceil(h, bandRows);
         var dcol = Grow(ref t_dcolAll, (long)groups * ig * khkw * p);
+        // W_gᵀ of every (group, channel block), packed once per call (not by every column run of every image).
+        int aBlock = Ceil(cb * khkw, MR) * og * MR;
         var unit = new PackedInputGradUnit
         {
             G = g, Path = path, PackedOff = packedOff, WData = weight.Data, DyData = dy.Data, DxData = dx.Data, Dcol = dcol, Nr = nr,
             P = p, H = h, W = w, Ho = ho, Wo = wo, Groups = groups, Og = og, Ig = ig, K = k, Khkw = khkw, Cb = cb, CBlocks = cBlocks,
             NTiles = nTiles, TilesPerRun = tilesPerRun, ColRuns = colRuns, Bands = bands, BandRows = bandRows,
+            APacked = Grow(ref t_dxA, (long)groups * cBlocks * aBlock), ABlock = aBlock,
         };
+        Compute.For(groups * cBlocks, new PackedWeightsT { Unit = unit });
         for (int img = 0; img < n; img++)
         {
             unit.Img = img;
@@ -827,7 +825,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         }
         else
         {
-            xpad = PhaseInput(xData, n, g, h, w, gridPad - grid + 2 * lanes + (g.Kernel.W - 1) * g.Dilation.W, out _, out plane);
+            xpad = PhaseInput(xData, n, g, h, w, gridPad - grid + 2 * lanes + (g.Kernel.W - 1) * g.Dilation.W, out _, out plane, out _);
             // dY on the padded grid: [N·O][gridPad], zero at columns ow ≥ Wo and past the grid.
             dyp = Grow(ref t_dypad, (long)n * cout * gridPad);
             Compute.For(n * cout, new DyGrid { Dyp = dyp, DyData = dyData, GridPad = gridPad, Ho = ho, Wo = wo, Wp = wp });
@@ -1457,8 +1455,16 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         public Conv2dGeometry G;
         public SimdPath Path;
         public int[] PackedOff;
-        public TF[] WData, DyData, DxData, Dcol;
+        public TF[] WData, DyData, DxData, Dcol, APacked;
         public int Nr, P, H, W, Ho, Wo, Groups, Og, Ig, K, Khkw, Cb, CBlocks, NTiles, TilesPerRun, ColRuns, Bands, BandRows, Img;
+        public int ABlock;
+
+        /// <summary>Channel block cblk: its first channel, its Col rows (c, p, q) and their register tiles.</summary>
+        public readonly (int C0, int M, int Tiles) Block(int cblk)
+        {
+            int c0 = cblk * Cb, m = Math.Min(Cb, Ig - c0) * Khkw;
+            return (c0, m, Ceil(m, MR));
+        }
 
         /// <summary>
         /// Unit (group, channel block, run of column tiles) of image Img: the Col rows (c, p, q) of the block over the
@@ -1470,20 +1476,13 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             var g = G;
             var path = Path;
             var packedOff = PackedOff;
-            TF[] wData = WData, dyData = DyData;
-            int nr = Nr, p = P, og = Og, ig = Ig, k = K, khkw = Khkw, cb = Cb, cBlocks = CBlocks, img = Img;
-            int run = u % ColRuns, rest = u / ColRuns;
-            int cblk = rest % cBlocks, grp = rest / cBlocks;
-            int c0 = cblk * cb, cn = Math.Min(cb, ig - c0), m = cn * khkw, tiles = Ceil(m, MR);
-            // A = W_gᵀ rows [c0·kh·kw, c0·kh·kw + m), packed [tile][o][MR].
-            var apack = Grow(ref t_a, (long)tiles * og * MR);
-            for (int t = 0; t < tiles; t++)
-            for (int o = 0; o < og; o++)
-            for (int r = 0; r < MR; r++)
-            {
-                int row = t * MR + r;
-                apack[(t * og + o) * MR + r] = row < m ? wData[(grp * og + o) * k + c0 * khkw + row] : TF.Zero;
-            }
+            var dyData = DyData;
+            int nr = Nr, p = P, og = Og, ig = Ig, khkw = Khkw, cBlocks = CBlocks, img = Img;
+            int run = u % ColRuns, block = u / ColRuns;
+            int grp = block / cBlocks;
+            var (c0, m, tiles) = Block(block % cBlocks);
+            // A = W_gᵀ rows [c0·kh·kw, c0·kh·kw + m), packed [tile][o][MR] by PackedWeightsT.
+            var apack = APacked.AsSpan(block * ABlock, tiles * og * MR);
             var dcol = Dcol.AsSpan((grp * ig + c0) * khkw * p, m * p);
             var dyg = dyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
             int ntEnd = Math.Min(NTiles, (run + 1) * TilesPerRun);
@@ -1511,9 +1510,34 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                             dst[count..].Clear();
                         }
                     }
-                    Macro(path, apack.AsSpan(o0 * MR), og * MR, tiles, bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+                    Macro(path, apack[(o0 * MR)..], og * MR, tiles, bbuf, kc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
                 }
                 for (int row = 0; row < m; row++) cbuf.Slice(row * ldc, ncols).CopyTo(dcol.Slice(row * p + j0, ncols));
+            }
+        }
+    }
+
+    /// <summary>
+    /// W_gᵀ rows of <see cref="PackedInputGradUnit"/> block (group, channel block) u, packed [tile][o][MR] (rows past the
+    /// block's Col rows zero) into APacked at u·ABlock.
+    /// </summary>
+    private struct PackedWeightsT : IForBody
+    {
+        public PackedInputGradUnit Unit;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int block)
+        {
+            int og = Unit.Og, k = Unit.K, khkw = Unit.Khkw, grp = block / Unit.CBlocks;
+            var (c0, m, tiles) = Unit.Block(block % Unit.CBlocks);
+            var wData = Unit.WData;
+            var apack = Unit.APacked.AsSpan(block * Unit.ABlock, tiles * og * MR);
+            for (int t = 0; t < tiles; t++)
+            for (int o = 0; o < og; o++)
+            for (int r = 0; r < MR; r++)
+            {
+                int row = t * MR + r;
+                apack[(t * og + o) * MR + r] = row < m ? wData[(grp * og + o) * k + c0 * khkw + row] : TF.Zero;
             }
         }
     }
@@ -1604,6 +1628,15 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         public int KBlocks;
         public int WLen;
 
+        /// <summary>Block (group, chunk, row block): its group, chunk, image, first position, positions, first tile, tiles.</summary>
+        public readonly (int Grp, int Ch, int Img, int Pos0, int Rc, int T0, int Tiles) Block(int block)
+        {
+            int mb = block % MBlocks, rest = block / MBlocks;
+            int ch = rest % Chunks, grp = rest / Chunks;
+            int pos0 = ch % ChunksPerImage * RcMax, t0 = mb * McTiles;
+            return (grp, ch, ch / ChunksPerImage, pos0, Math.Min(RcMax, P - pos0), t0, Math.Min(McTiles, MTilesG - t0));
+        }
+
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int u)
         {
@@ -1614,11 +1647,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             TF[] xData = XData, dyData = DyData, target = Target;
             int nr = Nr, p = P, h = H, w = W, og = Og, ig = Ig, k = K, rcMax = RcMax, chunksPerImage = ChunksPerImage, chunks = Chunks;
             int mTilesG = MTilesG, mcTiles = McTiles, mBlocks = MBlocks, kBlocks = KBlocks, wLen = WLen;
-            int kb = u % kBlocks, block = u / kBlocks, rest = block;
-            int mb = rest % mBlocks; rest /= mBlocks;
-            int ch = rest % chunks, grp = rest / chunks;
-            int img = ch / chunksPerImage, pos0 = ch % chunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
-            int t0 = mb * mcTiles, tiles = Math.Min(mcTiles, mTilesG - t0);
+            int kb = u % kBlocks, block = u / kBlocks;
+            var (grp, ch, img, pos0, rc, t0, tiles) = Block(block);
             int k0 = kb * Conv2dTuning.NCW, ncols = Math.Min(Conv2dTuning.NCW, k - k0);
             int panels = Ceil(ncols, nr), ldc = panels * nr;
             // A = dY_g rows, packed [tile][position][MR] by PackedDyUnit.
@@ -1664,12 +1694,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         public readonly void Invoke(int block)
         {
             var g = Unit.G;
-            int p = Unit.P, og = Unit.Og, rcMax = Unit.RcMax, mBlocks = Unit.MBlocks, chunks = Unit.Chunks;
-            int rest = block, mb = rest % mBlocks;
-            rest /= mBlocks;
-            int ch = rest % chunks, grp = rest / chunks;
-            int img = ch / Unit.ChunksPerImage, pos0 = ch % Unit.ChunksPerImage * rcMax, rc = Math.Min(rcMax, p - pos0);
-            int t0 = mb * Unit.McTiles, tiles = Math.Min(Unit.McTiles, Unit.MTilesG - t0);
+            int p = Unit.P, og = Unit.Og;
+            var (grp, _, img, pos0, rc, t0, tiles) = Unit.Block(block);
             var apack = Unit.APacked.AsSpan(block * Unit.ABlock, tiles * rc * MR);
             var dyg = Unit.DyData.AsSpan((img * g.OutChannels + grp * og) * p, og * p);
             for (int t = 0; t < tiles; t++)

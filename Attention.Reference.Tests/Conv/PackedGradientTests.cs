@@ -1,3 +1,4 @@
+using System.Numerics;
 using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
@@ -79,33 +80,34 @@ public sealed class PackedGradientTests
     }
 
     /// <summary>
-    /// Eqs. (conv.11)–(conv.12) for small grids in scalar float: per (image, chunk of 256 positions) an FMA chain over
-    /// the positions increasing from +0 (the padding's zeros included), the chunk sums added in (image, chunk) order.
+    /// Eqs. (conv.11)–(conv.12) for small grids in scalar T: per (image, chunk of 256 positions) an FMA chain over the
+    /// positions increasing from +0 (the padding's zeros included), the chunk sums added in (image, chunk) order.
     /// </summary>
-    private static float[] WeightGradientReference(ConvProblem pr, DenseTensor<float> x, DenseTensor<float> dy)
+    private static T[] WeightGradientReference<T>(ConvProblem pr, DenseTensor<T> x, DenseTensor<T> dy)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var g = pr.G;
         var (ho, wo) = pr.Out;
         int og = g.OutPerGroup, ig = g.InPerGroup, kh = g.Kernel.H, kw = g.Kernel.W, p = ho * wo;
-        var dw = new float[g.OutChannels * ig * kh * kw];
+        var dw = new T[g.OutChannels * ig * kh * kw];
         for (int grp = 0; grp < g.Groups; grp++)
         for (int o = 0; o < og; o++)
         for (int c = 0; c < ig; c++)
         for (int pp = 0; pp < kh; pp++)
         for (int qq = 0; qq < kw; qq++)
         {
-            float total = 0f;
+            T total = T.Zero;
             bool first = true;
             for (int n = 0; n < pr.N; n++)
             for (int j0 = 0; j0 < p; j0 += Conv2dTuning.WeightGradChunk)
             {
-                float sum = 0f;
+                T sum = T.Zero;
                 for (int j = j0; j < Math.Min(p, j0 + Conv2dTuning.WeightGradChunk); j++)
                 {
                     int oh = j / wo, ow = j % wo;
                     int ih = oh * g.Stride.H + pp * g.Dilation.H - g.Padding.H, iw = ow * g.Stride.W + qq * g.Dilation.W - g.Padding.W;
-                    float xv = (uint)ih < (uint)pr.H && (uint)iw < (uint)pr.W ? x[n, grp * ig + c, ih, iw] : 0f;
-                    sum = MathF.FusedMultiplyAdd(dy[n, grp * og + o, oh, ow], xv, sum);
+                    T xv = (uint)ih < (uint)pr.H && (uint)iw < (uint)pr.W ? x[n, grp * ig + c, ih, iw] : T.Zero;
+                    sum = T.FusedMultiplyAdd(dy[n, grp * og + o, oh, ow], xv, sum);
                 }
                 total = first ? sum : total + sum;
                 first = false;
@@ -115,37 +117,65 @@ public sealed class PackedGradientTests
         return dw;
     }
 
+    /// <summary>
+    /// The small-grid (packed) weight gradient against <see cref="WeightGradientReference{T}"/> bit for bit, for 1, 2, 3
+    /// and 5 threads on the machine's widest path and the portable one, with inputs in turn (a block left unpacked would
+    /// hold the other input's rows). The shapes: two images of 3 position chunks each with two groups, K = 72 and 108
+    /// (partial column units: the products go through the scratch tile); a 1×1 layer with 20 rows (a partial row
+    /// tile); 3×3 16→16 over two images of 25 × 27 (K = 144: a whole column unit written straight into dw, then 16
+    /// columns through the scratch tile; chunks of 256, 256 and 163 positions, the last rounded up to 176 for the
+    /// register transposes of B); 3×3 64→16 in two groups of 8 rows (K = 288: three units written straight, the last
+    /// of 32 columns); 3×3 32→64 at 7 × 7 (49 positions, one chunk).
+    /// </summary>
     [Fact]
     public void PackedWeightGradientHasItsDocumentedOrderForEveryThreadCount()
     {
-        // The small-grid (packed) weight gradient packs each block of dY rows once, in a pass of its own, for all its
-        // column units: two images of 3 position chunks each, two groups, K = 8·9 = 72 over one column unit and 12·9 =
-        // 108 over one, and a 1×1 layer with K/128 > 1 column units; inputs in turn, so a block left unpacked would
-        // hold the other input's rows.
         var shapes = new[]
         {
             new ConvProblem(Conv2dGeometry.Square(16, 14, 3, padding: 1, groups: 2), 2, 25, 27, false, 71),
             new ConvProblem(Conv2dGeometry.Square(16, 14, 3, padding: 1, groups: 2), 2, 25, 27, false, 72),
             new ConvProblem(Conv2dGeometry.Square(300, 20, 1), 1, 7, 9, false, 73),
             new ConvProblem(Conv2dGeometry.Square(300, 20, 1), 1, 7, 9, false, 74),
+            new ConvProblem(Conv2dGeometry.Square(16, 16, 3, padding: 1), 2, 25, 27, false, 75),
+            new ConvProblem(Conv2dGeometry.Square(16, 16, 3, padding: 1), 2, 25, 27, false, 76),
+            new ConvProblem(Conv2dGeometry.Square(64, 16, 3, padding: 1, groups: 2), 1, 9, 11, false, 77),
+            new ConvProblem(Conv2dGeometry.Square(64, 16, 3, padding: 1, groups: 2), 1, 9, 11, false, 78),
+            new ConvProblem(Conv2dGeometry.Square(32, 64, 3, padding: 1), 1, 7, 7, false, 79),
+            new ConvProblem(Conv2dGeometry.Square(32, 64, 3, padding: 1), 1, 7, 7, false, 80),
         };
+        AssertPackedWeightGradient<float>(shapes);
+        AssertPackedWeightGradient<double>(shapes);
+    }
+
+    private static void AssertPackedWeightGradient<T>(ConvProblem[] shapes) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         var data = shapes.Select(pr =>
         {
             var (x, _, _, dy) = pr.Data();
-            return (X: x.Cast<float>(), Dy: dy.Cast<float>());
+            return (X: x.Cast<T>(), Dy: dy.Cast<T>());
         }).ToArray();
         var reference = shapes.Select((pr, i) => WeightGradientReference(pr, data[i].X, data[i].Dy)).ToArray();
         Conv2dTuning.DirectWeightGradient = false;
         try
         {
+            foreach (var path in new[] { SimdWidth.Hardware, SimdPath.Portable }.Distinct())
             foreach (int threads in new[] { 1, 2, 3, 5 })
                 for (int i = 0; i < shapes.Length; i++)
                 {
                     var pr = shapes[i];
-                    var dw = Compute.WithThreads(threads, () => Conv2d.BackwardWeight(data[i].X, data[i].Dy, pr.G));
-                    for (int j = 0; j < dw.Length; j++)
-                        Assert.True(BitConverter.SingleToInt32Bits(reference[i][j]) == BitConverter.SingleToInt32Bits(dw.Data[j]),
-                            $"dw[{j}] = {dw.Data[j]:R}, expected {reference[i][j]:R}, {threads} threads, {pr}");
+                    var dw = SimdWidth.With(path, () => Compute.WithThreads(threads, () => Conv2d.BackwardWeight(data[i].X, data[i].Dy, pr.G)));
+                    // Into a preallocated dw full of NaN: every element written, none accumulated onto.
+                    var into = new DenseTensor<T>(pr.G.WeightShape);
+                    into.Data.AsSpan().Fill(T.NaN);
+                    SimdWidth.With(path, () => Compute.WithThreads(threads, () =>
+                    {
+                        Conv2dFast<T>.BackwardWeight(data[i].X, data[i].Dy, pr.G, into);
+                        return 0;
+                    }));
+                    foreach (var got in new[] { dw, into })
+                        for (int j = 0; j < got.Length; j++)
+                            Assert.True(reference[i][j].Equals(got.Data[j]) && T.IsNegative(reference[i][j]) == T.IsNegative(got.Data[j]),
+                                $"dw[{j}] = {got.Data[j]:R}, expected {reference[i][j]:R}, {typeof(T).Name}, {path}, {threads} threads, {pr}");
                 }
         }
         finally

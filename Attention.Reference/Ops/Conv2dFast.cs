@@ -1654,25 +1654,30 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             // A = dY_g rows, packed [tile][position][MR] by PackedDyUnit.
             var apack = APacked.AsSpan(block * ABlock, tiles * rc * MR);
             // B = im2colᵀ [position][column k], packed [panel][position][NR].
-            var bbuf = Grow(ref t_b, (long)rc * ldc);
-            var row = Grow(ref t_row, rc).AsSpan(0, rc);
             var xg = xData.AsSpan((img * g.InChannels + grp * ig) * h * w, ig * h * w);
-            for (int t = 0; t < ldc; t++)
+            var bbuf = PackIm2ColT(geo, xg, k0, ncols, pos0, rc, nr, panels, out int panelStride);
+            var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
+            if (ncols == ldc && (t0 + tiles) * MR <= og)
             {
-                int jp = t / nr, lane = t % nr;
-                var dst = bbuf.AsSpan(jp * rc * nr + lane);
-                if (t >= ncols) { for (int kk = 0; kk < rc; kk++) dst[kk * nr] = TF.Zero; continue; }
-                geo.Segment(xg, k0 + t, pos0, rc, row);
-                for (int kk = 0; kk < rc; kk++) dst[kk * nr] = row[kk];
+                // Whole panels and tiles (every column and row computed is one of this unit's): the products go
+                // straight into the weight gradient's rows, the first block starting from +0 (the same chains as in the
+                // cleared scratch tile, then copied: 6–7 % faster at 14 × 14).
+                var c = part[((grp * og + t0 * MR) * k + k0)..];
+                for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
+                {
+                    int kc = Math.Min(Conv2dTuning.KC, rc - q0);
+                    Macro(path, apack[(q0 * MR)..], 1, PackedAOffsets().AsSpan(0, kc), rc * MR, tiles, bbuf.AsSpan(q0 * nr), panelStride,
+                        panels, packedOff.AsSpan(0, kc), c, k, zero: q0 == 0);
+                }
+                return;
             }
             var cbuf = Grow(ref t_c, tiles * MR * ldc).AsSpan(0, tiles * MR * ldc);
             cbuf.Clear();
             for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                Macro(path, apack[(q0 * MR)..], rc * MR, tiles, bbuf.AsSpan(q0 * nr), rc * nr, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+                Macro(path, apack[(q0 * MR)..], rc * MR, tiles, bbuf.AsSpan(q0 * nr), panelStride, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
             }
-            var part = target.AsSpan(chunks == 1 ? 0 : ch * wLen, wLen);
             for (int r = 0; r < tiles * MR; r++)
             {
                 int o = t0 * MR + r;
@@ -1680,6 +1685,55 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 cbuf.Slice(r * ldc, ncols).CopyTo(part.Slice((grp * og + o) * k + k0, ncols));
             }
         }
+    }
+
+    /// <summary>
+    /// B of <see cref="PackedWeightGradUnit"/>: im2col rows k0 … k0 + ncols − 1 at positions pos0 … pos0 + rc − 1, as
+    /// micro-panels [panel][position][nr] (columns past ncols zero), <paramref name="panelStride"/> apart. On Vector512
+    /// float, 32 rows at a time are read into [32][rc rounded up to 16] and transposed in registers, 16 × 16 at a time
+    /// (the rounded-up positions hold zeros and are never read; at 14 × 14 the weight gradient ran 12 % faster than
+    /// with the rows scattered one element at a time, which the other paths still do). Data movement only.
+    /// </summary>
+    private static TF[] PackIm2ColT(Im2Col geo, ReadOnlySpan<TF> xg, int k0, int ncols, int pos0, int rc, int nr, int panels,
+        out int panelStride)
+    {
+        if (typeof(TF) == typeof(float) && nr == 32 && Avx512F.IsSupported)
+        {
+            int rcPad = Ceil(rc, 16) * 16;
+            panelStride = rcPad * nr;
+            var b = Grow(ref t_b, (long)panels * panelStride);
+            var rows = Grow(ref t_row, 32L * rcPad);
+            for (int jp = 0; jp < panels; jp++)
+            {
+                for (int lane = 0; lane < 32; lane++)
+                {
+                    var r = rows.AsSpan(lane * rcPad, rcPad);
+                    int t = jp * 32 + lane;
+                    if (t < ncols) geo.Segment(xg, k0 + t, pos0, rc, r[..rc]);
+                    else r[..rc].Clear();
+                    r[rc..].Clear();
+                }
+                ref float src = ref Unsafe.As<TF, float>(ref rows[0]);
+                ref float dst = ref Unsafe.As<TF, float>(ref b[jp * panelStride]);
+                for (int q = 0; q < rcPad; q += 16)
+                {
+                    Transpose16(ref Unsafe.Add(ref src, q), rcPad, ref Unsafe.Add(ref dst, q * 32), 32);
+                    Transpose16(ref Unsafe.Add(ref src, 16 * rcPad + q), rcPad, ref Unsafe.Add(ref dst, q * 32 + 16), 32);
+                }
+            }
+            return b;
+        }
+        panelStride = rc * nr;
+        var bbuf = Grow(ref t_b, (long)panels * panelStride);
+        var row = Grow(ref t_row, rc).AsSpan(0, rc);
+        for (int t = 0; t < panels * nr; t++)
+        {
+            var dst = bbuf.AsSpan(t / nr * panelStride + t % nr);
+            if (t >= ncols) { for (int kk = 0; kk < rc; kk++) dst[kk * nr] = TF.Zero; continue; }
+            geo.Segment(xg, k0 + t, pos0, rc, row);
+            for (int kk = 0; kk < rc; kk++) dst[kk * nr] = row[kk];
+        }
+        return bbuf;
     }
 
     /// <summary>

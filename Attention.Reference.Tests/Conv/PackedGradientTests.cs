@@ -163,7 +163,8 @@ public sealed class PackedGradientTests
                 for (int i = 0; i < shapes.Length; i++)
                 {
                     var pr = shapes[i];
-                    var dw = SimdWidth.With(path, () => Compute.WithThreads(threads, () => Conv2d.BackwardWeight(data[i].X, data[i].Dy, pr.G)));
+                    var dw = SimdWidth.With(path,
+                        () => Compute.WithThreads(threads, () => Conv2d.BackwardWeight(data[i].X, data[i].Dy, pr.G)));
                     // Into a preallocated dw full of NaN: every element written, none accumulated onto.
                     var into = new DenseTensor<T>(pr.G.WeightShape);
                     into.Data.AsSpan().Fill(T.NaN);
@@ -174,8 +175,11 @@ public sealed class PackedGradientTests
                     }));
                     foreach (var got in new[] { dw, into })
                         for (int j = 0; j < got.Length; j++)
-                            Assert.True(reference[i][j].Equals(got.Data[j]) && T.IsNegative(reference[i][j]) == T.IsNegative(got.Data[j]),
-                                $"dw[{j}] = {got.Data[j]:R}, expected {reference[i][j]:R}, {typeof(T).Name}, {path}, {threads} threads, {pr}");
+                        {
+                            T want = reference[i][j], have = got.Data[j];
+                            Assert.True(want.Equals(have) && T.IsNegative(want) == T.IsNegative(have),
+                                $"dw[{j}] = {have:R}, expected {want:R}, {typeof(T).Name}, {path}, {threads} threads, {pr}");
+                        }
                 }
         }
         finally

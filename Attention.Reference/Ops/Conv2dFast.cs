@@ -1666,8 +1666,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
                 for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
                 {
                     int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                    Macro(path, apack[(q0 * MR)..], 1, PackedAOffsets().AsSpan(0, kc), rc * MR, tiles, bbuf.AsSpan(q0 * nr), panelStride,
-                        panels, packedOff.AsSpan(0, kc), c, k, zero: q0 == 0);
+                    Macro(path, apack[(q0 * MR)..], 1, PackedAOffsets().AsSpan(0, kc), rc * MR, tiles,
+                        bbuf.AsSpan(q0 * nr), panelStride, panels, packedOff.AsSpan(0, kc), c, k, zero: q0 == 0);
                 }
                 return;
             }
@@ -1676,7 +1676,8 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             for (int q0 = 0; q0 < rc; q0 += Conv2dTuning.KC)
             {
                 int kc = Math.Min(Conv2dTuning.KC, rc - q0);
-                Macro(path, apack[(q0 * MR)..], rc * MR, tiles, bbuf.AsSpan(q0 * nr), panelStride, panels, packedOff.AsSpan(0, kc), cbuf, ldc);
+                Macro(path, apack[(q0 * MR)..], rc * MR, tiles, bbuf.AsSpan(q0 * nr), panelStride, panels,
+                    packedOff.AsSpan(0, kc), cbuf, ldc);
             }
             for (int r = 0; r < tiles * MR; r++)
             {

@@ -118,7 +118,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     [ThreadStatic] private static TF[]? t_dxA;       // caller: the packed input gradient's packed W_gᵀ blocks
     [ThreadStatic] private static TF[]? t_dwA;       // caller: the packed weight gradient's packed dY rows
     [ThreadStatic] private static TF[]? t_dcolAll;   // caller: the packed input gradient's Col rows, all groups of an image
-    [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row
+    [ThreadStatic] private static TF[]? t_row;       // worker: one im2col row (32 of them for PackIm2ColT)
     [ThreadStatic] private static TF[]? t_xpad;      // caller: phase-split zero-padded input (direct kernels)
     [ThreadStatic] private static int[]? t_off;      // caller: im2col row offsets into the padded input
     [ThreadStatic] private static int[]? t_aoff;     // caller: column offsets of A read in place

@@ -1,4 +1,5 @@
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 using BenchmarkDotNet.Attributes;
 
@@ -6,17 +7,15 @@ namespace Attention.Benchmarks;
 
 /// <summary>
 /// SE on [8, 256, 28, 28], r = 16 (the libtorch comparison: forward 0.40 ms, forward + backward 2.45 ms,
-/// float32, 2 cores). Float32 fused fast path with preallocated outputs, and with fresh outputs per call; the
-/// float64 oracle for reference.
+/// float32, 2 cores): the one SE layer as a case runs it, float32 and the float64 oracle.
 /// </summary>
 [MemoryDiagnoser]
 public class SeBenchmarks
 {
-    private SeOptions _options = null!;
-    private DenseTensor<float> _x = null!, _dy = null!, _y = null!, _dx = null!;
-    private SeParameters<float> _p = null!;
+    private Network<float> _net = null!;
+    private Network<double> _net64 = null!;
+    private DenseTensor<float> _x = null!, _dy = null!;
     private DenseTensor<double> _x64 = null!, _dy64 = null!;
-    private SeParameters<double> _p64 = null!;
 
     /// <summary>Threads for the parallel loops.</summary>
     [Params(1, 2)]
@@ -28,7 +27,7 @@ public class SeBenchmarks
     {
         Compute.MaxThreads = Threads;
         const int n = 8, c = 256, h = 28, w = 28, hid = 16;
-        _options = new SeOptions(c, hid);
+        var options = new SeOptions(c, hid);
         var rng = new Random(1);
         DenseTensor<double> R(double b, params int[] s)
         {
@@ -38,31 +37,28 @@ public class SeBenchmarks
         }
         _x64 = R(1, n, c, h, w);
         _dy64 = R(1, n, c, h, w);
-        _p64 = new SeParameters<double>(_options, R(0.06, hid, c), R(0.06, hid), R(0.25, c, hid), R(0.25, c));
+        var state = new TensorSet<double>("bench");
+        state.Set("fc1.weight", R(0.06, hid, c));
+        state.Set("fc1.bias", R(0.06, hid));
+        state.Set("fc2.weight", R(0.25, c, hid));
+        state.Set("fc2.bias", R(0.25, c));
+        _net64 = new Network<double>("se", SqueezeExcite<double>.Paper(options));
+        _net64.LoadStateDict(state);
+        _net = new Network<float>("se", SqueezeExcite<float>.Paper(options));
+        _net.LoadStateDict(state.Cast<float>());
         _x = _x64.Cast<float>();
         _dy = _dy64.Cast<float>();
-        _p = new SeParameters<float>(_options, _p64.W1.Cast<float>(), _p64.B1!.Cast<float>(), _p64.W2.Cast<float>(), _p64.B2!.Cast<float>());
-        _y = _x.ZerosLike();
-        _dx = _x.ZerosLike();
     }
 
-    /// <summary>Float32 forward into a preallocated y.</summary>
+    /// <summary>Float32 forward.</summary>
     [Benchmark(Baseline = true)]
-    public object ForwardF32() => SqueezeExcitationFast.Forward(_options, _x, _p, _y);
+    public object ForwardF32() => _net.Forward(_x, new Pass<float> { RecordTape = false, Kernels = KernelPath.Fast });
 
-    /// <summary>Float32 fused forward + backward into preallocated y and dx.</summary>
+    /// <summary>Float32 forward, then backward.</summary>
     [Benchmark]
-    public object ForwardBackwardF32() => SqueezeExcitationFast.ForwardBackward(_options, _x, _p, _dy, _y, _dx);
+    public object ForwardBackwardF32() => _net.Run(_x, _dy, training: false, KernelPath.Fast);
 
-    /// <summary>Float32 forward then a separate backward (no fusion across the two), preallocated outputs.</summary>
+    /// <summary>Float64 oracle forward, then backward.</summary>
     [Benchmark]
-    public object ForwardThenBackwardF32() => SqueezeExcitationFast.Backward(_options, _p, SqueezeExcitationFast.Forward(_options, _x, _p, _y), _dy, _dx);
-
-    /// <summary>Float32 fused forward + backward allocating y and dx per call.</summary>
-    [Benchmark]
-    public object ForwardBackwardF32Allocating() => SqueezeExcitationFast.ForwardBackward(_options, _x, _p, _dy);
-
-    /// <summary>Float64 oracle forward + backward.</summary>
-    [Benchmark]
-    public object ForwardBackwardF64Oracle() => SqueezeExcitation.Backward(_options, _p64, SqueezeExcitation.Forward(_options, _x64, _p64), _dy64);
+    public object ForwardBackwardF64Oracle() => _net64.Run(_x64, _dy64, training: false);
 }

@@ -1,13 +1,16 @@
 using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Se;
 
-/// <summary>The fused float32 path against the float64 oracle, on both vector paths; thread-count determinism.</summary>
+/// <summary>
+/// The one SE layer in float32 (the fast kernels' setting) against the float64 oracle, on both vector paths; the plane
+/// kernels it runs against their specification, bit for bit on every path; thread-count determinism.
+/// </summary>
 public sealed class SeFastTests(ITestOutputHelper output)
 {
     /// <summary>
@@ -31,8 +34,8 @@ public sealed class SeFastTests(ITestOutputHelper output)
     public void FastMatchesOracle(int n, int c, int hid, int h, int w, bool bias, SeGate gate, SePool pool)
     {
         var (o, x, dy, p) = SeTestData.Random(n * 1000 + c, n, c, hid, h, w, bias, gate, pool, weightScale: 2);
-        var st = SqueezeExcitation.Forward(o, x, p);
-        var g = SqueezeExcitation.Backward(o, p, st, dy);
+        var st = SeRun.Forward(o, x, p);
+        var g = SeRun.Backward(o, p, st, dy);
         foreach (bool wide in new[] { true, false })
         {
             SimdWidth.With(wide ? SimdPath.Vector512 : SimdPath.Portable, () =>
@@ -40,25 +43,20 @@ public sealed class SeFastTests(ITestOutputHelper output)
                 var xf = x.Cast<float>();
                 var dyf = dy.Cast<float>();
                 var pf = SeTestData.ToFloat(o, p);
-                var stf = SqueezeExcitationFast.Forward(o, xf, pf);
-                var gf = SqueezeExcitationFast.Backward(o, pf, stf, dyf);
-                var (yf, gff) = SqueezeExcitationFast.ForwardBackward(o, xf, pf, dyf);
-                string path = SeKernels.UseVector512 ? "Vector512" : $"Vector<float>({System.Numerics.Vector<float>.Count})";
+                var stf = SeRun.Forward(o, xf, pf, KernelPath.Fast);
+                var gf = SeRun.Backward(o, pf, stf, dyf);
+                string path = SimdWidth.Path.ToString();
                 Check($"{path} y", stf.Y, st.Y);
-                Check($"{path} y (fused)", yf, st.Y);
                 Check($"{path} s", stf.S, st.S);
-                foreach (var (label, fast) in new[] { ("separate", gf), ("fused", gff) })
+                Check($"{path} dx", gf.Dx, g.Dx);
+                Check($"{path} dW1", gf.DW1, g.DW1);
+                Check($"{path} dW2", gf.DW2, g.DW2);
+                if (bias)
                 {
-                    Check($"{path} {label} dx", fast.Dx, g.Dx);
-                    Check($"{path} {label} dW1", fast.DW1, g.DW1);
-                    Check($"{path} {label} dW2", fast.DW2, g.DW2);
-                    if (bias)
-                    {
-                        Check($"{path} {label} db1", fast.DB1!, g.DB1!);
-                        Check($"{path} {label} db2", fast.DB2!, g.DB2!);
-                    }
-                    else Assert.True(fast.DB1 is null && fast.DB2 is null);
+                    Check($"{path} db1", gf.DB1!, g.DB1!);
+                    Check($"{path} db2", gf.DB2!, g.DB2!);
                 }
+                else Assert.True(gf.DB1 is null && gf.DB2 is null);
                 return 0;
             });
         }
@@ -77,8 +75,8 @@ public sealed class SeFastTests(ITestOutputHelper output)
     {
         int n = 1 + Math.Abs(a % 3), ch = 1 + Math.Abs(b % 12), hid = 1 + Math.Abs(c % 5), h = 1 + Math.Abs(d % 11), w = 1 + Math.Abs(e % 13);
         var (o, x, dy, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, hard ? SeGate.HardSigmoid : SeGate.Sigmoid, max ? SePool.Max : SePool.Avg);
-        var st = SqueezeExcitation.Forward(o, x, p);
-        var g = SqueezeExcitation.Backward(o, p, st, dy);
+        var st = SeRun.Forward(o, x, p);
+        var g = SeRun.Backward(o, p, st, dy);
 
         const double margin = 1e-5;
         bool wellConditioned = true;
@@ -109,7 +107,7 @@ public sealed class SeFastTests(ITestOutputHelper output)
         return FsCheck.Fluent.Prop.When(wellConditioned, () =>
         {
             var (yf, gf) = SimdWidth.With(wide ? SimdPath.Vector512 : SimdPath.Portable, () => Compute.WithThreads(1 + Math.Abs(seed % 3), () =>
-                SqueezeExcitationFast.ForwardBackward(o, x.Cast<float>(), SeTestData.ToFloat(o, p), dy.Cast<float>())));
+                SeRun.ForwardBackward(o, x.Cast<float>(), SeTestData.ToFloat(o, p), dy.Cast<float>())));
             var mag = SeTestData.GradientMagnitudes(o, p, st, dy);
             void Check(string name, double err) => Assert.True(err <= Tolerance, $"{name}: {err:E2} > {Tolerance:E0}");
             Check("y", SeTestData.ScaledError(yf, st.Y));
@@ -124,37 +122,63 @@ public sealed class SeFastTests(ITestOutputHelper output)
         });
     }
 
-    /// <summary>The vectorised max+argmax equals PyTorch's scalar scan bit for bit: ties, ±0, NaN, ±∞, every length.</summary>
+    /// <summary>
+    /// The squeeze (Eq. (se.1)) and the plane dot products (Eq. (se.8)) interleave planes in vector lanes or eight
+    /// scalar chains; each plane's sum must still be the plain sequential loop's, bit for bit, on every path, for float
+    /// and double, at every plane length around the 16-position blocks and with NaN, ±∞ and ±0 in the data.
+    /// </summary>
     [Fact]
-    public void MaxArgEqualsTheScalarScan()
+    public void PlaneKernelsEqualTheirSequentialSpecificationOnEveryPath()
     {
-        var rng = new Random(3);
-        float[] specials = [0f, -0f, 1f, -1f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 2f, 2f];
-        int checkedCount = 0;
-        for (int len = 1; len <= 70; len++)
-            for (int trial = 0; trial < 40; trial++)
+        var rng = new Random(5);
+        int checkedPlanes = 0;
+        foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256, SimdPath.Portable })
+            foreach (var (n, c, h, w) in new[] { (1, 16, 4, 4), (2, 16, 5, 7), (1, 32, 1, 17), (3, 7, 3, 3), (2, 48, 28, 28), (1, 16, 1, 15) })
             {
-                var x = new float[len];
-                int kind = trial % 4;
-                for (int i = 0; i < len; i++)
-                    x[i] = kind switch
-                    {
-                        0 => (float)rng.NextDouble() - 0.5f,
-                        1 => rng.Next(3) - 1,                                            // many ties, ±0 never
-                        2 => rng.Next(2) == 0 ? 0f : -0f,                                // only signed zeros
-                        _ => rng.Next(4) == 0 ? specials[rng.Next(specials.Length)] : (float)rng.NextDouble() - 0.5f,
-                    };
-                if (kind == 3 && trial % 8 == 3) Array.Fill(x, float.NegativeInfinity);
-                var expected = SeKernels.MaxArgScalar(x);
-                foreach (bool wide in new[] { true, false })
+                var x = SeTestData.Normal(rng, n, c, h, w);
+                var dy = SeTestData.Normal(rng, n, c, h, w);
+                double[] specials = [double.NaN, double.PositiveInfinity, double.NegativeInfinity, 0.0, -0.0, 1e30];
+                for (int i = 0; i < x.Length; i += 97) x.Data[i] = specials[i % specials.Length];
+                SimdWidth.With(path, () =>
                 {
-                    var actual = SeKernels.MaxArg(wide && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated, x);
-                    Assert.Equal(expected.Index, actual.Index);
-                    Assert.Equal(BitConverter.SingleToInt32Bits(expected.Max), BitConverter.SingleToInt32Bits(actual.Max));
-                    checkedCount++;
-                }
+                    Same(x, dy, n * c);
+                    Same(x.Cast<float>(), dy.Cast<float>(), n * c);
+                    return 0;
+                });
+                checkedPlanes += 2 * n * c;
             }
-        Assert.True(checkedCount > 5000);
+        Assert.True(checkedPlanes > 500);
+
+        static void Same<T>(DenseTensor<T> x, DenseTensor<T> dy, int planes) where T : System.Numerics.IFloatingPointIeee754<T>
+        {
+            int plane = x.Length / planes;
+            Check<Attention.Reference.Kernels.ProductTerm<T>, T>(dy.Data, x.Data, planes, plane, "dy·x");
+            Check<Attention.Reference.Kernels.ValueTerm<T>, T>(x.Data, x.Data, planes, plane, "x");
+            Check<Attention.Reference.Kernels.SquareTerm<T>, T>(x.Data, x.Data, planes, plane, "x²");
+            Check<Attention.Reference.Kernels.AbsTerm<T>, T>(x.Data, x.Data, planes, plane, "|x|");
+            // The ops on top: ∂s (Eq. (se.8)) and the squeeze (Eq. (se.1): the sum, then one division).
+            var ds = new T[planes];
+            Attention.Reference.Ops.ChannelScale.PlaneDots(dy, x, ds);
+            var spec = Attention.Reference.Kernels.PlaneReduce.SumsSpec<Attention.Reference.Kernels.ProductTerm<T>, T>(dy.Data, x.Data, planes, plane);
+            for (int p = 0; p < planes; p++) Bits(spec[p], ds[p], $"ds[{p}]");
+            var z = new DenseTensor<T>(planes);
+            Attention.Reference.Ops.GlobalPool.AvgForward(x, z);
+            var sums = Attention.Reference.Kernels.PlaneReduce.SumsSpec<Attention.Reference.Kernels.ValueTerm<T>, T>(x.Data, x.Data, planes, plane);
+            for (int p = 0; p < planes; p++) Bits(sums[p] / T.CreateChecked(plane), z.Data[p], $"z[{p}]");
+        }
+
+        static void Check<TTerm, T>(T[] a, T[] b, int planes, int plane, string what)
+            where TTerm : struct, Attention.Reference.Kernels.IPlaneTerm<T> where T : System.Numerics.IFloatingPointIeee754<T>
+        {
+            var sums = new T[planes];
+            Attention.Reference.Kernels.PlaneReduce.Sums<TTerm, T>(a, b, planes, plane, sums);
+            var spec = Attention.Reference.Kernels.PlaneReduce.SumsSpec<TTerm, T>(a, b, planes, plane);
+            for (int p = 0; p < planes; p++) Bits(spec[p], sums[p], $"Σ {what} [{p}]");
+        }
+
+        static void Bits<T>(T expected, T actual, string what) where T : System.Numerics.IFloatingPointIeee754<T> =>
+            Assert.True(expected.Equals(actual) && T.IsNegative(expected) == T.IsNegative(actual),
+                $"{SimdWidth.Path} {typeof(T).Name} {what}: {actual} vs the plain loop's {expected}");
     }
 
     [Fact]
@@ -197,17 +221,35 @@ public sealed class SeFastTests(ITestOutputHelper output)
         });
     }
 
+    /// <summary>
+    /// A pass given a <see cref="BufferCache{T}"/> returns the previous pass's buffers for y and x.grad (no fresh pages
+    /// per call) and the same values as a pass without one.
+    /// </summary>
     [Fact]
-    public void FastWritesIntoGivenOutputsAndRejectsAliasing()
+    public void BufferCacheReusesOutputsWithTheSameValues()
     {
         var (o, x, dy, p) = SeTestData.Random(4, 2, 8, 2, 4, 4, true, SeGate.Sigmoid, SePool.Avg);
-        var xf = x.Cast<float>();
-        var pf = SeTestData.ToFloat(o, p);
-        var y = xf.ZerosLike();
-        var st = SqueezeExcitationFast.Forward(o, xf, pf, y);
-        Assert.Same(y, st.Y);
-        Assert.Throws<ArgumentException>(() => SqueezeExcitationFast.Forward(o, xf, pf, xf));
-        Assert.Equal("y", Assert.Throws<ShapeMismatchException>(() => SqueezeExcitationFast.Forward(o, xf, pf, new DenseTensor<float>(2, 8, 4, 3))).TensorName);
+        var net = new Attention.Reference.Models.Network<double>("se", SqueezeExcite<double>.Paper(o));
+        net.LoadStateDict(p.StateDict());
+        var plain = net.Run(x, dy, training: false);
+        var cache = new BufferCache<double>();
+        DenseTensor<double>? firstY = null, firstDx = null;
+        for (int k = 0; k < 2; k++)
+        {
+            var pass = new Pass<double> { Buffers = cache };
+            var y = net.Root.Forward(x, pass);
+            net.Root.ZeroGrad();
+            var dx = net.Root.Backward(dy, pass);
+            Bitwise.AssertIdentical(plain.Tensors.Get("y"), y, "y");
+            Bitwise.AssertIdentical(plain.Tensors.Get("x.grad"), dx, "x.grad");
+            if (k == 0) (firstY, firstDx) = (y, dx);
+            else
+            {
+                Assert.Same(firstY!.Data, y.Data);
+                Assert.Same(firstDx!.Data, dx.Data);
+            }
+        }
+        Assert.NotSame(plain.Tensors.Get("y").Data, firstY!.Data);
     }
 
     private void Check<TA>(string what, DenseTensor<TA> actual, DenseTensor<double> expected) where TA : System.Numerics.IFloatingPointIeee754<TA>

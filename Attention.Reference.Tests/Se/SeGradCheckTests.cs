@@ -1,5 +1,5 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;

@@ -1,4 +1,4 @@
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using FsCheck.Xunit;
 
@@ -18,7 +18,7 @@ public sealed class SePropertyTests
         var gate = hard ? SeGate.HardSigmoid : SeGate.Sigmoid;
         var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, true, gate, max ? SePool.Max : SePool.Avg, weightScale: 3);
         Array.Clear(p.W1.Data);
-        var st = SqueezeExcitation.Forward(o, x, p);
+        var st = SeRun.Forward(o, x, p);
         for (int k = 0; k < ch; k++)
         {
             double ev = p.B2!.Data[k];
@@ -35,10 +35,10 @@ public sealed class SePropertyTests
         var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
         var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, true, hard ? SeGate.HardSigmoid : SeGate.Sigmoid, max ? SePool.Max : SePool.Avg);
         for (int k = 0; k < ch; k++) p.B2!.Data[k] = 1e3;
-        var y = SqueezeExcitation.Forward(o, x, p).Y;
+        var y = SeRun.Forward(o, x, p).Y;
         for (int i = 0; i < x.Length; i++) Assert.Equal(x.Data[i], y.Data[i]);
         // And in the fast float32 path.
-        var yf = SqueezeExcitationFast.Forward(o, x.Cast<float>(), SeTestData.ToFloat(o, p)).Y;
+        var yf = SeRun.Forward(o, x.Cast<float>(), SeTestData.ToFloat(o, p), KernelPath.Fast).Y;
         for (int i = 0; i < x.Length; i++) Assert.Equal((float)x.Data[i], yf.Data[i]);
     }
 
@@ -51,7 +51,7 @@ public sealed class SePropertyTests
     {
         var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
         var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.Sigmoid, max ? SePool.Max : SePool.Avg, weightScale: 4);
-        var st = SqueezeExcitation.Forward(o, x, p);
+        var st = SeRun.Forward(o, x, p);
         for (int i = 0; i < st.S.Length; i++)
         {
             double s = st.S.Data[i], ev = st.E.Data[i];
@@ -70,7 +70,7 @@ public sealed class SePropertyTests
         p.B2!.Data[0] = 35.9;
         p.B2.Data[1] = -35.9;
         p.B2.Data[2] = 40;
-        var s = SqueezeExcitation.Forward(o, x, p).S.Data;
+        var s = SeRun.Forward(o, x, p).S.Data;
         Assert.True(s[0] > 0 && s[0] < 1);
         Assert.True(s[1] > 0 && s[1] < 1);
         Assert.Equal(1.0, s[2]);
@@ -82,7 +82,7 @@ public sealed class SePropertyTests
     {
         var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
         var (o, x, _, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.HardSigmoid, SePool.Avg, weightScale: 8);
-        var st = SqueezeExcitation.Forward(o, x, p);
+        var st = SeRun.Forward(o, x, p);
         Assert.All(st.S.Data, s => Assert.InRange(s, 0.0, 1.0));
     }
 
@@ -92,9 +92,9 @@ public sealed class SePropertyTests
     {
         var (n, ch, hid, h, w) = Shape(a, b, c, d, e);
         var (o, x, dy, p) = SeTestData.Random(seed, n, ch, hid, h, w, bias, SeGate.Sigmoid, SePool.Avg);
-        var st = SqueezeExcitation.Forward(o, x, p);
+        var st = SeRun.Forward(o, x, p);
         var trace = new Tensors.TraceLog();
-        var g = SqueezeExcitation.Backward(o, p, st, dy, trace);
+        var g = SeRun.Backward(o, p, st, dy, trace);
         var dz = trace.Steps.Single(s => s.Name == "dz").Value;
         int plane = h * w;
         for (int q = 0; q < n * ch; q++)

@@ -1,5 +1,6 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Se;
@@ -46,7 +47,7 @@ internal static class SeTestData
         SeOptions o, DenseTensor<double> x, DenseTensor<double>? dy, SeParameters<double> p)
     {
         var config = CaseConfig.Create("se", ("channels", o.Channels), ("hidden", o.Hidden), ("bias", o.Bias),
-            ("gate", SeGates.Name(o.Gate)), ("pool", o.Pool == SePool.Avg ? "avg" : "max"));
+            ("gate", SeOptions.NameOf(o.Gate)), ("pool", o.Pool == SePool.Avg ? "avg" : "max"));
         var inputs = new TensorSet<double>("inputs");
         inputs.Set("x", x);
         if (dy is not null) inputs.Set("y.grad", dy);
@@ -146,5 +147,102 @@ internal static class SeTestData
         double s = Math.Max(MaxAbs(scale), double.Epsilon), worst = 0;
         for (int i = 0; i < actual.Length; i++) worst = Math.Max(worst, Math.Abs(actual.Data[i] - expected.Data[i]) / s);
         return worst;
+    }
+}
+
+/// <summary>An SE module's parameters as the tests write them, weights as [out, in] (or [out, in, 1, 1]).</summary>
+internal sealed class SeParameters<T>(SeOptions options, DenseTensor<T> w1, DenseTensor<T>? b1, DenseTensor<T> w2, DenseTensor<T>? b2)
+    where T : System.Numerics.IFloatingPointIeee754<T>
+{
+    public SeOptions Options { get; } = options;
+    public DenseTensor<T> W1 { get; } = w1.Rank == 4 ? w1.Reshape(w1.Dim(0), w1.Dim(1)) : w1;
+    public DenseTensor<T>? B1 { get; } = b1;
+    public DenseTensor<T> W2 { get; } = w2.Rank == 4 ? w2.Reshape(w2.Dim(0), w2.Dim(1)) : w2;
+    public DenseTensor<T>? B2 { get; } = b2;
+
+    /// <summary>The state_dict the paper layer takes.</summary>
+    public TensorSet<T> StateDict()
+    {
+        var s = new TensorSet<T>("params");
+        s.Set("fc1.weight", W1);
+        if (B1 is not null) s.Set("fc1.bias", B1);
+        s.Set("fc2.weight", W2);
+        if (B2 is not null) s.Set("fc2.bias", B2);
+        return s;
+    }
+}
+
+/// <summary>The named intermediates of one forward (docs/derivations/se.md), read from the layer's trace.</summary>
+internal sealed class SeForwardState<T> where T : System.Numerics.IFloatingPointIeee754<T>
+{
+    public required DenseTensor<T> X { get; init; }
+    public required DenseTensor<T> Z { get; init; }
+    public required DenseTensor<T> H { get; init; }
+    public required DenseTensor<T> R { get; init; }
+    public required DenseTensor<T> E { get; init; }
+    public required DenseTensor<T> S { get; init; }
+    public required DenseTensor<T> Y { get; init; }
+    internal required Network<T> Net { get; init; }
+    internal required Pass<T> Pass { get; init; }
+    internal required TraceLog Trace { get; init; }
+}
+
+/// <summary>x.grad and the parameter gradients (weights as [out, in]).</summary>
+internal sealed class SeGradients<T> where T : System.Numerics.IFloatingPointIeee754<T>
+{
+    public required DenseTensor<T> Dx { get; init; }
+    public required DenseTensor<T> DW1 { get; init; }
+    public DenseTensor<T>? DB1 { get; init; }
+    public required DenseTensor<T> DW2 { get; init; }
+    public DenseTensor<T>? DB2 { get; init; }
+}
+
+/// <summary>
+/// Runs the one SE layer (<see cref="SqueezeExcite{T}.Paper"/>) as the tests call it: a forward whose intermediates
+/// are read from the trace the layer records, and the backward of that same pass.
+/// </summary>
+internal static class SeRun
+{
+    public static SeForwardState<T> Forward<T>(SeOptions o, DenseTensor<T> x, SeParameters<T> p, KernelPath kernels = KernelPath.Oracle)
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        var net = new Network<T>("se", SqueezeExcite<T>.Paper(o));
+        net.LoadStateDict(p.StateDict());
+        var trace = new TraceLog();
+        var pass = new Pass<T> { Kernels = kernels, Trace = trace };
+        var y = net.Root.Forward(x, pass);
+        DenseTensor<T> Step(string name) => trace.Steps.Single(s => s.Phase == "forward" && s.Name == name).Value.Cast<T>();
+        return new SeForwardState<T>
+        {
+            X = x, Z = Step("z"), H = Step("h"), R = Step("r"), E = Step("e"), S = Step("s"), Y = y, Net = net, Pass = pass, Trace = trace,
+        };
+    }
+
+    public static SeGradients<T> Backward<T>(SeOptions o, SeParameters<T> p, SeForwardState<T> st, DenseTensor<T> dy, TraceLog? trace = null)
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        _ = o;
+        _ = p;
+        var root = st.Net.Root;
+        root.ZeroGrad();
+        int before = st.Trace.Steps.Count;
+        var dx = root.Backward(dy, st.Pass);
+        if (trace is not null)
+            foreach (var step in st.Trace.Steps.Skip(before)) trace.Backward(step.Equation, step.Name, step.Value);
+        var grads = root.NamedParameters().ToDictionary(t => t.Name, t => t.Tensor.Grad!);
+        DenseTensor<T> Matrix(DenseTensor<T> g) => g.Rank == 4 ? g.Reshape(g.Dim(0), g.Dim(1)) : g;
+        return new SeGradients<T>
+        {
+            Dx = dx, DW1 = Matrix(grads["fc1.weight"]), DB1 = grads.GetValueOrDefault("fc1.bias"),
+            DW2 = Matrix(grads["fc2.weight"]), DB2 = grads.GetValueOrDefault("fc2.bias"),
+        };
+    }
+
+    /// <summary>Forward then backward on the fast kernels (what <c>attention-ref run</c> does for float32).</summary>
+    public static (DenseTensor<T> Y, SeGradients<T> Grads) ForwardBackward<T>(SeOptions o, DenseTensor<T> x, SeParameters<T> p, DenseTensor<T> dy)
+        where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        var st = Forward(o, x, p, KernelPath.Fast);
+        return (st.Y, Backward(o, p, st, dy));
     }
 }

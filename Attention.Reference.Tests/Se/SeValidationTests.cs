@@ -1,5 +1,5 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Se;

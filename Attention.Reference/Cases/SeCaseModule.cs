@@ -1,6 +1,5 @@
 using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Cases;
@@ -10,8 +9,7 @@ namespace Attention.Reference.Cases;
 /// <c>reduction</c> (hidden = channels // reduction); <c>bias</c> (default true); <c>gate</c> (<c>"sigmoid"</c>,
 /// default, or <c>"hard_sigmoid"</c>); <c>pool</c> (<c>"avg"</c>, default, or <c>"max"</c>). Parameters
 /// <c>fc1.weight</c>, <c>fc2.weight</c> as [out, in] or [out, in, 1, 1], and <c>fc1.bias</c>, <c>fc2.bias</c> when
-/// bias is true. The tree is one <see cref="SqueezeExcitationLayer{T}"/>: the oracle <see cref="SqueezeExcitation"/>, or
-/// on the fast path (float32's default) <see cref="SqueezeExcitationFast"/> (the oracle's code when a trace is requested).
+/// bias is true. The tree is the paper's <see cref="SqueezeExcite{T}"/> (<see cref="SqueezeExcite{T}.Paper"/>).
 /// </summary>
 public sealed class SeCaseModule : LayerCaseModule
 {
@@ -81,30 +79,8 @@ public sealed class SeCaseModule : LayerCaseModule
         return new SeOptions(channels, width, bias, gate, pool);
     }
 
-    /// <summary>The state_dict names an SE module with these options takes.</summary>
-    public static string[] ParameterNames(SeOptions options, string prefix = "") =>
-        options.Bias
-            ? [prefix + "fc1.weight", prefix + "fc1.bias", prefix + "fc2.weight", prefix + "fc2.bias"]
-            : [prefix + "fc1.weight", prefix + "fc2.weight"];
-
-    /// <summary>Reads the SE parameters under <paramref name="prefix"/> (e.g. "se.").</summary>
-    internal static SeParameters<T> ReadParameters<T>(SeOptions options, TensorSet<T> parameters, string prefix = "")
-        where T : IFloatingPointIeee754<T>
-    {
-        var w1 = parameters.Get(prefix + "fc1.weight");
-        var w2 = parameters.Get(prefix + "fc2.weight");
-        var b1 = options.Bias ? parameters.Get(prefix + "fc1.bias") : null;
-        var b2 = options.Bias ? parameters.Get(prefix + "fc2.bias") : null;
-        // Weights first, then biases, so the first error names the weight when the channel count is wrong.
-        var m1 = SeParameters<T>.AsMatrix(w1, prefix + "fc1.weight", options.Hidden, options.Channels);
-        var m2 = SeParameters<T>.AsMatrix(w2, prefix + "fc2.weight", options.Channels, options.Hidden);
-        if (b1 is not null) ShapeUtil.Require(b1, prefix + "fc1.bias", options.Hidden);
-        if (b2 is not null) ShapeUtil.Require(b2, prefix + "fc2.bias", options.Channels);
-        return new SeParameters<T>(options, m1, b1, m2, b2);
-    }
-
     /// <inheritdoc />
-    public override Layer<T> Build<T>(CaseConfig config) => new SqueezeExcitationLayer<T>(ParseOptions(config));
+    public override Layer<T> Build<T>(CaseConfig config) => SqueezeExcite<T>.Paper(ParseOptions(config));
 
     /// <inheritdoc />
     public override IEnumerable<GeneratedCase> Generate(int seed)

@@ -1,7 +1,6 @@
 using System.Numerics;
-using Attention.Reference.Blocks;
 using Attention.Reference.Layers;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Cases;
@@ -18,8 +17,6 @@ namespace Attention.Reference.Cases;
 /// </summary>
 public sealed class SeResNetBlockCaseModule : LayerCaseModule
 {
-    private static readonly string[] BnKeys = ["weight", "bias", "running_mean", "running_var"];
-
     /// <inheritdoc />
     public override string Name => "se_resnet_block";
 
@@ -54,45 +51,6 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
         return new SeResNetBlockOptions(inplanes, planes, stride, expansion, placement, se, eps, config.GetBool("stride_in_1x1", false));
     }
 
-    /// <summary>The state_dict names the block takes (num_batches_tracked buffers are also accepted and ignored).</summary>
-    public static List<string> ParameterNames(SeResNetBlockOptions o)
-    {
-        var names = new List<string> { "conv1.weight" };
-        names.AddRange(BnKeys.Select(k => "bn1." + k));
-        names.Add("conv2.weight");
-        names.AddRange(BnKeys.Select(k => "bn2." + k));
-        names.Add("conv3.weight");
-        names.AddRange(BnKeys.Select(k => "bn3." + k));
-        names.AddRange(SeCaseModule.ParameterNames(o.Se, "se."));
-        if (o.HasDownsample)
-        {
-            names.Add("downsample.0.weight");
-            names.AddRange(BnKeys.Select(k => "downsample.1." + k));
-        }
-        return names;
-    }
-
-    /// <summary>Reads the block's parameters, checking every shape.</summary>
-    public static SeResNetBlockParameters<T> ReadParameters<T>(SeResNetBlockOptions o, TensorSet<T> ps) where T : IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(o);
-        ArgumentNullException.ThrowIfNull(ps);
-        BatchNormParameters<T> Bn(string prefix, int c) => new(
-            ps.Get(prefix + ".weight", c), ps.Get(prefix + ".bias", c), ps.Get(prefix + ".running_mean", c), ps.Get(prefix + ".running_var", c));
-        return new SeResNetBlockParameters<T>
-        {
-            Conv1 = ps.Get("conv1.weight", o.Conv1.WeightShape),
-            Bn1 = Bn("bn1", o.Planes),
-            Conv2 = ps.Get("conv2.weight", o.Conv2.WeightShape),
-            Bn2 = Bn("bn2", o.Planes),
-            Conv3 = ps.Get("conv3.weight", o.Conv3.WeightShape),
-            Bn3 = Bn("bn3", o.OutPlanes),
-            Se = SeCaseModule.ReadParameters(o.Se, ps, "se."),
-            DownConv = o.HasDownsample ? ps.Get("downsample.0.weight", o.Downsample.WeightShape) : null,
-            DownBn = o.HasDownsample ? Bn("downsample.1", o.OutPlanes) : null,
-        };
-    }
-
     /// <summary>
     /// The block as a tree (docs/derivations/se.md, Eqs. (block.1)–(block.19)): children conv1, bn1, conv2, bn2, conv3,
     /// bn3, se and, when the shape changes, downsample (0: 1x1 conv, 1: BN); the ReLU is a functional. The SE module
@@ -108,7 +66,7 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
         var bn2 = new BatchNorm2dLayer<T>(o.Planes, o.Eps);
         var conv3 = new Conv2dLayer<T>(o.Conv3, false);
         var bn3 = new BatchNorm2dLayer<T>(o.OutPlanes, o.Eps);
-        var se = new SqueezeExcitationLayer<T>(o.Se);
+        var se = SqueezeExcite<T>.Paper(o.Se);
         var down = o.HasDownsample
             ? new Sequential<T>(new Conv2dLayer<T>(o.Downsample, false), new BatchNorm2dLayer<T>(o.OutPlanes, o.Eps))
             : null;
@@ -225,5 +183,68 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
         var t = new DenseTensor<double>(shape);
         for (int i = 0; i < t.Length; i++) t.Data[i] = scale * (lo + (hi - lo) * rng.NextDouble());
         return t;
+    }
+}
+
+/// <summary>Where the SE module sits in the bottleneck block (the paper's Fig. 5).</summary>
+public enum SePlacement
+{
+    /// <summary>SE on the residual branch, before the sum: relu(SE(F(x)) + shortcut(x)).</summary>
+    Standard,
+
+    /// <summary>SE-PRE, before the residual unit: relu(F(SE(x)) + shortcut(x)).</summary>
+    Pre,
+
+    /// <summary>SE-POST, after the sum and its ReLU: SE(relu(F(x) + shortcut(x))).</summary>
+    Post,
+
+    /// <summary>SE-Identity, on the identity branch: relu(F(x) + SE(shortcut(x))).</summary>
+    Identity,
+}
+
+/// <summary>Hyper-parameters of an SE-ResNet bottleneck block.</summary>
+/// <param name="Inplanes">Input channels.</param>
+/// <param name="Planes">Bottleneck width (conv1/conv2 output channels).</param>
+/// <param name="Stride">Stride of the block (on conv2, timm's ResNet v1.5; on conv1 when <paramref name="StrideIn1x1"/>).</param>
+/// <param name="Expansion">Output channels = planes · expansion (4 in ResNet-50).</param>
+/// <param name="Placement">Where the SE module sits.</param>
+/// <param name="Se">The SE module's options; its channels must be inplanes for <see cref="SePlacement.Pre"/>, else planes · expansion.</param>
+/// <param name="Eps">BatchNorm ε (eval mode).</param>
+/// <param name="StrideIn1x1">Put the stride on conv1 (the original Caffe SE-ResNet, timm's legacy senet.py) instead of conv2.</param>
+public sealed record SeResNetBlockOptions(int Inplanes, int Planes, int Stride, int Expansion, SePlacement Placement, SeOptions Se,
+    double Eps = 1e-5, bool StrideIn1x1 = false)
+{
+    /// <summary>planes · expansion.</summary>
+    public int OutPlanes => Planes * Expansion;
+
+    /// <summary>Whether the shortcut is a 1x1 conv + BN (stride ≠ 1 or inplanes ≠ planes · expansion), as timm.</summary>
+    public bool HasDownsample => Stride != 1 || Inplanes != OutPlanes;
+
+    /// <summary>The SE module's channel count for this placement.</summary>
+    public int SeChannels => Placement == SePlacement.Pre ? Inplanes : OutPlanes;
+
+    /// <summary>conv1: 1x1, inplanes → planes.</summary>
+    public Conv2dGeometry Conv1 => Conv2dGeometry.Square(Inplanes, Planes, 1, StrideIn1x1 ? Stride : 1);
+
+    /// <summary>conv2: 3x3, padding 1, planes → planes.</summary>
+    public Conv2dGeometry Conv2 => Conv2dGeometry.Square(Planes, Planes, 3, StrideIn1x1 ? 1 : Stride, 1);
+
+    /// <summary>conv3: 1x1, planes → planes · expansion.</summary>
+    public Conv2dGeometry Conv3 => Conv2dGeometry.Square(Planes, OutPlanes, 1);
+
+    /// <summary>downsample.0: 1x1, stride, inplanes → planes · expansion.</summary>
+    public Conv2dGeometry Downsample => Conv2dGeometry.Square(Inplanes, OutPlanes, 1, Stride);
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the bad value.</summary>
+    public void Validate()
+    {
+        if (Inplanes < 1) throw new ArgumentException($"se_resnet_block: inplanes must be at least 1, got {Inplanes}.");
+        if (Planes < 1) throw new ArgumentException($"se_resnet_block: planes must be at least 1, got {Planes}.");
+        if (Stride < 1) throw new ArgumentException($"se_resnet_block: stride must be at least 1, got {Stride}.");
+        if (Expansion < 1) throw new ArgumentException($"se_resnet_block: expansion must be at least 1, got {Expansion}.");
+        if (!(Eps > 0) || !double.IsFinite(Eps)) throw new ArgumentException($"se_resnet_block: eps must be positive and finite, got {Eps}.");
+        if (!Enum.IsDefined(Placement)) throw new ArgumentException($"se_resnet_block: unknown placement {Placement}.");
+        if (Se.Channels != SeChannels)
+            throw new ArgumentException($"se_resnet_block: the SE module has {Se.Channels} channels, the {Placement} placement needs {SeChannels}.");
     }
 }

@@ -118,6 +118,25 @@ public readonly struct SiluOp<T> : IElementwiseOp<T> where T : IFloatingPointIee
     public static T GradLibtorch(T v) => Grad(v);
 }
 
+/// <summary>
+/// timm's functional <c>hard_sigmoid</c>, ReLU6(v + 3) / 6 evaluated literally (Eq. (act.5)), with the derivative
+/// ReLU6'(fl(v + 3)) / 6 (Eq. (act.6)): the SE paper module's hard gate. Its value is <c>nn.Hardsigmoid</c>'s; its
+/// derivative is taken at the rounded v + 3, as the composite's autograd does.
+/// </summary>
+public readonly struct HardSigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "hard_sigmoid";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.HardSigmoid(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardSigmoidGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
 /// <summary><c>nn.Tanh</c>; derivative 1 − t² from the output (Eq. (act.9)).</summary>
 public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
 {
@@ -258,7 +277,7 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.I
             "Tanh" => Op("Tanh", input),
             "ReLU6" => Relu6(input),
             "Hardswish" => Op("Div", Op("Mul", input, Relu6(Op("Add", input, writer.Scalar(3)))), writer.Scalar(6)),
-            "Hardsigmoid" => Op("Div", Relu6(Op("Add", input, writer.Scalar(3))), writer.Scalar(6)),
+            "Hardsigmoid" or "hard_sigmoid" => Op("Div", Relu6(Op("Add", input, writer.Scalar(3))), writer.Scalar(6)),
             "SiLU" => Op("Div", input, Op("Add", writer.Scalar(1), Op("Exp", Op("Neg", input)))),
             _ => base.OnExport(writer, input),
         };
@@ -326,6 +345,9 @@ public static class Act
 
     /// <summary><c>nn.Tanh</c>.</summary>
     public static Layer<T> Tanh<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, TanhOp<T>>();
+
+    /// <summary>timm's functional <c>hard_sigmoid</c> (the SE paper module's hard gate).</summary>
+    public static Layer<T> HardSigmoidSe<T>() where T : IFloatingPointIeee754<T> => new Elementwise<T, HardSigmoidOp<T>>();
 }
 
 /// <summary>

@@ -147,11 +147,51 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
     /// </summary>
     public bool InPlaceAllowed => !RecordTape && Dump is null && OnModuleOutput is null && OnGate is null;
 
+    /// <summary>
+    /// Where layers take the tensors they return (outputs, input gradients) from, kept across passes, or null: each
+    /// pass then allocates new ones. With a cache, the tensors one pass returns are overwritten by the next pass that
+    /// uses the same cache (a training loop's or a benchmark's steady state: no fresh pages per call).
+    /// </summary>
+    public BufferCache<T>? Buffers { get; init; }
+
+    private Dictionary<(Layer<T>, string), int>? _bufferCalls;
+
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> for <paramref name="layer"/>'s <paramref name="role"/> (its contents are
+    /// undefined: the caller writes every element): from <see cref="Buffers"/> when set, else newly allocated.
+    /// </summary>
+    internal DenseTensor<T> Uninitialized(Layer<T> layer, string role, int[] shape)
+    {
+        if (Buffers is null) return new DenseTensor<T>(GC.AllocateUninitializedArray<T>(checked((int)ShapePlan.Volume(shape))), shape);
+        _bufferCalls ??= new();
+        _bufferCalls.TryGetValue((layer, role), out int k);
+        _bufferCalls[(layer, role)] = k + 1;
+        return Buffers.Get(layer, role, k, shape);
+    }
+
     internal int NextCall(Layer<T> layer)
     {
         _calls.TryGetValue(layer, out int k);
         _calls[layer] = k + 1;
         return k;
+    }
+}
+
+/// <summary>
+/// Tensors kept from one pass to the next by (layer, role, call): a pass given this cache reuses the buffers the
+/// previous pass returned, as PyTorch's caching allocator does, instead of touching fresh pages every call.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class BufferCache<T> where T : IFloatingPointIeee754<T>
+{
+    private readonly Dictionary<(Layer<T> Layer, string Role, int Call), DenseTensor<T>> _buffers = new();
+
+    internal DenseTensor<T> Get(Layer<T> layer, string role, int call, int[] shape)
+    {
+        if (_buffers.TryGetValue((layer, role, call), out var t) && t.HasShape(shape)) return t;
+        t = new DenseTensor<T>(GC.AllocateUninitializedArray<T>(checked((int)ShapePlan.Volume(shape))), shape);
+        _buffers[(layer, role, call)] = t;
+        return t;
     }
 }
 

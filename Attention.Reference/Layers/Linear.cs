@@ -47,6 +47,12 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <summary><c>bias</c>, or null.</summary>
     public Parameter<T>? Bias { get; }
 
+    /// <summary>
+    /// The derivation's (equation, name) of this layer's weight and bias gradients, recorded in the pass's trace by the
+    /// backward (the paper SE's dW1/db1, dW2/db2), or null.
+    /// </summary>
+    internal ((string Equation, string Name) Weight, (string Equation, string Name) Bias)? TraceGradients { get; init; }
+
     /// <inheritdoc />
     public override string Kind => _convForm ? "Conv2d" : "Linear";
 
@@ -84,12 +90,15 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             y = new DenseTensor<T>(shape);
             if (Inference && pass.InPlaceAllowed) _output = y;
         }
+        long work = (long)n * In * Out * p;
         if (_weightT is not null && p == 1)
         {
             int blocks = (Out + LaneRows.Block - 1) / LaneRows.Block;
-            Compute.For(n * blocks, new LaneRows { X = x.Data, Y = y.Data, Wt = _weightT, B = Bias?.Value.Data, In = In, Out = Out, Blocks = blocks });
+            Compute.ForWork(n * blocks, new LaneRows { X = x.Data, Y = y.Data, Wt = _weightT, B = Bias?.Value.Data, In = In, Out = Out, Blocks = blocks }, work);
         }
-        else Compute.For(n * Out, new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p });
+        else
+            Compute.ForWork(n * ((Out + Rows.Block - 1) / Rows.Block),
+                new Rows { X = x.Data, Y = y.Data, W = Weight.Value.Data, B = Bias?.Value.Data, In = In, Out = Out, P = p }, work);
         Save(pass, x);
         return y;
     }
@@ -118,25 +127,70 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         _weightT = wt;
     }
 
-    /// <summary>One (image, output feature) row: a dot product in increasing input order from 0, then + bias.</summary>
+    /// <summary>
+    /// One image's block of up to four output features: each output (and position) a dot product in increasing input
+    /// order from 0, then + bias. Four independent chains run side by side (four outputs when there is one position,
+    /// else four positions) so the add latency is hidden; each chain's additions are the plain loop's.
+    /// </summary>
     private struct Rows : IForBody
     {
+        public const int Block = 4;
         public T[] X, Y, W;
         public T[]? B;
         public int In, Out, P;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int no)
+        public readonly void Invoke(int unit)
         {
             T[] xd = X, yd = Y, w = W;
             T[]? b = B;
-            int inF = In, outF = Out, p = P;
-            int i0 = no / outF, o = no % outF;
-            for (int q = 0; q < p; q++)
+            int inF = In, outF = Out, p = P, blocks = (outF + Block - 1) / Block;
+            int i0 = unit / blocks, o0 = unit % blocks * Block, o1 = Math.Min(outF, o0 + Block);
+            if (p == 1 && o1 - o0 == Block)
             {
-                T acc = T.Zero;
-                for (int i = 0; i < inF; i++) acc += w[o * inF + i] * xd[(i0 * inF + i) * p + q];
-                yd[no * p + q] = b is null ? acc : acc + b[o];
+                T a0 = T.Zero, a1 = T.Zero, a2 = T.Zero, a3 = T.Zero;
+                int x0 = i0 * inF;
+                for (int i = 0; i < inF; i++)
+                {
+                    T v = xd[x0 + i];
+                    a0 += w[o0 * inF + i] * v;
+                    a1 += w[(o0 + 1) * inF + i] * v;
+                    a2 += w[(o0 + 2) * inF + i] * v;
+                    a3 += w[(o0 + 3) * inF + i] * v;
+                }
+                int y0 = i0 * outF + o0;
+                yd[y0] = b is null ? a0 : a0 + b[o0];
+                yd[y0 + 1] = b is null ? a1 : a1 + b[o0 + 1];
+                yd[y0 + 2] = b is null ? a2 : a2 + b[o0 + 2];
+                yd[y0 + 3] = b is null ? a3 : a3 + b[o0 + 3];
+                return;
+            }
+            for (int o = o0; o < o1; o++)
+            {
+                int q = 0, yo = (i0 * outF + o) * p;
+                for (; q + Block <= p; q += Block)
+                {
+                    T a0 = T.Zero, a1 = T.Zero, a2 = T.Zero, a3 = T.Zero;
+                    for (int i = 0; i < inF; i++)
+                    {
+                        T wv = w[o * inF + i];
+                        int xi = (i0 * inF + i) * p + q;
+                        a0 += wv * xd[xi];
+                        a1 += wv * xd[xi + 1];
+                        a2 += wv * xd[xi + 2];
+                        a3 += wv * xd[xi + 3];
+                    }
+                    yd[yo + q] = b is null ? a0 : a0 + b[o];
+                    yd[yo + q + 1] = b is null ? a1 : a1 + b[o];
+                    yd[yo + q + 2] = b is null ? a2 : a2 + b[o];
+                    yd[yo + q + 3] = b is null ? a3 : a3 + b[o];
+                }
+                for (; q < p; q++)
+                {
+                    T acc = T.Zero;
+                    for (int i = 0; i < inF; i++) acc += w[o * inF + i] * xd[(i0 * inF + i) * p + q];
+                    yd[yo + q] = b is null ? acc : acc + b[o];
+                }
             }
         }
     }
@@ -229,7 +283,8 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         int inF = In, outF = Out;
         var dw = new DenseTensor<T>(Weight.Value.ShapeArray());
         T[] dwd = dw.Data;
-        Compute.For(outF, o =>
+        long work = (long)n * inF * outF * p;
+        Compute.ForWork(outF, o =>
         {
             for (int i = 0; i < inF; i++)
             {
@@ -238,8 +293,9 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                     for (int q = 0; q < p; q++) acc += gd[(s * outF + o) * p + q] * xd[(s * inF + i) * p + q];
                 dwd[o * inF + i] = acc;
             }
-        });
+        }, work);
         Weight.Accumulate(dw);
+        if (TraceGradients is var ((weq, wname), _)) pass.Trace?.Backward(weq, wname, dw.Reshape(outF, inF));
         if (Bias is not null)
         {
             var db = new DenseTensor<T>(outF);
@@ -251,10 +307,11 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 db.Data[o] = acc;
             }
             Bias.Accumulate(db);
+            if (TraceGradients is var (_, (beq, bname))) pass.Trace?.Backward(beq, bname, db);
         }
         var dx = x.ZerosLike();
         T[] dxd = dx.Data;
-        Compute.For(n * inF, ni =>
+        Compute.ForWork(n * inF, ni =>
         {
             int s = ni / inF, i = ni % inF;
             for (int q = 0; q < p; q++)
@@ -263,7 +320,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 for (int o = 0; o < outF; o++) acc += w[o * inF + i] * gd[(s * outF + o) * p + q];
                 dxd[ni * p + q] = acc;
             }
-        });
+        }, work);
         return dx;
     }
 }

@@ -32,96 +32,11 @@ public static class GlobalPool
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
         if (z.Length != x.Dim(0) * x.Dim(1)) throw new ArgumentException($"z must hold {x.Dim(0) * x.Dim(1)} values, has {z.Length}");
         int planes = x.Dim(0) * x.Dim(1), plane = x.Dim(2) * x.Dim(3);
-        if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 16 && Kernels.SimdWidth.Path == Kernels.SimdPath.Vector512
-            && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
-        {
-            Compute.For(planes / 16, new AvgPlanes16 { X = (float[])(object)x.Data, Z = (float[])(object)z.Data, Plane = plane });
-            return;
-        }
-        Compute.For((planes + AvgPlanes<T>.Group - 1) / AvgPlanes<T>.Group,
-            new AvgPlanes<T> { X = x.Data, Z = z.Data, Plane = plane, Planes = planes });
-    }
-
-    /// <summary>
-    /// 16 planes at once on Vector512: blocks of 16 positions × 16 planes transposed in registers, then added to one
-    /// accumulator lane per plane in increasing position order, so every lane is its plane's sequential chain — the
-    /// same additions as one plane alone (same bits), with a sixteenth of the loads.
-    /// </summary>
-    private struct AvgPlanes16 : IForBody
-    {
-        public float[] X, Z;
-        public int Plane;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int g)
-        {
-            int plane = Plane, p0 = g * 16;
-            if ((long)(p0 + 16) * plane > X.Length || p0 + 16 > Z.Length) throw new InvalidOperationException("squeeze internal error: planes out of range.");
-            ref float x = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), p0 * plane);
-            Span<float> block = stackalloc float[256];
-            ref float b = ref MemoryMarshal.GetReference(block);
-            var acc = System.Runtime.Intrinsics.Vector512<float>.Zero;
-            int i = 0;
-            for (; i + 16 <= plane; i += 16)
-            {
-                // block[j·16 + q] = x[plane q, position i + j]
-                Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref x, i), plane, ref b, 16);
-                for (int j = 0; j < 16; j++) acc += System.Runtime.Intrinsics.Vector512.LoadUnsafe(ref b, (nuint)(j * 16));
-            }
-            Span<float> sums = stackalloc float[16];
-            System.Runtime.Intrinsics.Vector512.CopyTo(acc, sums);
-            for (int q = 0; q < 16; q++)
-            {
-                float sum = sums[q];
-                for (int k = i; k < plane; k++) sum += Unsafe.Add(ref x, q * plane + k);
-                Z[p0 + q] = sum / plane;
-            }
-        }
-    }
-
-    /// <summary>
-    /// A group of up to <see cref="Group"/> planes summed side by side: each plane's sum is still one sequential chain in
-    /// index order (the same additions as a plane alone, so the same bits); interleaving only hides the add latency.
-    /// </summary>
-    private struct AvgPlanes<T> : IForBody where T : IFloatingPointIeee754<T>
-    {
-        public const int Group = 8;
-        public T[] X, Z;
-        public int Plane, Planes;
-
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int g)
-        {
-            int p0 = g * Group, count = Math.Min(Group, Planes - p0), plane = Plane;
-            T n = T.CreateChecked(plane);
-            if (count < Group || (long)(p0 + Group) * plane > X.Length)
-            {
-                for (int p = p0; p < p0 + count; p++)
-                {
-                    T sum = T.Zero;
-                    var row = X.AsSpan(p * plane, plane);
-                    for (int i = 0; i < row.Length; i++) sum += row[i];
-                    Z[p] = sum / n;
-                }
-                return;
-            }
-            ref T x = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), p0 * plane);
-            T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero, s4 = T.Zero, s5 = T.Zero, s6 = T.Zero, s7 = T.Zero;
-            for (int i = 0; i < plane; i++)
-            {
-                s0 += Unsafe.Add(ref x, i);
-                s1 += Unsafe.Add(ref x, plane + i);
-                s2 += Unsafe.Add(ref x, 2 * plane + i);
-                s3 += Unsafe.Add(ref x, 3 * plane + i);
-                s4 += Unsafe.Add(ref x, 4 * plane + i);
-                s5 += Unsafe.Add(ref x, 5 * plane + i);
-                s6 += Unsafe.Add(ref x, 6 * plane + i);
-                s7 += Unsafe.Add(ref x, 7 * plane + i);
-            }
-            var z = Z.AsSpan(p0, Group);
-            z[0] = s0 / n; z[1] = s1 / n; z[2] = s2 / n; z[3] = s3 / n;
-            z[4] = s4 / n; z[5] = s5 / n; z[6] = s6 / n; z[7] = s7 / n;
-        }
+        // One sequential chain per plane (Kernels.PlaneReduce: the plain loop's bits on every path), then one division.
+        Kernels.PlaneReduce.Sums<Kernels.ValueTerm<T>, T>(x.Data, x.Data, planes, plane, z.Data);
+        T n = T.CreateChecked(plane);
+        var zd = z.Data;
+        for (int p = 0; p < planes; p++) zd[p] /= n;
     }
 
     /// <summary>

@@ -63,4 +63,25 @@ internal static class SpanArithmetic
         }
         for (; i < x.Length; i++) y[i] = x[i] * g;
     }
+
+    /// <summary>y[i] ← x[i]·g + a (multiply, round, add, round; <paramref name="y"/> may be <paramref name="x"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ScaleAddConstant<T>(ReadOnlySpan<T> x, T g, T a, Span<T> y) where T : IFloatingPointIeee754<T>
+    {
+        if (y.Length < x.Length) throw new ArgumentException("the target is shorter than the source", nameof(y));
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            ref T xr = ref MemoryMarshal.GetReference(x);
+            ref T yr = ref MemoryMarshal.GetReference(y);
+            var vg = new Vector<T>(g);
+            var va = new Vector<T>(a);
+            for (; i + Vector<T>.Count <= x.Length; i += Vector<T>.Count)
+            {
+                var prod = Vector.LoadUnsafe(ref xr, (nuint)i) * vg;
+                (prod + va).StoreUnsafe(ref yr, (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++) y[i] = x[i] * g + a;
+    }
 }

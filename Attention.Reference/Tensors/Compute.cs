@@ -56,6 +56,31 @@ public static class Compute
     }
 
     /// <summary>
+    /// The work (multiply-adds, or elements touched) below which <see cref="ForWork(int, Action{int}, long)"/> runs on the
+    /// caller alone: waking the team costs more than such a loop (SE's tiny FC layers on [8, 256] took 0.1 ms a call).
+    /// </summary>
+    public const long SerialWork = 1 << 16;
+
+    /// <summary>
+    /// <see cref="For(int, Action{int})"/> for a loop of about <paramref name="work"/> operations in all: in parallel
+    /// only from <see cref="SerialWork"/> on. The same outputs either way.
+    /// </summary>
+    public static void ForWork(int count, Action<int> body, long work)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (work >= SerialWork) { For(count, body); return; }
+        for (int i = 0; i < count; i++) body(i);
+    }
+
+    /// <summary><see cref="For{TBody}(int, in TBody)"/> for a loop of about <paramref name="work"/> operations in all.</summary>
+    public static void ForWork<TBody>(int count, in TBody body, long work) where TBody : struct, IForBody
+    {
+        if (work >= SerialWork) { For(count, in body); return; }
+        var b = body;
+        for (int i = 0; i < count; i++) b.Invoke(i);
+    }
+
+    /// <summary>
     /// Runs <paramref name="action"/> with <see cref="MaxThreads"/> = <paramref name="threads"/> for the calling flow
     /// only (other threads are unaffected), then restores it.
     /// </summary>

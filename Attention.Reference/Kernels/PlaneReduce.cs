@@ -1,0 +1,204 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Attention.Reference.Tensors;
+
+namespace Attention.Reference.Kernels;
+
+/// <summary>
+/// The term a plane reduction adds up, as an operator struct (TensorPrimitives' style): a scalar form and a
+/// Vector512 float form that computes the same rounded value lane by lane.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+internal interface IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>The term for the elements a (second input, when the reduction has one) and b.</summary>
+    static abstract T Invoke(T a, T b);
+
+    /// <summary>The same per lane, for float.</summary>
+    static abstract Vector512<float> Invoke(Vector512<float> a, Vector512<float> b);
+
+    /// <summary>Whether the term reads a (false: the reduction has one input, b).</summary>
+    static abstract bool TwoInputs { get; }
+}
+
+/// <summary>b: Σ x (SE's squeeze, Eq. (se.1); GCT's after-ReLU l1 embedding, Eq. (gct.4)).</summary>
+internal readonly struct ValueTerm<T> : IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+{
+    public static bool TwoInputs => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => b;
+}
+
+/// <summary>b·b, rounded: Σ x² (GCT's l2 embedding, Eq. (gct.1)).</summary>
+internal readonly struct SquareTerm<T> : IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+{
+    public static bool TwoInputs => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => b * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => b * b;
+}
+
+/// <summary>|b|: Σ |x| (GCT's l1 embedding, Eq. (gct.4)).</summary>
+internal readonly struct AbsTerm<T> : IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+{
+    public static bool TwoInputs => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => T.Abs(b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => Vector512.Abs(b);
+}
+
+/// <summary>a·b, rounded: Σ ∂y·x (SE's Eq. (se.8), GCT's Eq. (gct.10)).</summary>
+internal readonly struct ProductTerm<T> : IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+{
+    public static bool TwoInputs => true;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => a * b;
+}
+
+/// <summary>
+/// The one engine for per-plane reductions of NCHW tensors: sums[p] = Σ_i term(a[p·P + i], b[p·P + i]) for every plane
+/// p (P = H·W), each one sequential chain from +0 in increasing index (h outer, w inner), every term rounded before it
+/// is added — the plain loop of <see cref="SumsSpec{TTerm, T}"/>, whose bits it gives on every path and for any thread
+/// count. The speed comes from running independent chains side by side: sixteen float planes in the lanes of one
+/// Vector512 (a 16 × 16 block of terms transposed in registers, its columns added in position order), or elsewhere
+/// eight scalar chains at once to hide the add latency. The path is <see cref="SimdWidth.Path"/>'s, read once.
+/// </summary>
+internal static class PlaneReduce
+{
+    /// <summary>
+    /// Fills <paramref name="sums"/> (one value per plane) from b and a (for a one-input term, pass b as a too).
+    /// </summary>
+    public static void Sums<TTerm, T>(T[] a, T[] b, int planes, int plane, T[] sums)
+        where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        long total = checked((long)planes * plane);
+        if (b.Length < total || (TTerm.TwoInputs && a.Length < total) || sums.Length < planes)
+            throw new ArgumentException($"plane reduction: {planes} planes of {plane} need {total} values.");
+        if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 16 && SimdWidth.Path == SimdPath.Vector512
+            && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane }, total);
+        else
+            Compute.ForWork((planes + Eight<TTerm, T>.Group - 1) / Eight<TTerm, T>.Group,
+                new Eight<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, Planes = planes }, total);
+    }
+
+    /// <summary>The specification: the plain loop, one plane after another.</summary>
+    public static T[] SumsSpec<TTerm, T>(T[] a, T[] b, int planes, int plane)
+        where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        var sums = new T[planes];
+        for (int p = 0; p < planes; p++)
+        {
+            T sum = T.Zero;
+            for (int i = 0; i < plane; i++) sum += TTerm.Invoke(a[p * plane + i], b[p * plane + i]);
+            sums[p] = sum;
+        }
+        return sums;
+    }
+
+    /// <summary>Eight planes side by side, each one sequential chain (the plain loop's additions).</summary>
+    private struct Eight<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        public const int Group = 8;
+        public T[] A, B, Sums;
+        public int Plane, Planes;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int g)
+        {
+            int p0 = g * Group, count = Math.Min(Group, Planes - p0), plane = Plane;
+            bool two = TTerm.TwoInputs;
+            if (count < Group)
+            {
+                for (int p = p0; p < p0 + count; p++)
+                {
+                    T sum = T.Zero;
+                    for (int i = p * plane; i < (p + 1) * plane; i++) sum += TTerm.Invoke(two ? A[i] : T.Zero, B[i]);
+                    Sums[p] = sum;
+                }
+                return;
+            }
+            if ((long)(p0 + Group) * plane > B.Length || (two && (long)(p0 + Group) * plane > A.Length))
+                throw new InvalidOperationException("plane reduction internal error: planes out of range.");
+            ref T b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(B), p0 * plane);
+            ref T a = ref two ? ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(A), p0 * plane) : ref b;
+            T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero, s4 = T.Zero, s5 = T.Zero, s6 = T.Zero, s7 = T.Zero;
+            for (int i = 0; i < plane; i++)
+            {
+                s0 += TTerm.Invoke(Unsafe.Add(ref a, i), Unsafe.Add(ref b, i));
+                s1 += TTerm.Invoke(Unsafe.Add(ref a, plane + i), Unsafe.Add(ref b, plane + i));
+                s2 += TTerm.Invoke(Unsafe.Add(ref a, 2 * plane + i), Unsafe.Add(ref b, 2 * plane + i));
+                s3 += TTerm.Invoke(Unsafe.Add(ref a, 3 * plane + i), Unsafe.Add(ref b, 3 * plane + i));
+                s4 += TTerm.Invoke(Unsafe.Add(ref a, 4 * plane + i), Unsafe.Add(ref b, 4 * plane + i));
+                s5 += TTerm.Invoke(Unsafe.Add(ref a, 5 * plane + i), Unsafe.Add(ref b, 5 * plane + i));
+                s6 += TTerm.Invoke(Unsafe.Add(ref a, 6 * plane + i), Unsafe.Add(ref b, 6 * plane + i));
+                s7 += TTerm.Invoke(Unsafe.Add(ref a, 7 * plane + i), Unsafe.Add(ref b, 7 * plane + i));
+            }
+            var d = Sums.AsSpan(p0, Group);
+            d[0] = s0; d[1] = s1; d[2] = s2; d[3] = s3; d[4] = s4; d[5] = s5; d[6] = s6; d[7] = s7;
+        }
+    }
+
+    /// <summary>
+    /// Sixteen float planes in the lanes of one Vector512: each 16 × 16 block of terms (rows: planes, computed with one
+    /// rounding each; a one-input term is taken after the transpose, of the transposed values) is transposed in
+    /// registers and its columns added in increasing position order, so lane q is plane q's sequential chain; the tail
+    /// positions are added after, in order.
+    /// </summary>
+    private struct Sixteen<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        public T[] A, B, Sums;
+        public int Plane;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int g)
+        {
+            int plane = Plane, p0 = g * 16;
+            bool two = TTerm.TwoInputs;
+            if (typeof(T) != typeof(float) || (long)(p0 + 16) * plane > B.Length || (two && (long)(p0 + 16) * plane > A.Length)
+                || p0 + 16 > Sums.Length)
+                throw new InvalidOperationException("plane reduction internal error: planes out of range.");
+            ref float b = ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(B), p0 * plane));
+            ref float a = ref two ? ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(A), p0 * plane)) : ref b;
+            Span<float> terms = stackalloc float[256];
+            Span<float> block = stackalloc float[256];
+            ref float tr = ref MemoryMarshal.GetReference(terms);
+            ref float br = ref MemoryMarshal.GetReference(block);
+            var acc = Vector512<float>.Zero;
+            int i = 0;
+            if (two)
+                for (; i + 16 <= plane; i += 16)
+                {
+                    for (int q = 0; q < 16; q++)
+                    {
+                        nuint o = (nuint)(q * plane + i);
+                        TTerm.Invoke(Vector512.LoadUnsafe(ref a, o), Vector512.LoadUnsafe(ref b, o)).StoreUnsafe(ref tr, (nuint)(q * 16));
+                    }
+                    // block[j·16 + q] = terms[q·16 + j]
+                    Ops.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
+                    for (int j = 0; j < 16; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
+                }
+            else
+                for (; i + 16 <= plane; i += 16)
+                {
+                    // block[j·16 + q] = b[plane q, position i + j]; the term is elementwise, so it is taken after.
+                    Ops.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, i), plane, ref br, 16);
+                    for (int j = 0; j < 16; j++)
+                    {
+                        var v = Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
+                        acc += TTerm.Invoke(v, v);
+                    }
+                }
+            Span<float> lanes = stackalloc float[16];
+            acc.CopyTo(lanes);
+            T[] av = two ? A : B, bv = B;
+            for (int q = 0; q < 16; q++)
+            {
+                T sum = Unsafe.As<float, T>(ref lanes[q]);
+                int o = (p0 + q) * plane;
+                for (int k = i; k < plane; k++) sum += TTerm.Invoke(av[o + k], bv[o + k]);
+                Sums[p0 + q] = sum;
+            }
+        }
+    }
+}

@@ -1,72 +1,59 @@
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 using BenchmarkDotNet.Attributes;
 
 namespace Attention.Benchmarks;
 
-/// <summary>
-/// GCT l2 on [8, 256, 28, 28] (issue 6). libtorch 2.10 float32 on the 2-core machine: forward 0.65 ms, forward +
-/// backward 2.82 ms; the target is at most half of each. Run: <c>dotnet run -c Release --project Attention.Benchmarks
-/// -- --filter *Gct*</c>.
-/// </summary>
+/// <summary>GCT l2 on [8, 256, 28, 28]: the one GCT layer, float32 and the float64 oracle (the same code).</summary>
 [MemoryDiagnoser]
 public class GctBenchmarks
 {
     private const int N = 8, C = 256, H = 28, W = 28;
-    private GatedChannelTransformation<float> _m32 = null!;
-    private GatedChannelTransformation<double> _m64 = null!;
-    private DenseTensor<float> _x32 = null!, _dy32 = null!, _y32 = null!, _dx32 = null!;
+    private Network<float> _net = null!;
+    private Network<double> _net64 = null!;
+    private DenseTensor<float> _x = null!, _dy = null!;
     private DenseTensor<double> _x64 = null!, _dy64 = null!;
-    private readonly GctFastWorkspace _ws = new();
 
-    /// <summary>Random inputs and parameters (fixed seed).</summary>
+    /// <summary>Builds random inputs and parameters.</summary>
     [GlobalSetup]
     public void Setup()
     {
-        var rng = new Random(42);
-        _m64 = new GatedChannelTransformation<double>(C);
-        for (int c = 0; c < C; c++)
+        Compute.MaxThreads = 2;
+        var rng = new Random(1);
+        DenseTensor<double> R(double lo, double hi, params int[] s)
         {
-            _m64.Alpha.Data[c] = 0.5 + rng.NextDouble();
-            _m64.Gamma.Data[c] = rng.NextDouble() * 2 - 1;
-            _m64.Beta.Data[c] = rng.NextDouble() - 0.5;
+            var t = new DenseTensor<double>(s);
+            for (int i = 0; i < t.Length; i++) t.Data[i] = lo + (hi - lo) * rng.NextDouble();
+            return t;
         }
-        _m32 = new GatedChannelTransformation<float>(_m64.Alpha.Cast<float>(), _m64.Gamma.Cast<float>(), _m64.Beta.Cast<float>());
-        _x64 = new DenseTensor<double>(N, C, H, W);
-        _dy64 = new DenseTensor<double>(N, C, H, W);
-        for (int i = 0; i < _x64.Length; i++)
-        {
-            _x64.Data[i] = rng.NextDouble() * 2 - 1;
-            _dy64.Data[i] = rng.NextDouble() * 2 - 1;
-        }
-        _x32 = _x64.Cast<float>();
-        _dy32 = _dy64.Cast<float>();
-        _y32 = _x32.ZerosLike();
-        _dx32 = _x32.ZerosLike();
-        GatedChannelTransformationFast.Forward(_m32, _x32, _y32, _ws);
+        var state = new TensorSet<double>("bench");
+        state.Set("alpha", R(0.5, 1.5, 1, C, 1, 1));
+        state.Set("gamma", R(-1, 1, 1, C, 1, 1));
+        state.Set("beta", R(-0.5, 0.5, 1, C, 1, 1));
+        _net64 = new Network<double>("gct", new GctLayer<double>(C));
+        _net64.LoadStateDict(state);
+        _net = new Network<float>("gct", new GctLayer<float>(C));
+        _net.LoadStateDict(state.Cast<float>());
+        _x64 = R(-1, 1, N, C, H, W);
+        _dy64 = R(-1, 1, N, C, H, W);
+        _x = _x64.Cast<float>();
+        _dy = _dy64.Cast<float>();
     }
 
-    /// <summary>float32 fast path: y.</summary>
+    /// <summary>Float32 forward.</summary>
     [Benchmark(Baseline = true)]
-    public GctFastWorkspace Float32Forward() => GatedChannelTransformationFast.Forward(_m32, _x32, _y32, _ws);
+    public object Float32Forward() => _net.Forward(_x, new Pass<float> { RecordTape = false, Kernels = KernelPath.Fast });
 
-    /// <summary>float32 fast path: y, x.grad and α, γ, β gradients, fused.</summary>
+    /// <summary>Float32 forward, then backward.</summary>
     [Benchmark]
-    public GctGradients<float> Float32ForwardBackward() => GatedChannelTransformationFast.ForwardBackward(_m32, _x32, _dy32, _y32, _dx32, _ws);
+    public object Float32ForwardBackward() => _net.Run(_x, _dy, training: false, KernelPath.Fast);
 
-    /// <summary>float32 fast path: forward then the separate backward.</summary>
+    /// <summary>Float64 forward.</summary>
     [Benchmark]
-    public GctGradients<float> Float32ForwardThenBackward()
-    {
-        GatedChannelTransformationFast.Forward(_m32, _x32, _y32, _ws);
-        return GatedChannelTransformationFast.Backward(_m32, _x32, _dy32, _dx32, _ws);
-    }
+    public object Float64Forward() => _net64.Forward(_x64);
 
-    /// <summary>float64 oracle: y.</summary>
+    /// <summary>Float64 forward, then backward.</summary>
     [Benchmark]
-    public GctForward<double> Float64Forward() => _m64.Forward(_x64);
-
-    /// <summary>float64 oracle: forward then backward.</summary>
-    [Benchmark]
-    public GctGradients<double> Float64ForwardBackward() => _m64.Backward(_m64.Forward(_x64), _dy64);
+    public object Float64ForwardBackward() => _net64.Run(_x64, _dy64, training: false);
 }

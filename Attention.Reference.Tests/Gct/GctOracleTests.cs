@@ -1,5 +1,5 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 using Xunit.Abstractions;
@@ -154,7 +154,7 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         double[] x = [0.5, -1.0, 2.0, 0.25];
         double[] alpha = [1.5, 0.75], gamma = [0.8, -1.2], beta = [0.1, -0.3];
         var xt = new DenseTensor<double>((double[])x.Clone(), 1, 2, 1, 2);
-        var m = new GatedChannelTransformation<double>(
+        var m = new GctModule<double>(
             new DenseTensor<double>(alpha, 1, 2, 1, 1), new DenseTensor<double>(gamma, 1, 2, 1, 1), new DenseTensor<double>(beta, 1, 2, 1, 1), eps);
         var fw = m.Forward(xt);
         double e0 = Math.Sqrt(x[0] * x[0] + x[1] * x[1] + eps) * alpha[0];
@@ -168,7 +168,7 @@ public sealed class GctOracleTests(ITestOutputHelper output)
     [Fact]
     public void NewModuleHasTheAuthorsInitialisationAndIsTheIdentity()
     {
-        var m = new GatedChannelTransformation<double>(4);
+        var m = new GctModule<double>(4);
         Assert.Equal(GctMode.L2, m.Mode);
         Assert.Equal(1e-5, m.Epsilon);
         Assert.False(m.AfterRelu);
@@ -226,13 +226,57 @@ public sealed class GctOracleTests(ITestOutputHelper output)
     [Fact]
     public void ZeroChannelsGiveEmptyOutputs()
     {
-        var m = new GatedChannelTransformation<double>(0);
+        var m = new GctModule<double>(0);
         var x = new DenseTensor<double>(2, 0, 3, 3);
         var fw = m.Forward(x);
         Assert.Equal(0, fw.Y.Length);
         var g = m.Backward(fw, x.ZerosLike());
         Assert.Equal(0, g.X.Length);
         Assert.Equal([1, 0, 1, 1], g.Alpha.ShapeArray());
+    }
+
+    /// <summary>
+    /// The elementwise passes run lane by lane (Vector&lt;T&gt;) and must give the scalar formulas' bits: y = x·gate
+    /// (Eq. (gct.9)) and ∂x = ∂y·gate + x·2∂S (gct.19) or + sgn(x)·∂S / + ∂S (gct.20), each product and the sum rounded
+    /// as written, for float and double, with NaN, ±∞ and ±0 in x.
+    /// </summary>
+    [Theory]
+    [InlineData("l2", false)]
+    [InlineData("l1", false)]
+    [InlineData("l1", true)]
+    public void ElementwisePassesAreTheScalarFormulasBitForBit(string mode, bool afterRelu)
+    {
+        var gc = GctTestData.Case(41, mode, afterRelu, 2, 3, 5, 7);
+        var x = gc.Inputs.Get("x");
+        x.Data[3] = -0.0;
+        x.Data[9] = 0.0;
+        if (!afterRelu) x.Data[40] = -2.5;
+        Check<double>();
+        Check<float>();
+
+        void Check<T>() where T : System.Numerics.IFloatingPointIeee754<T>
+        {
+            var m = GctTestData.Module<T>(gc);
+            var xt = x.Cast<T>();
+            var dy = gc.Inputs.Get("y.grad").Cast<T>();
+            var trace = new TraceLog();
+            var fw = m.Forward(xt, trace);
+            var g = m.Backward(fw, dy, trace);
+            var dS = trace.Steps.Single(st => st.Name == "dS").Value.Cast<T>();
+            int planes = fw.Gate.Length, plane = xt.Length / planes;
+            T two = T.CreateTruncating(2);
+            for (int p = 0; p < planes; p++)
+                for (int i = p * plane; i < (p + 1) * plane; i++)
+                {
+                    T gate = fw.Gate.Data[p], ds = dS.Data[p];
+                    T y = xt.Data[i] * gate;
+                    T dx = mode == "l2" ? dy.Data[i] * gate + xt.Data[i] * (two * ds)
+                        : afterRelu ? dy.Data[i] * gate + ds
+                        : dy.Data[i] * gate + Attention.Reference.Ops.Activations.AbsGrad(xt.Data[i]) * ds;
+                    Assert.True(y.Equals(fw.Y.Data[i]) && T.IsNegative(y) == T.IsNegative(fw.Y.Data[i]), $"{typeof(T).Name} y[{i}]");
+                    Assert.True(dx.Equals(g.X.Data[i]) && T.IsNegative(dx) == T.IsNegative(g.X.Data[i]), $"{typeof(T).Name} x.grad[{i}]");
+                }
+        }
     }
 
     [Fact]
@@ -245,7 +289,7 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         var defined = System.Text.RegularExpressions.Regex.Matches(doc, @"\\tag\{(gct\.\d+)\}").Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(defined.Count, defined.Distinct().Count());
         Assert.Equal(Enumerable.Range(1, defined.Count).Select(i => $"gct.{i}"), defined);
-        var sources = new[] { "Modules/GatedChannelTransformation.cs", "Modules/GatedChannelTransformationFast.cs", "Cases/GctCaseModule.cs" }
+        var sources = new[] { "Ops/Gct.cs", "Cases/GctCaseModule.cs" }
             .Select(f => File.ReadAllText(Path.Combine(root.FullName, "Attention.Reference", f)));
         var cited = sources.SelectMany(src => System.Text.RegularExpressions.Regex.Matches(src, @"gct\.\d+").Select(m => m.Value)).Distinct().ToList();
         Assert.NotEmpty(cited);

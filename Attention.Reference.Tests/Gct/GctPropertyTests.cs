@@ -1,5 +1,5 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using FsCheck;
 using FsCheck.Xunit;

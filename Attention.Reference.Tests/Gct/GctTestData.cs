@@ -1,5 +1,6 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Gct;
@@ -36,8 +37,12 @@ internal static class GctTestData
         return new GeneratedCase($"gct_{mode}{(afterRelu ? "_after_relu" : "")}_{n}x{c}x{h}x{w}", config, inputs, ps);
     }
 
-    public static GatedChannelTransformation<T> Module<T>(GeneratedCase c) where T : System.Numerics.IFloatingPointIeee754<T> =>
-        GctCaseModule.Build(c.Config, c.Parameters.Cast<T>());
+    public static GctModule<T> Module<T>(GeneratedCase c) where T : System.Numerics.IFloatingPointIeee754<T>
+    {
+        var (_, epsilon, mode, afterRelu) = GctCaseModule.ParseOptions(c.Config);
+        var ps = c.Parameters.Cast<T>();
+        return new GctModule<T>(ps.Get("alpha"), ps.Get("gamma"), ps.Get("beta"), epsilon, mode, afterRelu);
+    }
 
     /// <summary>max |a − e| / max |e| over a tensor (0 when both are zero).</summary>
     public static double RelMaxError(DenseTensor<double> expected, DenseTensor<float> actual)
@@ -51,4 +56,31 @@ internal static class GctTestData
         }
         return maxE == 0 ? maxD : maxD / maxE;
     }
+}
+
+/// <summary>A GCT's parameters and hyper-parameters with the spec op (<see cref="Ops.Gct"/>) as methods, for the tests.</summary>
+internal sealed class GctModule<T> where T : System.Numerics.IFloatingPointIeee754<T>
+{
+    /// <summary>The authors' initialisation (α = 1, γ = 0, β = 0), validated as the layer validates it.</summary>
+    public GctModule(int channels, double epsilon = Ops.Gct.DefaultEpsilon, GctMode mode = GctMode.L2, bool afterRelu = false)
+    {
+        var layer = new GctLayer<T>(channels, epsilon, mode, afterRelu);
+        (Alpha, Gamma, Beta, Epsilon, Mode, AfterRelu) = (layer.Alpha.Value, layer.Gamma.Value, layer.Beta.Value, epsilon, mode, afterRelu);
+    }
+
+    public GctModule(DenseTensor<T> alpha, DenseTensor<T> gamma, DenseTensor<T> beta, double epsilon = Ops.Gct.DefaultEpsilon,
+        GctMode mode = GctMode.L2, bool afterRelu = false) =>
+        (Alpha, Gamma, Beta, Epsilon, Mode, AfterRelu) = (alpha, gamma, beta, epsilon, mode, afterRelu);
+
+    public DenseTensor<T> Alpha { get; }
+    public DenseTensor<T> Gamma { get; }
+    public DenseTensor<T> Beta { get; }
+    public double Epsilon { get; }
+    public GctMode Mode { get; }
+    public bool AfterRelu { get; }
+
+    public GctForward<T> Forward(DenseTensor<T> x, TraceLog? trace = null) =>
+        Ops.Gct.Forward(x, Alpha, Gamma, Beta, Epsilon, Mode, AfterRelu, null, trace);
+
+    public GctGradients<T> Backward(GctForward<T> fw, DenseTensor<T> dy, TraceLog? trace = null) => Ops.Gct.Backward(fw, dy, null, trace);
 }

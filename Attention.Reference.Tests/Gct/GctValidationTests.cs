@@ -1,5 +1,5 @@
 using Attention.Reference.Cases;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Gct;
@@ -24,7 +24,7 @@ public sealed class GctValidationTests
     public void DefaultsAreL2WithEpsilon1e5()
     {
         var (config, inputs, ps) = Valid();
-        var m = GctCaseModule.Build(config, ps);
+        var m = Assert.IsType<Attention.Reference.Layers.GctLayer<double>>(Gct.Build<double>(config));
         Assert.Equal(GctMode.L2, m.Mode);
         Assert.Equal(1e-5, m.Epsilon);
         Assert.False(m.AfterRelu);
@@ -53,9 +53,9 @@ public sealed class GctValidationTests
         var e = Assert.Throws<CaseFormatException>(() => Gct.Run(config, inputs, ps, RunOptions.Default));
         Assert.Contains("epsilon", e.Message);
         Assert.Contains("-1E-05", e.Message, StringComparison.OrdinalIgnoreCase);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new GatedChannelTransformation<double>(3, -1e-5));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new GatedChannelTransformation<double>(3, double.NaN));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new GatedChannelTransformation<double>(-1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Attention.Reference.Layers.GctLayer<double>(3, -1e-5));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Attention.Reference.Layers.GctLayer<double>(3, double.NaN));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Attention.Reference.Layers.GctLayer<double>(-1));
     }
 
     [Fact]

@@ -1,6 +1,6 @@
 using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Cases;
@@ -12,8 +12,6 @@ namespace Attention.Reference.Cases;
 /// </summary>
 public sealed class GctCaseModule : LayerCaseModule
 {
-    private static readonly string[] ParameterNames = ["alpha", "gamma", "beta"];
-
     /// <inheritdoc />
     public override string Name => "gct";
 
@@ -33,24 +31,10 @@ public sealed class GctCaseModule : LayerCaseModule
         if (!GctModes.Allowed.Contains(modeName))
             throw new CaseFormatException(
                 $"{config.Source}: unknown GCT mode '{modeName}'; allowed modes: {string.Join(", ", GctModes.Allowed.Select(m => $"'{m}'"))}.");
-        double epsilon = config.GetDouble("epsilon", GatedChannelTransformation<double>.DefaultEpsilon);
+        double epsilon = config.GetDouble("epsilon", Gct.DefaultEpsilon);
         if (!double.IsFinite(epsilon) || epsilon < 0)
             throw new CaseFormatException($"{config.Source}: 'epsilon' must be a finite number >= 0, got {CaseConfig.Invariant(epsilon)}.");
         return (channels, epsilon, GctModes.Parse(modeName), config.GetBool("after_relu", false));
-    }
-
-    /// <summary>Builds the module a case describes (float64 or float32 parameters, not copied).</summary>
-    /// <exception cref="CaseFormatException">Unknown keys, unknown mode, negative channels or ε.</exception>
-    /// <exception cref="ShapeMismatchException">A parameter is not <c>[1, channels, 1, 1]</c>.</exception>
-    public static GatedChannelTransformation<T> Build<T>(CaseConfig config, TensorSet<T> parameters) where T : IFloatingPointIeee754<T>
-    {
-        ArgumentNullException.ThrowIfNull(parameters);
-        var (channels, epsilon, mode, afterRelu) = ParseOptions(config);
-        parameters.RejectUnknown(ParameterNames);
-        var alpha = parameters.Get("alpha", 1, channels, 1, 1);
-        var gamma = parameters.Get("gamma", 1, channels, 1, 1);
-        var beta = parameters.Get("beta", 1, channels, 1, 1);
-        return new GatedChannelTransformation<T>(alpha, gamma, beta, epsilon, mode, afterRelu);
     }
 
     /// <inheritdoc />

@@ -69,17 +69,25 @@ internal static class PlaneReduce
     /// Fills <paramref name="sums"/> (one value per plane) from b and a (for a one-input term, pass b as a too).
     /// </summary>
     public static void Sums<TTerm, T>(T[] a, T[] b, int planes, int plane, T[] sums)
+        where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T> => Sums<TTerm, T>(a, b, 0, planes, plane, sums);
+
+    /// <summary>
+    /// The same for planes [<paramref name="first"/>, <paramref name="first"/> + <paramref name="planes"/>) only
+    /// (<paramref name="sums"/> indexed by plane, like the data): one sample of a batch, while its planes are in cache.
+    /// </summary>
+    public static void Sums<TTerm, T>(T[] a, T[] b, int first, int planes, int plane, T[] sums)
         where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
     {
-        long total = checked((long)planes * plane);
-        if (b.Length < total || (TTerm.TwoInputs && a.Length < total) || sums.Length < planes)
-            throw new ArgumentException($"plane reduction: {planes} planes of {plane} need {total} values.");
+        long end = checked((long)(first + planes) * plane);
+        if (first < 0 || planes < 0 || b.Length < end || (TTerm.TwoInputs && a.Length < end) || sums.Length < first + planes)
+            throw new ArgumentException($"plane reduction: planes {first}..{first + planes} of {plane} need {end} values.");
+        long work = (long)planes * plane;
         if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 16 && SimdWidth.Path == SimdPath.Vector512
             && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
-            Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane }, total);
+            Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, work);
         else
             Compute.ForWork((planes + Eight<TTerm, T>.Group - 1) / Eight<TTerm, T>.Group,
-                new Eight<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, Planes = planes }, total);
+                new Eight<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, Planes = planes, First = first }, work);
     }
 
     /// <summary>The specification: the plain loop, one plane after another.</summary>
@@ -101,12 +109,12 @@ internal static class PlaneReduce
     {
         public const int Group = 8;
         public T[] A, B, Sums;
-        public int Plane, Planes;
+        public int Plane, Planes, First;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int g)
         {
-            int p0 = g * Group, count = Math.Min(Group, Planes - p0), plane = Plane;
+            int p0 = First + g * Group, count = Math.Min(Group, First + Planes - p0), plane = Plane;
             bool two = TTerm.TwoInputs;
             if (count < Group)
             {
@@ -148,12 +156,12 @@ internal static class PlaneReduce
     private struct Sixteen<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
     {
         public T[] A, B, Sums;
-        public int Plane;
+        public int Plane, First;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int g)
         {
-            int plane = Plane, p0 = g * 16;
+            int plane = Plane, p0 = First + g * 16;
             bool two = TTerm.TwoInputs;
             if (typeof(T) != typeof(float) || (long)(p0 + 16) * plane > B.Length || (two && (long)(p0 + 16) * plane > A.Length)
                 || p0 + 16 > Sums.Length)

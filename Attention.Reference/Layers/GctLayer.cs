@@ -1,23 +1,25 @@
 using System.Numerics;
-using Attention.Reference.Modules;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Layers;
 
 /// <summary>
 /// The authors' <c>GCT(num_channels, epsilon=1e-5, mode='l2', after_relu=False)</c>: parameters <c>alpha</c>,
-/// <c>gamma</c>, <c>beta</c>, each [1, C, 1, 1] (initial 1, 0, 0: the identity). Forward and backward are
-/// <see cref="GatedChannelTransformation{T}"/>'s (docs/derivations/gct.md, Eqs. (gct.1)–(gct.20)); float32 on the
-/// fast path runs <see cref="GatedChannelTransformationFast"/>.
+/// <c>gamma</c>, <c>beta</c>, each [1, C, 1, 1] (initial 1, 0, 0: the identity). Forward and backward are the spec op
+/// <see cref="Gct"/>'s (docs/derivations/gct.md, Eqs. (gct.1)–(gct.20)), the same code for float64 and float32.
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     /// <summary>Creates the layer with the authors' initial values (channels ≥ 0: a case may hold zero channels).</summary>
-    public GctLayer(int channels, double epsilon = GatedChannelTransformation<double>.DefaultEpsilon, GctMode mode = GctMode.L2,
+    public GctLayer(int channels, double epsilon = Gct.DefaultEpsilon, GctMode mode = GctMode.L2,
         bool afterRelu = false)
     {
-        if (channels < 0) throw new ArgumentException($"GCT: num_channels must be at least 0, got {channels}.");
+        if (channels < 0) throw new ArgumentOutOfRangeException(nameof(channels), channels, $"GCT: num_channels must be at least 0, got {channels}.");
+        if (!double.IsFinite(epsilon) || epsilon < 0)
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"GCT epsilon must be a finite number >= 0, got {epsilon}.");
+        if (mode is not (GctMode.L2 or GctMode.L1)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown GCT mode.");
         Epsilon = epsilon;
         Mode = mode;
         AfterRelu = afterRelu;
@@ -42,8 +44,6 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     public override string Kind => "GCT";
 
-    private GatedChannelTransformation<T> Module() => new(Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu);
-
     /// <inheritdoc />
     protected override int[] OnInferShape(int[] input, ShapePlan plan)
     {
@@ -54,34 +54,19 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        if (pass.Kernels == KernelPath.Fast && typeof(T) == typeof(float) && pass.Trace is null)
-        {
-            var xf = (DenseTensor<float>)(object)x;
-            if (Inference && pass.InPlaceAllowed && !pass.RecordTape)
-            {
-                // Inference plan: the module (its parameters are fixed), the workspace and the output buffer are
-                // kept from one forward to the next (a GCT runs once per forward), so the forward allocates nothing.
-                _planModule ??= (GatedChannelTransformation<float>)(object)Module();
-                if (_planOutput is null || !_planOutput.HasShape(x.Shape)) _planOutput = new DenseTensor<float>(x.ShapeArray());
-                GatedChannelTransformationFast.Forward(_planModule, xf, _planOutput, _planWorkspace);
-                return (DenseTensor<T>)(object)_planOutput;
-            }
-            var mf = (GatedChannelTransformation<float>)(object)Module();
-            var yf = new DenseTensor<float>(x.ShapeArray());
-            var ws = GatedChannelTransformationFast.Forward(mf, xf, yf);
-            Save(pass, (object)(mf, xf, ws));
-            return (DenseTensor<T>)(object)yf;
-        }
-        var m = Module();
-        var f = m.Forward(x, pass.Trace);
-        if (pass.OnGate is not null) pass.OnGate(DisplayName, f.Gate);
+        // An inference plan keeps one output buffer (a GCT runs once per forward); otherwise the pass provides it.
+        // (and its per-channel state, so that a plan's forward allocates nothing).
+        bool plan = Inference && pass.InPlaceAllowed;
+        var y = plan ? PlanBuffer(ref _planOutput, x.Shape) : pass.Uninitialized(this, "y", x.ShapeArray());
+        var f = Gct.Forward(x, Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu, y, pass.Trace, plan ? _planState : null);
+        if (plan) _planState = f;
+        pass.OnGate?.Invoke(DisplayName, f.Gate);
         Save(pass, f);
         return f.Y;
     }
 
-    private GatedChannelTransformation<float>? _planModule;
-    private DenseTensor<float>? _planOutput;
-    private readonly GctFastWorkspace _planWorkspace = new();
+    private DenseTensor<T>? _planOutput;
+    private GctForward<T>? _planState;
 
     /// <inheritdoc />
     protected internal override bool OutputIsOwnBuffer => true;
@@ -122,15 +107,8 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnBackward(DenseTensor<T> dy, Pass<T> pass)
     {
-        var saved = Restore<object>(pass);
-        GctGradients<T> g;
-        if (saved is GctForward<T> f) g = f.Module.Backward(f, dy, pass.Trace);
-        else
-        {
-            var (mf, xf, ws) = ((GatedChannelTransformation<float>, DenseTensor<float>, GctFastWorkspace))saved;
-            var dx = new DenseTensor<float>(xf.ShapeArray());
-            g = (GctGradients<T>)(object)GatedChannelTransformationFast.Backward(mf, xf, (DenseTensor<float>)(object)dy, dx, ws);
-        }
+        var f = Restore<GctForward<T>>(pass);
+        var g = Gct.Backward(f, dy, pass.Uninitialized(this, "dx", f.X.ShapeArray()), pass.Trace);
         Alpha.Accumulate(g.Alpha);
         Gamma.Accumulate(g.Gamma);
         Beta.Accumulate(g.Beta);

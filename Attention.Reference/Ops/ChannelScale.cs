@@ -30,6 +30,18 @@ public static class ChannelScale
     }
 
     /// <summary>
+    /// Eq. (se.7) for planes [<paramref name="first"/>, <paramref name="first"/> + <paramref name="planes"/>) of
+    /// <paramref name="plane"/> elements: y = x · s[p] (one sample of a batch, while its planes are in cache).
+    /// </summary>
+    public static void Forward<T>(T[] x, T[] s, T[] y, int first, int planes, int plane) where T : IFloatingPointIeee754<T>
+    {
+        long end = checked((long)(first + planes) * plane);
+        if (first < 0 || planes < 0 || x.Length < end || y.Length < end || s.Length < first + planes)
+            throw new ArgumentException($"channel scale: planes {first}..{first + planes} of {plane} out of range.");
+        Compute.ForWork(planes, new Scale<T> { X = x, Y = y, S = s, Plane = plane, First = first }, (long)planes * plane);
+    }
+
+    /// <summary>
     /// Eq. (se.8): ds[p] = Σ_i dy[p·P + i]·x[p·P + i] for every plane p, sequential in i from +0 (P = H·W).
     /// </summary>
     public static void PlaneDots<T>(DenseTensor<T> dy, DenseTensor<T> x, T[] ds) where T : IFloatingPointIeee754<T>
@@ -64,11 +76,12 @@ public static class ChannelScale
     {
         public T[] X, Y, S;
         public T[]? A;
-        public int Plane;
+        public int Plane, First;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int p)
+        public readonly void Invoke(int i)
         {
+            int p = First + i;
             var x = X.AsSpan(p * Plane, Plane);
             var y = Y.AsSpan(p * Plane, Plane);
             if (A is null) SpanArithmetic.Scale(x, S[p], y);

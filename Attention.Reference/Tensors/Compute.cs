@@ -81,6 +81,27 @@ public static class Compute
     }
 
     /// <summary>
+    /// Runs <paramref name="body"/> for every sample of a batch of <paramref name="n"/>: in parallel over samples when
+    /// there are at least as many as threads (each sample's passes then run on one thread, so a second pass over its
+    /// planes finds them in that core's cache; loops inside the body run on that thread), else one sample after
+    /// another, each body's own loops split over the threads. Bodies must write disjoint outputs.
+    /// </summary>
+    public static void PerSample(int n, Action<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (MaxThreads > 1 && n >= MaxThreads) For(n, body);
+        else for (int i = 0; i < n; i++) body(i);
+    }
+
+    /// <summary><see cref="PerSample(int, Action{int})"/> with the body as a struct (nothing allocated per call).</summary>
+    public static void PerSample<TBody>(int n, in TBody body) where TBody : struct, IForBody
+    {
+        if (MaxThreads > 1 && n >= MaxThreads) { For(n, in body); return; }
+        var b = body;
+        for (int i = 0; i < n; i++) b.Invoke(i);
+    }
+
+    /// <summary>
     /// Runs <paramref name="action"/> with <see cref="MaxThreads"/> = <paramref name="threads"/> for the calling flow
     /// only (other threads are unaffected), then restores it.
     /// </summary>

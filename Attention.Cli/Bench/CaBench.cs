@@ -1,13 +1,13 @@
-using System.Numerics;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
 namespace Attention.Cli.Bench;
 
 /// <summary>
 /// <c>bench ca</c>: Coordinate Attention on [8, 256, 28, 28] (mip = 8, BatchNorm in eval mode), forward and
-/// forward + backward; float32 runs the fast path, float64 the oracle. libtorch 2.10 on the 2-core machine, float32:
-/// forward 1.78 ms, forward + backward 7.17 ms.
+/// forward + backward through the one CA layer (<see cref="CoordAtt{T}"/>), float32 and float64 alike. libtorch 2.10 on
+/// the 2-core machine, float32: forward 1.78 ms, forward + backward 7.17 ms.
 /// </summary>
 public sealed class CaBench : IBenchSuite
 {
@@ -24,67 +24,39 @@ public sealed class CaBench : IBenchSuite
     public IEnumerable<BenchResult> Run(BenchSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        // "ca_8x256x28x28_eval": float32 writes y and x.grad into buffers reused across calls (a training loop's steady
-        // state; libtorch's allocator also hands back recycled memory). "…_alloc": fresh outputs on every call, which in
-        // .NET costs page faults on a new 6.4 MB array each time. float64 (the oracle) always allocates.
         const string layer = "ca_8x256x28x28_eval";
         foreach (var dtype in settings.DTypes)
         {
-            var rows = new List<BenchResult>();
-            int saved = Compute.MaxThreads;
-            Compute.MaxThreads = settings.Threads;
-            try
-            {
-                if (dtype == "float32")
-                {
-                    var (x, g, p) = Make<float>();
-                    var y = x.ZerosLike();
-                    var dx = x.ZerosLike();
-                    rows.Add(new(layer, dtype, "forward",
-                        BenchTimer.MedianMs(() => CoordinateAttentionFast.Forward(x, p, training: false, output: y), settings.MinSeconds), null, settings.Threads));
-                    rows.Add(new(layer, dtype, "forward+backward",
-                        BenchTimer.MedianMs(() => CoordinateAttentionFast.Backward(CoordinateAttentionFast.Forward(x, p, training: false, output: y), g, dx), settings.MinSeconds), null, settings.Threads));
-                    rows.Add(new(layer + "_alloc", dtype, "forward",
-                        BenchTimer.MedianMs(() => CoordinateAttentionFast.Forward(x, p, training: false), settings.MinSeconds), null, settings.Threads));
-                    rows.Add(new(layer + "_alloc", dtype, "forward+backward",
-                        BenchTimer.MedianMs(() => CoordinateAttentionFast.Backward(CoordinateAttentionFast.Forward(x, p, training: false), g), settings.MinSeconds), null, settings.Threads));
-                }
-                else if (dtype == "float64")
-                {
-                    var (x, g, p) = Make<double>();
-                    rows.Add(new(layer + "_alloc", dtype, "forward",
-                        BenchTimer.MedianMs(() => CoordinateAttention.Forward(x, p, training: false), settings.MinSeconds), null, settings.Threads));
-                    rows.Add(new(layer + "_alloc", dtype, "forward+backward",
-                        BenchTimer.MedianMs(() => CoordinateAttention.Backward(CoordinateAttention.Forward(x, p, training: false), g), settings.MinSeconds), null, settings.Threads));
-                }
-                else throw new ArgumentException($"unknown dtype '{dtype}'; expected float32 or float64.");
-            }
-            finally
-            {
-                Compute.MaxThreads = saved;
-            }
-            foreach (var r in rows) yield return r;
+            if (dtype == "float32") foreach (var r in Measure<float>(KernelPath.Fast)) yield return r;
+            else if (dtype == "float64") foreach (var r in Measure<double>(KernelPath.Oracle)) yield return r;
+            else throw new ArgumentException($"unknown dtype '{dtype}'; expected float32 or float64.");
         }
-    }
 
-    /// <summary>Seeded random input, upstream gradient and parameters for the benchmark shape.</summary>
-    public static (DenseTensor<T> X, DenseTensor<T> G, CoordinateAttentionParameters<T> P) Make<T>() where T : IFloatingPointIeee754<T>
-    {
-        var rng = new Random(2021);
-        int mip = CoordinateAttention.DefaultMip(C);
-        DenseTensor<T> R(double scale, double offset, params int[] shape)
+        IEnumerable<BenchResult> Measure<T>(KernelPath kernels) where T : System.Numerics.IFloatingPointIeee754<T>
         {
-            var t = new DenseTensor<T>(shape);
-            for (int i = 0; i < t.Length; i++) t.Data[i] = T.CreateChecked(offset + scale * (rng.NextDouble() * 2 - 1));
-            return t;
+            var rng = new Random(42);
+            const int mip = 8;
+            var net = new Network<T>("ca", CoordAtt<T>.CoordAttPy(C, mip));
+            var state = new TensorSet<T>("bench");
+            state.Set("conv1.weight", LayerTimer.Random<T>(rng, 1 / Math.Sqrt(C), mip, C, 1, 1));
+            state.Set("conv1.bias", LayerTimer.Random<T>(rng, 0.1, mip));
+            state.Set("bn1.weight", LayerTimer.Random<T>(rng, 1, mip));
+            state.Set("bn1.bias", LayerTimer.Random<T>(rng, 0.1, mip));
+            state.Set("bn1.running_mean", LayerTimer.Random<T>(rng, 0.1, mip));
+            var rv = LayerTimer.Random<T>(rng, 0.5, mip);
+            for (int i = 0; i < mip; i++) rv.Data[i] = T.One + T.Abs(rv.Data[i]);
+            state.Set("bn1.running_var", rv);
+            state.Set("conv_h.weight", LayerTimer.Random<T>(rng, 1 / Math.Sqrt(mip), C, mip, 1, 1));
+            state.Set("conv_h.bias", LayerTimer.Random<T>(rng, 0.1, C));
+            state.Set("conv_w.weight", LayerTimer.Random<T>(rng, 1 / Math.Sqrt(mip), C, mip, 1, 1));
+            state.Set("conv_w.bias", LayerTimer.Random<T>(rng, 0.1, C));
+            net.LoadStateDict(state);
+            var x = LayerTimer.Random<T>(rng, 1.0, N, C, H, W);
+            var dy = LayerTimer.Random<T>(rng, 1.0, N, C, H, W);
+            string dtype = typeof(T) == typeof(float) ? "float32" : "float64";
+            yield return new BenchResult(layer, dtype, "forward", LayerTimer.Forward(net.Root, x, kernels, settings), null, settings.Threads);
+            yield return new BenchResult(layer, dtype, "forward+backward", LayerTimer.ForwardBackward(net.Root, x, dy, kernels, settings), null,
+                settings.Threads);
         }
-        var p = new CoordinateAttentionParameters<T>
-        {
-            Conv1Weight = R(1.0 / Math.Sqrt(C), 0, mip, C), Conv1Bias = R(0.1, 0, mip),
-            BnWeight = R(0.2, 1, mip), BnBias = R(0.2, 0, mip), BnRunningMean = R(0.1, 0, mip), BnRunningVar = R(0.2, 1, mip),
-            ConvHWeight = R(1.0 / Math.Sqrt(mip), 0, C, mip), ConvHBias = R(0.1, 0, C),
-            ConvWWeight = R(1.0 / Math.Sqrt(mip), 0, C, mip), ConvWBias = R(0.1, 0, C),
-        };
-        return (R(1, 0, N, C, H, W), R(1, 0, N, C, H, W), p);
     }
 }

@@ -1,7 +1,7 @@
 using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
-using Attention.Reference.Modules;
+using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 using FsCheck;
@@ -175,8 +175,8 @@ public class CaTests(ITestOutputHelper output)
             BnRunningMean = p.BnRunningMean, BnRunningVar = p.BnRunningVar,
             ConvHWeight = p.ConvWWeight, ConvHBias = p.ConvWBias, ConvWWeight = p.ConvHWeight, ConvWBias = p.ConvHBias,
         };
-        var y = CoordinateAttention.Forward(x, p, training).Y;
-        var yt = CoordinateAttention.Forward(xt, pt, training).Y;
+        var y = CaRun.Forward(x, p, training).Y;
+        var yt = CaRun.Forward(xt, pt, training).Y;
         bool ok = true;
         for (int i = 0; i < n; i++) for (int k = 0; k < c; k++) for (int a = 0; a < h; a++) for (int b = 0; b < w; b++)
             ok &= Math.Abs(y[i, k, a, b] - yt[i, k, b, a]) <= 1e-12 * (1 + Math.Abs(y[i, k, a, b]));
@@ -196,8 +196,8 @@ public class CaTests(ITestOutputHelper output)
         double s = 0.25 + 3 * rng.NextDouble();
         var xs = x.Clone();
         for (int i = 0; i < xs.Length; i++) xs.Data[i] *= s;
-        var y = CoordinateAttention.Forward(x, p, true, eps: 0).Y;
-        var ys = CoordinateAttention.Forward(xs, p, true, eps: 0).Y;
+        var y = CaRun.Forward(x, p, true, eps: 0).Y;
+        var ys = CaRun.Forward(xs, p, true, eps: 0).Y;
         bool ok = true;
         for (int i = 0; i < y.Length; i++)
         {
@@ -275,8 +275,8 @@ public class CaTests(ITestOutputHelper output)
         var p = RandomParams(rng, c, 8);
         var x = RandomTensor(rng, n, c, h, w);
         var g = RandomTensor(rng, n, c, h, w);
-        var f64 = CoordinateAttention.Forward(x, p, training);
-        var g64 = CoordinateAttention.Backward(f64, g);
+        var f64 = CaRun.Forward(x, p, training);
+        var g64 = CaRun.Backward(f64, g);
         void Near(SimdPath path, DenseTensor<double> e, DenseTensor<float> a, string what, DenseTensor<double>? scaleOf = null)
         {
             double max = (scaleOf ?? e).Data.Max(Math.Abs), worst = 0;
@@ -289,8 +289,8 @@ public class CaTests(ITestOutputHelper output)
         {
             var (f32, g32) = SimdWidth.With(path, () =>
             {
-                var f = CoordinateAttentionFast.Forward(x.Cast<float>(), p.Cast<float>(), training);
-                return (f, CoordinateAttentionFast.Backward(f, g.Cast<float>()));
+                var f = CaRun.Forward(x.Cast<float>(), p.Cast<float>(), training, kernels: KernelPath.Fast);
+                return (f, CaRun.Backward(f, g.Cast<float>()));
             });
             Near(path, f64.Y, f32.Y, "y");
             Near(path, f64.RunningVar, f32.RunningVar, "running_var");
@@ -304,30 +304,6 @@ public class CaTests(ITestOutputHelper output)
             Near(path, g64.ConvWWeight, g32.ConvWWeight, "conv_w.weight.grad");
             Near(path, g64.ConvWBias, g32.ConvWBias, "conv_w.bias.grad");
         }
-    }
-
-    [Fact]
-    public void CaFastPathWritesIntoGivenBuffersExactlyAsItAllocates()
-    {
-        var c = Case("ca_c12_h4_w6_train");
-        var x = c.Inputs.Get("x").Cast<float>();
-        var g = c.Inputs.Get("y.grad").Cast<float>();
-        var p = CoordinateAttentionTestParams(c).Cast<float>();
-        var a = CoordinateAttentionFast.Forward(x, p, true);
-        var ga = CoordinateAttentionFast.Backward(a, g);
-        var yBuf = x.ZerosLike();
-        var dxBuf = x.ZerosLike();
-        Array.Fill(yBuf.Data, float.NaN);
-        Array.Fill(dxBuf.Data, float.NaN);
-        var b = CoordinateAttentionFast.Forward(x, p, true, output: yBuf);
-        var gb = CoordinateAttentionFast.Backward(b, g, dxBuf);
-        Assert.Same(yBuf, b.Y);
-        Assert.Same(dxBuf, gb.X);
-        Bitwise.AssertIdentical(a.Y, b.Y, "y");
-        Bitwise.AssertIdentical(ga.X, gb.X, "x.grad");
-        Assert.Throws<ShapeMismatchException>(() => CoordinateAttentionFast.Forward(x, p, true, output: new DenseTensor<float>(1, 12, 4, 6)));
-        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Forward(x, p, true, output: x));
-        Assert.Throws<ArgumentException>(() => CoordinateAttentionFast.Backward(a, g, g));
     }
 
     private static CoordinateAttentionParameters<double> CoordinateAttentionTestParams(GeneratedCase c)
@@ -354,10 +330,76 @@ public class CaTests(ITestOutputHelper output)
         Assert.Equal([2, 12, 6], trace.Steps.Single(s => s.Name == "a_w").Value.ShapeArray());
         Assert.Contains("dx", names);
         Assert.All(trace.Steps.Skip(11), s => Assert.Equal("backward", s.Phase));
-        // Float32 with a trace runs the oracle generically, so the trace is available for both precisions.
+        // Float32 runs the same layer, so the trace is the same for both precisions.
         var t32 = new TraceLog();
         Module.Run(c.Config, c.Inputs.Cast<float>(), c.Parameters.Cast<float>(), new RunOptions { Trace = t32 });
         Assert.Equal(names, t32.Steps.Select(s => s.Name));
+    }
+
+    /// <summary>
+    /// The passes over x-sized tensors run in vector lanes or interleaved chains and must give the scalar formulas'
+    /// bits: the pools (Eqs. (ca.1)–(ca.2)), y = (x·a_w)·a_h (ca.10), ∂a_h, ∂a_w and the product path (ca.11)–(ca.13),
+    /// and ∂x with the pools' adjoints (ca.22); float and double, rows wider than a vector with a tail, ±0 in x.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void CaElementwisePassesAreTheScalarFormulasBitForBit(bool training)
+    {
+        var rng = new Random(17);
+        int n = 2, c = 5, h = 6, w = 21;
+        var p = RandomParams(rng, c, 8);
+        var x = RandomTensor(rng, n, c, h, w);
+        var g = RandomTensor(rng, n, c, h, w);
+        x.Data[5] = -0.0;
+        x.Data[6] = 0.0;
+        Check<double>();
+        Check<float>();
+
+        void Check<T>() where T : System.Numerics.IFloatingPointIeee754<T>
+        {
+            var xt = x.Cast<T>();
+            var gt = g.Cast<T>();
+            var trace = new TraceLog();
+            var net = new Reference.Models.Network<T>("ca", CoordAtt<T>.CoordAttPy(c, 8));
+            net.LoadStateDict(p.Cast<T>().StateDict());
+            var r = net.Run(xt, gt, training, trace: trace);
+            DenseTensor<T> Step(string name) => trace.Steps.Single(st => st.Name == name).Value.Cast<T>();
+            T[] ah = Step("a_h").Data, aw = Step("a_w").Data, xh = Step("x_h").Data, xw = Step("x_w").Data, dyCat = Step("dy_cat").Data;
+            T[] dah = Step("da_h").Data, daw = Step("da_w").Data, y = r.Tensors.Get("y").Data, dx = r.Tensors.Get("x.grad").Data;
+            T fw = T.CreateChecked(w), fh = T.CreateChecked(h);
+            void Same(T e, T a, string what) => Assert.True(e.Equals(a) && T.IsNegative(e) == T.IsNegative(a), $"{typeof(T).Name} {what}: {a} vs {e}");
+            for (int q = 0; q < n * c; q++)
+            {
+                for (int i = 0; i < h; i++)
+                {
+                    T sum = T.Zero, dsum = T.Zero;
+                    for (int j = 0; j < w; j++)
+                    {
+                        int k = (q * h + i) * w + j;
+                        sum += xt.Data[k];
+                        dsum += gt.Data[k] * (xt.Data[k] * aw[q * w + j]);
+                        Same(xt.Data[k] * aw[q * w + j] * ah[q * h + i], y[k], $"y[{k}]");
+                        T prod = gt.Data[k] * ah[q * h + i] * aw[q * w + j];
+                        Same(prod + dyCat[q * (h + w) + i] / fw + dyCat[q * (h + w) + h + j] / fh, dx[k], $"x.grad[{k}]");
+                    }
+                    Same(sum / fw, xh[q * h + i], $"x_h[{q}, {i}]");
+                    Same(dsum, dah[q * h + i], $"da_h[{q}, {i}]");
+                }
+                for (int j = 0; j < w; j++)
+                {
+                    T sum = T.Zero, dsum = T.Zero;
+                    for (int i = 0; i < h; i++)
+                    {
+                        int k = (q * h + i) * w + j;
+                        sum += xt.Data[k];
+                        dsum += gt.Data[k] * ah[q * h + i] * xt.Data[k];
+                    }
+                    Same(sum / fh, xw[q * w + j], $"x_w[{q}, {j}]");
+                    Same(dsum, daw[q * w + j], $"da_w[{q}, {j}]");
+                }
+            }
+        }
     }
 
     [Fact]

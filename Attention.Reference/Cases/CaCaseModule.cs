@@ -1,6 +1,5 @@
 using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Modules;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Cases;
@@ -17,15 +16,6 @@ public sealed class CaCaseModule : LayerCaseModule
 
     /// <inheritdoc />
     public override IReadOnlyList<string> ConfigKeys { get; } = ["channels", "out_channels", "mip", "reduction", "training", "eps", "momentum"];
-
-    private static readonly string[] ParamNames =
-    [
-        "conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var",
-        "conv_h.weight", "conv_h.bias", "conv_w.weight", "conv_w.bias",
-    ];
-
-    private static readonly string[] LearnableNames =
-        ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "conv_h.weight", "conv_h.bias", "conv_w.weight", "conv_w.bias"];
 
     /// <summary>The hyper-parameters of a case, validated.</summary>
     /// <param name="Channels">C.</param>
@@ -50,7 +40,7 @@ public sealed class CaCaseModule : LayerCaseModule
                 "by gates with out_channels channels (out = identity * a_w * a_h), which only broadcasts when they are equal.");
         int reduction = config.GetInt("reduction", 32);
         if (reduction < 1) throw new CaseFormatException($"{config.Source}: 'reduction' must be at least 1, got {reduction}.");
-        int mip = config.GetOptionalInt("mip") ?? CoordinateAttention.DefaultMip(channels, reduction);
+        int mip = config.GetOptionalInt("mip") ?? CoordAtt<double>.DefaultMip(channels, reduction);
         if (mip < 1) throw new CaseFormatException($"{config.Source}: 'mip' must be at least 1, got {mip}.");
         bool training = config.GetBool("training");
         double eps = config.GetDouble("eps", 1e-5);
@@ -64,7 +54,7 @@ public sealed class CaCaseModule : LayerCaseModule
     public override Layer<T> Build<T>(CaseConfig config)
     {
         var s = Parse(config);
-        return new CoordAttLayer<T>(s.Channels, s.Mip, s.Eps, s.Momentum);
+        return CoordAtt<T>.CoordAttPy(s.Channels, s.Mip, s.Eps, s.Momentum);
     }
 
     /// <inheritdoc />
@@ -86,7 +76,7 @@ public sealed class CaCaseModule : LayerCaseModule
         foreach (var v in variants)
         {
             var rng = new Random(seed + 7919 * k++);
-            int mip = v.Mip ?? CoordinateAttention.DefaultMip(v.C, v.Reduction);
+            int mip = v.Mip ?? CoordAtt<double>.DefaultMip(v.C, v.Reduction);
             var entries = new List<(string, object)> { ("channels", v.C), ("out_channels", v.C) };
             if (v.Mip is { } m) entries.Add(("mip", m));
             else entries.Add(("reduction", v.Reduction));

@@ -135,7 +135,7 @@ public sealed class CoordAttCaseModule : LayerCaseModule
         int oup = config.GetInt("oup", inp);
         if (oup != inp) throw new CaseFormatException($"{config.Source}: 'oup' ({oup}) must equal 'inp' ({inp}): y = x · a_w · a_h only broadcasts then.");
         config.GetBool("training");
-        return new CoordAttMbv2<T>(inp, oup, ActivationNames.Positive(config, "groups", config.GetInt("groups", 32)));
+        return CoordAtt<T>.Mbv2Ca(inp, oup, ActivationNames.Positive(config, "groups", config.GetInt("groups", 32)));
     }
 
     /// <inheritdoc />

@@ -51,6 +51,12 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     /// <summary>The running variance.</summary>
     public Parameter<T> RunningVar { get; }
 
+    /// <summary>
+    /// The derivation's (equation, name) of the batch mean and variance a training-mode forward records in the pass's
+    /// trace (Coordinate Attention's bn1), or null.
+    /// </summary>
+    internal ((string Equation, string Name) Mean, (string Equation, string Name) Var)? TraceBatchStatistics { get; init; }
+
     /// <inheritdoc />
     public override string Kind => "BatchNorm2d";
 
@@ -72,6 +78,11 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
             return BatchNorm2d.ForwardEval(x, Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, name);
         }
         var r = BatchNorm2d.ForwardTrain(x, Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, Momentum, name);
+        if (TraceBatchStatistics is var ((meq, mname), (veq, vname)))
+        {
+            pass.Trace?.Forward(meq, mname, r.Mean);
+            pass.Trace?.Forward(veq, vname, r.Var);
+        }
         RunningMean.Value = r.RunningMean;
         RunningVar.Value = r.RunningVar;
         Save(pass, (x, r));

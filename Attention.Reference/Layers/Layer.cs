@@ -539,6 +539,15 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
         if (pass.RecordTape) pass.Save(this, state!);
     }
 
+    /// <summary>
+    /// Drops what this layer's most recent forward call saved, for a parent that computes this child's adjoint fused
+    /// with its own (Coordinate Attention's pools) instead of calling <see cref="Backward"/>.
+    /// </summary>
+    internal void DropSaved(Pass<T> pass)
+    {
+        if (pass.RecordTape) pass.Restore<object>(this);
+    }
+
     /// <summary>The state the matching forward call saved.</summary>
     protected TState Restore<TState>(Pass<T> pass) => pass.Restore<TState>(this);
 

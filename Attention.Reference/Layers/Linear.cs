@@ -129,8 +129,8 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>
     /// One image's block of up to four output features: each output (and position) a dot product in increasing input
-    /// order from 0, then + bias. Four independent chains run side by side (four outputs when there is one position,
-    /// else four positions) so the add latency is hidden; each chain's additions are the plain loop's.
+    /// order from 0, then + bias. Independent chains run side by side — four outputs when there is one position, else
+    /// the positions in vector lanes (then four at a time for the tail) — so each chain's additions are the plain loop's.
     /// </summary>
     private struct Rows : IForBody
     {
@@ -165,9 +165,18 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 yd[y0 + 3] = b is null ? a3 : a3 + b[o0 + 3];
                 return;
             }
+            int lanes = Vector<T>.IsSupported && Vector.IsHardwareAccelerated ? Vector<T>.Count : int.MaxValue;
             for (int o = o0; o < o1; o++)
             {
                 int q = 0, yo = (i0 * outF + o) * p;
+                // Positions in vector lanes: each lane is one output's chain over i ascending, the plain loop's.
+                for (; q + lanes <= p; q += lanes)
+                {
+                    var acc = Vector<T>.Zero;
+                    for (int i = 0; i < inF; i++) acc += new Vector<T>(w[o * inF + i]) * new Vector<T>(xd, (i0 * inF + i) * p + q);
+                    if (b is not null) acc += new Vector<T>(b[o]);
+                    acc.CopyTo(yd, yo + q);
+                }
                 for (; q + Block <= p; q += Block)
                 {
                     T a0 = T.Zero, a1 = T.Zero, a2 = T.Zero, a3 = T.Zero;
@@ -286,7 +295,27 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         long work = (long)n * inF * outF * p;
         Compute.ForWork(outF, o =>
         {
-            for (int i = 0; i < inF; i++)
+            int i = 0;
+            // Four input features side by side: four independent chains, each the plain loop's (s, then q, ascending).
+            for (; i + 4 <= inF; i += 4)
+            {
+                T a0 = T.Zero, a1 = T.Zero, a2 = T.Zero, a3 = T.Zero;
+                for (int s = 0; s < n; s++)
+                    for (int q = 0; q < p; q++)
+                    {
+                        T g = gd[(s * outF + o) * p + q];
+                        int xi = (s * inF + i) * p + q;
+                        a0 += g * xd[xi];
+                        a1 += g * xd[xi + p];
+                        a2 += g * xd[xi + 2 * p];
+                        a3 += g * xd[xi + 3 * p];
+                    }
+                dwd[o * inF + i] = a0;
+                dwd[o * inF + i + 1] = a1;
+                dwd[o * inF + i + 2] = a2;
+                dwd[o * inF + i + 3] = a3;
+            }
+            for (; i < inF; i++)
             {
                 T acc = T.Zero;
                 for (int s = 0; s < n; s++)
@@ -309,12 +338,20 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             Bias.Accumulate(db);
             if (TraceGradients is var (_, (beq, bname))) pass.Trace?.Backward(beq, bname, db);
         }
-        var dx = x.ZerosLike();
+        var dx = new DenseTensor<T>(GC.AllocateUninitializedArray<T>(x.Length), x.ShapeArray());
         T[] dxd = dx.Data;
+        int lanes = Vector<T>.IsSupported && Vector.IsHardwareAccelerated ? Vector<T>.Count : int.MaxValue;
         Compute.ForWork(n * inF, ni =>
         {
-            int s = ni / inF, i = ni % inF;
-            for (int q = 0; q < p; q++)
+            int s = ni / inF, i = ni % inF, q = 0;
+            // Positions in vector lanes: each lane one chain over o ascending, the plain loop's.
+            for (; q + lanes <= p; q += lanes)
+            {
+                var acc = Vector<T>.Zero;
+                for (int o = 0; o < outF; o++) acc += new Vector<T>(w[o * inF + i]) * new Vector<T>(gd, (s * outF + o) * p + q);
+                acc.CopyTo(dxd, ni * p + q);
+            }
+            for (; q < p; q++)
             {
                 T acc = T.Zero;
                 for (int o = 0; o < outF; o++) acc += w[o * inF + i] * gd[(s * outF + o) * p + q];

@@ -290,14 +290,26 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         int oh = overWidth ? h : 1, ow = overWidth ? 1 : w;
         // Inference plan: one output buffer, reused.
         var y = Inference && pass.InPlaceAllowed ? PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), oh, ow]) : new DenseTensor<T>(x.Dim(0), x.Dim(1), oh, ow);
-        Compute.For(nc, new Means { X = x.Data, Y = y.Data, H = h, W = w, OverWidth = overWidth });
+        if (overWidth)
+        {
+            // The row means: one sequential chain per row, rows side by side on the plane-reduction engine.
+            Kernels.PlaneReduce.Sums<Kernels.ValueTerm<T>, T>(x.Data, x.Data, nc * h, w, y.Data);
+            T count = T.CreateChecked(w);
+            var yd = y.Data;
+            for (int k = 0; k < nc * h; k++) yd[k] /= count;
+        }
+        else Compute.For(nc, new Means { X = x.Data, Y = y.Data, H = h, W = w, OverWidth = overWidth });
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         return y;
     }
 
     private DenseTensor<T>? _output;
 
-    /// <summary>One (n, c) plane's means, each a sequential sum in increasing index order divided once.</summary>
+    /// <summary>
+    /// One (n, c) plane's means, each a sequential sum in increasing index order divided once: the column sums (over h)
+    /// run in vector lanes, one column per lane; the row sums (over w) run four rows side by side. Every chain is the
+    /// plain loop's, so the bits are the same on every path.
+    /// </summary>
     private struct Means : IForBody
     {
         public T[] X, Y;
@@ -311,19 +323,52 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
             T[] xd = X, yd = Y;
             T count = T.CreateChecked(OverWidth ? w : h);
             if (OverWidth)
-                for (int i = 0; i < h; i++)
+            {
+                int i = 0;
+                for (; i + 4 <= h; i += 4)
+                {
+                    T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero;
+                    int r = o + i * w;
+                    for (int j = 0; j < w; j++)
+                    {
+                        s0 += xd[r + j];
+                        s1 += xd[r + w + j];
+                        s2 += xd[r + 2 * w + j];
+                        s3 += xd[r + 3 * w + j];
+                    }
+                    yd[p * h + i] = s0 / count;
+                    yd[p * h + i + 1] = s1 / count;
+                    yd[p * h + i + 2] = s2 / count;
+                    yd[p * h + i + 3] = s3 / count;
+                }
+                for (; i < h; i++)
                 {
                     T sum = T.Zero;
                     for (int j = 0; j < w; j++) sum += xd[o + i * w + j];
                     yd[p * h + i] = sum / count;
                 }
+            }
             else
-                for (int j = 0; j < w; j++)
+            {
+                int j = 0;
+                if (System.Numerics.Vector.IsHardwareAccelerated && System.Numerics.Vector<T>.IsSupported)
+                {
+                    int v = System.Numerics.Vector<T>.Count;
+                    var vc = new System.Numerics.Vector<T>(count);
+                    for (; j + v <= w; j += v)
+                    {
+                        var sum = System.Numerics.Vector<T>.Zero;
+                        for (int i = 0; i < h; i++) sum += new System.Numerics.Vector<T>(xd, o + i * w + j);
+                        (sum / vc).CopyTo(yd, p * w + j);
+                    }
+                }
+                for (; j < w; j++)
                 {
                     T sum = T.Zero;
                     for (int i = 0; i < h; i++) sum += xd[o + i * w + j];
                     yd[p * w + j] = sum / count;
                 }
+            }
         }
     }
 

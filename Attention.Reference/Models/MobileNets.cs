@@ -231,7 +231,7 @@ public static class MobileNets
                     [
                         Conv<T>(input, hidden, 1), new BatchNorm2dLayer<T>(hidden, eps, momentum), Act.Relu6<T>(),
                         Conv<T>(hidden, hidden, 3, stride, 1, hidden), new BatchNorm2dLayer<T>(hidden, eps, momentum), Act.Relu6<T>(),
-                        new CoordAttMbv2<T>(hidden, hidden),
+                        CoordAtt<T>.Mbv2Ca(hidden, hidden),
                         Conv<T>(hidden, output, 1), new BatchNorm2dLayer<T>(output, eps, momentum),
                     ];
                 features.Add(Inverted("InvertedResidual", "conv", new Sequential<T>(layers), stride == 1 && input == output));

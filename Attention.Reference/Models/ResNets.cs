@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Modules;
 using Attention.Reference.Ops;
 
 namespace Attention.Reference.Models;

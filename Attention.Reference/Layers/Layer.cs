@@ -15,7 +15,10 @@ public enum KernelPath
     /// </summary>
     Oracle,
 
-    /// <summary>The fast twins where a module has one (float32 SE, CA and GCT); the oracle's kernels elsewhere.</summary>
+    /// <summary>
+    /// The fast kernels where they differ from the oracle's (today Coordinate Attention's float32 sigmoid, TensorPrimitives'
+    /// vectorised one); the oracle's kernels elsewhere — SE, CA and GCT keep their documented orders at full speed.
+    /// </summary>
     Fast,
 }
 

@@ -82,7 +82,7 @@ internal static class PlaneReduce
         if (first < 0 || planes < 0 || b.Length < end || (TTerm.TwoInputs && a.Length < end) || sums.Length < first + planes)
             throw new ArgumentException($"plane reduction: planes {first}..{first + planes} of {plane} need {end} values.");
         long work = (long)planes * plane;
-        if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 16 && SimdWidth.Path == SimdPath.Vector512
+        if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 1 && SimdWidth.Path == SimdPath.Vector512
             && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
             Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, work);
         else
@@ -151,7 +151,7 @@ internal static class PlaneReduce
     /// Sixteen float planes in the lanes of one Vector512: each 16 × 16 block of terms (rows: planes, computed with one
     /// rounding each; a one-input term is taken after the transpose, of the transposed values) is transposed in
     /// registers and its columns added in increasing position order, so lane q is plane q's sequential chain; the tail
-    /// positions are added after, in order.
+    /// positions form one more block, padded with +0 (never added).
     /// </summary>
     private struct Sixteen<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
     {
@@ -197,16 +197,23 @@ internal static class PlaneReduce
                         acc += TTerm.Invoke(v, v);
                     }
                 }
+            int tail = plane - i;
+            if (tail > 0)
+            {
+                // The tail positions as one more block (rows padded with zeros that are never added), transposed the same way.
+                T[] av = two ? A : B, bv = B;
+                terms.Clear();
+                for (int q = 0; q < 16; q++)
+                {
+                    int o = (p0 + q) * plane + i;
+                    for (int k = 0; k < tail; k++) terms[q * 16 + k] = float.CreateTruncating(TTerm.Invoke(av[o + k], bv[o + k]));
+                }
+                Ops.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
+                for (int j = 0; j < tail; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
+            }
             Span<float> lanes = stackalloc float[16];
             acc.CopyTo(lanes);
-            T[] av = two ? A : B, bv = B;
-            for (int q = 0; q < 16; q++)
-            {
-                T sum = Unsafe.As<float, T>(ref lanes[q]);
-                int o = (p0 + q) * plane;
-                for (int k = i; k < plane; k++) sum += TTerm.Invoke(av[o + k], bv[o + k]);
-                Sums[p0 + q] = sum;
-            }
+            for (int q = 0; q < 16; q++) Sums[p0 + q] = Unsafe.As<float, T>(ref lanes[q]);
         }
     }
 }

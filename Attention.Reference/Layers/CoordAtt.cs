@@ -211,7 +211,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var xw = _poolW.Forward(x, pass);                       // [N, C, 1, W]; permuted to [N, C, W, 1]: same memory
         // An inference plan keeps every intermediate buffer from one forward to the next (nothing is recorded).
         bool plan = Inference && pass.InPlaceAllowed;
-        var cat = Concat(xh.Data, xw.Data, n, c, h, w, plan ? PlanBuffer(ref _cat, [n, c, h + w, 1]) : null); // [N, C, H + W, 1]
+        var cat = Concat(xh.Data, xw.Data, n, c, h, w,
+            plan ? PlanBuffer(ref _cat, [n, c, h + w, 1]) : pass.Uninitialized(this, "y_cat", [n, c, h + w, 1])); // [N, C, H + W, 1]
         var trace = pass.Trace;
         trace?.Forward("ca.1", "x_h", xh.Reshape(n, c, h));
         trace?.Forward("ca.2", "x_w", xw.Reshape(n, c, w));
@@ -224,7 +225,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var y = _relu.Forward(bn, pass);
         trace?.Forward("ca.6", "act", y.Reshape(n, mip, h + w));
         var (yh, yw) = Split(y.Data, n * mip, h, w,
-            plan ? PlanBuffer(ref _yh, [n, mip, h, 1]) : new DenseTensor<T>(n, mip, h, 1), plan ? PlanBuffer(ref _yw, [n, mip, 1, w]) : new DenseTensor<T>(n, mip, 1, w));
+            plan ? PlanBuffer(ref _yh, [n, mip, h, 1]) : pass.Uninitialized(this, "y_h", [n, mip, h, 1]),
+            plan ? PlanBuffer(ref _yw, [n, mip, 1, w]) : pass.Uninitialized(this, "y_w", [n, mip, 1, w]));
         var zh = _conv2.Forward(yh, pass);
         var zw = _conv3.Forward(yw, pass);
         int oup = zh.Dim(1);
@@ -232,8 +234,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         // The fast kernels' float32 sigmoid is TensorPrimitives' vectorised one (within rounding of the formula); the oracle
         // evaluates Eq. (act.1) literally.
         bool fast = pass.Kernels == KernelPath.Fast;
-        var ah = Sigmoid(zh, plan ? PlanBuffer(ref _ah, [n, c, h, 1]) : zh.ZerosLike(), h, fast);
-        var aw = Sigmoid(zw, plan ? PlanBuffer(ref _aw, [n, c, 1, w]) : zw.ZerosLike(), w, fast);
+        var ah = Sigmoid(zh, plan ? PlanBuffer(ref _ah, [n, c, h, 1]) : pass.Uninitialized(this, "a_h", [n, c, h, 1]), h, fast);
+        var aw = Sigmoid(zw, plan ? PlanBuffer(ref _aw, [n, c, 1, w]) : pass.Uninitialized(this, "a_w", [n, c, 1, w]), w, fast);
         trace?.Forward("ca.8", "a_h", ah.Reshape(n, c, h));
         trace?.Forward("ca.9", "a_w", aw.Reshape(n, c, w));
         pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
@@ -261,6 +263,7 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             int h = H, w = W;
             T[] xd = X, od = Out, ahd = Ah, awd = Aw;
+            bool inPlace = ReferenceEquals(xd, od);
             int v = Vector<T>.IsSupported && Vector.IsHardwareAccelerated ? Vector<T>.Count : int.MaxValue;
             for (int i = 0; i < h; i++)
             {
@@ -268,8 +271,16 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 T a = ahd[p * h + i];
                 if (v <= w)
                 {
+                    // Whole vectors, then one more ending at the row's end (overlapping lanes recompute the same values) —
+                    // unless y is x itself (an inference plan's in-place output), where the tail is done one by one.
                     var va = new Vector<T>(a);
                     for (; j + v <= w; j += v) (new Vector<T>(xd, r + j) * new Vector<T>(awd, p * w + j) * va).CopyTo(od, r + j);
+                    if (j < w && !inPlace)
+                    {
+                        j = w - v;
+                        (new Vector<T>(xd, r + j) * new Vector<T>(awd, p * w + j) * va).CopyTo(od, r + j);
+                        j = w;
+                    }
                 }
                 for (; j < w; j++) od[r + j] = xd[r + j] * awd[p * w + j] * a;
             }
@@ -325,14 +336,22 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 if (v <= w)
                 {
                     var va = new Vector<T>(a);
-                    for (; jj + v <= w; jj += v) (new Vector<T>(gd, r + jj) * va * new Vector<T>(awd, p * w + jj)).CopyTo(dxd, r + jj);
+                    for (; ; jj += v)
+                    {
+                        if (jj + v > w) jj = w - v;
+                        (new Vector<T>(gd, r + jj) * va * new Vector<T>(awd, p * w + jj)).CopyTo(dxd, r + jj);
+                        if (jj + v >= w) break;
+                    }
                 }
-                for (; jj < w; jj++) dxd[r + jj] = gd[r + jj] * a * awd[p * w + jj];
+                else
+                    for (; jj < w; jj++) dxd[r + jj] = gd[r + jj] * a * awd[p * w + jj];
             }
             int c0 = 0;
             if (v <= w)
-                for (; c0 + v <= w; c0 += v)
+            {
+                for (; ; c0 += v)
                 {
+                    if (c0 + v > w) c0 = w - v; // the last vector ends at the row's end; overlapping columns recompute their chains
                     var acc = Vector<T>.Zero;
                     for (int i = 0; i < h; i++)
                     {
@@ -340,7 +359,10 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
                         acc += new Vector<T>(gd, k) * new Vector<T>(ahd[p * h + i]) * new Vector<T>(xd, k);
                     }
                     acc.CopyTo(Daw, p * w + c0);
+                    if (c0 + v >= w) break;
                 }
+                c0 = w;
+            }
             for (int j = c0; j < w; j++)
             {
                 T acc = T.Zero;
@@ -376,6 +398,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
                 T gh = Dxh[p * h + i] / fw;
                 if (v <= w)
                 {
+                    // Whole vectors; the last row elements are done by one scalar pass (this update reads what it writes,
+                    // so an overlapping vector would add twice).
                     var vgh = new Vector<T>(gh);
                     var vfh = new Vector<T>(fh);
                     for (; j + v <= w; j += v) (new Vector<T>(dxd, r + j) + vgh + new Vector<T>(Dxw, p * w + j) / vfh).CopyTo(dxd, r + j);
@@ -414,8 +438,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         T[] xd = x.Data, gd = dy.Data, ahd = ah.Data, awd = aw.Data;
         var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
-        var dah = new DenseTensor<T>(n, c, h, 1);
-        var daw = new DenseTensor<T>(n, c, 1, w);
+        var dah = pass.Uninitialized(this, "da_h", [n, c, h, 1]);
+        var daw = pass.Uninitialized(this, "da_w", [n, c, 1, w]);
         // out = (x·a_w)·a_h: ∂a_h = Σ_w ∂out·(x·a_w); ∂(x·a_w) = ∂out·a_h; ∂a_w = Σ_h ∂(x·a_w)·x; ∂x = ∂(x·a_w)·a_w.
         Compute.For(n * c, new GateGradients
         {
@@ -440,7 +464,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         trace?.Backward("ca.19", "df", df.Reshape(n, mip, h + w));
         var dxcat = _conv1.Backward(df, pass);
         trace?.Backward("ca.21", "dy_cat", dxcat.Reshape(n, c, h + w));
-        var (dxh, dxw) = Split(dxcat.Data, n * c, h, w, new DenseTensor<T>(n, c, h, 1), new DenseTensor<T>(n, c, 1, w));
+        var (dxh, dxw) = Split(dxcat.Data, n * c, h, w, pass.Uninitialized(this, "dx_h", [n, c, h, 1]),
+            pass.Uninitialized(this, "dx_w", [n, c, 1, w]));
         // The pools' adjoints, dxh / W and dxw / H broadcast, are added here in the pools' own arithmetic (fused, not two
         // more full-size tensors); the pools' saved shapes are dropped from the tape.
         _poolH.DropSaved(pass);

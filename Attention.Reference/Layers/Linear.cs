@@ -87,7 +87,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         {
             var shape = x.ShapeArray();
             shape[1] = Out;
-            y = new DenseTensor<T>(shape);
+            y = Inference && pass.InPlaceAllowed ? new DenseTensor<T>(shape) : pass.Uninitialized(this, "y", shape);
             if (Inference && pass.InPlaceAllowed) _output = y;
         }
         long work = (long)n * In * Out * p;
@@ -338,7 +338,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             Bias.Accumulate(db);
             if (TraceGradients is var (_, (beq, bname))) pass.Trace?.Backward(beq, bname, db);
         }
-        var dx = new DenseTensor<T>(GC.AllocateUninitializedArray<T>(x.Length), x.ShapeArray());
+        var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
         T[] dxd = dx.Data;
         int lanes = Vector<T>.IsSupported && Vector.IsHardwareAccelerated ? Vector<T>.Count : int.MaxValue;
         Compute.ForWork(n * inF, ni =>

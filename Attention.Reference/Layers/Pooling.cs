@@ -289,7 +289,8 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int oh = overWidth ? h : 1, ow = overWidth ? 1 : w;
         // Inference plan: one output buffer, reused.
-        var y = Inference && pass.InPlaceAllowed ? PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), oh, ow]) : new DenseTensor<T>(x.Dim(0), x.Dim(1), oh, ow);
+        var y = Inference && pass.InPlaceAllowed
+            ? PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), oh, ow]) : pass.Uninitialized(this, "y", [x.Dim(0), x.Dim(1), oh, ow]);
         if (overWidth)
         {
             // The row means: one sequential chain per row, rows side by side on the plane-reduction engine.
@@ -355,11 +356,17 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
                 {
                     int v = System.Numerics.Vector<T>.Count;
                     var vc = new System.Numerics.Vector<T>(count);
-                    for (; j + v <= w; j += v)
+                    if (v <= w)
                     {
-                        var sum = System.Numerics.Vector<T>.Zero;
-                        for (int i = 0; i < h; i++) sum += new System.Numerics.Vector<T>(xd, o + i * w + j);
-                        (sum / vc).CopyTo(yd, p * w + j);
+                        for (; ; j += v)
+                        {
+                            if (j + v > w) j = w - v; // the last vector ends at the row's end: overlapping columns recomputed
+                            var sum = System.Numerics.Vector<T>.Zero;
+                            for (int i = 0; i < h; i++) sum += new System.Numerics.Vector<T>(xd, o + i * w + j);
+                            (sum / vc).CopyTo(yd, p * w + j);
+                            if (j + v >= w) break;
+                        }
+                        j = w;
                     }
                 }
                 for (; j < w; j++)

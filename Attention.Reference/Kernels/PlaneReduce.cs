@@ -151,7 +151,8 @@ internal static class PlaneReduce
     /// Sixteen float planes in the lanes of one Vector512: each 16 × 16 block of terms (rows: planes, computed with one
     /// rounding each; a one-input term is taken after the transpose, of the transposed values) is transposed in
     /// registers and its columns added in increasing position order, so lane q is plane q's sequential chain; the tail
-    /// positions form one more block, padded with +0 (never added).
+    /// positions come from one more block of the plane's last 16 positions (only its new columns added), or for planes
+    /// narrower than 16 from a zero-padded block.
     /// </summary>
     private struct Sixteen<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
     {
@@ -197,6 +198,31 @@ internal static class PlaneReduce
                         acc += TTerm.Invoke(v, v);
                     }
                 }
+            if (i < plane && plane >= 16)
+            {
+                // The tail: the last 16 positions as one more block, only the columns not added yet (no scalar tail).
+                int off = plane - 16;
+                if (two)
+                {
+                    for (int q = 0; q < 16; q++)
+                    {
+                        nuint o = (nuint)(q * plane + off);
+                        TTerm.Invoke(Vector512.LoadUnsafe(ref a, o), Vector512.LoadUnsafe(ref b, o)).StoreUnsafe(ref tr, (nuint)(q * 16));
+                    }
+                    Ops.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
+                    for (int j = i - off; j < 16; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
+                }
+                else
+                {
+                    Ops.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, off), plane, ref br, 16);
+                    for (int j = i - off; j < 16; j++)
+                    {
+                        var v = Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
+                        acc += TTerm.Invoke(v, v);
+                    }
+                }
+                i = plane;
+            }
             Span<float> lanes = stackalloc float[16];
             acc.CopyTo(lanes);
             if (i < plane) Tail(lanes, p0, i);

@@ -263,4 +263,25 @@ public sealed class ToleranceTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, Run("compare", ep, np, "--name", "nope").Code);
         Assert.Equal(ExitCodes.BadInput, Run("compare", _temp, np).Code);
     }
+
+    /// <summary>
+    /// The contract's exit 3: an error that is not bad input (a bug) is reported as internal, with its exception on
+    /// stderr, and is not confused with bad input (2) — and bad input is not reported as a bug.
+    /// </summary>
+    [Fact]
+    public void InternalErrorsExitWithThreeAndBadInputWithTwo()
+    {
+        var err = new StringWriter();
+        var io = new Attention.Cli.Commands.CliIO(new StringWriter(), err);
+        Assert.Equal(Attention.Cli.Commands.ExitCodes.InternalError, io.Guard(() => throw new IndexOutOfRangeException("a kernel bug")));
+        Assert.Contains("internal error", err.ToString());
+        Assert.Contains("IndexOutOfRangeException", err.ToString());
+        Assert.Equal(Attention.Cli.Commands.ExitCodes.InternalError, io.Guard(() => throw new InvalidOperationException("a state bug")));
+        Assert.Equal(Attention.Cli.Commands.ExitCodes.InternalError, io.Guard(() => throw new NullReferenceException()));
+        var bad = new StringWriter();
+        var io2 = new Attention.Cli.Commands.CliIO(new StringWriter(), bad);
+        Assert.Equal(Attention.Cli.Commands.ExitCodes.BadInput, io2.Guard(() => throw new InvalidDataException("x.npy: truncated")));
+        Assert.DoesNotContain("internal error", bad.ToString());
+        Assert.Equal(Attention.Cli.Commands.ExitCodes.Ok, io2.Guard(() => Attention.Cli.Commands.ExitCodes.Ok));
+    }
 }

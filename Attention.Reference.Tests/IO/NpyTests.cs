@@ -71,6 +71,11 @@ public class NpyTests
         Assert.Contains("magic", Assert.Throws<InvalidDataException>(() => Npy.Parse(new byte[20], "t")).Message);
         Assert.Contains("needs 16 data bytes, the file has 8", Assert.Throws<InvalidDataException>(() =>
             Npy.Parse(Npy1("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", new byte[8]), "t")).Message);
+        // Too long as well as too short: trailing bytes after the data are refused, not ignored.
+        Assert.Contains("needs 8 data bytes, the file has 9", Assert.Throws<InvalidDataException>(() =>
+            Npy.Parse(Npy1("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", new byte[9]), "t")).Message);
+        Assert.Contains("needs 4 data bytes, the file has 8", Assert.Throws<InvalidDataException>(() =>
+            Npy.Parse(Npy1("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", new byte[8]), "t")).Message);
         var v3 = Npy1("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", new byte[8]);
         v3[6] = 3;
         Assert.Contains("version 3.0", Assert.Throws<InvalidDataException>(() => Npy.Parse(v3, "t")).Message);

@@ -1,4 +1,5 @@
 using Attention.Reference.Ops;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Tensors;
 using BenchmarkDotNet.Attributes;
 

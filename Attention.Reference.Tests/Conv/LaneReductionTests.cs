@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Ops;
 
 namespace Attention.Reference.Tests.Conv;

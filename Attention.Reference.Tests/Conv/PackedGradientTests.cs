@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;

@@ -1,4 +1,5 @@
 using Attention.Reference.Kernels;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Ops;
 
 namespace Attention.Reference.Tests.Conv;

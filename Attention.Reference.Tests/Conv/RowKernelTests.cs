@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
@@ -10,7 +11,7 @@ using FsCheck.Xunit;
 namespace Attention.Reference.Tests.Conv;
 
 /// <summary>
-/// The channels-in-lanes row kernel of the direct forward (Ops/Conv2dFast.Rows.cs) against the grid kernel: the same
+/// The channels-in-lanes row kernel of the direct forward (Kernels/Conv/Conv2dFast.Rows.cs) against the grid kernel: the same
 /// FMA chain per element, so bitwise equal, on every path, thread count, epilogue and weight cache.
 /// </summary>
 public sealed class RowKernelTests

@@ -1,3 +1,4 @@
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Models;
 using Attention.Reference.Ops;

@@ -48,12 +48,12 @@ public sealed class SimdWidthTests
         // No fast kernel keeps a switch of its own: the conv tuning's path and SE's width are the shared one.
         SimdWidth.With(SimdPath.Portable, () =>
         {
-            Assert.Equal(SimdPath.Portable, Attention.Reference.Ops.Conv2dTuning.Path);
+            Assert.Equal(SimdPath.Portable, Attention.Reference.Kernels.Conv.Conv2dTuning.Path);
             return 0;
         });
         SimdWidth.With(SimdPath.Vector512, () =>
         {
-            Assert.Equal(SimdPath.Vector512, Attention.Reference.Ops.Conv2dTuning.Path);
+            Assert.Equal(SimdPath.Vector512, Attention.Reference.Kernels.Conv.Conv2dTuning.Path);
             return 0;
         });
     }

@@ -184,14 +184,14 @@ internal static class PlaneReduce
                         TTerm.Invoke(Vector512.LoadUnsafe(ref a, o), Vector512.LoadUnsafe(ref b, o)).StoreUnsafe(ref tr, (nuint)(q * 16));
                     }
                     // block[j·16 + q] = terms[q·16 + j]
-                    Ops.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
+                    Kernels.Conv.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
                     for (int j = 0; j < 16; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
                 }
             else
                 for (; i + 16 <= plane; i += 16)
                 {
                     // block[j·16 + q] = b[plane q, position i + j]; the term is elementwise, so it is taken after.
-                    Ops.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, i), plane, ref br, 16);
+                    Kernels.Conv.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, i), plane, ref br, 16);
                     for (int j = 0; j < 16; j++)
                     {
                         var v = Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
@@ -209,12 +209,12 @@ internal static class PlaneReduce
                         nuint o = (nuint)(q * plane + off);
                         TTerm.Invoke(Vector512.LoadUnsafe(ref a, o), Vector512.LoadUnsafe(ref b, o)).StoreUnsafe(ref tr, (nuint)(q * 16));
                     }
-                    Ops.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
+                    Kernels.Conv.Conv2dFast<float>.Transpose16(ref tr, 16, ref br, 16);
                     for (int j = i - off; j < 16; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
                 }
                 else
                 {
-                    Ops.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, off), plane, ref br, 16);
+                    Kernels.Conv.Conv2dFast<float>.Transpose16(ref Unsafe.Add(ref b, off), plane, ref br, 16);
                     for (int j = i - off; j < 16; j++)
                     {
                         var v = Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
@@ -249,7 +249,7 @@ internal static class PlaneReduce
                 for (int k = 0; k < tail; k++) terms[q * 16 + k] = float.CreateTruncating(TTerm.Invoke(av[o + k], bv[o + k]));
             }
             ref float br = ref MemoryMarshal.GetReference(block);
-            Ops.Conv2dFast<float>.Transpose16(ref MemoryMarshal.GetReference(terms), 16, ref br, 16);
+            Kernels.Conv.Conv2dFast<float>.Transpose16(ref MemoryMarshal.GetReference(terms), 16, ref br, 16);
             for (int j = 0; j < tail; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
             acc.CopyTo(lanes);
         }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using Attention.Reference.Ops;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Layers;

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;

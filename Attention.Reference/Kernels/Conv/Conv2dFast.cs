@@ -5,9 +5,10 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// Blocking constants of the fast conv2d kernels. Tile shapes never change any result: every output element is

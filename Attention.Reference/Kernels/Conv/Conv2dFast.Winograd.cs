@@ -3,9 +3,10 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// Winograd F(2×2, 3×3) for 3×3 stride-1 padding-1 convolutions (inference plans only; the oracle never uses it),

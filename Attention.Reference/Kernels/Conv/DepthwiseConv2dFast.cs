@@ -2,9 +2,10 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Attention.Reference.Kernels;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// The depthwise convolution (groups = I = O: one kh × kw filter per channel, any stride, padding and dilation) as

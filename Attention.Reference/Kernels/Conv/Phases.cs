@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Attention.Reference.Kernels;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// One plane zero-padded by (ph, pw) and split into sh·sw stride phases of Hq × Wq (Eq. (conv.8)); for stride 1

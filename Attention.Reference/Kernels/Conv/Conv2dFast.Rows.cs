@@ -4,9 +4,10 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
+using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// The channels-in-lanes ("row") form of the direct forward, Eq. (conv.8): the register tile is RowTile = 7 consecutive

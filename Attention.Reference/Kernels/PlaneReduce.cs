@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Kernels;
@@ -19,6 +20,9 @@ internal interface IPlaneTerm<T> where T : IFloatingPointIeee754<T>
     /// <summary>The same per lane, for float.</summary>
     static abstract Vector512<float> Invoke(Vector512<float> a, Vector512<float> b);
 
+    /// <summary>The same per lane, for float on 256-bit registers.</summary>
+    static abstract Vector256<float> Invoke256(Vector256<float> a, Vector256<float> b);
+
     /// <summary>Whether the term reads a (false: the reduction has one input, b).</summary>
     static abstract bool TwoInputs { get; }
 }
@@ -29,6 +33,7 @@ internal readonly struct ValueTerm<T> : IPlaneTerm<T> where T : IFloatingPointIe
     public static bool TwoInputs => false;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Invoke256(Vector256<float> a, Vector256<float> b) => b;
 }
 
 /// <summary>b·b, rounded: Σ x² (GCT's l2 embedding, Eq. (gct.1)).</summary>
@@ -37,6 +42,7 @@ internal readonly struct SquareTerm<T> : IPlaneTerm<T> where T : IFloatingPointI
     public static bool TwoInputs => false;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => b * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => b * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Invoke256(Vector256<float> a, Vector256<float> b) => b * b;
 }
 
 /// <summary>|b|: Σ |x| (GCT's l1 embedding, Eq. (gct.4)).</summary>
@@ -45,6 +51,7 @@ internal readonly struct AbsTerm<T> : IPlaneTerm<T> where T : IFloatingPointIeee
     public static bool TwoInputs => false;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => T.Abs(b);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => Vector512.Abs(b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Invoke256(Vector256<float> a, Vector256<float> b) => Vector256.Abs(b);
 }
 
 /// <summary>a·b, rounded: Σ ∂y·x (SE's Eq. (se.8), GCT's Eq. (gct.10)).</summary>
@@ -53,6 +60,7 @@ internal readonly struct ProductTerm<T> : IPlaneTerm<T> where T : IFloatingPoint
     public static bool TwoInputs => true;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static T Invoke(T a, T b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Invoke(Vector512<float> a, Vector512<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Invoke256(Vector256<float> a, Vector256<float> b) => a * b;
 }
 
 /// <summary>
@@ -60,8 +68,8 @@ internal readonly struct ProductTerm<T> : IPlaneTerm<T> where T : IFloatingPoint
 /// p (P = H·W), each one sequential chain from +0 in increasing index (h outer, w inner), every term rounded before it
 /// is added — the plain loop of <see cref="SumsSpec{TTerm, T}"/>, whose bits it gives on every path and for any thread
 /// count. The speed comes from running independent chains side by side: sixteen float planes in the lanes of one
-/// Vector512 (a 16 × 16 block of terms transposed in registers, its columns added in position order), or elsewhere
-/// eight scalar chains at once to hide the add latency. The path is <see cref="SimdWidth.Path"/>'s, read once.
+/// Vector512 (a 16 × 16 block of terms transposed in registers, its columns added in position order), eight in one
+/// Vector256 on AVX2, or elsewhere eight scalar chains at once to hide the add latency. The path is <see cref="SimdWidth.Path"/>'s, read once.
 /// </summary>
 internal static class PlaneReduce
 {
@@ -85,6 +93,9 @@ internal static class PlaneReduce
         if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 1 && SimdWidth.Path == SimdPath.Vector512
             && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
             Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, work);
+        else if (typeof(T) == typeof(float) && planes % 8 == 0 && plane >= 8 && SimdWidth.Path != SimdPath.Portable
+                 && System.Runtime.Intrinsics.X86.Avx.IsSupported)
+            Compute.ForWork(planes / 8, new Eight256<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, work);
         else
             Compute.ForWork((planes + Eight<TTerm, T>.Group - 1) / Eight<TTerm, T>.Group,
                 new Eight<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, Planes = planes, First = first }, work);
@@ -144,6 +155,72 @@ internal static class PlaneReduce
             }
             var d = Sums.AsSpan(p0, Group);
             d[0] = s0; d[1] = s1; d[2] = s2; d[3] = s3; d[4] = s4; d[5] = s5; d[6] = s6; d[7] = s7;
+        }
+    }
+
+    /// <summary>
+    /// Eight float planes in the lanes of one Vector256 (AVX2 machines): each 8 × 8 block of terms (rows: planes) is
+    /// transposed in registers and its columns added in increasing position order, so lane q is plane q's sequential
+    /// chain; the tail positions come from one more block of the plane's last 8 positions, only its new columns added.
+    /// </summary>
+    private struct Eight256<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        public T[] A, B, Sums;
+        public int Plane, First;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int g)
+        {
+            int plane = Plane, p0 = First + g * 8;
+            bool two = TTerm.TwoInputs;
+            if (typeof(T) != typeof(float) || plane < 8 || (long)(p0 + 8) * plane > B.Length || (two && (long)(p0 + 8) * plane > A.Length)
+                || p0 + 8 > Sums.Length)
+                throw new InvalidOperationException("plane reduction internal error: planes out of range.");
+            ref float b = ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(B), p0 * plane));
+            ref float a = ref two ? ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(A), p0 * plane)) : ref b;
+            var acc = Vector256<float>.Zero;
+            int i = 0;
+            for (; i + 8 <= plane; i += 8) acc = Block(acc, ref a, ref b, plane, i, 0);
+            if (i < plane) acc = Block(acc, ref a, ref b, plane, plane - 8, i - (plane - 8));
+            Span<float> lanes = stackalloc float[8];
+            acc.CopyTo(lanes);
+            for (int q = 0; q < 8; q++) Sums[p0 + q] = Unsafe.As<float, T>(ref lanes[q]);
+        }
+
+        /// <summary>acc plus columns [skip, 8) of the 8 × 8 block of terms at position <paramref name="i"/>, in order.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Block(Vector256<float> acc, ref float a, ref float b, int plane, int i, int skip)
+        {
+            var r0 = Row(ref a, ref b, plane, 0, i); var r1 = Row(ref a, ref b, plane, 1, i);
+            var r2 = Row(ref a, ref b, plane, 2, i); var r3 = Row(ref a, ref b, plane, 3, i);
+            var r4 = Row(ref a, ref b, plane, 4, i); var r5 = Row(ref a, ref b, plane, 5, i);
+            var r6 = Row(ref a, ref b, plane, 6, i); var r7 = Row(ref a, ref b, plane, 7, i);
+            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            // Column j (position i + j of every plane): j = 0..3 from the low halves, 4..7 from the high halves.
+            if (skip <= 0) acc += Avx.Permute2x128(u0, u4, 0x20);
+            if (skip <= 1) acc += Avx.Permute2x128(u1, u5, 0x20);
+            if (skip <= 2) acc += Avx.Permute2x128(u2, u6, 0x20);
+            if (skip <= 3) acc += Avx.Permute2x128(u3, u7, 0x20);
+            if (skip <= 4) acc += Avx.Permute2x128(u0, u4, 0x31);
+            if (skip <= 5) acc += Avx.Permute2x128(u1, u5, 0x31);
+            if (skip <= 6) acc += Avx.Permute2x128(u2, u6, 0x31);
+            acc += Avx.Permute2x128(u3, u7, 0x31);
+            return acc;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Row(ref float a, ref float b, int plane, int q, int i)
+        {
+            nuint o = (nuint)(q * plane + i);
+            var vb = Vector256.LoadUnsafe(ref b, o);
+            return TTerm.Invoke256(TTerm.TwoInputs ? Vector256.LoadUnsafe(ref a, o) : vb, vb);
         }
     }
 

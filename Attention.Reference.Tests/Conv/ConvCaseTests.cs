@@ -206,4 +206,33 @@ public sealed class ConvCaseTests(ITestOutputHelper output)
         var noBias = CaseConfig.Parse(c.Config.ToJson().Replace("\"bias\": true", "\"bias\": false"));
         Assert.Contains("unknown tensor 'bias'", Assert.Throws<InvalidDataException>(() => Module.Run(noBias, c.Inputs, c.Parameters, RunOptions.Default)).Message);
     }
+
+    /// <summary>
+    /// A zero-sized batch is valid: y is [0, C_out, H_out, W_out] (and x.grad and zero parameter gradients with y.grad),
+    /// on every pack case's geometry, float64 and float32, forward only and forward + backward.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PackCases))]
+    public void ZeroSizedBatchIsValid(string caseName)
+    {
+        var folder = CaseFolder.Open(GoldenPack.CasePath(caseName));
+        var x = folder.ReadInputs<double>().Get("x");
+        var empty = new DenseTensor<double>(0, x.Dim(1), x.Dim(2), x.Dim(3));
+        var ps = folder.ReadParameters<double>();
+        var forward = new TensorSet<double>("inputs");
+        forward.Set("x", empty);
+        var y = Module.Run(folder.Config, forward, ps, RunOptions.Default).Get("y");
+        Assert.Equal(0, y.Dim(0));
+        var y32 = Module.Run(folder.Config, forward.Cast<float>(), ps.Cast<float>(), RunOptions.Default).Get("y");
+        Assert.Equal(y.ShapeArray(), y32.ShapeArray());
+        var both = new TensorSet<double>("inputs");
+        both.Set("x", empty);
+        both.Set("y.grad", new DenseTensor<double>(y.ShapeArray()));
+        foreach (var r in new[] { Module.Run(folder.Config, both, ps, RunOptions.Default).Cast<double>(),
+                     Module.Run(folder.Config, both.Cast<float>(), ps.Cast<float>(), RunOptions.Default).Cast<double>() })
+        {
+            Assert.Equal(empty.ShapeArray(), r.Get("x.grad").ShapeArray());
+            Assert.All(r.Get("weight.grad").Data, v => Assert.Equal(0.0, v));
+        }
+    }
 }

@@ -185,6 +185,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     public static void Forward(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g, DenseTensor<TF> y,
         IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
+        if (y.Length == 0) return; // a zero-sized batch (or output plane): nothing to compute
         if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
         else if (Conv2dTuning.PackedForward != true)
             ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue, pack);
@@ -693,6 +694,12 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// <summary>dx from dy into a preallocated dx.</summary>
     public static void BackwardInput(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx)
     {
+        if (dx.Length == 0) return;
+        if (dy.Length == 0)
+        {
+            Array.Clear(dx.Data); // no output reads any input: the gradient is zero
+            return;
+        }
         if (DepthwiseConv2dFast<TF>.Applies(g))
         {
             DepthwiseConv2dFast<TF>.BackwardInput(dy, weight, g, dx);
@@ -753,6 +760,11 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// <summary>dw from x and dy into a preallocated dw.</summary>
     public static void BackwardWeight(DenseTensor<TF> x, DenseTensor<TF> dy, Conv2dGeometry g, DenseTensor<TF> dw)
     {
+        if (dy.Length == 0 || x.Length == 0)
+        {
+            Array.Clear(dw.Data); // an empty sum: +0
+            return;
+        }
         if (DepthwiseConv2dFast<TF>.Applies(g))
         {
             DepthwiseConv2dFast<TF>.BackwardWeight(x, dy, g, dw);

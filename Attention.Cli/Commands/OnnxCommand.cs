@@ -37,15 +37,21 @@ public static class OnnxCommand
         };
         var allOpt = new Option<bool>("--all") { Description = "Print every node output (default: the graph outputs, the worst five and every one over tolerance, up to 20)." };
         var jsonOpt = new Option<bool>("--json") { Description = "One JSON object per node output." };
+        var allowMissingOpt = new Option<bool>("--allow-missing")
+        {
+            Description = "With --actual: node outputs the dump lacks are listed as unchecked instead of failing (a dump that holds none still fails).",
+        };
         var threadsOpt = ThreadsOption.Create();
         var cmd = new Command("compare",
             "Compare ONNX Runtime (float32) or another backend's dump with the float64 oracle, node by node; exit 1 when a node is over tolerance.")
         {
-            modelArg, inputOpt, actualOpt, levelOpt, allOpt, jsonOpt, threadsOpt,
+            modelArg, inputOpt, actualOpt, levelOpt, allOpt, jsonOpt, allowMissingOpt, threadsOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
             string modelPath = p.GetValue(modelArg)!;
+            bool allowMissing = p.GetValue(allowMissingOpt);
+            if (allowMissing && p.GetValue(actualOpt) is null) throw new ArgumentException("--allow-missing needs --actual.");
             var inputs = p.GetValue(inputOpt) ?? [];
             var model = OnnxModel.Load(modelPath);
             string? actualPath = p.GetValue(actualOpt);
@@ -70,8 +76,26 @@ public static class OnnxCommand
                 actual = OrtRunner.Run(proto, OnnxRunner.ReadInputs<double>(model, inputs), level, threads);
                 who = $"ONNX Runtime {OrtRunner.Version}, CPU provider, float32, graph optimisation {level}, {threads} threads";
             }
-            var rows = OnnxComparison.Compare(model, oracle, oracle32, name => actual.GetValueOrDefault(name), requireAll: actualPath is null && level == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL);
+            // A backend's dump must hold every node output unless --allow-missing; ONNX Runtime without graph optimisation
+            // exposes every one (with optimisation it fuses some away).
+            bool requireAll = actualPath is null ? level == Microsoft.ML.OnnxRuntime.GraphOptimizationLevel.ORT_DISABLE_ALL : !allowMissing;
+            var rows = OnnxComparison.Compare(model, oracle, oracle32, name => actual.GetValueOrDefault(name), requireAll);
             Report(io, model, who, rows, p.GetValue(allOpt), p.GetValue(jsonOpt));
+            int compared = rows.Count(r => r.Problem != "missing");
+            if (actualPath is not null)
+            {
+                var missing = oracle.Names.Where(n => !actual.ContainsKey(n)).ToList();
+                var unknown = actual.Keys.Where(n => oracle.TryGet(n) is null).ToList();
+                if (allowMissing && missing.Count > 0)
+                    io.Out.WriteLine($"unchecked: {missing.Count} node outputs are not in the dump: {Few(missing)}");
+                if (unknown.Count > 0)
+                    io.Out.WriteLine($"ignored: {unknown.Count} tensors of the dump are no node output of the graph: {Few(unknown)}");
+                if (compared == 0)
+                {
+                    io.Err.WriteLine($"attention-ref: {actualPath} holds none of the graph's {oracle.Names.Count} node outputs: nothing was compared.");
+                    return ExitCodes.Mismatch;
+                }
+            }
             return rows.Any(r => r.Over) ? ExitCodes.Mismatch : ExitCodes.Ok;
         }));
         return cmd;
@@ -107,6 +131,9 @@ public static class OnnxCommand
             : string.Create(CultureInfo.InvariantCulture,
                 $"{rows.Count(r => r.Over)} of {rows.Count} node outputs over tolerance; first: node {first.Node} ({first.OpType}) '{first.Output}': {first.Problem ?? $"max |Δ| = {first.MaxAbs:0.00E+00}, tolerance {first.Tolerance:0.00E+00}"}"));
     }
+
+    private static string Few(List<string> names) =>
+        string.Join(", ", names.Take(5).Select(n => $"'{n}'")) + (names.Count > 5 ? $", … ({names.Count - 5} more)" : "");
 
     private static string Num(double v) => double.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null";
 

@@ -63,4 +63,41 @@ public sealed class OnnxRuntimeTests(ITestOutputHelper log) : IDisposable
         int index = m.Graph.Node.ToList().FindIndex(n => n.Output.Contains(victim));
         Assert.Contains($"first: node {index} (Sigmoid) '{victim}'", stdout);
     }
+
+    /// <summary>
+    /// A backend dump must cover the graph (issue 31): one that holds none of its node outputs (empty, or unrelated names)
+    /// fails, naming the file; a partial one fails listing the missing outputs, or with --allow-missing passes and says
+    /// how many were unchecked (unless it covers nothing).
+    /// </summary>
+    [Fact]
+    public void CompareRefusesADumpThatDoesNotCoverTheGraph()
+    {
+        const string c = "08_efficientnet_eval";
+        string model = Path.Combine(Dir(c), "model.onnx"), input = Path.Combine(Dir(c), "test_data_set_0", "input_0.pb");
+        string empty = Path.Combine(_temp, "empty.safetensors"), unrelated = Path.Combine(_temp, "unrelated.safetensors");
+        SafeTensors.Write(empty, new TensorSet<float>("none"));
+        var other = new TensorSet<float>("other");
+        other.Set("not_a_node", new DenseTensor<float>(2));
+        SafeTensors.Write(unrelated, other);
+        foreach (var dump in new[] { empty, unrelated })
+            foreach (var extra in new[] { Array.Empty<string>(), ["--allow-missing"] })
+            {
+                var (code, stdout, err) = CliHarness.Run(["onnx", "compare", model, "--input", input, "--actual", dump, .. extra]);
+                Assert.True(code == ExitCodes.Mismatch, $"{dump} {string.Join(' ', extra)}: exit {code}\n{stdout}{err}");
+                Assert.Contains("holds none of the graph's", err);
+            }
+        var m = OnnxModel.Load(model);
+        var full = OnnxRunner.Run(m, OnnxRunner.ReadInputs<float>(m, [input]), dump: true).Dump!;
+        var part = new TensorSet<float>("part");
+        foreach (var (name, t) in full.Take(10)) part.Set(name, t);
+        string partial = Path.Combine(_temp, "partial.safetensors");
+        SafeTensors.Write(partial, part);
+        var (c1, o1, e1) = CliHarness.Run("onnx", "compare", model, "--input", input, "--actual", partial);
+        Assert.True(c1 == ExitCodes.Mismatch, o1 + e1);
+        Assert.Contains("missing", o1);
+        var (c2, o2, e2) = CliHarness.Run("onnx", "compare", model, "--input", input, "--actual", partial, "--allow-missing");
+        Assert.True(c2 == ExitCodes.Ok, o2 + e2);
+        Assert.Contains($"unchecked: {full.Names.Count - 10} node outputs are not in the dump", o2);
+        Assert.Equal(ExitCodes.BadInput, CliHarness.Run("onnx", "compare", model, "--input", input, "--allow-missing").Code);
+    }
 }

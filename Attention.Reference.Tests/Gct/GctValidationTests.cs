@@ -134,4 +134,22 @@ public sealed class GctValidationTests
         missing.Set("beta", ps2.Get("beta"));
         Assert.Contains("gamma", Assert.Throws<KeyNotFoundException>(() => Gct.Run(config2, inputs, missing, RunOptions.Default)).Message);
     }
+
+    /// <summary>
+    /// Sizes before allocation (issue 31): a case.json claiming 10⁷ channels against a 3-channel state_dict is refused
+    /// by the state_dict check without allocating the layer's 3·10⁷ parameters (they were built first: 10⁹ channels took
+    /// 7.7 GB).
+    /// </summary>
+    [Fact]
+    public void HugeChannelCountIsRefusedBeforeAnyParameterIsAllocated()
+    {
+        var (_, inputs, ps) = Valid();
+        var config = CaseConfig.Create("gct", ("channels", 10_000_000)); // 240 MB of float64 parameters if built eagerly
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.ThrowsAny<Exception>(() => Gct.Run(config, inputs, ps, RunOptions.Default));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(e is Attention.Reference.Models.StateDictException or ShapeMismatchException, e.ToString());
+        Assert.Contains("alpha", e.Message);
+        Assert.True(allocated < 64L << 20, $"{allocated} bytes allocated before the refusal");
+    }
 }

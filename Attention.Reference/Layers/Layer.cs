@@ -46,16 +46,38 @@ public sealed class Parameter<T> where T : IFloatingPointIeee754<T>
     internal Parameter(string name, int[] shape, bool learnable, T fill)
     {
         Name = name;
-        Value = new DenseTensor<T>(shape);
-        if (fill != T.Zero) Array.Fill(Value.Data, fill);
+        _shape = (int[])shape.Clone();
+        _fill = fill;
         Learnable = learnable;
     }
+
+    private readonly int[] _shape;
+    private readonly T _fill;
+    private DenseTensor<T>? _value;
 
     /// <summary>The name within its layer (<c>weight</c>, <c>running_mean</c>, ...).</summary>
     public string Name { get; }
 
-    /// <summary>The current value. Loading a state_dict replaces it; a training-mode BatchNorm replaces its buffers.</summary>
-    public DenseTensor<T> Value { get; internal set; }
+    /// <summary>The declared shape (known without allocating the value: a state_dict is checked against it first).</summary>
+    public ReadOnlySpan<int> Shape => _value is { } v ? v.Shape : _shape;
+
+    /// <summary>
+    /// The current value. Loading a state_dict replaces it; a training-mode BatchNorm replaces its buffers. The initial
+    /// value is allocated on first use, so a tree whose state_dict is refused allocates none of its parameters.
+    /// </summary>
+    public DenseTensor<T> Value
+    {
+        get
+        {
+            if (_value is null)
+            {
+                _value = new DenseTensor<T>(_shape);
+                if (_fill != T.Zero) Array.Fill(_value.Data, _fill);
+            }
+            return _value;
+        }
+        internal set => _value = value;
+    }
 
     /// <summary>True for parameters, false for buffers.</summary>
     public bool Learnable { get; }

@@ -61,10 +61,10 @@ public static class StateDictBinder
             if (ignored.Contains(t.Name)) continue;
             if (!mine.TryGetValue(t.Name, out var p)) { unexpected.Add(t.Name); continue; }
             string expected = p.AlternateShape is { } alt
-                ? $"{p.Value.ShapeString} or {ShapeUtil.Format(alt)}"
-                : p.Value.ShapeString;
+                ? $"{ShapeUtil.Format(p.Shape.ToArray())} or {ShapeUtil.Format(alt)}"
+                : ShapeUtil.Format(p.Shape.ToArray());
             if (t.IntegerType is { } it) mismatched.Add((t.Name, expected, t.Shape, $"stored as {it}, a floating-point tensor is needed"));
-            else if (!p.Value.HasShape(t.Shape) && !(p.AlternateShape is { } a && a.AsSpan().SequenceEqual(t.Shape)))
+            else if (!p.Shape.SequenceEqual(t.Shape) && !(p.AlternateShape is { } a && a.AsSpan().SequenceEqual(t.Shape)))
                 mismatched.Add((t.Name, expected, t.Shape, null));
             else values.Add((p, t));
         }
@@ -97,7 +97,7 @@ public static class StateDictBinder
         }
         foreach (var (p, t) in values)
         {
-            p.Value = t.Value(p.Value.ShapeArray());
+            p.Value = t.Value(p.Shape.ToArray());
             p.GivenShape = t.Shape;
         }
     }

@@ -36,9 +36,11 @@ public static class InferCommand
         {
             Description = "float32: run 3x3 stride-1 convolutions with the direct kernel instead of Winograd F(2x2,3x3) (other roundings; see docs/inference.md).",
         };
+        var memoryOpt = MemoryOption.Create();
         var cmd = new Command("infer", "Classify images with a model and its published weights (the model's own preprocessing; top-k with probabilities).")
         {
             nameArg, imagesArg, weightsOpt, topOpt, labelsOpt, jsonOpt, saveOpt, dtypeOpt, sizeOpt, cropOpt, interpOpt, threadsOpt, directOpt,
+            memoryOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
@@ -53,6 +55,27 @@ public static class InferCommand
                 CropPct = p.GetValue(cropOpt) ?? recipe.CropPct,
                 Filter = p.GetValue(interpOpt) switch { "bicubic" => Interpolation.Bicubic, "bilinear" => Interpolation.Bilinear, _ => recipe.Filter },
             };
+            if (recipe.Size < 1) throw new ArgumentException($"--size must be at least 1, got {recipe.Size}.");
+            // Sizes first: every module output of the forward for this batch and size, planned (checked 64-bit) before
+            // an image is decoded or a weight read, against --max-memory as `run` does.
+            long cap = MemoryOption.Parse(p.GetValue(memoryOpt)) ?? Attention.Reference.Cases.RunOptions.DefaultMaxMemory;
+            long elementSize = p.GetValue(dtypeOpt) == "float64" ? 8 : 4;
+            var plan = new ShapePlan();
+            long planned;
+            try
+            {
+                ModelZoo.Create<float>(model).Root.InferShape([images.Length, 3, recipe.Size, recipe.Size], plan);
+                planned = checked(plan.Elements * elementSize + 2L * images.Length * 3 * recipe.Size * recipe.Size * elementSize);
+            }
+            catch (OverflowException)
+            {
+                throw new ArgumentException($"--size {recipe.Size}: the module outputs of {model} do not fit in 64-bit sizes.");
+            }
+            if (planned > cap)
+                throw new ArgumentException(
+                    $"--size {recipe.Size}: {model} on {images.Length} image(s) of {recipe.Size}x{recipe.Size} plans " +
+                    $"{Attention.Reference.Cases.LayerCaseModule.Bytes(planned)} for its module outputs, over the " +
+                    $"{Attention.Reference.Cases.LayerCaseModule.Bytes(cap)} limit (--max-memory).");
             string? save = p.GetValue(saveOpt);
             if (save is not null) OutputFile.Check(save, images.Append(p.GetValue(weightsOpt)!));
             // Decode and preprocess everything first: a bad image fails before the network is built.

@@ -96,4 +96,24 @@ public sealed class InferTests : IDisposable
         Assert.Equal(ExitCodes.BadInput, code);
         Assert.Contains("mobilenet_v3_small.safetensors", err);
     }
+
+    /// <summary>
+    /// Sizes before allocation (issue 31): `infer --size 8000` ran out of memory (exit 3); the forward's module outputs
+    /// are planned first and held to --max-memory as `run` does, naming both sizes, before any image or weight is read.
+    /// </summary>
+    [Fact]
+    public void OversizedInputIsRefusedBeforeAnythingIsRead()
+    {
+        var (code, _, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", "no-such-weights.safetensors", "no-such.png",
+            "--size", "8000", "--max-memory", "4G");
+        Assert.True(code == ExitCodes.BadInput, err);
+        Assert.Contains("--size 8000", err);
+        Assert.Contains("--max-memory", err);
+        (code, _, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", "no-such-weights.safetensors", "no-such.png",
+            "--max-memory", "1M");
+        Assert.True(code == ExitCodes.BadInput, err);
+        Assert.Contains("over the 1.0 MB limit", err);
+        (code, _, err) = CliHarness.Run("infer", "mobilenet_v3_small", "--weights", "w.safetensors", "no-such.png", "--size", "0");
+        Assert.True(code == ExitCodes.BadInput, err);
+    }
 }

@@ -63,6 +63,12 @@ public sealed class OnnxCliTests : IDisposable
         Refused("model.onnx", "onnx", "run", model, "--input", Input(folder), "--out", model);
         Refused("graph input 'x' was not given", "onnx", "run", model, "--out", output);
         Refused("input 'x' is given twice", "onnx", "run", model, "--input", Input(folder), Input(folder), "--out", output);
+        // A graph input declaring a negative dimension (issue 31: it was taken as "unknown").
+        var negProto = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(model));
+        negProto.Graph.Input[0].Type.TensorType.Shape.Dim[2].DimValue = -3;
+        string negative = Path.Combine(_temp, "negative.onnx");
+        File.WriteAllBytes(negative, Google.Protobuf.MessageExtensions.ToByteArray(negProto));
+        Refused("graph input 'x' declares dimension 2 = -3", "onnx", "run", negative, "--input", Input(folder), "--out", output);
         // A truncated model, and a model with an operator this project does not evaluate.
         string truncated = Path.Combine(_temp, "truncated.onnx");
         File.WriteAllBytes(truncated, File.ReadAllBytes(model)[..5000]);

@@ -96,6 +96,13 @@ public sealed class OnnxModel
         }
         foreach (var i in Inputs)
             if (!known.Add(i.Name)) throw new OnnxException($"{Source}: graph input '{i.Name}' is defined twice");
+        // A declared dimension is a value ≥ 0 or a symbolic name; a negative value is no size (not "unknown").
+        foreach (var (v, what) in Inputs.Select(i => (i, "input")).Concat(g.Output.Select(o => (o, "output"))))
+            if (v.Type?.TensorType?.Shape is { } shape)
+                for (int d = 0; d < shape.Dim.Count; d++)
+                    if (shape.Dim[d].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && shape.Dim[d].DimValue < 0)
+                        throw new OnnxException(
+                            $"{Source}: graph {what} '{v.Name}' declares dimension {d} = {shape.Dim[d].DimValue}; a dimension is a value ≥ 0 or a symbolic name");
         for (int n = 0; n < g.Node.Count; n++)
         {
             var node = g.Node[n];

@@ -158,8 +158,16 @@ public static class MemoryOption
 public static class ThreadsOption
 {
     /// <summary>Creates --threads N (default: all cores). Results are bitwise identical for any N.</summary>
-    public static Option<int?> Create() =>
-        new("--threads") { Description = "Threads for the parallel loops (default: all cores); results are bitwise identical for any N." };
+    public static Option<int?> Create()
+    {
+        var option = new Option<int?>("--threads") { Description = "Threads for the parallel loops (default: all cores); results are bitwise identical for any N." };
+        // Checked once when the command line is parsed (verify printed it once per case before).
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 1 and var v) r.AddError($"--threads must be at least 1, got {v}.");
+        });
+        return option;
+    }
 
     /// <summary>Runs <paramref name="body"/> with the thread count, when one is given.</summary>
     public static T Apply<T>(int? threads, Func<T> body)

@@ -284,4 +284,24 @@ public sealed class ToleranceTests : IDisposable
         Assert.DoesNotContain("internal error", bad.ToString());
         Assert.Equal(Attention.Cli.Commands.ExitCodes.Ok, io2.Guard(() => Attention.Cli.Commands.ExitCodes.Ok));
     }
+
+    /// <summary>
+    /// A bad --threads is refused once, when the command line is parsed (issue 31: verify printed the error once per
+    /// case), with exit 2 and nothing run; on every command that takes it.
+    /// </summary>
+    [Fact]
+    public void BadThreadCountIsRefusedOnceBeforeAnythingRuns()
+    {
+        string pack = Path.Combine(AppContext.BaseDirectory, "testdata", "libtorch-2.10");
+        var (code, stdout, err) = CliHarness.Run("verify", pack, "--threads", "0");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Equal(1, err.Split('\n').Count(l => l.Contains("--threads must be at least 1, got 0.", StringComparison.Ordinal)));
+        Assert.DoesNotContain("PASS", stdout);
+        foreach (var args in new[] { new[] { "bench", "se", "--threads", "-2" }, ["run", pack, "--threads", "0"] })
+        {
+            var r = CliHarness.Run(args);
+            Assert.Equal(ExitCodes.BadInput, r.Code);
+            Assert.Contains("--threads must be at least 1", r.Err);
+        }
+    }
 }

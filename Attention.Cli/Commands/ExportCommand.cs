@@ -23,8 +23,10 @@ public static class ExportCommand
         };
         cmd.SetAction(p => io.Guard(() =>
         {
+            string target = p.GetValue(onnxOpt)!;
+            if (string.IsNullOrWhiteSpace(target)) throw new ArgumentException("--onnx needs a folder to write into; it was given an empty name.");
             var folder = CaseFolder.Open(p.GetValue(caseArg)!);
-            var r = OnnxExport.ExportCase(folder, p.GetValue(onnxOpt)!);
+            var r = OnnxExport.ExportCase(folder, target);
             io.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {r.Float64} and {r.Float32} ({r.Nodes} nodes); onnx run of the float64 model: {(r.Bitwise ? "bitwise equal to the oracle" : $"max |Δ| = {r.MaxAbsDifference:E2} from the oracle")}"));
             return ExitCodes.Ok;

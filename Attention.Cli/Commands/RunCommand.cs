@@ -81,7 +81,11 @@ public static class DTypeOption
             Description = "float64 (the oracle, default) or float32 (the fast path).",
             DefaultValueFactory = _ => "float64",
         };
-        opt.AcceptOnlyFromAmong("float64", "float32");
+        opt.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string>() is { } v && v is not ("float64" or "float32"))
+                r.AddError($"--dtype must be float64 or float32, got '{v}'.");
+        });
         return opt;
     }
 }

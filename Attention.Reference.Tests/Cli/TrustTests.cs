@@ -304,4 +304,18 @@ public sealed class ToleranceTests : IDisposable
             Assert.Contains("--threads must be at least 1", r.Err);
         }
     }
+
+    /// <summary>Messages name the option and say what is wrong (issue 31): --dtype float16, export --onnx ''.</summary>
+    [Fact]
+    public void BadOptionValuesAreNamed()
+    {
+        string pack = Path.Combine(AppContext.BaseDirectory, "testdata", "libtorch-2.10");
+        var (code, _, err) = CliHarness.Run("run", Path.Combine(pack, "ca_c24_eval"), "--dtype", "float16");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("--dtype must be float64 or float32, got 'float16'.", err);
+        (code, _, err) = CliHarness.Run("export", Path.Combine(pack, "ca_c24_eval"), "--onnx", "");
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("--onnx needs a folder", err);
+        Assert.DoesNotContain("(Parameter", err);
+    }
 }

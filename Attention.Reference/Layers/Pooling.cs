@@ -299,7 +299,7 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
             var yd = y.Data;
             for (int k = 0; k < nc * h; k++) yd[k] /= count;
         }
-        else Compute.For(nc, new Means { X = x.Data, Y = y.Data, H = h, W = w, OverWidth = overWidth });
+        else Compute.For(nc, new ColumnMeans { X = x.Data, Y = y.Data, H = h, W = w });
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         return y;
     }
@@ -307,74 +307,44 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
     private DenseTensor<T>? _output;
 
     /// <summary>
-    /// One (n, c) plane's means, each a sequential sum in increasing index order divided once: the column sums (over h)
-    /// run in vector lanes, one column per lane; the row sums (over w) run four rows side by side. Every chain is the
-    /// plain loop's, so the bits are the same on every path.
+    /// One (n, c) plane's column means (over h), each a sequential sum in increasing index order divided once, the
+    /// columns in vector lanes: every chain is the plain loop's, so the bits are the same on every path. (The row means
+    /// run on <see cref="Kernels.PlaneReduce"/>.)
     /// </summary>
-    private struct Means : IForBody
+    private struct ColumnMeans : IForBody
     {
         public T[] X, Y;
         public int H, W;
-        public bool OverWidth;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int p)
         {
             int h = H, w = W, o = p * h * w;
             T[] xd = X, yd = Y;
-            T count = T.CreateChecked(OverWidth ? w : h);
-            if (OverWidth)
+            T count = T.CreateChecked(h);
+            int j = 0;
+            if (System.Numerics.Vector.IsHardwareAccelerated && System.Numerics.Vector<T>.IsSupported)
             {
-                int i = 0;
-                for (; i + 4 <= h; i += 4)
+                int v = System.Numerics.Vector<T>.Count;
+                var vc = new System.Numerics.Vector<T>(count);
+                if (v <= w)
                 {
-                    T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero;
-                    int r = o + i * w;
-                    for (int j = 0; j < w; j++)
+                    for (; ; j += v)
                     {
-                        s0 += xd[r + j];
-                        s1 += xd[r + w + j];
-                        s2 += xd[r + 2 * w + j];
-                        s3 += xd[r + 3 * w + j];
+                        if (j + v > w) j = w - v; // the last vector ends at the row's end: overlapping columns recomputed
+                        var sum = System.Numerics.Vector<T>.Zero;
+                        for (int i = 0; i < h; i++) sum += new System.Numerics.Vector<T>(xd, o + i * w + j);
+                        (sum / vc).CopyTo(yd, p * w + j);
+                        if (j + v >= w) break;
                     }
-                    yd[p * h + i] = s0 / count;
-                    yd[p * h + i + 1] = s1 / count;
-                    yd[p * h + i + 2] = s2 / count;
-                    yd[p * h + i + 3] = s3 / count;
-                }
-                for (; i < h; i++)
-                {
-                    T sum = T.Zero;
-                    for (int j = 0; j < w; j++) sum += xd[o + i * w + j];
-                    yd[p * h + i] = sum / count;
+                    j = w;
                 }
             }
-            else
+            for (; j < w; j++)
             {
-                int j = 0;
-                if (System.Numerics.Vector.IsHardwareAccelerated && System.Numerics.Vector<T>.IsSupported)
-                {
-                    int v = System.Numerics.Vector<T>.Count;
-                    var vc = new System.Numerics.Vector<T>(count);
-                    if (v <= w)
-                    {
-                        for (; ; j += v)
-                        {
-                            if (j + v > w) j = w - v; // the last vector ends at the row's end: overlapping columns recomputed
-                            var sum = System.Numerics.Vector<T>.Zero;
-                            for (int i = 0; i < h; i++) sum += new System.Numerics.Vector<T>(xd, o + i * w + j);
-                            (sum / vc).CopyTo(yd, p * w + j);
-                            if (j + v >= w) break;
-                        }
-                        j = w;
-                    }
-                }
-                for (; j < w; j++)
-                {
-                    T sum = T.Zero;
-                    for (int i = 0; i < h; i++) sum += xd[o + i * w + j];
-                    yd[p * w + j] = sum / count;
-                }
+                T sum = T.Zero;
+                for (int i = 0; i < h; i++) sum += xd[o + i * w + j];
+                yd[p * w + j] = sum / count;
             }
         }
     }

@@ -325,17 +325,19 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         var dz = ds;
         for (int i = _excitation.Count - 1; i >= 0; i--) dz = _excitation[i].Backward(dz, pass);
         var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
-        if (_squeeze is not null)
+        if (_squeeze is not null && _squeeze is not AdaptiveAvgPool2d<T>)
         {
             ChannelScale.InputGradient(dy, s.Data, null, dx);
-            // The pooling child's adjoint, dz / (H·W) broadcast, added once per element: the same sum as below.
+            // Another pooling child: its own adjoint, added once per element.
             var dpool = _squeeze.Backward(dz, pass).Data;
             var dxd = dx.Data;
             for (int i = 0; i < dxd.Length; i++) dxd[i] += dpool[i];
         }
         else if (argMax is null)
         {
-            // Eq. (se.17): ∂x = ∂y·s + ∂z/(H·W).
+            // Eq. (se.17): ∂x = ∂y·s + ∂z/(H·W) — also for torchvision's avgpool child, whose adjoint (dz/(H·W) broadcast)
+            // is added here in one pass instead of through an x-sized tensor of its own.
+            _squeeze?.DropSaved(pass);
             var add = new T[n * c];
             T count = T.CreateChecked(plane);
             for (int p = 0; p < add.Length; p++) add[p] = dz.Data[p] / count;

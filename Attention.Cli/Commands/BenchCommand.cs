@@ -66,8 +66,8 @@ public static class BenchCommand
         bool winograd)
     {
         if (model is null)
-            throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.All.Select(m => m.Name))}.");
-        Attention.Reference.Models.ModelZoo.Get(model);
+            throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.Networks.Select(m => m.Name))}.");
+        Attention.Reference.Models.ModelZoo.GetNetwork(model);
         if (threads < 1) throw new ArgumentException($"--threads must be at least 1, got {threads}.");
         if (size < 32 || size > 4096) throw new ArgumentException($"--size must be between 32 and 4096, got {size}.");
         if (batch < 1 || batch > 1024) throw new ArgumentException($"--batch must be between 1 and 1024, got {batch}.");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
 namespace Attention.Cli.Commands;

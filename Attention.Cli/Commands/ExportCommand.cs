@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Onnx;
 
 namespace Attention.Cli.Commands;

@@ -48,7 +48,7 @@ public static class InferCommand
             var images = p.GetValue(imagesArg)!;
             int top = p.GetValue(topOpt);
             if (top < 1) throw new ArgumentException($"--top must be at least 1, got {top}.");
-            var recipe = ImageRecipe.For(model);
+            var recipe = ModelZoo.GetNetwork(model).Recipe!;
             recipe = recipe with
             {
                 Size = p.GetValue(sizeOpt) ?? recipe.Size,
@@ -58,7 +58,7 @@ public static class InferCommand
             if (recipe.Size < 1) throw new ArgumentException($"--size must be at least 1, got {recipe.Size}.");
             // Sizes first: every module output of the forward for this batch and size, planned (checked 64-bit) before
             // an image is decoded or a weight read, against --max-memory as `run` does.
-            long cap = MemoryOption.Parse(p.GetValue(memoryOpt)) ?? Attention.Reference.Cases.RunOptions.DefaultMaxMemory;
+            long cap = MemoryOption.Parse(p.GetValue(memoryOpt)) ?? RunOptions.DefaultMaxMemory;
             long elementSize = p.GetValue(dtypeOpt) == "float64" ? 8 : 4;
             var plan = new ShapePlan();
             long planned;
@@ -74,8 +74,8 @@ public static class InferCommand
             if (planned > cap)
                 throw new ArgumentException(
                     $"--size {recipe.Size}: {model} on {images.Length} image(s) of {recipe.Size}x{recipe.Size} plans " +
-                    $"{Attention.Reference.Cases.LayerCaseModule.Bytes(planned)} for its module outputs, over the " +
-                    $"{Attention.Reference.Cases.LayerCaseModule.Bytes(cap)} limit (--max-memory).");
+                    $"{RunOptions.Bytes(planned)} for its module outputs, over the " +
+                    $"{RunOptions.Bytes(cap)} limit (--max-memory).");
             string? save = p.GetValue(saveOpt);
             if (save is not null) OutputFile.Check(save, images.Append(p.GetValue(weightsOpt)!));
             // Decode and preprocess everything first: a bad image fails before the network is built.

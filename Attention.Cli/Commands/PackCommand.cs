@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Tensors;
 
@@ -48,13 +49,13 @@ public static class PackCommand
         Directory.CreateDirectory(folder);
         int count = 0;
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var module in ModuleRegistry.All)
+        foreach (var module in ModelZoo.All)
         {
             foreach (var c in module.Generate(seed))
             {
                 if (!names.Add(c.Name)) throw new InvalidOperationException($"Two generated cases are named '{c.Name}'.");
                 var dump = new TensorSet<double>("module dump");
-                var options = new RunOptions { ModuleOutput = module is NetworkCaseModule ? (n, v) => dump.Set(n, v) : null };
+                var options = new RunOptions { ModuleOutput = module.IsNetwork ? (n, v) => dump.Set(n, v) : null };
                 var expected = module.Run(c.Config, c.Inputs, c.Parameters, options);
                 CaseFolder.Write(Path.Combine(folder, c.Name), c, expected);
                 if (dump.Count > 0)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
 using Attention.Reference.Tensors;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Attention.Cli.Trace;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Tensors;
 

@@ -1,5 +1,6 @@
 using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
@@ -14,7 +15,7 @@ namespace Attention.Reference.Tests.Ca;
 /// <summary>Coordinate Attention: golden cases, gradcheck in both BatchNorm modes, properties, bad input.</summary>
 public class CaTests(ITestOutputHelper output)
 {
-    private static readonly CaCaseModule Module = new();
+    private static readonly ModelFactory Module = ModelZoo.Get("ca");
 
     internal static GeneratedCase Case(string name) => Module.Generate(1234).Single(c => c.Name == name);
 

@@ -107,9 +107,9 @@ public sealed class CliTests : IDisposable
         var (code, output, err) = Run("pack", "--out", pack, "--seed", "7");
         Assert.True(code == ExitCodes.Ok, err);
         var modules = Directory.GetDirectories(pack)
-            .Select(d => Attention.Reference.Cases.CaseConfig.Load(Path.Combine(d, "case.json")).Module).ToHashSet();
+            .Select(d => Attention.Reference.Models.CaseConfig.Load(Path.Combine(d, "case.json")).Module).ToHashSet();
         // Every module with a variant that fits a pack (the full-size-only networks have none).
-        foreach (var m in Attention.Reference.Cases.ModuleRegistry.All.Where(m => m.Name is not ("legacy_seresnet50" or "gct_resnet50" or "efficientnet_b0")))
+        foreach (var m in Attention.Reference.Models.ModelZoo.All.Where(m => m.Name is not ("legacy_seresnet50" or "gct_resnet50" or "efficientnet_b0")))
             Assert.Contains(m.Name, modules);
         var verify = Run("verify", pack);
         Assert.True(verify.Code == ExitCodes.Ok, verify.Out);

@@ -71,7 +71,7 @@ public sealed class InferTests : IDisposable
         // The saved input is exactly the recipe's tensor for both images.
         var saved = Npy.Read(npy);
         Assert.Equal([2, 3, 224, 224], saved.Shape);
-        var recipe = ImageRecipe.For("mobilenet_v3_small");
+        var recipe = ModelZoo.GetNetwork("mobilenet_v3_small").Recipe!;
         var png = recipe.Apply(RgbImage.Load(Image("sample_97x73.png")));
         for (int i = 0; i < png.Length; i++) Assert.Equal(png.Data[i], (float)saved.Values[i]);
         // The float64 oracle agrees on the top-1 class of each image.

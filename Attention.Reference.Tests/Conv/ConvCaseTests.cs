@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
@@ -10,7 +11,7 @@ namespace Attention.Reference.Tests.Conv;
 /// <summary>The conv2d case module: libtorch golden cases, gradcheck, bad input.</summary>
 public sealed class ConvCaseTests(ITestOutputHelper output)
 {
-    private static readonly Conv2dCaseModule Module = new();
+    private static readonly ModelFactory Module = ModelZoo.Get("conv2d");
 
     private static readonly string[] PackCaseNames = ["conv_1x3_dilated_grouped", "conv_3x3_p1_bias", "conv_3x3_s2", "conv_depthwise_3x3"];
 
@@ -32,7 +33,7 @@ public sealed class ConvCaseTests(ITestOutputHelper output)
     public void ConvFastFloat64MatchesLibtorch(string caseName)
     {
         var folder = CaseFolder.Open(GoldenPack.CasePath(caseName));
-        var g = Module.ReadGeometry(folder.Config, out bool hasBias);
+        var g = Conv2dFactory.ReadGeometry(folder.Config, out bool hasBias);
         var inputs = folder.ReadInputs<double>();
         var ps = folder.ReadParameters<double>();
         var x = inputs.Get("x");
@@ -72,7 +73,7 @@ public sealed class ConvCaseTests(ITestOutputHelper output)
     public void ConvGeneratedCasesCoverEveryVariant()
     {
         var cases = Module.Generate(1).ToList();
-        var geos = cases.Select(c => Module.ReadGeometry(c.Config, out _)).ToList();
+        var geos = cases.Select(c => Conv2dFactory.ReadGeometry(c.Config, out _)).ToList();
         Assert.Contains(geos, g => g.Stride.H > 1 || g.Stride.W > 1);
         Assert.Contains(geos, g => g.Padding.H > 0);
         Assert.Contains(geos, g => g.Dilation.H > 1 || g.Dilation.W > 1);
@@ -118,7 +119,7 @@ public sealed class ConvCaseTests(ITestOutputHelper output)
     [Fact]
     public void ConvAcceptsIntsAndPairsWithNnConv2dDefaults()
     {
-        var g = Module.ReadGeometry(CaseConfig.Create("conv2d", ("in_channels", 4), ("out_channels", 6), ("kernel_size", new[] { 3, 1 })), out bool bias);
+        var g = Conv2dFactory.ReadGeometry(CaseConfig.Create("conv2d", ("in_channels", 4), ("out_channels", 6), ("kernel_size", new[] { 3, 1 })), out bool bias);
         Assert.Equal(new Conv2dGeometry(4, 6, (3, 1), (1, 1), (0, 0), (1, 1), 1), g);
         Assert.True(bias);
     }
@@ -147,23 +148,23 @@ public sealed class ConvCaseTests(ITestOutputHelper output)
     [InlineData("groups", 3, "in_channels (4) must be divisible by groups (3)")]
     public void ConvRejectsBadHyperParameters(string key, int value, string message)
     {
-        var e = Assert.Throws<CaseFormatException>(() => Module.ReadGeometry(Config((key, value)), out _));
+        var e = Assert.Throws<CaseFormatException>(() => Conv2dFactory.ReadGeometry(Config((key, value)), out _));
         Assert.Contains(message, e.Message);
     }
 
     [Fact]
     public void ConvRejectsOutChannelsNotDivisibleByGroups()
     {
-        var e = Assert.Throws<CaseFormatException>(() => Module.ReadGeometry(Config(("groups", 4), ("out_channels", 6)), out _));
+        var e = Assert.Throws<CaseFormatException>(() => Conv2dFactory.ReadGeometry(Config(("groups", 4), ("out_channels", 6)), out _));
         Assert.Contains("out_channels (6) must be divisible by groups (4)", e.Message);
     }
 
     [Fact]
     public void ConvRejectsUnknownKeysAndIllTypedValues()
     {
-        Assert.Contains("unknown key 'kernel'", Assert.Throws<CaseFormatException>(() => Module.ReadGeometry(Config(("kernel", 3)), out _)).Message);
+        Assert.Contains("unknown key 'kernel'", Assert.Throws<CaseFormatException>(() => Conv2dFactory.ReadGeometry(Config(("kernel", 3)), out _)).Message);
         Assert.Contains("'stride' must be an integer or an [h, w] pair",
-            Assert.Throws<CaseFormatException>(() => Module.ReadGeometry(Config(("stride", new[] { 1, 2, 3 })), out _)).Message);
+            Assert.Throws<CaseFormatException>(() => Conv2dFactory.ReadGeometry(Config(("stride", new[] { 1, 2, 3 })), out _)).Message);
     }
 
     [Fact]

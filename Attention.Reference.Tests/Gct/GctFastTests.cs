@@ -1,5 +1,6 @@
 using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -10,7 +11,7 @@ namespace Attention.Reference.Tests.Gct;
 /// <summary>The float32 GCT layer against the float64 oracle (the same code), and its determinism on every path.</summary>
 public sealed class GctFastTests(ITestOutputHelper output)
 {
-    private static readonly GctCaseModule Gct = new();
+    private static readonly ModelFactory Gct = ModelZoo.Get("gct");
 
     // Relative to the tensor's max |e|. y and x.grad are elementwise in the plane sums (float32, sequential chains of up
     // to 784 terms) and the per-channel math in float32; the parameter gradients add the Σ ∂y·x plane sums of N planes.

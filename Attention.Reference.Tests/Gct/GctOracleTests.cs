@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
@@ -9,7 +10,7 @@ namespace Attention.Reference.Tests.Gct;
 /// <summary>The float64 GCT oracle: golden cases from libtorch 2.10, gradcheck, thread determinism, edge cases.</summary>
 public sealed class GctOracleTests(ITestOutputHelper output)
 {
-    private static readonly GctCaseModule Gct = new();
+    private static readonly ModelFactory Gct = ModelZoo.Get("gct");
 
     [Theory]
     [InlineData("gct_l2_c9")]
@@ -389,7 +390,7 @@ public sealed class GctOracleTests(ITestOutputHelper output)
         var defined = System.Text.RegularExpressions.Regex.Matches(doc, @"\\tag\{(gct\.\d+)\}").Select(m => m.Groups[1].Value).ToList();
         Assert.Equal(defined.Count, defined.Distinct().Count());
         Assert.Equal(Enumerable.Range(1, defined.Count).Select(i => $"gct.{i}"), defined);
-        var sources = new[] { "Ops/Gct.cs", "Cases/GctCaseModule.cs" }
+        var sources = new[] { "Ops/Gct.cs", "Models/ModuleFactories.cs" }
             .Select(f => File.ReadAllText(Path.Combine(root.FullName, "Attention.Reference", f)));
         var cited = sources.SelectMany(src => System.Text.RegularExpressions.Regex.Matches(src, @"gct\.\d+").Select(m => m.Value)).Distinct().ToList();
         Assert.NotEmpty(cited);

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using FsCheck;
@@ -9,7 +10,7 @@ namespace Attention.Reference.Tests.Gct;
 /// <summary>FsCheck properties of GCT named in the issue.</summary>
 public sealed class GctPropertyTests
 {
-    private static readonly GctCaseModule Gct = new();
+    private static readonly ModelFactory Gct = ModelZoo.Get("gct");
     private static readonly string[] Modes = ["l2", "l1", "l1+relu"];
 
     /// <summary>A random problem whose shape, mode and value scale come from FsCheck's inputs.</summary>

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
@@ -39,7 +40,7 @@ internal static class GctTestData
 
     public static GctModule<T> Module<T>(GeneratedCase c) where T : System.Numerics.IFloatingPointIeee754<T>
     {
-        var (_, epsilon, mode, afterRelu) = GctCaseModule.ParseOptions(c.Config);
+        var (_, epsilon, mode, afterRelu) = GctFactory.ParseOptions(c.Config);
         var ps = c.Parameters.Cast<T>();
         return new GctModule<T>(ps.Get("alpha"), ps.Get("gamma"), ps.Get("beta"), epsilon, mode, afterRelu);
     }

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 
@@ -7,7 +8,7 @@ namespace Attention.Reference.Tests.Gct;
 /// <summary>Bad input to GCT gives clear errors naming the key or tensor, the expected and the actual.</summary>
 public sealed class GctValidationTests
 {
-    private static readonly GctCaseModule Gct = new();
+    private static readonly ModelFactory Gct = ModelZoo.Get("gct");
 
     private static (CaseConfig Config, TensorSet<double> Inputs, TensorSet<double> Params) Valid(params (string, object)[] extra)
     {
@@ -18,7 +19,7 @@ public sealed class GctValidationTests
     }
 
     [Fact]
-    public void RegisteredUnderGct() => Assert.IsType<GctCaseModule>(ModuleRegistry.Get("gct"));
+    public void RegisteredUnderGct() => Assert.IsType<GctFactory>(ModelZoo.Get("gct"));
 
     [Fact]
     public void DefaultsAreL2WithEpsilon1e5()

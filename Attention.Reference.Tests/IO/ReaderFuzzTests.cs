@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;

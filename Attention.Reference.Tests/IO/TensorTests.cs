@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Tensors;
 
@@ -75,7 +76,7 @@ public class TensorTests
 
     [Fact]
     public void UnknownModuleIsAClearError() =>
-        Assert.Contains("unknown module 'nope'", Assert.Throws<CaseFormatException>(() => ModuleRegistry.Get("nope")).Message);
+        Assert.Contains("unknown module 'nope'", Assert.Throws<CaseFormatException>(() => ModelZoo.Get("nope")).Message);
 
     [Fact]
     public void ComparerUsesScaledAbsoluteToleranceAndReportsWorstElement()

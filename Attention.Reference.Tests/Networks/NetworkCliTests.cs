@@ -112,7 +112,7 @@ public sealed class NetworkCliTests : IDisposable
         Assert.Contains("1 of 1 cases pass", r.Out);
 
         // The library reads the same file by extension.
-        var net = Reference.Models.ModelZoo.Create<double>(Reference.Cases.CaseConfig.Load(Path.Combine(folder, "case.json")));
+        var net = Reference.Models.ModelZoo.Create<double>(Reference.Models.CaseConfig.Load(Path.Combine(folder, "case.json")));
         net.LoadStateDict(pth);
         Assert.Equal(SafeTensors.Read(Path.Combine(NetworkTestData.CasePath("01_seresnet50_eval"), "params.safetensors"))
             .Single(t => t.Name == "layer2.0.se.fc2.weight").Values, net.StateDict().Get("layer2.0.se.fc2.weight").Data);

@@ -78,24 +78,17 @@ public class NetworkGradCheckTests
         // Step 1e-7, not the module tests' 1e-6: a direction that moves every parameter of a whole network at once
         // crosses ReLU / max-pool kinks and meets the curvature of training-mode BatchNorm over few values; measured,
         // the disagreement shrinks with the step (1e-5: up to 4e-2 relative, 1e-6: 1e-4, 1e-7: within tolerance).
-        int n = GradCheck.CheckCase(module, config, inputs, parameters, maxElementsPerTensor: perTensor, directions: 3, step: 1e-7);
+        int n = GradCheck.CheckCase(module, CaseConfig.Create(net.Name), inputs, parameters, maxElementsPerTensor: perTensor, directions: 3, step: 1e-7);
         Assert.True(n > 10);
     }
 
     /// <summary>A case module over a prebuilt network (for network shapes the case kwargs cannot express).</summary>
-    private sealed class NetworkModuleFor(Network<double> template, bool training) : CaseModule
+    private sealed class NetworkModuleFor(Network<double> template, bool training) : ModelFactory
     {
         public override string Name => template.Name;
-        public override IReadOnlyList<string> ConfigKeys => [];
-
-        public override Reference.Tensors.TensorSet<T> Run<T>(CaseConfig config, Reference.Tensors.TensorSet<T> inputs,
-            Reference.Tensors.TensorSet<T> parameters, RunOptions options)
-        {
-            var net = (Network<T>)(object)template;
-            net.LoadStateDict(parameters);
-            return net.Run(inputs.Get("x"), inputs.TryGet("y.grad"), training).Tensors;
-        }
-
-        public override IEnumerable<GeneratedCase> Generate(int seed) => [];
+        public override string Source => "a prebuilt test network";
+        public override IReadOnlyList<string> Kwargs => [];
+        public override Reference.Layers.Layer<T> Build<T>(CaseConfig kwargs) => (Reference.Layers.Layer<T>)(object)template.Root;
+        public override bool IsTraining(CaseConfig kwargs) => training;
     }
 }

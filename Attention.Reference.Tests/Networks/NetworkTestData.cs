@@ -49,7 +49,7 @@ public static class NetworkTestData
     /// <summary>Standard-normal x [n, 3, size, size] and y.grad [n, classes].</summary>
     public static TensorSet<double> RandomInputs(int n, int size, int classes, int seed) => RandomWeights.Inputs(n, size, classes, seed);
 
-    /// <summary>The output of a <see cref="CaseModule"/> run, with the module dump.</summary>
+    /// <summary>The output of a <see cref="ModelFactory"/> run, with the module dump.</summary>
     public static (TensorSet<double> Outputs, TensorSet<double> Dump) RunWithDump(CaseFolder folder,
         GradConventions conventions = GradConventions.Exact)
     {

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 
@@ -10,14 +11,14 @@ public class SeFamilyTests
     public static TheoryData<string> Cases()
     {
         var data = new TheoryData<string>();
-        foreach (var m in new LayerCaseModule[] { new TorchvisionSeCaseModule(), new TimmSeCaseModule(), new CoordAttCaseModule() })
+        foreach (var m in new[] { "torchvision_se", "timm_se", "coordatt" }.Select(n => ModelZoo.Get(n)))
             foreach (var c in m.Generate(3)) data.Add(c.Name);
         return data;
     }
 
-    private static (LayerCaseModule Module, GeneratedCase Case) Find(string name)
+    private static (ModelFactory Module, GeneratedCase Case) Find(string name)
     {
-        foreach (var m in new LayerCaseModule[] { new TorchvisionSeCaseModule(), new TimmSeCaseModule(), new CoordAttCaseModule() })
+        foreach (var m in new[] { "torchvision_se", "timm_se", "coordatt" }.Select(n => ModelZoo.Get(n)))
             foreach (var c in m.Generate(3))
                 if (c.Name == name) return (m, c);
         throw new InvalidOperationException(name);
@@ -36,7 +37,7 @@ public class SeFamilyTests
     {
         var (module, c) = Find("torchvision_se_relu_sigmoid");
         var tv = module.Run(c.Config, c.Inputs, c.Parameters, RunOptions.Default);
-        var se = new SeCaseModule().Run(CaseConfig.Create("se", ("channels", 16), ("hidden", 8)), c.Inputs, c.Parameters, RunOptions.Default);
+        var se = ModelZoo.Get("se").Run(CaseConfig.Create("se", ("channels", 16), ("hidden", 8)), c.Inputs, c.Parameters, RunOptions.Default);
         foreach (var (name, t) in se) Bitwise.AssertIdentical(t, tv.Get(name), name);
     }
 
@@ -50,7 +51,7 @@ public class SeFamilyTests
             var renamed = new TensorSet<double>("params");
             foreach (var (n, t) in c.Parameters) renamed.Set(n.Replace("conv2.", "conv_h.").Replace("conv3.", "conv_w."), t);
             int inp = c.Config.GetInt("inp"), groups = c.Config.GetInt("groups", 32);
-            var ca = new CaCaseModule().Run(CaseConfig.Create("ca", ("channels", inp), ("mip", Math.Max(8, inp / groups)), ("training", training)),
+            var ca = ModelZoo.Get("ca").Run(CaseConfig.Create("ca", ("channels", inp), ("mip", Math.Max(8, inp / groups)), ("training", training)),
                 c.Inputs, renamed, RunOptions.Default);
             // Tensors that are zero in exact arithmetic (conv1.bias.grad under a training-mode BatchNorm) hold rounding
             // noise: the floor is the set's, as the comparer's rule.

@@ -1,5 +1,6 @@
 using Attention.Cli.Commands;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Onnx;
 using Attention.Reference.Tests.Support;
 using Microsoft.ML.OnnxRuntime;

@@ -1,5 +1,6 @@
 using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Layers;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
@@ -10,7 +11,7 @@ namespace Attention.Reference.Tests.Se;
 /// <summary>The SE-ResNet block: gradcheck of every placement, the block against a composition of its parts, bad input.</summary>
 public sealed class SeResNetBlockTests(ITestOutputHelper output)
 {
-    private static readonly SeResNetBlockCaseModule Module = new();
+    private static readonly ModelFactory Module = ModelZoo.Get("se_resnet_block");
 
     public static TheoryData<string> CaseNames()
     {
@@ -25,7 +26,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
         var data = new TheoryData<string>();
         foreach (var c in Module.Generate(5))
         {
-            var o = Module.ParseOptions(c.Config);
+            var o = SeResNetBlockFactory.ParseOptions(c.Config);
             if (o.Se.Gate == SeGate.Sigmoid && o.Se.Bias) data.Add(c.Name);
         }
         return data;
@@ -52,7 +53,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
     public void ForwardIsTheCompositionOfItsParts(string name)
     {
         var c = Case(name);
-        var o = Module.ParseOptions(c.Config);
+        var o = SeResNetBlockFactory.ParseOptions(c.Config);
         var ps = c.Parameters;
         var x = c.Inputs.Get("x");
         var se = new SeParameters<double>(o.Se, ps.Get("se.fc1.weight"), ps.TryGet("se.fc1.bias"), ps.Get("se.fc2.weight"), ps.TryGet("se.fc2.bias"));
@@ -96,7 +97,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
     public void SeGradientsAreTheSeModulesOnItsOwnInputs(string name)
     {
         var c = Case(name);
-        var o = Module.ParseOptions(c.Config);
+        var o = SeResNetBlockFactory.ParseOptions(c.Config);
         var trace = new TraceLog();
         var r = Module.Run(c.Config, c.Inputs, c.Parameters, new RunOptions { Trace = trace });
         DenseTensor<double> Step(string n) => trace.Steps.Single(s => s.Name == n).Value;
@@ -117,7 +118,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
         foreach (var n in seNames) seParams.Set(n, c.Parameters.Get("se." + n));
         var seConfig = CaseConfig.Create("se", ("channels", o.Se.Channels), ("hidden", o.Se.Hidden), ("bias", o.Se.Bias),
             ("gate", SeOptions.NameOf(o.Se.Gate)), ("pool", SeOptions.NameOf(o.Se.Pool)));
-        var seOut = new SeCaseModule().Run(seConfig, seCase, seParams, RunOptions.Default);
+        var seOut = ModelZoo.Get("se").Run(seConfig, seCase, seParams, RunOptions.Default);
         foreach (var n in seNames)
             Bitwise.AssertIdentical(seOut.Get(n + ".grad"), r.Get("se." + n + ".grad"), $"{name} se.{n}.grad");
     }
@@ -132,13 +133,13 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
     public void SaturatedGateGivesThePlainBottleneck(string name)
     {
         var c = Case(name);
-        var o = Module.ParseOptions(c.Config);
+        var o = SeResNetBlockFactory.ParseOptions(c.Config);
         Assert.True(o.Se.Gate == SeGate.Sigmoid && o.Se.Bias, "the rows are the cases with a biased sigmoid gate");
         var ps = c.Parameters.Clone();
         Array.Fill(ps.Get("se.fc2.bias").Data, 1e3);
         var r = Module.Run(c.Config, c.Inputs, ps, RunOptions.Default);
         var reference = c.Config.ToJson().Replace("\"placement\": \"" + c.Config.GetString("placement") + "\"", "\"placement\": \"standard\"");
-        var standard = Module.Run(CaseConfig.Parse(reference), c.Inputs, WithSeFor(ps, o, Module.ParseOptions(CaseConfig.Parse(reference))), RunOptions.Default);
+        var standard = Module.Run(CaseConfig.Parse(reference), c.Inputs, WithSeFor(ps, o, SeResNetBlockFactory.ParseOptions(CaseConfig.Parse(reference))), RunOptions.Default);
         Bitwise.AssertIdentical(standard.Get("y"), r.Get("y"), name + " y");
         Bitwise.AssertIdentical(standard.Get("x.grad"), r.Get("x.grad"), name + " x.grad");
         foreach (var n in new[] { "se.fc1.weight.grad", "se.fc1.bias.grad", "se.fc2.weight.grad", "se.fc2.bias.grad" })
@@ -202,7 +203,7 @@ public sealed class SeResNetBlockTests(ITestOutputHelper output)
     {
         var c = Case("se_resnet_block_standard_down_s2");
         var cfg = CaseConfig.Parse(c.Config.ToJson().Replace("\"reduction\"", "\"stride_in_1x1\": true, \"reduction\""));
-        var o = Module.ParseOptions(cfg);
+        var o = SeResNetBlockFactory.ParseOptions(cfg);
         Assert.Equal((2, 2), o.Conv1.Stride);
         Assert.Equal((1, 1), o.Conv2.Stride);
         Support.GradCheck.CheckCase(Module, cfg, c.Inputs, c.Parameters, maxElementsPerTensor: 40);

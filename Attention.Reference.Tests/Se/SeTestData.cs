@@ -8,7 +8,7 @@ namespace Attention.Reference.Tests.Se;
 /// <summary>Random SE cases for the tests.</summary>
 internal static class SeTestData
 {
-    internal static readonly SeCaseModule Module = new();
+    internal static readonly ModelFactory Module = ModelZoo.Get("se");
 
     internal static DenseTensor<double> Normal(Random rng, params int[] shape)
     {

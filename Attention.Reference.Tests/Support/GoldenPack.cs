@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.IO;
 
 namespace Attention.Reference.Tests.Support;

@@ -1,4 +1,5 @@
 using Attention.Reference.Cases;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Support;
@@ -26,7 +27,7 @@ public static class GradCheck
     /// <param name="step">Finite-difference step.</param>
     /// <param name="seed">Seed for the subset and the directions.</param>
     /// <returns>The number of derivatives checked.</returns>
-    public static int CheckCase(CaseModule module, CaseConfig config, TensorSet<double> inputs, TensorSet<double> parameters,
+    public static int CheckCase(ModelFactory module, CaseConfig config, TensorSet<double> inputs, TensorSet<double> parameters,
         int maxElementsPerTensor = 400, int directions = 3, double rtol = 1e-6, double atolScale = 1e-7,
         double step = DefaultStep, int seed = 12345)
     {
@@ -112,7 +113,7 @@ public static class GradCheck
     }
 
     /// <summary>Checks a generated case.</summary>
-    public static int CheckCase(CaseModule module, GeneratedCase c, int maxElementsPerTensor = 400, double rtol = 1e-6, double atolScale = 1e-7) =>
+    public static int CheckCase(ModelFactory module, GeneratedCase c, int maxElementsPerTensor = 400, double rtol = 1e-6, double atolScale = 1e-7) =>
         CheckCase(module, c.Config, c.Inputs, c.Parameters, maxElementsPerTensor, rtol: rtol, atolScale: atolScale);
 
     private static TensorSet<double> Replace(TensorSet<double> set, string name, DenseTensor<double> value)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using Attention.Reference.IO;
+using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Cases;
@@ -31,10 +32,10 @@ public sealed class CaseFolder
     /// <summary>The parsed case.json.</summary>
     public CaseConfig Config { get; }
 
-    /// <summary>The module the case names.</summary>
-    public CaseModule Module { get; }
+    /// <summary>The zoo entry the case names (its <c>"module"</c>).</summary>
+    public ModelFactory Module { get; }
 
-    private CaseFolder(string path, CaseConfig config, CaseModule module)
+    private CaseFolder(string path, CaseConfig config, ModelFactory module)
     {
         Path = path;
         Config = config;
@@ -50,7 +51,7 @@ public sealed class CaseFolder
         string config = System.IO.Path.Combine(path, ConfigFile);
         if (!File.Exists(config)) throw new CaseFormatException($"'{path}' is not a case folder: it has no {ConfigFile}.");
         var cfg = CaseConfig.Load(config);
-        return new CaseFolder(path, cfg, ModuleRegistry.Get(cfg.Module, config));
+        return new CaseFolder(path, cfg, ModelZoo.Get(cfg.Module, config));
     }
 
     /// <summary>True when <paramref name="path"/> holds a case.json.</summary>
@@ -120,7 +121,7 @@ public sealed class CaseFolder
             .Select(f => System.IO.Path.Combine(Path, f));
 
     /// <summary>True when the case names a whole network (a model of the model zoo), which can dump its modules.</summary>
-    public bool IsNetwork => Module is NetworkCaseModule;
+    public bool IsNetwork => Module.IsNetwork;
 
     /// <summary>Runs the module on this case in precision <typeparamref name="T"/>.</summary>
     public TensorSet<T> Run<T>(RunOptions? options = null) where T : IFloatingPointIeee754<T> =>

@@ -23,20 +23,6 @@ public sealed record ImageRecipe(int Size, double CropPct, Interpolation Filter,
     /// <summary>The shorter side after the resize: ⌊size / crop_pct⌋ (timm; torchvision's 256 for 224 at 0.875).</summary>
     public int ResizeTo => (int)Math.Floor(Size / CropPct);
 
-    /// <summary>The recipe of a model's published weights (ModelZoo names).</summary>
-    public static ImageRecipe For(string model) => model switch
-    {
-        // timm 1.0 default pretrained tags (resnet50.a1_in1k, seresnet50.a1_in1k, seresnext50_32x4d.racm_in1k): the
-        // "ResNet strikes back" recipes evaluate bicubic at crop_pct 0.95.
-        "resnet50" or "seresnet50" or "seresnext50_32x4d" => new(224, 0.95, Interpolation.Bicubic, $"timm {model} (default pretrained tag)"),
-        "legacy_seresnet50" => new(224, 0.875, Interpolation.Bilinear, "timm legacy_seresnet50.in1k"),
-        "efficientnet_b0" or "efficientnet" => new(224, 0.875, Interpolation.Bicubic, "torchvision EfficientNet_B0_Weights.IMAGENET1K_V1"),
-        "mobilenet_v3_large" or "mobilenet_v3_small" or "mobilenet_v2" =>
-            new(224, 0.875, Interpolation.Bilinear, $"torchvision {model} IMAGENET1K_V1 weights"),
-        "mbv2_ca" or "gct_resnet50" => new(224, 0.875, Interpolation.Bilinear, $"{model}: the authors' ImageNet evaluation (Resize 256, CenterCrop 224)"),
-        _ => new(224, 0.875, Interpolation.Bilinear, "ImageNet default (Resize 256, CenterCrop 224, bilinear)"),
-    };
-
     /// <summary>The resize and crop only (8-bit).</summary>
     public RgbImage ResizeAndCrop(RgbImage image)
     {

@@ -65,4 +65,26 @@ public static class RandomWeights
         ArgumentNullException.ThrowIfNull(rng);
         return Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
     }
+
+    /// <summary>A tensor of draws offset + scale · N(0, 1) (Box–Muller, as <see cref="Gaussian"/>).</summary>
+    public static DenseTensor<double> Normal(Random rng, double scale, double offset, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++)
+        {
+            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
+            t.Data[i] = offset + scale * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+        }
+        return t;
+    }
+
+    /// <summary>A tensor of draws scale · U(lo, hi).</summary>
+    public static DenseTensor<double> Uniform(Random rng, double lo, double hi, int[] shape, double scale = 1)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        var t = new DenseTensor<double>(shape);
+        for (int i = 0; i < t.Length; i++) t.Data[i] = scale * (lo + (hi - lo) * rng.NextDouble());
+        return t;
+    }
 }

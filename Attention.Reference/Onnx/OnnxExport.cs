@@ -40,14 +40,12 @@ public static class OnnxExport
     public static OnnxExportResult ExportCase(CaseFolder folder, string dir)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        if (folder.Module is not LayerCaseModule module)
-            throw new NotSupportedException($"{folder.Path}: '{folder.Module.Name}' cases cannot be exported to ONNX.");
         if (folder.Config.Has("training") && folder.Config.GetBool("training"))
             throw new NotSupportedException($"{folder.Path}: a training-mode case cannot be exported (ONNX graphs here are inference graphs: BatchNorm uses its running statistics).");
         string full = Path.GetFullPath(dir), caseDir = Path.GetFullPath(folder.Path);
         if (full == caseDir || full.StartsWith(caseDir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ArgumentException($"--onnx '{dir}' is inside the case folder {folder.Path}, which is never written to.");
-        var net = new Network<double>(folder.Config.Module, module.Build<double>(folder.Config));
+        var net = folder.Module.Create<double>(folder.Config);
         net.LoadStateDict(folder.ReadParameters<double>());
         var x = folder.ReadInputs<double>().Get("x");
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Attention.Reference.Cases;
+namespace Attention.Reference.Models;
 
 /// <summary>A case is not well-formed: an unknown key, a missing or ill-typed value, an unknown module.</summary>
 public sealed class CaseFormatException : Exception

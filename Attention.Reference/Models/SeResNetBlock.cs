@@ -2,8 +2,9 @@ using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
+using static Attention.Reference.Models.RandomWeights;
 
-namespace Attention.Reference.Cases;
+namespace Attention.Reference.Models;
 
 /// <summary>
 /// The <c>"se_resnet_block"</c> case module: an SE-ResNet bottleneck block in eval mode. Keys: <c>inplanes</c>,
@@ -15,25 +16,28 @@ namespace Attention.Reference.Cases;
 /// original Caffe SE-ResNet). Parameters as timm's SE-ResNet Bottleneck; the SE channels are inplanes for "pre",
 /// planes · expansion otherwise.
 /// </summary>
-public sealed class SeResNetBlockCaseModule : LayerCaseModule
+public sealed class SeResNetBlockFactory : ModelFactory
 {
     /// <inheritdoc />
     public override string Name => "se_resnet_block";
 
     /// <inheritdoc />
-    public override IReadOnlyList<string> ConfigKeys { get; } =
+    public override string Source => "timm's SE-ResNet Bottleneck with the SENet paper's placements (Fig. 5)";
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Kwargs { get; } =
         ["inplanes", "planes", "stride", "expansion", "placement", "reduction", "se_hidden", "se_bias", "se_gate", "se_pool", "eps", "stride_in_1x1"];
 
     /// <summary>Parses and validates a block config.</summary>
     /// <exception cref="CaseFormatException">Unknown keys or bad values.</exception>
-    public SeResNetBlockOptions ParseOptions(CaseConfig config)
+    public static SeResNetBlockOptions ParseOptions(CaseConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        config.RejectUnknownKeys(ConfigKeys);
-        int inplanes = Positive(config, "inplanes", config.GetInt("inplanes"));
-        int planes = Positive(config, "planes", config.GetInt("planes"));
-        int stride = Positive(config, "stride", config.GetInt("stride", 1));
-        int expansion = Positive(config, "expansion", config.GetInt("expansion", 4));
+        config.RejectUnknownKeys(new SeResNetBlockFactory().Kwargs);
+        int inplanes = Kw.Positive(config, "inplanes", config.GetInt("inplanes"));
+        int planes = Kw.Positive(config, "planes", config.GetInt("planes"));
+        int stride = Kw.Positive(config, "stride", config.GetInt("stride", 1));
+        int expansion = Kw.Positive(config, "expansion", config.GetInt("expansion", 4));
         var placement = config.GetString("placement", "standard") switch
         {
             "standard" => SePlacement.Standard,
@@ -44,7 +48,7 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
                 $"{config.Source}: unknown placement '{s}'; expected \"standard\", \"pre\", \"post\" or \"identity\"."),
         };
         int seChannels = placement == SePlacement.Pre ? inplanes : planes * expansion;
-        var se = SeCaseModule.ParseOptions(config, seChannels, placement == SePlacement.Pre ? "inplanes" : "planes·expansion",
+        var se = SeFactory.ParseOptions(config, seChannels, placement == SePlacement.Pre ? "inplanes" : "planes·expansion",
             "se_hidden", "reduction", "se_bias", "se_gate", "se_pool", 16);
         double eps = config.GetDouble("eps", 1e-5);
         if (!(eps > 0) || !double.IsFinite(eps)) throw new CaseFormatException($"{config.Source}: 'eps' must be positive, got {eps}.");
@@ -57,9 +61,9 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
     /// sits where the placement says: on the branch before the sum (standard), before the residual unit on the branch
     /// only (pre), after the sum's ReLU (post), or on the shortcut (identity).
     /// </summary>
-    public override Layer<T> Build<T>(CaseConfig config)
+    public override Layer<T> Build<T>(CaseConfig kwargs)
     {
-        var o = ParseOptions(config);
+        var o = ParseOptions(kwargs);
         var conv1 = new Conv2dLayer<T>(o.Conv1, false);
         var bn1 = new BatchNorm2dLayer<T>(o.Planes, o.Eps);
         var conv2 = new Conv2dLayer<T>(o.Conv2, false);
@@ -130,10 +134,10 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
         var config = CaseConfig.Create(Name, entries.ToArray());
         var o = ParseOptions(config);
         var inputs = new TensorSet<double>("inputs.safetensors");
-        var x = Normal(rng, 1, n, inplanes, h, w);
+        var x = Normal(rng, 1, 0, n, inplanes, h, w);
         inputs.Set("x", x);
         var ps = new TensorSet<double>("params.safetensors");
-        void Conv(string key, Ops.Conv2dGeometry g) => ps.Set(key, Uniform(rng, -1, 1, g.WeightShape, Math.Sqrt(3.0 / g.ReductionLength)));
+        void Conv(string key, Conv2dGeometry g) => ps.Set(key, Uniform(rng, -1, 1, g.WeightShape, Math.Sqrt(3.0 / g.ReductionLength)));
         void Bn(string prefix, int c)
         {
             ps.Set(prefix + ".weight", Uniform(rng, 0.5, 1.5, [c]));
@@ -160,29 +164,8 @@ public sealed class SeResNetBlockCaseModule : LayerCaseModule
         var probe = new TensorSet<double>("inputs");
         probe.Set("x", x);
         var y = Run(config, probe, ps, RunOptions.Default).Get("y");
-        inputs.Set("y.grad", Normal(rng, 1, y.ShapeArray()));
+        inputs.Set("y.grad", Normal(rng, 1, 0, y.ShapeArray()));
         return new GeneratedCase(name, config, inputs, ps);
-    }
-
-    private static int Positive(CaseConfig config, string key, int v) =>
-        v >= 1 ? v : throw new CaseFormatException($"{config.Source}: '{key}' must be at least 1, got {v}.");
-
-    private static DenseTensor<double> Normal(Random rng, double scale, params int[] shape)
-    {
-        var t = new DenseTensor<double>(shape);
-        for (int i = 0; i < t.Length; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            t.Data[i] = scale * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
-        }
-        return t;
-    }
-
-    private static DenseTensor<double> Uniform(Random rng, double lo, double hi, int[] shape, double scale = 1)
-    {
-        var t = new DenseTensor<double>(shape);
-        for (int i = 0; i < t.Length; i++) t.Data[i] = scale * (lo + (hi - lo) * rng.NextDouble());
-        return t;
     }
 }
 

@@ -1,6 +1,7 @@
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using BenchmarkDotNet.Attributes;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Benchmarks;
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Cli.Bench;
 

@@ -24,6 +24,25 @@ public sealed class InferTests : IDisposable
         return path;
     }
 
+    [Theory]
+    [InlineData("infer")]
+    [InlineData("bench")]
+    public void AModuleOrUnknownNameIsRefusedAsAModel(string command)
+    {
+        // "se" is a zoo entry (a case module), not a network: infer and bench net name the networks instead.
+        foreach (string name in new[] { "se", "nope" })
+        {
+            string[] args = command == "infer"
+                ? ["infer", name, "--weights", Path.Combine(_temp, "w.safetensors"), Image("sample_97x73.png")]
+                : ["bench", "net", name, "--min-seconds", "0.01"];
+            var (code, stdout, err) = CliHarness.Run(args);
+            Assert.True(code == ExitCodes.BadInput, stdout + err);
+            Assert.Contains($"unknown model '{name}'; known models: ", err);
+            Assert.Contains("seresnet50", err);
+            Assert.DoesNotContain("conv2d", err);
+        }
+    }
+
     [Fact]
     public void InferWithAndWithoutWinogradAgrees()
     {

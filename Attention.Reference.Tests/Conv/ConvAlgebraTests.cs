@@ -4,6 +4,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using MathNet.Numerics.LinearAlgebra;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Conv;
 

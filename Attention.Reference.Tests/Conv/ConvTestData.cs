@@ -2,6 +2,7 @@ using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using FsCheck;
 using FsCheck.Fluent;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Conv;
 

@@ -4,6 +4,7 @@ using Attention.Reference.Layers;
 using Attention.Reference.Models;
 using Attention.Reference.Tensors;
 using Xunit.Abstractions;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Networks;
 
@@ -119,7 +120,7 @@ public sealed class InferencePlanTests(ITestOutputHelper log)
         // a second time without a BatchNorm after it must stay unfolded.
         static Layer<double> Net()
         {
-            var conv = new Conv2dLayer<double>(Attention.Reference.Ops.Conv2dGeometry.Square(2, 2, 1), bias: false);
+            var conv = new Conv2dLayer<double>(Attention.Reference.Kernels.Conv.Conv2dGeometry.Square(2, 2, 1), bias: false);
             for (int i = 0; i < conv.Weight.Value.Length; i++) conv.Weight.Value.Data[i] = 0.5 + 0.25 * i;
             var seq = new Sequential<double>(new GctLayer<double>(2), conv);
             var bn = new BatchNorm2dLayer<double>(2);

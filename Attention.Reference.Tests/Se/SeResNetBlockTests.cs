@@ -5,6 +5,7 @@ using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Support;
 using Xunit.Abstractions;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Se;
 

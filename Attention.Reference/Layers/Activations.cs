@@ -1,6 +1,7 @@
 using System.Numerics;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Layers;
 
@@ -200,7 +201,7 @@ internal static class Chunks
 /// <summary>An elementwise activation layer: y = f(x), ∂L/∂x = ∂L/∂y · f'(x or y).</summary>
 /// <typeparam name="T">float or double.</typeparam>
 /// <typeparam name="TOp">The function.</typeparam>
-public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, Ops.IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
+public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
 {
     /// <inheritdoc />
     protected internal override bool OutputIsOwnBuffer => true;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using Attention.Reference.Tensors;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Layers;
 
@@ -181,7 +182,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
             // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
             if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
             // The activation after the sum runs on each chunk right after its addition, while it is in cache.
-            var epilogue = _after as Ops.IConvEpilogue<T>;
+            var epilogue = _after as IConvEpilogue<T>;
             Chunks.For(h.Data.Length, new AddInPlace { H = h.Data, S = sc.Data, After = epilogue });
             if (epilogue is not null) return h;
             if (_after is IInPlaceActivation<T> act) { act.ApplyInPlace(h); return h; }
@@ -204,9 +205,9 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         if (!h.HasShape(sc.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
         Compute.For(h.Dim(0) * h.Dim(1), new ScaleAddPlane
         {
-            H = h.Data, S = s.Data, Shortcut = sc.Data, Plane = h.Dim(2) * h.Dim(3), After = _after as Ops.IConvEpilogue<T>,
+            H = h.Data, S = s.Data, Shortcut = sc.Data, Plane = h.Dim(2) * h.Dim(3), After = _after as IConvEpilogue<T>,
         });
-        if (_after is null || _after is Ops.IConvEpilogue<T>) return h;
+        if (_after is null || _after is IConvEpilogue<T>) return h;
         return _after is IInPlaceActivation<T> act ? Apply(act, h) : _after.Forward(h, pass);
 
         static DenseTensor<T> Apply(IInPlaceActivation<T> a, DenseTensor<T> t)
@@ -221,7 +222,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         public T[] H, S, Shortcut;
         public int Plane;
-        public Ops.IConvEpilogue<T>? After;
+        public IConvEpilogue<T>? After;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int p)
@@ -237,7 +238,7 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     private struct AddInPlace : Chunks.IBody
     {
         public T[] H, S;
-        public Ops.IConvEpilogue<T>? After;
+        public IConvEpilogue<T>? After;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int lo, int hi)

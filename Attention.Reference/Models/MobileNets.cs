@@ -1,6 +1,7 @@
 using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Models;
 

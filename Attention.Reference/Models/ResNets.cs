@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Models;
 

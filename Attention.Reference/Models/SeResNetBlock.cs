@@ -3,6 +3,7 @@ using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Tensors;
 using static Attention.Reference.Models.RandomWeights;
+using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Models;
 

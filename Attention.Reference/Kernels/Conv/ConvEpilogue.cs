@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// An element-wise function applied by a convolution kernel to each segment of its output right after writing it

@@ -1,4 +1,4 @@
-namespace Attention.Reference.Ops;
+namespace Attention.Reference.Kernels.Conv;
 
 /// <summary>
 /// The geometry of a 2-D convolution with PyTorch <c>nn.Conv2d</c> semantics: NCHW input, weight

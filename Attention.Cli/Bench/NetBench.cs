@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Layers;
 using Attention.Reference.Models;
 using Attention.Reference.Tensors;
@@ -69,6 +70,41 @@ public static class NetBench
         yield return new NetBenchResult(model, dtype, "forward", size, batch, threads, fm, fp, PeakMb(), flops / (fm * 1e6), fmin);
         var (bm, bp, bmin) = Timed(() => net.Run(x, dy, training: false, kernels), minSeconds);
         yield return new NetBenchResult(model, dtype, "forward+backward", size, batch, threads, bm, bp, PeakMb(), 3 * flops / (bm * 1e6), bmin);
+    }
+
+    /// <summary>
+    /// The vector path and, for each distinct convolution call (pass, shape, input size), the algorithm the fast kernels
+    /// chose, recorded while the float32 plan runs one forward and the eager float32 network one backward.
+    /// </summary>
+    public static IEnumerable<string> Explain(string model, int size, int batch, bool winograd)
+    {
+        var oracle = ModelZoo.Create<double>(model);
+        var weights = RandomWeights.StateDict(oracle, 1).Cast<float>();
+        var x = new DenseTensor<float>(batch, 3, size, size);
+        var plan = InferencePlan<float>.Compile(Loaded(model, weights), new InferencePlanOptions { Winograd = winograd });
+        var net = Loaded(model, weights);
+        var calls = KernelDecisions.Record(() => plan.Forward(x)).ToList();
+        var y = net.Forward(x, new Pass<float> { RecordTape = false, Kernels = KernelPath.Fast });
+        calls.AddRange(KernelDecisions.Record(() => net.Run(x, y.ZerosLike(), training: false, KernelPath.Fast))
+            .Where(d => d.Pass != "forward"));
+        yield return $"{model}, float32, batch {batch}, {size}x{size}, {Compute.MaxThreads} threads; vector path {KernelDecisions.Path}; " +
+                     $"Winograd {(winograd ? "on" : "off")} ({calls.Count} convolution passes: forward of the plan, backward of the eager network)";
+        yield return $"{"count",5}  {"pass",-15}  {"input",-11}  {"convolution",-26}  algorithm";
+        foreach (var group in calls.GroupBy(d => (d.Pass, d.Geometry, d.N, d.H, d.W, d.Algorithm)))
+        {
+            var (pass, g, n, h, w, algorithm) = group.Key;
+            string shape = $"{g.InChannels}->{g.OutChannels} {g.Kernel.H}x{g.Kernel.W}/{g.Stride.H}" +
+                           (g.Padding != (0, 0) ? $" p{g.Padding.H}" : "") + (g.Groups > 1 ? $" g{g.Groups}" : "") +
+                           (g.Dilation != (1, 1) ? $" d{g.Dilation.H}" : "");
+            yield return $"{group.Count(),5}  {pass,-15}  {$"{n}x{h}x{w}",-11}  {shape,-26}  {algorithm}";
+        }
+    }
+
+    private static Network<float> Loaded(string model, TensorSet<float> weights)
+    {
+        var net = ModelZoo.Create<float>(model);
+        net.LoadStateDict(weights);
+        return net;
     }
 
     /// <summary>The process's peak resident memory so far, in MiB.</summary>

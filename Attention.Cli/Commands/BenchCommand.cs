@@ -28,15 +28,20 @@ public static class BenchCommand
         {
             Description = "For 'net': the float32 plan runs 3x3 stride-1 convolutions with the direct kernel instead of Winograd F(2x2,3x3).",
         };
+        var explainOpt = new Option<bool>("--explain")
+        {
+            Description = "For 'net': print, instead of timing, the vector path and which algorithm each convolution of the float32 plan's forward and the eager backward runs.",
+        };
         var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.")
         {
-            suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt, directOpt,
+            suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt, directOpt, explainOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
             string name = p.GetValue(suiteArg)!;
             if (name == "net") return RunNet(io, p.GetValue(modelArg), p.GetValue(threadsOpt), p.GetValue(dtypeOpt)!, p.GetValue(sizeOpt),
-                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt), !p.GetValue(directOpt));
+                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt), !p.GetValue(directOpt), p.GetValue(explainOpt));
+            if (p.GetValue(explainOpt)) throw new ArgumentException("--explain is for 'bench net MODEL'.");
             var suite = BenchSuites.All.FirstOrDefault(s => s.Name == name)
                 ?? throw new ArgumentException($"unknown bench suite '{name}'; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}.");
             int threads = p.GetValue(threadsOpt);
@@ -63,7 +68,7 @@ public static class BenchCommand
     }
 
     private static int RunNet(CliIO io, string? model, int threads, string dtype, int size, int batch, double seconds, bool json,
-        bool winograd)
+        bool winograd, bool explain)
     {
         if (model is null)
             throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.Networks.Select(m => m.Name))}.");
@@ -75,6 +80,11 @@ public static class BenchCommand
         string[] dtypes = dtype == "both" ? ["float32", "float64"] : [dtype];
         return Compute.WithThreads(threads, () =>
         {
+            if (explain)
+            {
+                foreach (string line in NetBench.Explain(model, size, batch, winograd)) io.Out.WriteLine(line);
+                return ExitCodes.Ok;
+            }
             if (!json) io.Out.WriteLine(NetBench.Header);
             foreach (var r in NetBench.Run(model, dtypes, size, batch, threads, seconds, winograd))
             {

@@ -24,6 +24,21 @@ public sealed class InferTests : IDisposable
         return path;
     }
 
+    [Fact]
+    public void BenchNetExplainNamesThePathAndEveryConvolutionsAlgorithm()
+    {
+        var (code, stdout, err) = CliHarness.Run(["bench", "net", "mobilenet_v3_small", "--explain", "--size", "32", "--threads", "1"]);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("vector path Vector", stdout);
+        Assert.Contains(" forward ", stdout);
+        Assert.Contains(" weight gradient ", stdout);
+        Assert.Contains("depthwise", stdout);
+        Assert.DoesNotContain(" ms ", stdout); // explains; does not time
+        var (code2, _, err2) = CliHarness.Run(["bench", "conv", "--explain"]);
+        Assert.Equal(ExitCodes.BadInput, code2);
+        Assert.Contains("--explain is for 'bench net MODEL'", err2);
+    }
+
     [Theory]
     [InlineData("infer")]
     [InlineData("bench")]

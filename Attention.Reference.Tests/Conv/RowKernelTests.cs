@@ -181,21 +181,24 @@ public sealed class RowKernelTests
     {
         // ResNet-50 layer4 3x3 (49 outputs on 64 grid columns) and layer3 (196 on 224): rows when the weights are cached
         // or reused over enough positions; never on a plane the grid covers exactly, for short reductions, or off Vector512.
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
+        Assert.True(Rows(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        Assert.False(Rows(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
+        Assert.True(Rows(SimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
+        Assert.True(Rows(SimdPath.Vector512, 128, 1152, 1, 28, 28, 30, prepacked: false));
+        Assert.False(Rows(SimdPath.Vector512, 64, 256, 1, 56, 56, 56, prepacked: true));
+        Assert.False(Rows(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true));
         // A 3x3 kernel at 56×56 (3 % grid waste) and the 7×7 stem: the row kernel, prepacked or not; grouped with 4
         // channels per group, or a 3-channel 3x3 stem (K = 27): not.
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: true, spatial: true));
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: false, spatial: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 4, 288, 1, 56, 56, 58, prepacked: true, spatial: true));
-        Assert.True(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector512, 32, 27, 1, 112, 112, 113, prepacked: true, spatial: true));
-        Assert.False(Conv2dFast<float>.RowsApply(SimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        Assert.True(Rows(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: true, spatial: true));
+        Assert.True(Rows(SimdPath.Vector512, 64, 576, 1, 56, 56, 58, prepacked: false, spatial: true));
+        Assert.False(Rows(SimdPath.Vector512, 4, 288, 1, 56, 56, 58, prepacked: true, spatial: true));
+        Assert.True(Rows(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
+        Assert.False(Rows(SimdPath.Vector512, 32, 27, 1, 112, 112, 113, prepacked: true, spatial: true));
+        Assert.False(Rows(SimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
     }
+    private static bool Rows(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false) =>
+        ConvDispatch.Rows<float>(path, og, k, n, ho, wo, wq, prepacked, spatial, fastPack: false);
+
 
     [Fact]
     public void PointwiseInputReadInPlaceEqualsThePaddedCopyBitwise()

@@ -130,14 +130,13 @@ public sealed class WinogradTests(ITestOutputHelper log)
                     SimdWidth.With(path, () => Compute.WithThreads(threads, () =>
                     {
                         Conv2d.ForwardWinograd(poison, wt, b, g, new DenseTensor<float>(n, o, h + 9, w + 17), null, new ConvWeightPack());
-                        (Conv2dFast<float>.WinoBandRows, Conv2dFast<float>.WinoOGroups) = (bandRows, oGroups);
-                        try
+                        var split = bandRows == 0 ? SimdWidth.Choices : SimdWidth.Choices with { WinogradSplit = (bandRows, oGroups) };
+                        return SimdWidth.With(split, () =>
                         {
                             Conv2d.ForwardWinograd(x, wt, b, g, y, null, pack);
                             Conv2d.ForwardWinograd(x, wt, null, g, y2, new AffineEpilogue(), new ConvWeightPack());
-                        }
-                        finally { (Conv2dFast<float>.WinoBandRows, Conv2dFast<float>.WinoOGroups) = (0, 0); }
-                        return 0;
+                            return 0;
+                        });
                     }));
                     AssertSameBits(expected, y.Data, $"{path}, {threads} threads, split ({bandRows}, {oGroups})");
                     AssertSameBits(affine, y2.Data, $"{path}, {threads} threads, split ({bandRows}, {oGroups}), no bias, epilogue");

@@ -21,6 +21,13 @@ internal interface ISimd<TSelf, T>
     /// <summary>Elements per register.</summary>
     static abstract int Count { get; }
 
+    /// <summary>
+    /// Whether kernels on this width have only 16 vector registers (x64 without AVX-512), so that wide register tiles
+    /// run as halves that do not spill (the same FMA chains, the same bits). Vector256 always means it — on AVX-512
+    /// hardware forced to Vector256 the AVX2 machine's tiles run, so that path is simulated faithfully.
+    /// </summary>
+    static abstract bool SixteenRegisters { get; }
+
     /// <summary>All lanes +0.</summary>
     static abstract TSelf Zero { get; }
 
@@ -61,6 +68,9 @@ internal readonly struct Simd512<T> : ISimd<Simd512<T>, T> where T : unmanaged, 
     private readonly Vector512<T> _v;
 
     private Simd512(Vector512<T> v) => _v = v;
+
+    /// <inheritdoc />
+    public static bool SixteenRegisters => false;
 
     /// <inheritdoc />
     public static int Count => Vector512<T>.Count;
@@ -122,6 +132,9 @@ internal readonly struct Simd256<T> : ISimd<Simd256<T>, T> where T : unmanaged, 
     private Simd256(Vector256<T> v) => _v = v;
 
     /// <inheritdoc />
+    public static bool SixteenRegisters => true;
+
+    /// <inheritdoc />
     public static int Count => Vector256<T>.Count;
 
     /// <inheritdoc />
@@ -179,6 +192,9 @@ internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : u
     private readonly Vector<T> _v;
 
     private SimdPortable(Vector<T> v) => _v = v;
+
+    /// <inheritdoc />
+    public static bool SixteenRegisters { get; } = System.Runtime.Intrinsics.X86.X86Base.IsSupported && !System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
 
     /// <inheritdoc />
     public static int Count => Vector<T>.Count;

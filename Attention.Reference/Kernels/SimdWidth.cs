@@ -17,19 +17,90 @@ internal enum SimdPath
 }
 
 /// <summary>
-/// The one place that chooses the vector width of every fast kernel (conv2d, depthwise, SE, CA, GCT): the widest
-/// accelerated path, unless a test forces another for its own flow with <see cref="Forced"/> or <see cref="With{T}"/>.
-/// Kernels read <see cref="Path"/> once per public call and hand it to their workers. The switch is an
-/// <see cref="AsyncLocal{T}"/>, so it follows the caller's flow into the worker team and never leaks into other tests.
-/// Kernels whose elements are lane-independent give identical bits on every path; reductions document their lane
-/// order per path.
+/// Overrides, for the calling flow, of the choices the fast kernels otherwise make by their rules: the vector path
+/// and the convolution algorithms (tests cross-check one algorithm against another; tuning measures them). A null
+/// field means "decide by the rule" (<see cref="SimdWidth.Hardware"/>, and the rules of
+/// <c>Kernels/Conv/ConvDispatch.cs</c>). <see cref="OnConv"/> receives every convolution's decision (for
+/// <c>bench net --explain</c> and tests).
+/// </summary>
+internal sealed record KernelChoices
+{
+    /// <summary>The vector path, or null for the hardware's widest.</summary>
+    public SimdPath? Path { get; init; }
+
+    /// <summary>The channels-in-lanes row kernel of the direct forward forced (true) or forbidden (false).</summary>
+    public bool? RowKernel { get; init; }
+
+    /// <summary>The packed-im2col forward forced (true) instead of the direct one.</summary>
+    public bool? PackedForward { get; init; }
+
+    /// <summary>The packed col2im input gradient (true) or the phase-split direct one (false) for strided calls.</summary>
+    public bool? PackedInputGradient { get; init; }
+
+    /// <summary>The unpacked (direct) weight gradient forced (true) or forbidden (false).</summary>
+    public bool? DirectWeightGradient { get; init; }
+
+    /// <summary>The depthwise kernels forbidden (false): depthwise geometries then run the dense kernels.</summary>
+    public bool? Depthwise { get; init; }
+
+    /// <summary>Reading a 1×1 stride-1 unpadded convolution's input in place forbidden (false).</summary>
+    public bool? PointwiseInPlace { get; init; }
+
+    /// <summary>Winograd's work split (tile rows per band, channel-block groups per band) forced; it changes no bits.</summary>
+    public (int BandRows, int ChannelGroups)? WinogradSplit { get; init; }
+
+    /// <summary>Receives each convolution pass's decision, or null.</summary>
+    public Action<ConvDecision>? OnConv { get; init; }
+}
+
+/// <summary>One convolution pass as the fast kernels ran it: which algorithm, on which vector path, for which call.</summary>
+/// <param name="Pass"><c>forward</c>, <c>input gradient</c> or <c>weight gradient</c>.</param>
+/// <param name="Algorithm">The algorithm's name (docs/derivations/conv2d.md, "Algorithms").</param>
+/// <param name="Path">The vector path (Vector512, Vector256 or Portable).</param>
+/// <param name="Geometry">The convolution.</param>
+/// <param name="N">Batch.</param>
+/// <param name="H">Input height.</param>
+/// <param name="W">Input width.</param>
+public readonly record struct ConvDecision(string Pass, string Algorithm, string Path, Conv.Conv2dGeometry Geometry, int N, int H, int W);
+
+/// <summary>What the fast kernels decide, for people: the vector path and each convolution's algorithm (<c>bench net --explain</c>).</summary>
+public static class KernelDecisions
+{
+    /// <summary>The vector path of the calling flow: Vector512, Vector256 or Portable.</summary>
+    public static string Path => SimdWidth.Path.ToString();
+
+    /// <summary>Runs <paramref name="action"/>, collecting every convolution pass's decision in the order they ran.</summary>
+    public static IReadOnlyList<ConvDecision> Record(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        var list = new List<ConvDecision>();
+        SimdWidth.With(SimdWidth.Choices with { OnConv = d => { lock (list) list.Add(d); } }, () =>
+        {
+            action();
+            return 0;
+        });
+        return list;
+    }
+}
+
+/// <summary>
+/// The one dispatch point of every fast kernel (conv2d, depthwise, Winograd, SE, CA, GCT, the plane reductions): the
+/// vector width is the widest accelerated path unless the calling flow overrides it, and every override of an
+/// algorithm choice lives in the one <see cref="KernelChoices"/> record held here. Kernels read <see cref="Path"/> once
+/// per public call and hand it to their workers. The record is an <see cref="AsyncLocal{T}"/>, so it follows the
+/// caller's flow into the worker team and never leaks into other tests. Kernels whose elements are lane-independent
+/// give identical bits on every path; reductions document their lane order per path.
 /// </summary>
 internal static class SimdWidth
 {
-    private static readonly AsyncLocal<SimdPath?> s_forced = new();
+    private static readonly KernelChoices None = new();
+    private static readonly AsyncLocal<KernelChoices?> s_choices = new();
+
+    /// <summary>The overrides of the calling flow (all null by default).</summary>
+    public static KernelChoices Choices { get => s_choices.Value ?? None; set => s_choices.Value = value; }
 
     /// <summary>The path forced for the calling flow, or null for the hardware's widest.</summary>
-    public static SimdPath? Forced { get => s_forced.Value; set => s_forced.Value = value; }
+    public static SimdPath? Forced { get => Choices.Path; set => Choices = Choices with { Path = value }; }
 
     /// <summary>The widest accelerated path of this machine.</summary>
     public static SimdPath Hardware { get; } =
@@ -37,7 +108,7 @@ internal static class SimdWidth
         : Vector256.IsHardwareAccelerated ? SimdPath.Vector256 : SimdPath.Portable;
 
     /// <summary>The path in use for the calling flow.</summary>
-    public static SimdPath Path => s_forced.Value ?? Hardware;
+    public static SimdPath Path => s_choices.Value?.Path ?? Hardware;
 
     /// <summary>Whether the Vector512 kernels run (forced Vector512 runs them in software where the hardware lacks it).</summary>
     public static bool Use512 => Path == SimdPath.Vector512;
@@ -52,12 +123,15 @@ internal static class SimdWidth
     public static bool Uses256(SimdPath path) => path != SimdPath.Portable && Vector256.IsHardwareAccelerated;
 
     /// <summary>Runs <paramref name="action"/> with <paramref name="path"/> forced for the calling flow only.</summary>
-    public static T With<T>(SimdPath path, Func<T> action)
+    public static T With<T>(SimdPath path, Func<T> action) => With(Choices with { Path = path }, action);
+
+    /// <summary>Runs <paramref name="action"/> with <paramref name="choices"/> for the calling flow only.</summary>
+    public static T With<T>(KernelChoices choices, Func<T> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        var saved = s_forced.Value;
-        s_forced.Value = path;
+        var saved = s_choices.Value;
+        s_choices.Value = choices;
         try { return action(); }
-        finally { s_forced.Value = saved; }
+        finally { s_choices.Value = saved; }
     }
 }

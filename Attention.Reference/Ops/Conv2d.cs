@@ -74,11 +74,10 @@ public static class Conv2d
 
     /// <summary>
     /// Whether <see cref="ForwardWinograd{T}"/> runs <paramref name="g"/> on an <paramref name="h"/> × <paramref name="w"/>
-    /// input and is faster there than the direct kernel (float32 3×3 stride-1 padding-1 layers of one group, planes of at
-    /// least 14 × 14, U at most 4 MB).
+    /// input in an inference plan (<see cref="ConvDispatch.Winograd{TF}"/>: float32 only).
     /// </summary>
     internal static bool WinogradPays<T>(Conv2dGeometry g, int h, int w) where T : IFloatingPointIeee754<T> =>
-        typeof(T) == typeof(float) && Conv2dFast<float>.WinogradPays(g, h, w);
+        typeof(T) == typeof(float) && ConvDispatch.Winograd<float>(g, h, w);
 
     /// <summary>
     /// Eq. (conv.W1): y = conv(x, w) + bias, then the epilogue, by Winograd F(2×2, 3×3) (inference plans only, float32;

@@ -20,7 +20,7 @@ namespace Attention.Reference.Kernels.Conv;
 internal static partial class Conv2dFast<TF>
 {
     /// <summary>Output positions per register tile of the row kernel.</summary>
-    private const int RowTile = 7;
+    internal const int RowTile = 7;
 
     /// <summary>Reduction indices per packed A chunk of the row kernel (2·lanes·RowKc elements: 16 KB in float32).</summary>
     private const int RowKc = 128;
@@ -30,66 +30,12 @@ internal static partial class Conv2dFast<TF>
     /// transposes of the copy-out leave no scalar tail (with 28 tiles every unit had 4 positions × 32 channels left;
     /// the stem measured 2 % faster by the median of six paired runs, the 3×3 layers unchanged).
     /// </summary>
-    private const int RowTilesPerUnit = 32;
-
-    /// <summary>Smallest reduction length for the row kernel (settable for measurements).</summary>
-    internal static int RowMinK = 256;
-
-    /// <summary>
-    /// Smallest reduction length for the row kernel on a kernel larger than 1×1: the ResNet stem (7×7/2, 3 → 64,
-    /// K = 147) runs 0.88–0.89 ms in rows (one reduction chunk, packed) against the grid's 1.10–1.13.
-    /// </summary>
-    internal static int RowMinKSpatial = 128;
-
-    /// <summary>Most work units per channel block for which each unit packs its own weights (4: 2 % slower at 28 × 28).</summary>
-    private const int RowPackInUnitMaxPosBlocks = 1;
-
-    /// <summary>Fewest output positions (n·Ho·Wo) for which packing the weights on every call pays.</summary>
-    private const int RowPackMinPositions = 128;
+    internal const int RowTilesPerUnit = 32;
 
     [ThreadStatic] private static TF[]? t_rowA;    // caller: packed A [group][channel block][kk][2·lanes]
     [ThreadStatic] private static TF[]? t_rowAChunk; // worker: one reduction chunk of A packed by its unit [kk][2·lanes]
     [ThreadStatic] private static TF[]? t_rowC;    // worker: the unit's products [tile][7][2·lanes]
     [ThreadStatic] private static TF[]? t_rowOut;  // worker: one channel's positions of the unit
-
-    /// <summary>
-    /// Whether the row kernel runs instead of the grid kernel: on the Vector512 path (its 14 accumulators, 2 weight
-    /// vectors and a broadcast fit 32 registers), and on Vector256 for kept packings of spatial kernels, for reductions of at least 256 (its transposing copy-out costs about
-    /// one cycle per output element), and where its packed weights are cached (<paramref name="prepacked"/>) or reused
-    /// over at least <see cref="RowPackMinPositions"/> positions. A 1×1 convolution takes it when it computes at least
-    /// 5 % fewer discarded products than the grid (the grid reads a 1×1 input in place, aligned); a larger kernel
-    /// (<paramref name="spatial"/>) whenever it discards no more than the grid: there the grid's input loads are
-    /// shifted by the kernel offsets (most of them split across cache lines) while the row kernel broadcasts its
-    /// input and loads aligned weights — measured 3x3 64→64 at 56×56, 2 threads: 1.03–1.08 ms packed (1.25–1.32
-    /// eager) against the grid's 1.28–1.42 in the same rounds.
-    /// </summary>
-    internal static bool RowsApply(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false,
-        bool fastPack = false)
-    {
-        if (Conv2dTuning.RowKernel is bool forced) return forced;
-        // Vector256 (AVX2, where the tile runs as 4 + 3 positions): only for kept packings of spatial kernels — measured
-        // with DOTNET_EnableAVX512=0, 3x3 @7 2.02 ms against the grid's 2.44, 3x3/2 @56 2.16 against 2.47, the stem
-        // equal; packing on every call, or a 1×1 kernel, made it slower.
-        if (path == SimdPath.Vector256 ? !(prepacked && spatial) : path != SimdPath.Vector512) return false;
-        // Few positions: packing all the weights on every call does not pay, unless each unit packs its own block
-        // chunk by chunk (a single unit per channel block) by register transposes or gathers: 3x3 512→512 @7 then
-        // runs 22 % faster than the grid, its input gradient 27–30 %.
-        if (k < (spatial ? RowMinKSpatial : RowMinK)
-            || (!prepacked && (long)n * ho * wo < RowPackMinPositions && !(fastPack && PacksInUnit(n, ho, wo))))
-            return false;
-        int nr = Nr(path), lanes = nr, nc = Conv2dTuning.NC; // the row tile's two vectors of channels = the grid's NR
-        double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, RowTile) * RowTile);
-        long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;
-        double grid = (double)ho * wo / computed * og / (Ceil(og, MR) * MR);
-        return spatial ? rows >= grid - 0.005 : rows >= grid + 0.05;
-    }
-
-    /// <summary>
-    /// Whether each unit packs its own weights (when they are not kept): where each channel block is used by at most
-    /// <see cref="RowPackInUnitMaxPosBlocks"/> work units (the 14 × 14 and 7 × 7 layers, where the weights are largest).
-    /// </summary>
-    private static bool PacksInUnit(int n, int ho, int wo) =>
-        (long)n * Ceil(ho * Ceil(wo, RowTile), RowTilesPerUnit) <= RowPackInUnitMaxPosBlocks;
 
     /// <summary>The direct forward in the row form: A element (row r of group g, column kk) at a.Data[g·a.GroupStride + r·a.Lda + a.AOff[kk]].</summary>
     private static void ForwardRows(TF[] xData, int n, int h, int w, DirectA a, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
@@ -99,10 +45,10 @@ internal static partial class Conv2dFast<TF>
         long packedLength = (long)g.Groups * oBlocks * k * lanes;
         int tilesPerRow = Ceil(wo, RowTile), tiles = ho * tilesPerRow;
         int perUnit = Math.Min(tiles, RowTilesPerUnit), posBlocks = Ceil(tiles, perUnit);
-        // Weights not kept and few units per channel block (PacksInUnit): each unit packs its block chunk by chunk into
+        // Weights not kept and few units per channel block (ConvDispatch.RowsPackInUnit): each unit packs its block chunk by chunk into
         // L1 just before using it, instead of a packing pass over all the weights that the units then read back from
         // L2 or L3.
-        bool packInUnit = cache is null && PacksInUnit(n, ho, wo);
+        bool packInUnit = cache is null && ConvDispatch.RowsPackInUnit(n, ho, wo);
         TF[]? apack = null;
         if (!packInUnit)
         {
@@ -458,7 +404,7 @@ internal static partial class Conv2dFast<TF>
     private static void MicroRows<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
         where TV : unmanaged, ISimd<TV, TF>
     {
-        if (SixteenRegisters && typeof(TV) != typeof(Simd512<TF>))
+        if (TV.SixteenRegisters)
         {
             // 16 vector registers (x64 without AVX-512): positions 0–3, then 4–6, each over all kk (the same chains).
             MicroRows4<TV>(ref a, ref b, ref off, ref c, kc, first);

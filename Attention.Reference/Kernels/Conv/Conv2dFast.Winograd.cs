@@ -38,20 +38,6 @@ internal static partial class Conv2dFast<TF>
     [ThreadStatic] private static TF[]? t_winoBias; // worker: one channel block's bias
 
     /// <summary>
-    /// Whether an inference plan runs <paramref name="g"/> on an <paramref name="h"/> × <paramref name="w"/> input by
-    /// Winograd: where it applies, on planes of at least 14 × 14 (smaller ones discard too many tile outputs: at 7 × 7,
-    /// 64 computed for 49) and with U (16·C·O values) at most 4 MB: measured, 2 threads, 3x3 64→64 @56 0.53 ms against
-    /// the direct kernel's 0.86, 128→128 @28 0.53 against 0.80, 256→256 @14 0.54 against 0.77, but 512→512 @7 (U 16 MB)
-    /// 1.32 against 0.88.
-    /// </summary>
-    internal static bool WinogradPays(Conv2dGeometry g, int h, int w) =>
-        WinogradApplies(g) && h >= 14 && w >= 14 && 16L * g.InChannels * g.OutChannels * Unsafe.SizeOf<TF>() <= 4 << 20;
-
-    /// <summary>Whether <see cref="ForwardWinograd"/> computes <paramref name="g"/>: 3×3, stride 1, padding 1, dilation 1, one group.</summary>
-    internal static bool WinogradApplies(Conv2dGeometry g) =>
-        g.Groups == 1 && g.Kernel == (3, 3) && g.Stride == (1, 1) && g.Padding == (1, 1) && g.Dilation == (1, 1);
-
-    /// <summary>
     /// U = G g Gᵀ for every (output channel o, input channel c), in float64 from the weights and rounded once, packed for
     /// the row micro-kernel as [ξ][channel block][c][lanes] (channels past O zero).
     /// </summary>
@@ -89,13 +75,14 @@ internal static partial class Conv2dFast<TF>
     /// <summary>
     /// y = conv(x, w) + bias, then the epilogue, by Winograd F(2×2, 3×3); <paramref name="pack"/> keeps U between calls
     /// (computed on first use: only for weights that never change). <paramref name="g"/> must satisfy
-    /// <see cref="WinogradApplies"/>.
+    /// <see cref="ConvDispatch.WinogradComputes"/>.
     /// </summary>
     internal static void ForwardWinograd(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g,
         DenseTensor<TF> y, IConvEpilogue<TF>? epilogue, ConvWeightPack pack)
     {
-        if (!WinogradApplies(g)) throw new ArgumentException($"Winograd F(2x2,3x3) cannot compute {g}.", nameof(g));
+        if (!ConvDispatch.WinogradComputes(g)) throw new ArgumentException($"Winograd F(2x2,3x3) cannot compute {g}.", nameof(g));
         var path = SimdWidth.Path;
+        ConvDispatch.Report("forward", "winograd", path, g, x.Dim(0), x.Dim(2), x.Dim(3));
         int lanes = Nr(path), n = x.Dim(0), c = g.InChannels, o = g.OutChannels, h = x.Dim(2), w = x.Dim(3);
         int ho = y.Dim(2), wo = y.Dim(3);
         if (ho != h || wo != w) throw new ArgumentException("Winograd: output size must equal input size (3x3, padding 1).");
@@ -107,26 +94,19 @@ internal static partial class Conv2dFast<TF>
         int th = Ceil(h, 2), tw = Ceil(w, 2), oBlocks = Ceil(o, lanes);
         // Units: (image, band of whole tile rows, group of channel blocks), each transforming its band's input into V
         // (kept in cache) and then running its channel blocks: bands of about 56 tiles (U is read once per unit and
-        // reused over the band), at least two per image; channel blocks split where that leaves fewer than 4 units.
-        // (Measured, 2 threads: 56×56 1 / 2 / 4 tile rows 0.77 / 0.72 / 0.75 ms; 28×28 1 / 2 / 4 rows 0.74 / 0.66 /
-        // 0.65; 14×14 2 / 3 / 4 rows 0.65 / 0.63 / 0.64.) The split changes no bits: every value is computed the same
-        // way in any unit.
-        int bandRows = WinoBandRows > 0 ? WinoBandRows : Math.Clamp(WinoUnitTiles / tw, 1, Math.Max(1, Ceil(th, 2)));
+        // reused over the band; docs/derivations/conv2d.md, "Algorithms and their rules"), at least two per image;
+        // channel blocks split where that leaves fewer than 4 units. The split changes no bits.
+        var split = SimdWidth.Choices.WinogradSplit;
+        int bandRows = split?.BandRows ?? Math.Clamp(WinoUnitTiles / tw, 1, Math.Max(1, Ceil(th, 2)));
         int bands = Ceil(th, bandRows);
-        int oGroups = WinoOGroups > 0 ? Math.Min(WinoOGroups, oBlocks) : 1;
-        while (WinoOGroups <= 0 && (long)n * bands * oGroups < 4 && oGroups < oBlocks) oGroups++;
+        int oGroups = split is { } forced ? Math.Min(forced.ChannelGroups, oBlocks) : 1;
+        while (split is null && (long)n * bands * oGroups < 4 && oGroups < oBlocks) oGroups++;
         Compute.For(n * bands * oGroups, new WinoUnit
         {
             X = x.Data, U = u, Y = y.Data, Bias = bias?.Data, Epilogue = epilogue, Path = path, C = c, O = o, H = h, W = w,
             OBlocks = oBlocks, OGroups = oGroups, Bands = bands, BandRows = bandRows, Th = th, Tw = tw, Lanes = lanes,
         });
     }
-
-    /// <summary>Tile rows per Winograd band (0: chosen per layer; settable for measurements).</summary>
-    internal static int WinoBandRows;
-
-    /// <summary>Channel-block groups per band (0: chosen per layer; settable for measurements).</summary>
-    internal static int WinoOGroups;
 
     /// <summary>Channel blocks whose products one pass over a band's V computes (their M kept in L2: 4 × 114 KB at 56 tiles).</summary>
     private const int WinoBlocksPerPass = 4;

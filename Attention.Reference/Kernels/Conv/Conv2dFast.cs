@@ -47,55 +47,31 @@ internal static class Conv2dTuning
     /// <summary>Target number of im2col rows per input-gradient work unit.</summary>
     public const int BackInputRows = 64;
 
-    [ThreadStatic] private static bool? t_directWeightGradient;
-    [ThreadStatic] private static bool? t_packedForward;
-    [ThreadStatic] private static bool? t_packedInputGradient;
-    [ThreadStatic] private static bool? t_depthwise;
-    [ThreadStatic] private static bool? t_rowKernel;
-    [ThreadStatic] private static bool? t_pointwiseInPlace;
+    /// <summary>Forbids (false) reading a 1×1 stride-1 unpadded input in place (<see cref="KernelChoices.PointwiseInPlace"/>).</summary>
+    public static bool? PointwiseInPlace { get => SimdWidth.Choices.PointwiseInPlace; set => SimdWidth.Choices = SimdWidth.Choices with { PointwiseInPlace = value }; }
 
-    /// <summary>Measurements only (read on the workers): false makes the grid kernel accumulate in its scratch tile and copy.</summary>
-    internal static bool GridOutputInPlace = true;
+    /// <summary>Forces or forbids the row kernel (<see cref="KernelChoices.RowKernel"/>).</summary>
+    public static bool? RowKernel { get => SimdWidth.Choices.RowKernel; set => SimdWidth.Choices = SimdWidth.Choices with { RowKernel = value }; }
 
-    /// <summary>
-    /// Forbids (false) reading a 1×1 stride-1 unpadded convolution's input in place for calls from the current thread
-    /// (the forward, and the direct weight gradient's x and dY), so that it runs on the padded copy like every other
-    /// shape (tests hold the two bitwise equal).
-    /// </summary>
-    public static bool? PointwiseInPlace { get => t_pointwiseInPlace; set => t_pointwiseInPlace = value; }
+    /// <summary>Forbids the depthwise kernels (<see cref="KernelChoices.Depthwise"/>).</summary>
+    public static bool? Depthwise { get => SimdWidth.Choices.Depthwise; set => SimdWidth.Choices = SimdWidth.Choices with { Depthwise = value }; }
 
-    /// <summary>
-    /// Forces (true) or forbids (false) the channels-in-lanes row kernel of the direct forward for calls from the current
-    /// thread (tests hold it bitwise against the grid kernel); null picks it where it wastes fewer products.
-    /// </summary>
-    public static bool? RowKernel { get => t_rowKernel; set => t_rowKernel = value; }
+    /// <summary>Chooses the strided input gradient (<see cref="KernelChoices.PackedInputGradient"/>).</summary>
+    public static bool? PackedInputGradient
+    {
+        get => SimdWidth.Choices.PackedInputGradient;
+        set => SimdWidth.Choices = SimdWidth.Choices with { PackedInputGradient = value };
+    }
 
-    /// <summary>
-    /// Forbids (false) the depthwise kernel for calls from the current thread, so that depthwise geometries run the
-    /// dense kernel (tests hold the two against each other); null or true use it for every depthwise geometry.
-    /// </summary>
-    public static bool? Depthwise { get => t_depthwise; set => t_depthwise = value; }
+    /// <summary>Forces the packed-im2col forward (<see cref="KernelChoices.PackedForward"/>).</summary>
+    public static bool? PackedForward { get => SimdWidth.Choices.PackedForward; set => SimdWidth.Choices = SimdWidth.Choices with { PackedForward = value }; }
 
-    /// <summary>
-    /// Forces the packed col2im input gradient (true) or the phase-split direct one (false) for strided calls from the
-    /// current thread (tests cross-check both); null picks the phases unless I/G &lt; 8.
-    /// </summary>
-    public static bool? PackedInputGradient { get => t_packedInputGradient; set => t_packedInputGradient = value; }
-
-    /// <summary>
-    /// Forces the packed-im2col forward (true) for calls from the current thread (tests cross-check it against the
-    /// default phase-split direct forward).
-    /// </summary>
-    public static bool? PackedForward { get => t_packedForward; set => t_packedForward = value; }
-
-    /// <summary>
-    /// Forces (true) or forbids (false) the unpacked (direct) weight-gradient kernel for calls from the current
-    /// thread (tests, tuning); null picks by <see cref="DirectWeightGradientMinGrid"/>.
-    /// </summary>
-    public static bool? DirectWeightGradient { get => t_directWeightGradient; set => t_directWeightGradient = value; }
-
-    /// <summary>The unpacked weight gradient is used when one image's output grid Ho × Wq has at least this many positions.</summary>
-    public const int DirectWeightGradientMinGrid = 512;
+    /// <summary>Forces or forbids the direct weight gradient (<see cref="KernelChoices.DirectWeightGradient"/>).</summary>
+    public static bool? DirectWeightGradient
+    {
+        get => SimdWidth.Choices.DirectWeightGradient;
+        set => SimdWidth.Choices = SimdWidth.Choices with { DirectWeightGradient = value };
+    }
 
     /// <summary>The vector path in use: <see cref="SimdWidth.Path"/>, the one switch of every fast kernel.</summary>
     public static SimdPath Path => SimdWidth.Path;
@@ -169,12 +145,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         return buffer;
     }
 
-    private static int Nr(SimdPath path) => 2 * path switch
-    {
-        SimdPath.Vector512 => Vector512<TF>.Count,
-        SimdPath.Vector256 => Vector256<TF>.Count,
-        _ => Vector<TF>.Count,
-    };
+    private static int Nr(SimdPath path) => ConvDispatch.Nr<TF>(path);
 
     private static int Ceil(int a, int b) => (a + b - 1) / b;
 
@@ -185,14 +156,21 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         if (y.Length == 0) return; // a zero-sized batch (or output plane): nothing to compute
-        if (DepthwiseConv2dFast<TF>.Applies(g)) DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
-        else if (Conv2dTuning.PackedForward != true)
-            ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue, pack);
+        string algorithm;
+        if (ConvDispatch.Depthwise(g))
+        {
+            DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
+            algorithm = "depthwise";
+        }
+        else if (!ConvDispatch.PackedForward)
+            algorithm = ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue, pack);
         else
         {
             ForwardPacked(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3));
             epilogue?.Apply(y.Data);
+            algorithm = "packed im2col";
         }
+        ConvDispatch.Report("forward", algorithm, Conv2dTuning.Path, g, x.Dim(0), x.Dim(2), x.Dim(3));
     }
 
     /// <summary>Packs W_g of every group into MR-row panels [group][tile][k][MR] (rows past O/G are zero).</summary>
@@ -305,44 +283,46 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// Ho × Wq (columns ow ≥ Wo discarded), so im2col row k = (c, p, q) is that buffer shifted by off(k) and B needs
     /// no packing; the weights are read in place (row stride K), Eq. (conv.8).
     /// </summary>
-    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
+    private static string ForwardDirect(TF[] xData, int n, int h, int w, TF[] wData, TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo,
         IConvEpilogue<TF>? epilogue, ConvWeightPack? pack)
     {
         // A = the weights in place: row o of group g at (g·O/G + o)·K, column kk at + kk.
         int k = g.ReductionLength;
         var identity = Grow(ref t_aoff, k);
         for (int i = 0; i < k; i++) identity[i] = i;
-        ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo, epilogue, pack);
+        return ForwardDirect(xData, n, h, w, wData, k, identity, g.OutPerGroup * k, bData, g, yData, ho, wo, epilogue, pack);
     }
 
     /// <summary>
-    /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]].
+    /// The direct forward with A element (row r of group g, column kk) at aData[g·aGroupStride + r·lda + aoff[kk]];
+    /// returns the algorithm it ran (rows, pointwise in place, or grid).
     /// </summary>
-    private static void ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
+    private static string ForwardDirect(TF[] xData, int n, int h, int w, TF[] aData, int lda, int[] aoff, int aGroupStride,
         TF[]? bData, Conv2dGeometry g, TF[] yData, int ho, int wo, IConvEpilogue<TF>? epilogue = null, ConvWeightPack? pack = null)
     {
         var path = Conv2dTuning.Path;
         // A unit packs its own weights fast where they are read in order (the forward: register transposes) or, in
         // float with AVX2, by hardware gathers (the input gradient's flipped taps); otherwise by a scalar loop.
         bool fastPack = IsIdentity(aoff.AsSpan(0, g.ReductionLength)) || (typeof(TF) == typeof(float) && Avx2.IsSupported);
-        if (RowsApply(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
+        if (ConvDispatch.Rows<TF>(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
                 g.Kernel.H * g.Kernel.W > 1, fastPack))
         {
             ForwardRows(xData, n, h, w, new DirectA(aData, lda, aoff, aGroupStride), bData, g, yData, ho, wo, epilogue, path, pack);
-            return;
+            return "rows";
         }
         int nr = Nr(path);
         var a = new DirectA(aData, lda, aoff, aGroupStride);
-        if (g.Kernel == (1, 1) && g.Stride == (1, 1) && g.Padding == (0, 0) && Conv2dTuning.PointwiseInPlace != false)
+        if (ConvDispatch.PointwiseInPlace(g))
         {
             ForwardPointwise(xData, n, h * w, a, bData, g, yData, epilogue, nr);
-            return;
+            return "pointwise in place";
         }
         var xpad = PhaseInput(xData, n, g, h, w, Ceil(Conv2dTuning.NC, nr) * nr + 2 * nr + (g.Kernel.W - 1) * g.Dilation.W, out int wp, out int plane, out _);
         var off = PhaseOffsets(g, h, wp, plane);
         var src = new DirectInput(xpad, g.InChannels * plane, g.InPerGroup * plane, off, g.ReductionLength);
         var dst = new DirectOutput(yData, g.OutChannels * ho * wo, ho * wo, 0, wo, 1);
         DirectCore(src, a, bData, g.Groups, g.OutPerGroup, n, ho, wp, wo, dst, epilogue);
+        return "grid";
     }
 
     /// <summary>
@@ -489,7 +469,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var ag = aData.AsSpan(grp * a.GroupStride + t0 * MR * lda);
         // Few panels (small grids): one pass over the whole reduction per tile, so the rows of A stream sequentially.
         int kcMax = panels <= Conv2dTuning.FullKPanels ? k : Conv2dTuning.KC;
-        if (Conv2dTuning.GridOutputInPlace && full == tiles && ncols == panels * nr && dst.ColStride == 1 && validCols == gridWidth
+        if (full == tiles && ncols == panels * nr && dst.ColStride == 1 && validCols == gridWidth
             && dst.RowStride == gridWidth)
         {
             // The grid is the output plane itself and every panel of this unit is whole: the tiles accumulate in the
@@ -611,7 +591,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
     /// flipped kernel is never built: its element (row c, column (o, t)) is read in place at
     /// w[((g·O/G + o)·I/G + c)·kh·kw + kh·kw − 1 − t], i.e. row stride kh·kw and column offsets o·(I/G)·kh·kw + kh·kw − 1 − t.
     /// </summary>
-    private static void BackwardInputDirect(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx, int padH, int padW)
+    private static string BackwardInputDirect(DenseTensor<TF> dy, DenseTensor<TF> weight, Conv2dGeometry g, DenseTensor<TF> dx, int padH, int padW)
     {
         int og = g.OutPerGroup, ig = g.InPerGroup, khkw = g.Kernel.H * g.Kernel.W, kt = og * khkw;
         var aoff = Grow(ref t_aoff, kt);
@@ -619,7 +599,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         for (int t = 0; t < khkw; t++)
             aoff[o * khkw + t] = o * ig * khkw + khkw - 1 - t;
         var gt = new Conv2dGeometry(g.OutChannels, g.InChannels, g.Kernel, (1, 1), (padH, padW), g.Dilation, g.Groups);
-        ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), weight.Data, khkw, aoff, og * ig * khkw, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
+        return ForwardDirect(dy.Data, dy.Dim(0), dy.Dim(2), dy.Dim(3), weight.Data, khkw, aoff, og * ig * khkw, null, gt, dx.Data, dx.Dim(2), dx.Dim(3));
     }
 
     private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
@@ -699,32 +679,35 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             Array.Clear(dx.Data); // no output reads any input: the gradient is zero
             return;
         }
-        if (DepthwiseConv2dFast<TF>.Applies(g))
+        var path = Conv2dTuning.Path;
+        void Report(string algorithm) => ConvDispatch.Report("input gradient", algorithm, path, g, dx.Dim(0), dx.Dim(2), dx.Dim(3));
+        if (ConvDispatch.Depthwise(g))
         {
             DepthwiseConv2dFast<TF>.BackwardInput(dy, weight, g, dx);
+            Report("depthwise");
             return;
         }
         int padH = g.Dilation.H * (g.Kernel.H - 1) - g.Padding.H, padW = g.Dilation.W * (g.Kernel.W - 1) - g.Padding.W;
         if (g.Stride == (1, 1) && padH >= 0 && padW >= 0)
         {
-            BackwardInputDirect(dy, weight, g, dx, padH, padW);
+            string direct = BackwardInputDirect(dy, weight, g, dx, padH, padW);
+            if (ConvDispatch.Listening) Report("stride-1 direct (" + direct + ")");
             return;
         }
-        // The phase kernel's rows are the I/G input channels: with fewer than one register tile of them (the RGB stem)
-        // the packed col2im form, whose rows are (c, p, q), fills the tiles better.
-        if (!(Conv2dTuning.PackedInputGradient ?? g.InPerGroup < MR))
+        if (!ConvDispatch.PackedInputGradient(g))
         {
             BackwardInputPhased(dy, weight, g, dx);
+            Report("phases");
             return;
         }
-        var path = Conv2dTuning.Path;
+        Report("packed col2im");
         int nr = Nr(path);
         var packedOff = PackedOffsets(nr);
         int n = dy.Dim(0), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo, h = dx.Dim(2), w = dx.Dim(3);
         int groups = g.Groups, og = g.OutPerGroup, ig = g.InPerGroup, k = g.ReductionLength;
         int khkw = g.Kernel.H * g.Kernel.W;
         // All I/G channels in one block up to 4·BackInputRows Col rows (the stem's 3 × 49): each block repacks the dy
-        // panels, and the column runs below keep the threads busy (stem: 12 % faster than blocks of one channel).
+        // panels, and the column runs below keep the threads busy (docs/derivations/conv2d.md: the stem's measurement).
         int cb = ig * khkw <= 4 * Conv2dTuning.BackInputRows ? ig : Math.Clamp(Conv2dTuning.BackInputRows / khkw, 1, ig);
         int cBlocks = Ceil(ig, cb);
         int nTiles = Ceil(p, Conv2dTuning.NC);
@@ -764,18 +747,22 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
             Array.Clear(dw.Data); // an empty sum: +0
             return;
         }
-        if (DepthwiseConv2dFast<TF>.Applies(g))
+        var path = Conv2dTuning.Path;
+        void Report(string algorithm) => ConvDispatch.Report("weight gradient", algorithm, path, g, x.Dim(0), x.Dim(2), x.Dim(3));
+        if (ConvDispatch.Depthwise(g))
         {
             DepthwiseConv2dFast<TF>.BackwardWeight(x, dy, g, dw);
+            Report("depthwise");
             return;
         }
         int gridSize = dy.Dim(2) * Ceil(x.Dim(3) + 2 * g.Padding.W, g.Stride.W);
-        if (Conv2dTuning.DirectWeightGradient ?? gridSize >= Conv2dTuning.DirectWeightGradientMinGrid)
+        if (ConvDispatch.DirectWeightGradient(gridSize))
         {
             BackwardWeightDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), dy.Data, dy.Dim(2), dy.Dim(3), g, dw.Data);
+            Report("direct");
             return;
         }
-        var path = Conv2dTuning.Path;
+        Report("packed");
         int nr = Nr(path);
         var packedOff = PackedOffsets(nr);
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), ho = dy.Dim(2), wo = dy.Dim(3), p = ho * wo;
@@ -827,7 +814,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         // padded input and the grid (no junk columns, nothing past the grid), so both are read in place instead of
         // copied (the copy of x was 13 % of a 1x1 256→64 @56 weight gradient). The same values, the same bits.
         bool inPlace = g.Kernel == (1, 1) && g.Padding == (0, 0) && g.Stride == (1, 1) && grid == gridPad && wp == wo
-            && Conv2dTuning.PointwiseInPlace != false
+            && ConvDispatch.PointwiseInPlaceAllowed
             && (long)n * cin * h * w <= xData.Length && (long)n * cout * grid <= dyData.Length;
         int plane;
         TF[] xpad, dyp;
@@ -1318,7 +1305,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         bool zero, ref TF bias, bool addBias)
         where TV : unmanaged, ISimd<TV, TF>
     {
-        if (SixteenRegisters && typeof(TV) != typeof(Simd512<TF>))
+        if (TV.SixteenRegisters)
         {
             // x64 without AVX-512 has 16 vector registers: the 16 accumulators of the 8 × 2 tile (plus 3 operands) would
             // spill on every step, so the tile runs as two 4 × 2 halves over the same B (the same chains, the same bits).
@@ -1383,12 +1370,6 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TV.Store(c60, ref c, 6 * s); TV.Store(c61, ref c, 6 * s + l);
         TV.Store(c70, ref c, 7 * s); TV.Store(c71, ref c, 7 * s + l);
     }
-
-    /// <summary>
-    /// x64 without AVX-512 (16 vector registers: the kernels' wide tiles would spill). ARM64 has 32, x64 with AVX-512
-    /// 32; the portable path elsewhere is not register-bound in the same way.
-    /// </summary>
-    internal static bool SixteenRegisters = X86Base.IsSupported && !Avx512F.IsSupported; // tests set it on AVX-512 machines
 
     /// <summary>Four rows of <see cref="Micro{TV}"/>'s tile: 8 accumulators, the same FMA chains.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

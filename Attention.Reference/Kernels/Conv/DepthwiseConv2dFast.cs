@@ -35,10 +35,6 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
     /// <summary>Elements per lane group of the weight gradient: 64 bytes (16 float, 8 double), as in conv.11.</summary>
     private static int Lanes => 64 / Unsafe.SizeOf<TF>();
 
-    /// <summary>True when <paramref name="g"/> is depthwise with multiplier 1 and the kernel is not switched off.</summary>
-    public static bool Applies(Conv2dGeometry g) =>
-        g.Groups == g.InChannels && g.Groups == g.OutChannels && Conv2dTuning.Depthwise != false;
-
     private static int Ceil(int a, int b) => (a + b - 1) / b;
 
     private static TF[] Grow(ref TF[]? buffer, int length)
@@ -246,7 +242,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             return;
         }
         // The dense kernel's choice for I/G = 1: col2im's order unless the phase kernel (conv.14) is forced.
-        bool fused = Conv2dTuning.PackedInputGradient == false;
+        bool fused = ConvDispatch.DepthwisePhasedInputGradient;
         BackwardInputPhased(dy.Data, n, c, ho, wo, weight.Data, g, dx.Data, h, w, fused);
     }
 
@@ -365,7 +361,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         for (int t = 0; t < k; t++) off[t] = ph.TapOffset(t / kw * g.Dilation.H, t % kw * g.Dilation.W);
         int grid = ho * ph.Wq;
         // The dense kernel's choice (Conv2dFast.BackwardWeight): lane sums on large grids, position chains on small.
-        bool direct = Conv2dTuning.DirectWeightGradient ?? grid >= Conv2dTuning.DirectWeightGradientMinGrid;
+        bool direct = ConvDispatch.DirectWeightGradient(grid);
         int lanes = Lanes;
         int gridPad = Ceil(grid, lanes) * lanes;
         int rc = direct ? Conv2dTuning.WeightGradChunkDirect : Conv2dTuning.WeightGradChunk;

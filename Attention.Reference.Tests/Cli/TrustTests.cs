@@ -29,7 +29,7 @@ public sealed class TrustTests : IDisposable
     [InlineData("--rtol", "Infinity")]
     [InlineData("--atol", "-1e-3")]
     [InlineData("--atol", "NaN")]
-    public void Negative_nan_and_infinite_tolerances_are_refused_by_verify_and_compare(string option, string value)
+    public void NegativeNanAndInfiniteTolerancesAreRefusedByVerifyAndCompare(string option, string value)
     {
         var r = Run("verify", GoldenPack.CasePath("gct_l1_c7"), option, value);
         Assert.Equal(ExitCodes.BadInput, r.Code);
@@ -39,14 +39,14 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
-    public void Verify_takes_an_absolute_tolerance()
+    public void VerifyTakesAnAbsoluteTolerance()
     {
         Assert.Equal(ExitCodes.Ok, Run("verify", GoldenPack.CasePath("gct_l1_c7"), "--atol", "1e-12").Code);
         Assert.Equal(ExitCodes.Mismatch, Run("verify", GoldenPack.CasePath("gct_l1_c7"), "--rtol", "0", "--atol", "0").Code);
     }
 
     [Fact]
-    public void A_backend_output_that_lacks_expected_tensors_fails_naming_them()
+    public void ABackendOutputThatLacksExpectedTensorsFailsNamingThem()
     {
         string pack = Path.Combine(_temp, "pack");
         string folder = CopyCase("se_c32_r8_bias", pack);
@@ -76,7 +76,7 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
-    public void A_nan_shows_an_infinite_error_ratio_next_to_fail()
+    public void ANanShowsAnInfiniteErrorRatioNextToFail()
     {
         string pack = Path.Combine(_temp, "pack");
         string folder = CopyCase("gct_l2_c9", pack);
@@ -92,7 +92,7 @@ public sealed class TrustTests : IDisposable
     [InlineData("inputs.safetensors")]
     [InlineData("params.safetensors")]
     [InlineData("expected.safetensors")]
-    public void Run_refuses_to_write_over_its_own_inputs(string file)
+    public void RunRefusesToWriteOverItsOwnInputs(string file)
     {
         string folder = CopyCase("se_c32_r8_bias");
         var before = Hashes(folder);
@@ -112,7 +112,7 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
-    public void Outputs_are_never_written_through_links_or_onto_directories_or_devices()
+    public void OutputsAreNeverWrittenThroughLinksOrOntoDirectoriesOrDevices()
     {
         string folder = CopyCase("gct_l1_c7");
         string elsewhere = Path.Combine(_temp, "precious.safetensors");
@@ -137,7 +137,7 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
-    public void The_output_format_follows_the_extension()
+    public void TheOutputFormatFollowsTheExtension()
     {
         string folder = CopyCase("gct_l1_c7");
         var r = Run("run", folder, "--out", Path.Combine(_temp, "y.npy"));
@@ -159,7 +159,7 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
-    public void Newcomer_paper_cuts()
+    public void NewcomerPaperCuts()
     {
         var r = Run();
         Assert.Equal(ExitCodes.BadInput, r.Code);
@@ -187,7 +187,7 @@ public sealed class ToleranceTests : IDisposable
     private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 
     [Fact]
-    public void Default_tolerances_and_ulps_follow_the_coarser_stored_dtype()
+    public void DefaultTolerancesAndUlpsFollowTheCoarserStoredDtype()
     {
         Assert.Equal(1e-10, TensorComparer.DefaultRTol(StoredDType.F64, StoredDType.F64));
         Assert.Equal(1e-5, TensorComparer.DefaultRTol(StoredDType.F64, StoredDType.F32));
@@ -204,7 +204,7 @@ public sealed class ToleranceTests : IDisposable
     }
 
     [Fact]
-    public void Show_lists_the_worst_elements_and_the_channels_over_tolerance_and_json_says_the_same()
+    public void ShowListsTheWorstElementsAndTheChannelsOverToleranceAndJsonSaysTheSame()
     {
         var e = new TensorSet<double>("e");
         var x = new DenseTensor<double>(2, 3, 2, 2);
@@ -241,7 +241,7 @@ public sealed class ToleranceTests : IDisposable
     }
 
     [Fact]
-    public void Verify_json_reports_each_case()
+    public void VerifyJsonReportsEachCase()
     {
         var r = Run("verify", Path.Combine(AppContext.BaseDirectory, "testdata", "libtorch-2.10"), "--json");
         Assert.Equal(ExitCodes.Ok, r.Code);
@@ -251,7 +251,7 @@ public sealed class ToleranceTests : IDisposable
     }
 
     [Fact]
-    public void Name_picks_a_tensor_of_a_safetensors_file_to_hold_against_an_npy_file()
+    public void NamePicksATensorOfASafetensorsFileToHoldAgainstAnNpyFile()
     {
         var e = new TensorSet<double>("e");
         e.Set("y", DenseTensor<double>.FromDoubles([1, 2, 3], 3));

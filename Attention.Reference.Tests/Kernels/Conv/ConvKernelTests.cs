@@ -307,13 +307,21 @@ public sealed class ConvKernelTests
                     Conv2d.BackwardWeight(x, dy, pr.G, dw);
                     Conv2d.BackwardBias(dy, db);
                 }
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                Conv2d.Forward(x, wt, b, pr.G, y);
-                long mid = GC.GetAllocatedBytesForCurrentThread();
-                Conv2d.BackwardInput(dy, wt, pr.G, dx);
-                Conv2d.BackwardWeight(x, dy, pr.G, dw);
-                Conv2d.BackwardBias(dy, db);
-                return (mid - before, GC.GetAllocatedBytesForCurrentThread() - mid);
+                // The least of three warm rounds: a call that allocates allocates in every round, while a one-off
+                // runtime allocation on this thread (seen in first runs after a build, under load) does not.
+                long forwardLeast = long.MaxValue, backwardLeast = long.MaxValue;
+                for (int round = 0; round < 3; round++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    Conv2d.Forward(x, wt, b, pr.G, y);
+                    long mid = GC.GetAllocatedBytesForCurrentThread();
+                    Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                    Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                    Conv2d.BackwardBias(dy, db);
+                    forwardLeast = Math.Min(forwardLeast, mid - before);
+                    backwardLeast = Math.Min(backwardLeast, GC.GetAllocatedBytesForCurrentThread() - mid);
+                }
+                return (forwardLeast, backwardLeast);
             });
             Assert.True(forward == 0, $"a warm forward allocated {forward} bytes for {pr} on {threads} thread(s)");
             Assert.True(backward == 0, $"a warm backward allocated {backward} bytes for {pr} on {threads} thread(s)");

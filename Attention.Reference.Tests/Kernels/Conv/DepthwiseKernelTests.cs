@@ -195,11 +195,18 @@ public sealed class DepthwiseKernelTests
                 Conv2d.Forward(x, wt, b, pr.G, y);
                 Conv2d.BackwardInput(dy, wt, pr.G, dx);
                 Conv2d.BackwardWeight(x, dy, pr.G, dw);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                Conv2d.Forward(x, wt, b, pr.G, y);
-                Conv2d.BackwardInput(dy, wt, pr.G, dx);
-                Conv2d.BackwardWeight(x, dy, pr.G, dw);
-                return GC.GetAllocatedBytesForCurrentThread() - before;
+                // The least of three warm rounds: a call that allocates allocates in every round, while a one-off
+                // runtime allocation on this thread (seen once in a first run after a build, under load) does not.
+                long least = long.MaxValue;
+                for (int round = 0; round < 3; round++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    Conv2d.Forward(x, wt, b, pr.G, y);
+                    Conv2d.BackwardInput(dy, wt, pr.G, dx);
+                    Conv2d.BackwardWeight(x, dy, pr.G, dw);
+                    least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+                }
+                return least;
             });
             Bitwise.AssertIdentical(Conv2d.Forward(x, wt, b, pr.G), y, "y");
             Bitwise.AssertIdentical(Conv2d.BackwardInput(dy, wt, pr.G, pr.H, pr.W), dx, "x.grad");

@@ -44,8 +44,8 @@ public static class NetBench
         where T : IFloatingPointIeee754<T>
     {
         var oracle = ModelZoo.Create<double>(model);
-        var net = ModelZoo.Create<T>(model);
-        net.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
+        var weights = RandomWeights.StateDict(oracle, 1).Cast<T>();
+        var net = Loaded(model, weights);
         var rng = new Random(2);
         var x = new DenseTensor<T>(batch, 3, size, size);
         for (int i = 0; i < x.Length; i++) x.Data[i] = T.CreateChecked(rng.NextDouble() * 2 - 1);
@@ -61,9 +61,7 @@ public static class NetBench
         {
             // float32 "forward" is the compiled inference plan (a second instance of the network, rewritten), writing
             // its logits into a preallocated tensor (a steady-state forward allocates nothing).
-            var planNet = ModelZoo.Create<T>(model);
-            planNet.LoadStateDict(RandomWeights.StateDict(oracle, 1).Cast<T>());
-            var plan = InferencePlan<T>.Compile(planNet, new InferencePlanOptions { Winograd = winograd });
+            var plan = InferencePlan<T>.Compile(Loaded(model, weights), new InferencePlanOptions { Winograd = winograd });
             var logits = plan.Forward(x);
             (fm, fp, fmin) = Timed(() => plan.Forward(x, logits), minSeconds);
         }
@@ -100,9 +98,9 @@ public static class NetBench
         }
     }
 
-    private static Network<float> Loaded(string model, TensorSet<float> weights)
+    private static Network<T> Loaded<T>(string model, TensorSet<T> weights) where T : IFloatingPointIeee754<T>
     {
-        var net = ModelZoo.Create<float>(model);
+        var net = ModelZoo.Create<T>(model);
         net.LoadStateDict(weights);
         return net;
     }

@@ -21,16 +21,17 @@ public sealed class Conv2dFactory : ModelFactory
     /// <inheritdoc />
     public override string Source => "torch.nn.Conv2d";
 
+    private static readonly string[] Keys = ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"];
+
     /// <inheritdoc />
-    public override IReadOnlyList<string> Kwargs { get; } =
-        ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"];
+    public override IReadOnlyList<string> Kwargs => Keys;
 
     /// <summary>Reads and validates the geometry and the bias flag from a case config.</summary>
     /// <exception cref="CaseFormatException">An unknown key, a missing or ill-typed value, or an invalid geometry.</exception>
     public static Conv2dGeometry ReadGeometry(CaseConfig config, out bool hasBias)
     {
         ArgumentNullException.ThrowIfNull(config);
-        config.RejectUnknownKeys(new Conv2dFactory().Kwargs);
+        config.RejectUnknownKeys(Keys);
         var g = new Conv2dGeometry(
             config.GetInt("in_channels"), config.GetInt("out_channels"), config.GetPair("kernel_size"),
             config.GetPair("stride", (1, 1)), config.GetPair("padding", (0, 0)), config.GetPair("dilation", (1, 1)),
@@ -446,15 +447,17 @@ public sealed class GctFactory : ModelFactory
     /// <inheritdoc />
     public override string Source => "z-x-yang/GCT PyTorch/GCT.py GCT(num_channels, epsilon, mode, after_relu)";
 
+    private static readonly string[] Keys = ["channels", "mode", "epsilon", "after_relu"];
+
     /// <inheritdoc />
-    public override IReadOnlyList<string> Kwargs { get; } = ["channels", "mode", "epsilon", "after_relu"];
+    public override IReadOnlyList<string> Kwargs => Keys;
 
     /// <summary>Reads and validates the hyper-parameters of a case.</summary>
     /// <exception cref="CaseFormatException">Unknown keys, unknown mode, negative channels or ε.</exception>
     public static (int Channels, double Epsilon, GctMode Mode, bool AfterRelu) ParseOptions(CaseConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        config.RejectUnknownKeys(new GctFactory().Kwargs);
+        config.RejectUnknownKeys(Keys);
         int channels = config.GetInt("channels");
         if (channels < 0)
             throw new CaseFormatException($"{config.Source}: 'channels' must be >= 0, got {channels}.");
@@ -494,8 +497,8 @@ public sealed class GctFactory : ModelFactory
         {
             var config = CaseConfig.Create("gct", ("channels", v.C), ("mode", v.Mode), ("epsilon", v.Eps), ("after_relu", v.AfterRelu));
             var x = Uniform(rng, -1, 1, [v.N, v.C, v.H, v.W]);
-            for (int i = 0; i < x.Length; i++)
-                if (v.NonNegative) x.Data[i] = Math.Max(x.Data[i], 0);
+            if (v.NonNegative)
+                for (int i = 0; i < x.Length; i++) x.Data[i] = Math.Max(x.Data[i], 0);
             if (v.ZeroChannel)
                 for (int n = 0; n < v.N; n++)
                     x.Data.AsSpan((n * v.C + 1) * v.H * v.W, v.H * v.W).Clear();

@@ -25,16 +25,18 @@ public sealed class SeResNetBlockFactory : ModelFactory
     /// <inheritdoc />
     public override string Source => "timm's SE-ResNet Bottleneck with the SENet paper's placements (Fig. 5)";
 
-    /// <inheritdoc />
-    public override IReadOnlyList<string> Kwargs { get; } =
+    private static readonly string[] Keys =
         ["inplanes", "planes", "stride", "expansion", "placement", "reduction", "se_hidden", "se_bias", "se_gate", "se_pool", "eps", "stride_in_1x1"];
+
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Kwargs => Keys;
 
     /// <summary>Parses and validates a block config.</summary>
     /// <exception cref="CaseFormatException">Unknown keys or bad values.</exception>
     public static SeResNetBlockOptions ParseOptions(CaseConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        config.RejectUnknownKeys(new SeResNetBlockFactory().Kwargs);
+        config.RejectUnknownKeys(Keys);
         int inplanes = Kw.Positive(config, "inplanes", config.GetInt("inplanes"));
         int planes = Kw.Positive(config, "planes", config.GetInt("planes"));
         int stride = Kw.Positive(config, "stride", config.GetInt("stride", 1));

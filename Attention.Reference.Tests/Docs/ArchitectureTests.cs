@@ -35,6 +35,31 @@ public partial class ArchitectureTests
         Assert.True(violations.Count == 0, string.Join("\n", violations.Distinct()));
     }
 
+    [Fact]
+    public void NoLayerIsAKernelCallbackAndNoLayerCarriesPlanHooks()
+    {
+        // Kernels call their epilogues through IConvEpilogue: an operator object, never a layer (docs/architecture.md).
+        // The inference plan is a pass over the tree (Models/PlanCompiler): the layer base class has no fusion hooks.
+        var assembly = typeof(Attention.Reference.Layers.Layer<>).Assembly;
+        var layers = assembly.GetTypes().Where(t => IsLayer(t)).ToList();
+        Assert.NotEmpty(layers);
+        foreach (var t in layers)
+            Assert.DoesNotContain(t.GetInterfaces(), i => i.IsGenericType
+                && i.GetGenericTypeDefinition() == typeof(Attention.Reference.Kernels.Conv.IConvEpilogue<>));
+        var members = typeof(Attention.Reference.Layers.Layer<>)
+            .GetMembers(System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public)
+            .Select(m => m.Name).ToHashSet();
+        foreach (string hook in new[] { "FuseForInference", "InputOwned", "OutputIsOwnBuffer", "PlanBuffer", "MarkUse" })
+            Assert.DoesNotContain(hook, members);
+
+        static bool IsLayer(Type? t)
+        {
+            for (; t is not null; t = t.BaseType)
+                if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(Attention.Reference.Layers.Layer<>)) return true;
+            return false;
+        }
+    }
+
     [GeneratedRegex(@"^\| `([A-Za-z]+)/` \|", RegexOptions.Multiline)]
     private static partial Regex TableRow();
 

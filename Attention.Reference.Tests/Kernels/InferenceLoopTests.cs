@@ -153,7 +153,7 @@ public sealed class InferenceLoopTests
             var x = new DenseTensor<float>(Values(rng, n * inF), shape);
             var pass = new Pass<float> { RecordTape = false, Kernels = KernelPath.Fast };
             var eager = layer.Forward(x, pass).Clone();
-            layer.FuseForInference();
+            layer.Freeze();
             var planned = Compute.WithThreads(rng.Next(1, 4), () => layer.Forward(x, pass));
             for (int img = 0; img < n; img++)
                 for (int o = 0; o < outF; o++)

@@ -5,229 +5,21 @@ using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Layers;
 
-/// <summary>
-/// An elementwise function and its derivative, as an operator struct (the style of TensorPrimitives): the layer
-/// <see cref="Elementwise{T, TOp}"/> runs it. The derivative reads the saved input or the saved output, whichever
-/// the formula needs (docs/derivations/pooling-and-activations.md).
-/// </summary>
+/// <summary>An activation layer whose function an inference plan can apply in place or fuse into a convolution.</summary>
 /// <typeparam name="T">float or double.</typeparam>
-public interface IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+public interface IActivationLayer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <summary>The class name PyTorch prints.</summary>
-    static abstract string Kind { get; }
-
-    /// <summary>True when the derivative is a function of the output (sigmoid, tanh), false when of the input.</summary>
-    static abstract bool GradFromOutput { get; }
-
-    /// <summary>f(v).</summary>
-    static abstract T Invoke(T v);
-
-    /// <summary>f'(·) at the saved input or output (see <see cref="GradFromOutput"/>).</summary>
-    static abstract T Grad(T saved);
-
-    /// <summary>f'(·) as libtorch evaluates it (the same as <see cref="Grad"/> except where docs/derivations says otherwise).</summary>
-    static abstract T GradLibtorch(T saved);
-}
-
-/// <summary><c>nn.ReLU</c>: max(v, 0) with NaN propagated; relu'(0) = 0 as PyTorch.</summary>
-public readonly struct ReluOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "ReLU";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Relu(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.ReluGrad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Grad(v);
-}
-
-/// <summary><c>nn.Sigmoid</c>: 1 / (1 + e^−v); derivative (1 − s)·s from the output s, as PyTorch's sigmoid_backward.</summary>
-public readonly struct SigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "Sigmoid";
-    /// <inheritdoc />
-    public static bool GradFromOutput => true;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Sigmoid(v);
-    /// <inheritdoc />
-    public static T Grad(T s) => Activations.SigmoidGradFromOutput(s);
-    /// <inheritdoc />
-    public static T GradLibtorch(T s) => Grad(s);
-}
-
-/// <summary><c>nn.ReLU6</c>: min(max(v, 0), 6); derivative 0 at both boundaries (hardtanh_backward).</summary>
-public readonly struct Relu6Op<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "ReLU6";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Relu6(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.Relu6Grad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Grad(v);
-}
-
-/// <summary><c>nn.Hardswish</c> (Eqs. (act.11)–(act.12)).</summary>
-public readonly struct HardswishOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "Hardswish";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Hardswish(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.HardswishGrad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Grad(v);
-}
-
-/// <summary><c>nn.Hardsigmoid</c> (Eqs. (act.13)–(act.14)); the exact 1/6 in the backward.</summary>
-public readonly struct HardsigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "Hardsigmoid";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Hardsigmoid(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.HardsigmoidGrad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Activations.HardsigmoidGradLibtorch(v);
-}
-
-/// <summary><c>nn.SiLU</c> (Eqs. (act.15)–(act.16)).</summary>
-public readonly struct SiluOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "SiLU";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.Silu(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.SiluGrad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Grad(v);
-}
-
-/// <summary>
-/// timm's functional <c>hard_sigmoid</c>, ReLU6(v + 3) / 6 evaluated literally (Eq. (act.5)), with the derivative
-/// ReLU6'(fl(v + 3)) / 6 (Eq. (act.6)): the SE paper module's hard gate. Its value is <c>nn.Hardsigmoid</c>'s; its
-/// derivative is taken at the rounded v + 3, as the composite's autograd does.
-/// </summary>
-public readonly struct HardSigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "hard_sigmoid";
-    /// <inheritdoc />
-    public static bool GradFromOutput => false;
-    /// <inheritdoc />
-    public static T Invoke(T v) => Activations.HardSigmoid(v);
-    /// <inheritdoc />
-    public static T Grad(T v) => Activations.HardSigmoidGrad(v);
-    /// <inheritdoc />
-    public static T GradLibtorch(T v) => Grad(v);
-}
-
-/// <summary><c>nn.Tanh</c>; derivative 1 − t² from the output (Eq. (act.9)).</summary>
-public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    public static string Kind => "Tanh";
-    /// <inheritdoc />
-    public static bool GradFromOutput => true;
-    /// <inheritdoc />
-    public static T Invoke(T v) => T.Tanh(v);
-    /// <inheritdoc />
-    public static T Grad(T t) => Activations.TanhGradFromOutput(t);
-    /// <inheritdoc />
-    public static T GradLibtorch(T t) => Grad(t);
-}
-
-/// <summary>
-/// Elementwise loops over fixed chunks of 32768 elements, in parallel (<see cref="Compute.For"/>): every element is
-/// computed alone, so the chunking changes nothing but the speed.
-/// </summary>
-internal static class Chunks
-{
-    /// <summary>A chunk body as a struct (no closure per call).</summary>
-    public interface IBody
-    {
-        /// <summary>Elements [lo, hi).</summary>
-        void Invoke(int lo, int hi);
-    }
-
-    private struct Loop<TBody> : IForBody where TBody : struct, IBody
-    {
-        public TBody Body;
-        public int Length;
-
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int k)
-        {
-            var b = Body;
-            b.Invoke(k * Size, Math.Min(Length, (k + 1) * Size));
-        }
-    }
-
-    /// <summary><see cref="For(int, Action{int, int})"/> with a struct body: allocates nothing.</summary>
-    public static void For<TBody>(int length, in TBody body) where TBody : struct, IBody
-    {
-        int chunks = (length + Size - 1) / Size;
-        if (chunks <= 1) { var b = body; b.Invoke(0, length); return; }
-        Compute.For(chunks, new Loop<TBody> { Body = body, Length = length });
-    }
-
-    private const int Size = 1 << 15;
-
-    /// <summary>Runs <paramref name="body"/>(lo, hi) over [0, length) in chunks.</summary>
-    public static void For(int length, Action<int, int> body)
-    {
-        int chunks = (length + Size - 1) / Size;
-        if (chunks <= 1) { body(0, length); return; }
-        Compute.For(chunks, k => body(k * Size, Math.Min(length, (k + 1) * Size)));
-    }
+    /// <summary>The function as an in-place operator (a convolution epilogue).</summary>
+    IConvEpilogue<T> Epilogue { get; }
 }
 
 /// <summary>An elementwise activation layer: y = f(x), ∂L/∂x = ∂L/∂y · f'(x or y).</summary>
 /// <typeparam name="T">float or double.</typeparam>
 /// <typeparam name="TOp">The function.</typeparam>
-public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
+public sealed class Elementwise<T, TOp> : Layer<T>, IActivationLayer<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
 {
     /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
-    /// <inheritdoc />
-    public void Apply(Span<T> values)
-    {
-        if (Ops.VectorActivations.TryApply(TOp.Kind, values)) return;
-        for (int i = 0; i < values.Length; i++) values[i] = TOp.Invoke(values[i]);
-    }
-
-    /// <inheritdoc />
-    public void ApplyInPlace(DenseTensor<T> x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        Chunks.For(x.Data.Length, new ApplyChunk { Layer = this, X = x.Data });
-    }
-
-    private struct ApplyChunk : Chunks.IBody
-    {
-        public Elementwise<T, TOp> Layer;
-        public T[] X;
-
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int lo, int hi) => Layer.Apply(X.AsSpan(lo, hi - lo));
-    }
+    public IConvEpilogue<T> Epilogue => ActivationEpilogue<T, TOp>.Instance;
 
     /// <inheritdoc />
     public override string Kind => TOp.Kind;
@@ -235,13 +27,13 @@ public sealed class Elementwise<T, TOp> : Layer<T>, IInPlaceActivation<T>, IConv
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        if (Inference && InputOwned && pass.InPlaceAllowed)
+        if (pass.MayOverwriteInput(this))
         {
             // Inference plan: the input is this layer's alone.
-            ApplyInPlace(x);
+            Epilogue.ApplyInPlace(x);
             return x;
         }
-        var y = x.ZerosLike();
+        var y = pass.Uninitialized(this, "y", x.Shape);
         Chunks.For(x.Data.Length, new MapChunk { X = x.Data, Y = y.Data });
         Save(pass, TOp.GradFromOutput ? y : x);
         return y;

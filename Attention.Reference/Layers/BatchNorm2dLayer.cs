@@ -13,9 +13,6 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     /// <summary>Creates the layer with PyTorch's initial values (γ = 1, β = 0, mean 0, var 1).</summary>
     public BatchNorm2dLayer(int channels, double eps = 1e-5, double momentum = 0.1)
     {
@@ -70,7 +67,7 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        if (!pass.Training && Inference && pass.InPlaceAllowed) return PlanForward(x);
+        if (!pass.Training && _affine is not null && pass.InPlaceAllowed) return PlanForward(x, pass);
         string name = DisplayName;
         if (!pass.Training)
         {
@@ -94,29 +91,24 @@ public sealed class BatchNorm2dLayer<T> : Layer<T> where T : IFloatingPointIeee7
     /// layer): α and β' computed once (<see cref="BatchNorm2d.EvalAffine"/>, the values ForwardEval computes per call),
     /// y = x·α + β' (Eq. (bn.4), multiply then add) into x when this layer owns it, else into its own buffer.
     /// </summary>
-    private DenseTensor<T> PlanForward(DenseTensor<T> x)
+    private DenseTensor<T> PlanForward(DenseTensor<T> x, Pass<T> pass)
     {
         if (x.Rank != 4 || x.Dim(1) != Channels) RequireNchw(x.ShapeArray(), Channels);
-        _affine ??= BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
-        // (computed at compile time, FuseForInference; here only if the layer was marked some other way)
-        DenseTensor<T> y;
-        if (InputOwned) y = x;
-        else y = PlanBuffer(ref _output, x.Shape);
+        var y = pass.MayOverwriteInput(this) ? x : pass.Uninitialized(this, "y", x.Shape);
         int n = x.Dim(0), plane = x.Dim(2) * x.Dim(3);
-        Compute.For(n * Channels, new AffinePlanes { X = x.Data, Y = y.Data, Alpha = _affine.Value.Alpha, Beta = _affine.Value.Beta, C = Channels, Plane = plane });
+        Compute.For(n * Channels, new AffinePlanes { X = x.Data, Y = y.Data, Alpha = _affine!.Value.Alpha, Beta = _affine.Value.Beta, C = Channels, Plane = plane });
         return y;
     }
 
     private (T[] Alpha, T[] Beta)? _affine;
 
     /// <inheritdoc />
-    protected internal override void FuseForInference()
-    {
-        base.FuseForInference();
-        // Like a folded convolution, a plan's BatchNorm takes its statistics when the plan is compiled.
+    /// <summary>
+    /// Inference plans: the statistics are fixed from here on (like a folded convolution, a plan's BatchNorm takes them
+    /// when the plan is compiled), so α and β' are computed once.
+    /// </summary>
+    internal void Freeze() =>
         _affine = BatchNorm2d.EvalAffine(Weight.Value, Bias.Value, RunningMean.Value, RunningVar.Value, Eps, DisplayName);
-    }
-    private DenseTensor<T>? _output;
 
     private struct AffinePlanes : IForBody
     {

@@ -13,9 +13,6 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Conv2dLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     /// <summary>Creates the layer; parameters start at zero until a state_dict is loaded.</summary>
     public Conv2dLayer(Conv2dGeometry geometry, bool bias)
     {

@@ -25,11 +25,11 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         T three = T.CreateTruncating(3), six = T.CreateTruncating(6);
-        if (Inference && pass.InPlaceAllowed)
+        if (pass.InPlaceAllowed)
         {
-            // Inference plan: the child's ReLU6 evaluated inline (nothing is recorded), into one reused buffer; the
-            // same operations per element: (x + 3), ReLU6, / 6.
-            var output = PlanBuffer(ref _output, x.Shape);
+            // Nothing observes the child (no tape, dump or hook): its ReLU6 evaluated inline, the same operations per
+            // element: (x + 3), ReLU6, / 6.
+            var output = pass.Uninitialized(this, "y", x.Shape);
             T[] xd = x.Data, od = output.Data;
             for (int i = 0; i < xd.Length; i++) od[i] = Ops.Activations.Relu6(xd[i] + three) / six;
             return output;
@@ -41,8 +41,6 @@ public sealed class HSigmoid<T> : Layer<T> where T : IFloatingPointIeee754<T>
         for (int i = 0; i < y.Length; i++) y.Data[i] = r.Data[i] / six;
         return y;
     }
-
-    private DenseTensor<T>? _output;
 
     /// <summary>Add 3, the ReLU6 child (Clip), Div 6.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
@@ -84,20 +82,11 @@ public sealed class HSwish<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var s = _sigmoid.Forward(x, pass);
-        DenseTensor<T> y;
-        if (Inference && pass.InPlaceAllowed)
-        {
-            // Inference plan: one reused buffer (or x itself when this layer owns it: each element reads only its own x).
-            if (InputOwned) y = x;
-            else y = PlanBuffer(ref _output, x.Shape);
-        }
-        else y = x.ZerosLike();
+        var y = pass.Uninitialized(this, "y", x.Shape);
         for (int i = 0; i < y.Length; i++) y.Data[i] = x.Data[i] * s.Data[i];
         Save(pass, (x, s));
         return y;
     }
-
-    private DenseTensor<T>? _output;
 
     /// <summary>Mul(x, h_sigmoid(x)).</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input) =>
@@ -144,9 +133,6 @@ public sealed record CoordAttNames(string ConvH, string ConvW, string Act)
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     private readonly DirectionalAvgPool2d<T> _poolH, _poolW;
     private readonly Linear<T> _conv1, _conv2, _conv3;
     private readonly BatchNorm2dLayer<T> _bn1;
@@ -209,10 +195,7 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         var xh = _poolH.Forward(x, pass);                       // [N, C, H, 1]
         var xw = _poolW.Forward(x, pass);                       // [N, C, 1, W]; permuted to [N, C, W, 1]: same memory
-        // An inference plan keeps every intermediate buffer from one forward to the next (nothing is recorded).
-        bool plan = Inference && pass.InPlaceAllowed;
-        var cat = Concat(xh.Data, xw.Data, n, c, h, w,
-            plan ? PlanBuffer(ref _cat, [n, c, h + w, 1]) : pass.Uninitialized(this, "y_cat", [n, c, h + w, 1])); // [N, C, H + W, 1]
+        var cat = Concat(xh.Data, xw.Data, n, c, h, w, pass.Uninitialized(this, "y_cat", [n, c, h + w, 1])); // [N, C, H + W, 1]
         var trace = pass.Trace;
         trace?.Forward("ca.1", "x_h", xh.Reshape(n, c, h));
         trace?.Forward("ca.2", "x_w", xw.Reshape(n, c, w));
@@ -224,9 +207,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         trace?.Forward("ca.5", "bn", bn.Reshape(n, mip, h + w));
         var y = _relu.Forward(bn, pass);
         trace?.Forward("ca.6", "act", y.Reshape(n, mip, h + w));
-        var (yh, yw) = Split(y.Data, n * mip, h, w,
-            plan ? PlanBuffer(ref _yh, [n, mip, h, 1]) : pass.Uninitialized(this, "y_h", [n, mip, h, 1]),
-            plan ? PlanBuffer(ref _yw, [n, mip, 1, w]) : pass.Uninitialized(this, "y_w", [n, mip, 1, w]));
+        var (yh, yw) = Split(y.Data, n * mip, h, w, pass.Uninitialized(this, "y_h", [n, mip, h, 1]),
+            pass.Uninitialized(this, "y_w", [n, mip, 1, w]));
         var zh = _conv2.Forward(yh, pass);
         var zw = _conv3.Forward(yw, pass);
         int oup = zh.Dim(1);
@@ -234,22 +216,20 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         // The fast kernels' float32 sigmoid is TensorPrimitives' vectorised one (within rounding of the formula); the oracle
         // evaluates Eq. (act.1) literally.
         bool fast = pass.Kernels == KernelPath.Fast;
-        var ah = Sigmoid(zh, plan ? PlanBuffer(ref _ah, [n, c, h, 1]) : pass.Uninitialized(this, "a_h", [n, c, h, 1]), h, fast);
-        var aw = Sigmoid(zw, plan ? PlanBuffer(ref _aw, [n, c, 1, w]) : pass.Uninitialized(this, "a_w", [n, c, 1, w]), w, fast);
+        var ah = Sigmoid(zh, pass.Uninitialized(this, "a_h", [n, c, h, 1]), h, fast);
+        var aw = Sigmoid(zw, pass.Uninitialized(this, "a_w", [n, c, 1, w]), w, fast);
         trace?.Forward("ca.8", "a_h", ah.Reshape(n, c, h));
         trace?.Forward("ca.9", "a_w", aw.Reshape(n, c, w));
         pass.OnGate?.Invoke(DisplayName + ":a_h", ah);
         pass.OnGate?.Invoke(DisplayName + ":a_w", aw);
         // y = identity * x_w * x_h, evaluated left to right (an inference plan writes it into x when the block owns x:
         // each element reads only its own x).
-        var outp = plan && InputOwned ? x : plan ? PlanBuffer(ref _out, [n, c, h, w]) : pass.Uninitialized(this, "y", x.ShapeArray());
+        var outp = pass.MayOverwriteInput(this) ? x : pass.Uninitialized(this, "y", x.Shape);
         Compute.For(n * c, new Recalibrate { X = x.Data, Out = outp.Data, Ah = ah.Data, Aw = aw.Data, H = h, W = w });
         trace?.Forward("ca.10", "y", outp);
         Save(pass, (x, ah, aw));
         return outp;
     }
-
-    private DenseTensor<T>? _cat, _yh, _yw, _ah, _aw, _out;
 
     /// <summary>One (n, c) plane of y = x · a_w · a_h (left to right), each row in vector lanes over w: the same two
     /// roundings per element as the scalar expression.</summary>
@@ -437,7 +417,7 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var (x, ah, aw) = Restore<(DenseTensor<T>, DenseTensor<T>, DenseTensor<T>)>(pass);
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         T[] xd = x.Data, gd = dy.Data, ahd = ah.Data, awd = aw.Data;
-        var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
+        var dx = pass.Uninitialized(this, "dx", x.Shape);
         var dah = pass.Uninitialized(this, "da_h", [n, c, h, 1]);
         var daw = pass.Uninitialized(this, "da_w", [n, c, 1, w]);
         // out = (x·a_w)·a_h: ∂a_h = Σ_w ∂out·(x·a_w); ∂(x·a_w) = ∂out·a_h; ∂a_w = Σ_h ∂(x·a_w)·x; ∂x = ∂(x·a_w)·a_w.

@@ -54,22 +54,18 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        // An inference plan keeps one output buffer (a GCT runs once per forward); otherwise the pass provides it.
-        // (and its per-channel state, so that a plan's forward allocates nothing).
-        bool plan = Inference && pass.InPlaceAllowed;
-        var y = plan ? PlanBuffer(ref _planOutput, x.Shape) : pass.Uninitialized(this, "y", x.ShapeArray());
-        var f = Gct.Forward(x, Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu, y, pass.Trace, plan ? _planState : null);
-        if (plan) _planState = f;
+        // The pass provides the output buffer; a pass that keeps buffers and records nothing also keeps the per-channel
+        // state from one forward to the next (an inference plan's forward allocates nothing).
+        var y = pass.Uninitialized(this, "y", x.Shape);
+        var keep = pass.RecordTape ? null : pass.Buffers;
+        var f = Gct.Forward(x, Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu, y, pass.Trace,
+            keep?.State<GctForward<T>>(this, "state"));
+        keep?.Keep(this, "state", f);
         pass.OnGate?.Invoke(DisplayName, f.Gate);
         Save(pass, f);
         return f.Y;
     }
 
-    private DenseTensor<T>? _planOutput;
-    private GctForward<T>? _planState;
-
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
 
     /// <summary>
     /// Eqs. (gct.1)–(gct.9) as GCT.py exports them, with x² as Mul(x, x) (ONNX's Pow would be libm's pow): l2 —

@@ -185,13 +185,32 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
     /// A tensor of <paramref name="shape"/> for <paramref name="layer"/>'s <paramref name="role"/> (its contents are
     /// undefined: the caller writes every element): from <see cref="Buffers"/> when set, else newly allocated.
     /// </summary>
-    internal DenseTensor<T> Uninitialized(Layer<T> layer, string role, int[] shape)
+    internal DenseTensor<T> Uninitialized(Layer<T> layer, string role, ReadOnlySpan<int> shape)
     {
-        if (Buffers is null) return new DenseTensor<T>(GC.AllocateUninitializedArray<T>(checked((int)ShapePlan.Volume(shape))), shape);
+        if (Buffers is null) return New(shape);
         _bufferCalls ??= new();
         _bufferCalls.TryGetValue((layer, role), out int k);
         _bufferCalls[(layer, role)] = k + 1;
         return Buffers.Get(layer, role, k, shape);
+    }
+
+    /// <summary>
+    /// The layers that may overwrite their input in this pass (an inference plan's compiler decides: the input is a
+    /// buffer that the previous step produced and nothing else reads), or null.
+    /// </summary>
+    internal IReadOnlySet<Layer<T>>? InputOwners { get; init; }
+
+    /// <summary>Whether <paramref name="layer"/> may write its output into its input (see <see cref="InputOwners"/>).</summary>
+    internal bool MayOverwriteInput(Layer<T> layer) => InputOwners is { } owners && InPlaceAllowed && owners.Contains(layer);
+
+    /// <summary>Starts a new forward with the same <see cref="Buffers"/>: every layer's first call takes its first buffer again.</summary>
+    internal void RestartBuffers() => _bufferCalls?.Clear();
+
+    /// <summary>A new tensor of <paramref name="shape"/>, its contents undefined.</summary>
+    internal static DenseTensor<T> New(ReadOnlySpan<int> shape)
+    {
+        var dims = shape.ToArray();
+        return new DenseTensor<T>(GC.AllocateUninitializedArray<T>(checked((int)ShapePlan.Volume(dims))), dims);
     }
 
     internal int NextCall(Layer<T> layer)
@@ -211,10 +230,19 @@ public sealed class BufferCache<T> where T : IFloatingPointIeee754<T>
 {
     private readonly Dictionary<(Layer<T> Layer, string Role, int Call), DenseTensor<T>> _buffers = new();
 
-    internal DenseTensor<T> Get(Layer<T> layer, string role, int call, int[] shape)
+    private readonly Dictionary<(Layer<T> Layer, string Role), object> _states = new();
+
+    /// <summary>The state <paramref name="layer"/> kept under <paramref name="role"/> (a forward's per-channel work), or null.</summary>
+    internal TState? State<TState>(Layer<T> layer, string role) where TState : class =>
+        _states.TryGetValue((layer, role), out var s) ? s as TState : null;
+
+    /// <summary>Keeps <paramref name="state"/> for the next pass's <see cref="State{TState}"/>.</summary>
+    internal void Keep(Layer<T> layer, string role, object state) => _states[(layer, role)] = state;
+
+    internal DenseTensor<T> Get(Layer<T> layer, string role, int call, ReadOnlySpan<int> shape)
     {
         if (_buffers.TryGetValue((layer, role, call), out var t) && t.HasShape(shape)) return t;
-        t = new DenseTensor<T>(GC.AllocateUninitializedArray<T>(checked((int)ShapePlan.Volume(shape))), shape);
+        t = Pass<T>.New(shape);
         _buffers[(layer, role, call)] = t;
         return t;
     }
@@ -362,84 +390,6 @@ public abstract class Layer<T> where T : IFloatingPointIeee754<T>
     /// </summary>
     protected virtual string OnExport(IGraphWriter<T> writer, string input) =>
         throw new NotSupportedException($"{Kind} '{DisplayName}' has no ONNX export (its forward is a fused kernel, not a tree of exportable layers).");
-
-    /// <summary>
-    /// Rewrites this layer's subtree for inference (<see cref="Models.InferencePlan{T}"/>): containers fuse Conv → BN (→ act)
-    /// runs into <see cref="FusedConv2d{T}"/> and may compute in place; the default recurses into the children.
-    /// </summary>
-    protected internal virtual void FuseForInference()
-    {
-        foreach (var (_, child) in _children) child.FuseForInference();
-        MarkInference();
-    }
-
-    /// <summary>
-    /// Fuses Conv → BatchNorm (→ activation) runs of a run list into <see cref="FusedConv2d{T}"/> (after fusing
-    /// inside every element).
-    /// </summary>
-    protected static void FuseRun(List<Layer<T>> run)
-    {
-        ArgumentNullException.ThrowIfNull(run);
-        foreach (var layer in run) layer.FuseForInference();
-        // Identities (eval-mode Dropout, DropBlock, DropPath, an absent norm) compute nothing: drop them, so that an
-        // activation separated from its convolution only by them still fuses.
-        if (run.Count > 1) run.RemoveAll(l => l is Identity<T>);
-        for (int i = 0; i < run.Count; i++)
-        {
-            if (run[i] is not Conv2dLayer<T> conv || i + 1 >= run.Count || run[i + 1] is not BatchNorm2dLayer<T> bn) continue;
-            var act = i + 2 < run.Count ? run[i + 2] as IInPlaceActivation<T> : null;
-            run[i] = new FusedConv2d<T>(conv, bn, act);
-            run.RemoveRange(i + 1, act is null ? 1 : 2);
-        }
-        // A plain Sequential that ends in a convolution, followed by a BatchNorm (the GCT ResNet's conv1 = (GCT, Conv)
-        // then bn1): the BatchNorm (and activation) fold into that last convolution.
-        for (int i = 0; i + 1 < run.Count; i++)
-        {
-            if (run[i] is not Sequential<T> seq || run[i + 1] is not BatchNorm2dLayer<T> bn) continue;
-            var act = i + 2 < run.Count ? run[i + 2] as IInPlaceActivation<T> : null;
-            if (seq.WithLastFolded(bn, act) is not { } folded) continue;
-            run[i] = folded; // a new container for this call site: the original may run elsewhere unfolded
-            run.RemoveRange(i + 1, act is null ? 1 : 2);
-        }
-        // An element owns its input when the element before it produced a buffer of its own (not a view, not its input).
-        for (int i = 1; i < run.Count; i++) run[i].MarkUse(run[i - 1].OutputIsOwnBuffer);
-    }
-
-    /// <summary>
-    /// Set by an inference container on a run element whose input is the previous element's output and used by
-    /// nothing else, so the element may overwrite it.
-    /// </summary>
-    protected internal bool InputOwned { get; private set; }
-
-    private int _uses, _ownedUses;
-
-    /// <summary>Records one place this layer instance runs; it owns its input only if it does in every place.</summary>
-    internal void MarkUse(bool owned)
-    {
-        _uses++;
-        if (owned) _ownedUses++;
-        InputOwned = _ownedUses == _uses;
-    }
-
-    /// <summary>
-    /// True when this layer's output (in an inference plan) is a buffer no one else reads: a new tensor, a buffer of its
-    /// own, or its input overwritten in place only when that input is owned. False (the default) for views and
-    /// pass-throughs (Flatten, Identity, trace taps) and for layers that do not say.
-    /// </summary>
-    protected internal virtual bool OutputIsOwnBuffer => false;
-
-    /// <summary>
-    /// An inference plan's reused buffer: <paramref name="slot"/> when it already has <paramref name="shape"/>, else a new
-    /// tensor kept in it (allocated only when the shape changes).
-    /// </summary>
-    protected static DenseTensor<T> PlanBuffer(ref DenseTensor<T>? slot, ReadOnlySpan<int> shape) =>
-        slot is { } t && t.HasShape(shape) ? t : slot = new DenseTensor<T>(shape.ToArray());
-
-    /// <summary>True once <see cref="FuseForInference"/> made this layer compute in place where it owns its buffers.</summary>
-    protected bool Inference { get; private set; }
-
-    /// <summary>Marks this layer as rewritten for inference.</summary>
-    protected void MarkInference() => Inference = true;
 
     /// <summary>The path of a parameter of this layer as a state_dict key.</summary>
     protected string KeyOf(Parameter<T> p) => string.IsNullOrEmpty(Path) ? p.Name : Path + "." + p.Name;

@@ -17,9 +17,6 @@ namespace Attention.Reference.Layers;
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     private readonly bool _convForm;
 
     /// <summary>Creates the layer; parameters start at zero until a state_dict is loaded.</summary>
@@ -79,17 +76,10 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         var (n, p) = Check(x, "input", In);
-        DenseTensor<T> y;
-        if (Inference && pass.InPlaceAllowed && _output is { } cached && cached.Length == n * Out * p && cached.Rank == x.Rank
-            && cached.Dim(0) == n && (x.Rank < 3 || cached.Dim(2) == x.Dim(2)))
-            y = cached; // inference plan: one output buffer (a linear layer runs once per forward)
-        else
-        {
-            var shape = x.ShapeArray();
-            shape[1] = Out;
-            y = Inference && pass.InPlaceAllowed ? new DenseTensor<T>(shape) : pass.Uninitialized(this, "y", shape);
-            if (Inference && pass.InPlaceAllowed) _output = y;
-        }
+        Span<int> shape = stackalloc int[x.Rank];
+        x.Shape.CopyTo(shape);
+        shape[1] = Out;
+        var y = pass.Uninitialized(this, "y", shape);
         long work = (long)n * In * Out * p;
         if (_weightT is not null && p == 1)
         {
@@ -103,7 +93,6 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return y;
     }
 
-    private DenseTensor<T>? _output;
     private T[]? _weightT;
 
     /// <summary>
@@ -112,9 +101,8 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// vector lanes — each lane the same sequential dot product as <see cref="Rows"/> (multiply, round, add, round;
     /// i ascending from 0; then + bias), so the same bits.
     /// </summary>
-    protected internal override void FuseForInference()
+    internal void Freeze()
     {
-        base.FuseForInference();
         if (!Vector.IsHardwareAccelerated || !Vector<T>.IsSupported) return;
         // Blocked: for each block of LaneRows.Block output features, [In][Block] contiguous (zero past Out), so a work
         // unit streams one contiguous region (a row of the plain [In, Out] transpose split between units made every
@@ -338,7 +326,7 @@ public sealed class Linear<T> : Layer<T> where T : IFloatingPointIeee754<T>
             Bias.Accumulate(db);
             if (TraceGradients is var (_, (beq, bname))) pass.Trace?.Backward(beq, bname, db);
         }
-        var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
+        var dx = pass.Uninitialized(this, "dx", x.Shape);
         T[] dxd = dx.Data;
         int lanes = Vector<T>.IsSupported && Vector.IsHardwareAccelerated ? Vector<T>.Count : int.MaxValue;
         Compute.ForWork(n * inF, ni =>

@@ -14,9 +14,6 @@ namespace Attention.Reference.Layers;
 public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
     /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
-    /// <inheritdoc />
     public override string Kind => "AdaptiveAvgPool2d";
 
     /// <inheritdoc />
@@ -31,14 +28,10 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
     {
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         if (pass.RecordTape) Save(pass, x.ShapeArray());
-        if (!Inference || !pass.InPlaceAllowed) return GlobalPool.AvgForward(x).Reshape(x.Dim(0), x.Dim(1), 1, 1);
-        // Inference plan: one output buffer, reused.
-        var output = PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), 1, 1]);
+        var output = pass.Uninitialized(this, "y", [x.Dim(0), x.Dim(1), 1, 1]);
         GlobalPool.AvgForward(x, output);
         return output;
     }
-
-    private DenseTensor<T>? _output;
 
     /// <summary>GlobalAveragePool: the same sequential sum divided once.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
@@ -77,8 +70,9 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
     {
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         int n = x.Dim(0), rest = x.Length / Math.Max(1, n);
-        if (!Inference || !pass.InPlaceAllowed) return x.Reshape(n, rest);
-        // Inference plan: the view is kept while the input buffer is the same (it is, forward after forward).
+        if (!pass.InPlaceAllowed) return x.Reshape(n, rest);
+        // Nothing observes it: the view is kept while the input buffer is the same (in an inference plan it is,
+        // forward after forward, so a plan's forward allocates no view).
         if (_view is null || !ReferenceEquals(_view.Data, x.Data) || !_view.HasShape([n, rest])) _view = x.Reshape(n, rest);
         return _view;
     }
@@ -105,9 +99,6 @@ public sealed class Flatten<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     /// <summary>Creates the layer (stride defaults to the kernel size, as PyTorch).</summary>
     public MaxPool2d(int kernel, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
     {
@@ -161,10 +152,9 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int n = x.Dim(0), c = x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int ho = OutputSize(h), wo = OutputSize(w);
-        // Inference plans keep one output buffer and record no argmax (nothing will run backward).
-        bool plan = Inference && pass.InPlaceAllowed;
-        var y = plan ? PlanBuffer(ref _output, [n, c, ho, wo]) : new DenseTensor<T>(n, c, ho, wo);
-        var arg = plan ? [] : new int[y.Length];
+        // Without a tape no argmax is recorded (nothing will run backward).
+        var y = pass.Uninitialized(this, "y", [n, c, ho, wo]);
+        var arg = pass.RecordTape ? new int[y.Length] : [];
         T[] xd = x.Data, yd = y.Data;
         int k = Kernel, s = Stride, p = Padding, d = Dilation;
         Compute.For(n * c, new Planes
@@ -224,11 +214,6 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
         }
     }
 
-    private DenseTensor<T>? _output;
-
-    /// <inheritdoc />
-    protected internal override void FuseForInference() => MarkInference();
-
     /// <summary>MaxPool with the same kernel, stride, padding, dilation and ceil_mode.</summary>
     protected override string OnExport(IGraphWriter<T> writer, string input)
     {
@@ -270,9 +255,6 @@ public sealed class MaxPool2d<T> : Layer<T> where T : IFloatingPointIeee754<T>
 public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T : IFloatingPointIeee754<T>
 {
     /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
-    /// <inheritdoc />
     public override string Kind => "AdaptiveAvgPool2d";
 
     /// <inheritdoc />
@@ -288,9 +270,7 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         int nc = x.Dim(0) * x.Dim(1), h = x.Dim(2), w = x.Dim(3);
         int oh = overWidth ? h : 1, ow = overWidth ? 1 : w;
-        // Inference plan: one output buffer, reused.
-        var y = Inference && pass.InPlaceAllowed
-            ? PlanBuffer(ref _output, [x.Dim(0), x.Dim(1), oh, ow]) : pass.Uninitialized(this, "y", [x.Dim(0), x.Dim(1), oh, ow]);
+        var y = pass.Uninitialized(this, "y", [x.Dim(0), x.Dim(1), oh, ow]);
         if (overWidth)
         {
             // The row means: one sequential chain per row, rows side by side on the plane-reduction engine.
@@ -303,8 +283,6 @@ public sealed class DirectionalAvgPool2d<T>(bool overWidth) : Layer<T> where T :
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         return y;
     }
-
-    private DenseTensor<T>? _output;
 
     /// <summary>
     /// One (n, c) plane's column means (over h), each a sequential sum in increasing index order divided once, the

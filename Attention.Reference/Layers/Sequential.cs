@@ -13,11 +13,8 @@ namespace Attention.Reference.Layers;
 /// more than once. The backward runs the same list in reverse.
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
-public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
+public sealed class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => _run.Count > 0 && _run[^1].OutputIsOwnBuffer;
-
     private readonly List<Layer<T>> _run;
 
     /// <summary>Children named "0", "1", ...</summary>
@@ -45,34 +42,14 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <summary>The number of layers in the run order.</summary>
     public int Count => _run.Count;
 
+    /// <summary>The run order.</summary>
+    internal IReadOnlyList<Layer<T>> Run => _run;
+
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
         foreach (var layer in _run) x = layer.Forward(x, pass);
         return x;
-    }
-
-    /// <inheritdoc />
-    protected internal override void FuseForInference()
-    {
-        FuseRun(_run);
-        MarkInference();
-    }
-
-    /// <summary>
-    /// Inference fusion across a container boundary: when this is a plain Sequential whose run (already fused) ends
-    /// in an unfused convolution, a copy of it for one call site whose last element is that convolution folded with
-    /// <paramref name="bn"/> (and <paramref name="activation"/>) that follow this container in its parent's run; else
-    /// null. The copy has this container's path and no registered children (like every fused layer).
-    /// </summary>
-    internal Sequential<T>? WithLastFolded(BatchNorm2dLayer<T> bn, IInPlaceActivation<T>? activation)
-    {
-        if (GetType() != typeof(Sequential<T>) || _run.Count == 0 || _run[^1] is not Conv2dLayer<T> conv) return null;
-        var run = new List<Layer<T>>(_run);
-        run[^1] = new FusedConv2d<T>(conv, bn, activation);
-        var folded = new Sequential<T>(Kind, [], run) { Path = Path };
-        folded.MarkInference();
-        return folded;
     }
 
     /// <inheritdoc />
@@ -111,15 +88,10 @@ public class Sequential<T> : Layer<T> where T : IFloatingPointIeee754<T>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => _sum;
-
     private readonly List<Layer<T>> _branch;
-    private Layer<T>? _shortcut;
-    private readonly Layer<T>? _shortcutOriginal;
+    private readonly Layer<T>? _shortcut;
     private readonly Layer<T>? _after;
-    private int _shortcutAt;
-    private bool _branchOwnsOutput;
+    private readonly int _shortcutAt;
     private readonly (string Equation, string Name)? _inputGradientTrace;
     private readonly bool _sum;
 
@@ -143,13 +115,24 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
         foreach (var (name, layer) in children) Child(name, layer);
         _branch = branch.ToList();
         _shortcut = shortcut;
-        _shortcutOriginal = shortcut;
         _after = after;
         _shortcutAt = shortcutAt ?? _branch.Count;
     }
 
     /// <inheritdoc />
     public override string Kind { get; }
+
+    /// <summary>The branch's run order.</summary>
+    internal IReadOnlyList<Layer<T>> Branch => _branch;
+
+    /// <summary>The shortcut, or null for the identity.</summary>
+    internal Layer<T>? Shortcut => _shortcut;
+
+    /// <summary>The activation after the sum, or null.</summary>
+    internal Layer<T>? After => _after;
+
+    /// <summary>False for a block without the residual connection.</summary>
+    internal bool Sum => _sum;
 
     /// <inheritdoc />
     protected override int[] OnInferShape(int[] input, ShapePlan plan)
@@ -167,9 +150,6 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <inheritdoc />
     protected override DenseTensor<T> OnForward(DenseTensor<T> x, Pass<T> pass)
     {
-        if (Inference && _sum && pass.InPlaceAllowed && _branch.Count > 1 && _branch[^1] is SqueezeExcite<T> se && se.InputOwned
-            && _branch[^2].OutputIsOwnBuffer)
-            return SeResidual(x, se, pass);
         var h = x;
         DenseTensor<T>? sc = null;
         for (int i = 0; i <= _branch.Count; i++)
@@ -177,93 +157,8 @@ public sealed class Residual<T> : Layer<T> where T : IFloatingPointIeee754<T>
             if (i == _shortcutAt && _sum) sc = _shortcut?.Forward(x, pass) ?? x;
             if (i < _branch.Count) h = _branch[i].Forward(h, pass);
         }
-        if (Inference && _sum && pass.InPlaceAllowed && _branchOwnsOutput && !ReferenceEquals(h, x) && !ReferenceEquals(h, sc))
-        {
-            // Inference plan: the branch output is this block's own buffer: add the shortcut and activate in place.
-            if (!h.HasShape(sc!.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
-            // The activation after the sum runs on each chunk right after its addition, while it is in cache.
-            var epilogue = _after as IConvEpilogue<T>;
-            Chunks.For(h.Data.Length, new AddInPlace { H = h.Data, S = sc.Data, After = epilogue });
-            if (epilogue is not null) return h;
-            if (_after is IInPlaceActivation<T> act) { act.ApplyInPlace(h); return h; }
-            return _after?.Forward(h, pass) ?? h;
-        }
         var v = _sum ? TensorMath.Add(h, sc!, DisplayName + " residual sum") : h;
         return _after?.Forward(v, pass) ?? v;
-    }
-
-    /// <summary>
-    /// Inference plan, a branch ending in SE: the branch up to the SE, its gate, the shortcut, then
-    /// y = after(h·s + shortcut) in one pass per (n, c) plane — the operations of the unfused blocks in their order.
-    /// </summary>
-    private DenseTensor<T> SeResidual(DenseTensor<T> x, SqueezeExcite<T> se, Pass<T> pass)
-    {
-        var h = x;
-        for (int i = 0; i < _branch.Count - 1; i++) h = _branch[i].Forward(h, pass);
-        var s = se.Gate(h, pass);
-        var sc = _shortcut?.Forward(x, pass) ?? x;
-        if (!h.HasShape(sc.Shape)) throw new ShapeMismatchException(DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
-        Compute.For(h.Dim(0) * h.Dim(1), new ScaleAddPlane
-        {
-            H = h.Data, S = s.Data, Shortcut = sc.Data, Plane = h.Dim(2) * h.Dim(3), After = _after as IConvEpilogue<T>,
-        });
-        if (_after is null || _after is IConvEpilogue<T>) return h;
-        return _after is IInPlaceActivation<T> act ? Apply(act, h) : _after.Forward(h, pass);
-
-        static DenseTensor<T> Apply(IInPlaceActivation<T> a, DenseTensor<T> t)
-        {
-            a.ApplyInPlace(t);
-            return t;
-        }
-    }
-
-    /// <summary>One (n, c) plane: h = after(h·s[p] + shortcut).</summary>
-    private struct ScaleAddPlane : IForBody
-    {
-        public T[] H, S, Shortcut;
-        public int Plane;
-        public IConvEpilogue<T>? After;
-
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int p)
-        {
-            int o = p * Plane;
-            var h = H.AsSpan(o, Plane);
-            Ops.SpanArithmetic.ScaleAdd(h, S[p], Shortcut.AsSpan(o, Plane));
-            After?.Apply(h);
-        }
-    }
-
-    /// <summary>h += s over a chunk.</summary>
-    private struct AddInPlace : Chunks.IBody
-    {
-        public T[] H, S;
-        public IConvEpilogue<T>? After;
-
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-        public readonly void Invoke(int lo, int hi)
-        {
-            var h = H.AsSpan(lo, hi - lo);
-            Ops.SpanArithmetic.Add(h, S.AsSpan(lo, hi - lo));
-            After?.Apply(h);
-        }
-    }
-
-    /// <inheritdoc />
-    protected internal override void FuseForInference()
-    {
-        FuseRun(_branch);
-        _branchOwnsOutput = _branch.Count > 0 && _branch[^1].OutputIsOwnBuffer;
-        // The shortcut depends on x alone: where it is evaluated changes only a dump's order, which inference has none of.
-        _shortcutAt = _branch.Count;
-        if (_shortcutOriginal is { } s)
-        {
-            var list = new List<Layer<T>> { s };
-            FuseRun(list);
-            _shortcut = list[0];
-        }
-        _after?.FuseForInference();
-        MarkInference();
     }
 
     /// <summary>The branch, the shortcut where the forward evaluates it, Add(branch, shortcut), then the activation.</summary>

@@ -95,9 +95,6 @@ public sealed record SeOptions
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<T>
 {
-    /// <inheritdoc />
-    protected internal override bool OutputIsOwnBuffer => true;
-
     private readonly List<Layer<T>> _excitation = new();
     private readonly Layer<T>? _squeeze;
     private readonly SePool _pool;
@@ -243,7 +240,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
     {
         var s = Gate(x, pass, out int[]? argMax);
         // Eq. (se.7): y = x · s (in an inference plan, into x when this block owns it).
-        var y = Inference && InputOwned && pass.InPlaceAllowed ? x : pass.Uninitialized(this, "y", x.ShapeArray());
+        var y = pass.MayOverwriteInput(this) ? x : pass.Uninitialized(this, "y", x.Shape);
         ChannelScale.Forward(x, s.Data, y);
         if (Options is not null) pass.Trace?.Forward("se.7", "y", y);
         Save(pass, (x, s, argMax));
@@ -270,8 +267,8 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         }
         else
         {
-            // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W (an inference plan reuses one buffer).
-            z = Inference && pass.InPlaceAllowed ? PlanBuffer(ref _z, [n, c, 1, 1]) : new DenseTensor<T>(n, c, 1, 1);
+            // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
+            z = pass.Uninitialized(this, "z", [n, c, 1, 1]);
             GlobalPool.AvgForward(x, z);
         }
         var s = _flat ? z.Reshape(n, c) : z.Rank == 4 ? z : z.Reshape(n, c, 1, 1);
@@ -282,18 +279,8 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         return _flat ? s.Reshape(n, c, 1, 1) : s;
     }
 
-    private DenseTensor<T>? _z;
-
-    /// <inheritdoc />
-    protected internal override void FuseForInference()
-    {
-        base.FuseForInference();
-        // The excitation runs on the squeeze's output, which this module owns: every step may work in place.
-        FuseRun(_excitation);
-        // (FuseRun marked the later steps by their predecessors; the first reads the squeeze's own buffer.)
-        if (_excitation.Count > 0) _excitation[0].MarkUse(true);
-        MarkInference();
-    }
+    /// <summary>The excitation's layers in run order (an inference plan's compiler reads it).</summary>
+    internal IReadOnlyList<Layer<T>> Excitation => _excitation;
 
     /// <summary>
     /// The squeeze (GlobalAveragePool, or MaxPool over the whole plane), Flatten for the paper's nn.Linear layers, the
@@ -324,7 +311,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         ChannelScale.PlaneDots(dy, x, ds.Data);
         var dz = ds;
         for (int i = _excitation.Count - 1; i >= 0; i--) dz = _excitation[i].Backward(dz, pass);
-        var dx = pass.Uninitialized(this, "dx", x.ShapeArray());
+        var dx = pass.Uninitialized(this, "dx", x.Shape);
         if (_squeeze is not null && _squeeze is not AdaptiveAvgPool2d<T>)
         {
             ChannelScale.InputGradient(dy, s.Data, null, dx);

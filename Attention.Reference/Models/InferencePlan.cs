@@ -5,15 +5,16 @@ using Attention.Reference.Tensors;
 namespace Attention.Reference.Models;
 
 /// <summary>
-/// A network compiled for inference: every Conv → BatchNorm (→ activation) run folded into one
-/// <see cref="FusedConv2d{T}"/> (the folded weights computed in float64, rounded once), residual sums and their
-/// activations done in place, the fast kernels. The network passed in is rewritten and belongs to the plan; its
-/// logits agree with the float64 oracle to float32 rounding (tests: ≤ 1e-4 of max |y| on every public network case).
+/// A network compiled for inference by one pass over its tree (<see cref="PlanCompiler{T}"/>): every Conv → BatchNorm
+/// (→ activation) run folded into one convolution step (the folded weights computed in float64, rounded once, the
+/// activation the kernel's epilogue), residual sums and their activations done in place, the fast kernels, every
+/// buffer kept from one forward to the next. Its logits agree with the float64 oracle to float32 rounding (tests:
+/// ≤ 1e-4 of max |y| on every public network case).
 /// <para>
-/// A plan reuses its buffers from one forward to the next and may overwrite tensors its own layers produced (never
-/// the caller's input): one plan serves one thread at a time. Its rewritten network is for inference only (no
-/// backward); running it with a dump or a module-output hook disables the in-place steps, so what is recorded stays
-/// valid.
+/// The layers are not rewritten: the plan's steps call them, and their weights belong to the plan from here on (the
+/// linear layers keep a transposed copy, the unfolded BatchNorms their affine map, the folded convolutions their own
+/// weights). A plan reuses its buffers from one forward to the next and may overwrite tensors its own steps produced
+/// (never the caller's input): one plan serves one thread at a time.
 /// </para>
 /// </summary>
 /// <typeparam name="T">float (the edge path) or double.</typeparam>
@@ -23,22 +24,25 @@ public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>
     {
         Network = network;
         Options = options;
-        _pass = new() { RecordTape = false, Kernels = KernelPath.Fast, Winograd = options.Winograd };
+        (_root, var owners) = PlanCompiler<T>.Compile(network.Root);
+        _pass = new()
+        {
+            RecordTape = false, Kernels = KernelPath.Fast, Winograd = options.Winograd, Buffers = new BufferCache<T>(),
+            InputOwners = owners,
+        };
     }
 
     /// <summary>The options it was compiled with.</summary>
     public InferencePlanOptions Options { get; }
 
-    /// <summary>The rewritten network.</summary>
+    /// <summary>The network it was compiled from (its weights belong to the plan: change them and compile again).</summary>
     public Network<T> Network { get; }
 
-    /// <summary>Compiles <paramref name="network"/> (loaded, eval mode) in place, with <paramref name="options"/> (default: <see cref="InferencePlanOptions.Default"/>).</summary>
+    /// <summary>Compiles <paramref name="network"/> (loaded, eval mode), with <paramref name="options"/> (default: <see cref="InferencePlanOptions.Default"/>).</summary>
     public static InferencePlan<T> Compile(Network<T> network, InferencePlanOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(network);
-        options ??= InferencePlanOptions.Default;
-        network.Root.FuseForInference();
-        return new InferencePlan<T>(network, options);
+        return new InferencePlan<T>(network, options ?? InferencePlanOptions.Default);
     }
 
     /// <summary>Compiles a model of the zoo with weights from a state_dict file.</summary>
@@ -49,18 +53,26 @@ public sealed class InferencePlan<T> where T : IFloatingPointIeee754<T>
         return Compile(net, options);
     }
 
+    private readonly PlanStep<T> _root;
     private readonly Pass<T> _pass;
+
+    private DenseTensor<T> Run(DenseTensor<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        _pass.RestartBuffers();
+        return _root.Run(x, _pass);
+    }
 
     /// <summary>The logits for x [N, 3, H, W] (fast kernels, nothing recorded), as a new tensor.</summary>
     public DenseTensor<T> Forward(DenseTensor<T> x) =>
-        // A copy: the last layer's buffer may belong to the plan and be overwritten by the next forward.
-        Network.Root.Forward(x, _pass).Clone();
+        // A copy: the last step's buffer belongs to the plan and is overwritten by the next forward.
+        Run(x).Clone();
 
     /// <summary>The logits for x written into <paramref name="output"/> (its shape must match).</summary>
     public void Forward(DenseTensor<T> x, DenseTensor<T> output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var y = Network.Root.Forward(x, _pass);
+        var y = Run(x);
         ShapeUtil.Require(output, "output", y.Shape);
         y.Data.CopyTo(output.Data, 0);
     }

@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Attention.Reference.Kernels.Conv;
+using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
 
@@ -128,5 +130,196 @@ public static class Activations
     {
         T s = T.One / (T.One + T.Exp(-v));
         return s * (T.One + v * (T.One - s));
+    }
+}
+
+/// <summary>
+/// An elementwise function and its derivative, as an operator struct (the style of TensorPrimitives): the activation
+/// layer (<c>Layers.Elementwise</c>) runs it, an inference plan's epilogue (<see cref="ActivationEpilogue{T, TOp}"/>) too. The derivative reads the saved input or the saved output, whichever
+/// the formula needs (docs/derivations/pooling-and-activations.md).
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public interface IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <summary>The class name PyTorch prints.</summary>
+    static abstract string Kind { get; }
+
+    /// <summary>True when the derivative is a function of the output (sigmoid, tanh), false when of the input.</summary>
+    static abstract bool GradFromOutput { get; }
+
+    /// <summary>f(v).</summary>
+    static abstract T Invoke(T v);
+
+    /// <summary>f'(·) at the saved input or output (see <see cref="GradFromOutput"/>).</summary>
+    static abstract T Grad(T saved);
+
+    /// <summary>f'(·) as libtorch evaluates it (the same as <see cref="Grad"/> except where docs/derivations says otherwise).</summary>
+    static abstract T GradLibtorch(T saved);
+}
+
+/// <summary><c>nn.ReLU</c>: max(v, 0) with NaN propagated; relu'(0) = 0 as PyTorch.</summary>
+public readonly struct ReluOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "ReLU";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Relu(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.ReluGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Sigmoid</c>: 1 / (1 + e^−v); derivative (1 − s)·s from the output s, as PyTorch's sigmoid_backward.</summary>
+public readonly struct SigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Sigmoid";
+    /// <inheritdoc />
+    public static bool GradFromOutput => true;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Sigmoid(v);
+    /// <inheritdoc />
+    public static T Grad(T s) => Activations.SigmoidGradFromOutput(s);
+    /// <inheritdoc />
+    public static T GradLibtorch(T s) => Grad(s);
+}
+
+/// <summary><c>nn.ReLU6</c>: min(max(v, 0), 6); derivative 0 at both boundaries (hardtanh_backward).</summary>
+public readonly struct Relu6Op<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "ReLU6";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Relu6(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.Relu6Grad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Hardswish</c> (Eqs. (act.11)–(act.12)).</summary>
+public readonly struct HardswishOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Hardswish";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Hardswish(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardswishGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Hardsigmoid</c> (Eqs. (act.13)–(act.14)); the exact 1/6 in the backward.</summary>
+public readonly struct HardsigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Hardsigmoid";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Hardsigmoid(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardsigmoidGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Activations.HardsigmoidGradLibtorch(v);
+}
+
+/// <summary><c>nn.SiLU</c> (Eqs. (act.15)–(act.16)).</summary>
+public readonly struct SiluOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "SiLU";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.Silu(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.SiluGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary>
+/// timm's functional <c>hard_sigmoid</c>, ReLU6(v + 3) / 6 evaluated literally (Eq. (act.5)), with the derivative
+/// ReLU6'(fl(v + 3)) / 6 (Eq. (act.6)): the SE paper module's hard gate. Its value is <c>nn.Hardsigmoid</c>'s; its
+/// derivative is taken at the rounded v + 3, as the composite's autograd does.
+/// </summary>
+public readonly struct HardSigmoidOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "hard_sigmoid";
+    /// <inheritdoc />
+    public static bool GradFromOutput => false;
+    /// <inheritdoc />
+    public static T Invoke(T v) => Activations.HardSigmoid(v);
+    /// <inheritdoc />
+    public static T Grad(T v) => Activations.HardSigmoidGrad(v);
+    /// <inheritdoc />
+    public static T GradLibtorch(T v) => Grad(v);
+}
+
+/// <summary><c>nn.Tanh</c>; derivative 1 − t² from the output (Eq. (act.9)).</summary>
+public readonly struct TanhOp<T> : IElementwiseOp<T> where T : IFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    public static string Kind => "Tanh";
+    /// <inheritdoc />
+    public static bool GradFromOutput => true;
+    /// <inheritdoc />
+    public static T Invoke(T v) => T.Tanh(v);
+    /// <inheritdoc />
+    public static T Grad(T t) => Activations.TanhGradFromOutput(t);
+    /// <inheritdoc />
+    public static T GradLibtorch(T t) => Grad(t);
+}
+
+/// <summary>
+/// An activation applied in place, as a convolution kernel's epilogue or over a whole tensor (inference plans):
+/// values[i] ← f(values[i]) by <see cref="VectorActivations"/> where the function has a vector form, else by the
+/// scalar formula. An operator object, not a layer: kernels call it and it calls nothing above the ops.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+/// <typeparam name="TOp">The function.</typeparam>
+public sealed class ActivationEpilogue<T, TOp> : IConvEpilogue<T> where T : IFloatingPointIeee754<T> where TOp : struct, IElementwiseOp<T>
+{
+    private ActivationEpilogue() { }
+
+    /// <summary>The one instance (it has no state).</summary>
+    public static ActivationEpilogue<T, TOp> Instance { get; } = new();
+
+    /// <inheritdoc />
+    public void Apply(Span<T> values)
+    {
+        if (VectorActivations.TryApply(TOp.Kind, values)) return;
+        for (int i = 0; i < values.Length; i++) values[i] = TOp.Invoke(values[i]);
+    }
+}
+
+/// <summary>Whole-tensor application of an epilogue.</summary>
+public static class EpilogueExtensions
+{
+    /// <summary>x ← f(x) over all of <paramref name="x"/>, in parallel chunks (each element alone: any split gives the same bits).</summary>
+    public static void ApplyInPlace<T>(this IConvEpilogue<T> op, DenseTensor<T> x) where T : IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(op);
+        ArgumentNullException.ThrowIfNull(x);
+        Chunks.For(x.Data.Length, new ApplyChunk<T> { Op = op, X = x.Data });
+    }
+
+    private struct ApplyChunk<T> : Chunks.IBody where T : IFloatingPointIeee754<T>
+    {
+        public IConvEpilogue<T> Op;
+        public T[] X;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int lo, int hi) => Op.Apply(X.AsSpan(lo, hi - lo));
     }
 }

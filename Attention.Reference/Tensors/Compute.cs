@@ -123,3 +123,48 @@ public interface IForBody
     /// <summary>Iteration <paramref name="i"/>; it must write outputs no other iteration writes.</summary>
     void Invoke(int i);
 }
+
+/// <summary>
+/// Elementwise loops over fixed chunks of 32768 elements, in parallel (<see cref="Compute.For"/>): every element is
+/// computed alone, so the chunking changes nothing but the speed.
+/// </summary>
+internal static class Chunks
+{
+    /// <summary>A chunk body as a struct (no closure per call).</summary>
+    public interface IBody
+    {
+        /// <summary>Elements [lo, hi).</summary>
+        void Invoke(int lo, int hi);
+    }
+
+    private struct Loop<TBody> : IForBody where TBody : struct, IBody
+    {
+        public TBody Body;
+        public int Length;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int k)
+        {
+            var b = Body;
+            b.Invoke(k * Size, Math.Min(Length, (k + 1) * Size));
+        }
+    }
+
+    /// <summary><see cref="For(int, Action{int, int})"/> with a struct body: allocates nothing.</summary>
+    public static void For<TBody>(int length, in TBody body) where TBody : struct, IBody
+    {
+        int chunks = (length + Size - 1) / Size;
+        if (chunks <= 1) { var b = body; b.Invoke(0, length); return; }
+        Compute.For(chunks, new Loop<TBody> { Body = body, Length = length });
+    }
+
+    private const int Size = 1 << 15;
+
+    /// <summary>Runs <paramref name="body"/>(lo, hi) over [0, length) in chunks.</summary>
+    public static void For(int length, Action<int, int> body)
+    {
+        int chunks = (length + Size - 1) / Size;
+        if (chunks <= 1) { body(0, length); return; }
+        Compute.For(chunks, k => body(k * Size, Math.Min(length, (k + 1) * Size)));
+    }
+}

@@ -50,12 +50,12 @@ public sealed class RowKernelTests
             // ReLU, which the row kernel's register-transposing copy-out applies in its stores (with the bias), and a
             // NaN in the input reaching some outputs through both.
             var yr = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
-            Conv2d.Forward(xt, wtt, bt, pr.G, yr, (IConvEpilogue<T>)Act.Relu<T>());
+            Conv2d.Forward(xt, wtt, bt, pr.G, yr, Attention.Reference.Ops.ActivationEpilogue<T, Attention.Reference.Ops.ReluOp<T>>.Instance);
             set.Set("y.relu", yr);
             var xn = xt.Clone();
             xn.Data[xn.Length / 3] = T.NaN;
             var yn = new DenseTensor<T>(pr.N, pr.G.OutChannels, ho, wo);
-            Conv2d.Forward(xn, wtt, bt, pr.G, yn, (IConvEpilogue<T>)Act.Relu<T>());
+            Conv2d.Forward(xn, wtt, bt, pr.G, yn, Attention.Reference.Ops.ActivationEpilogue<T, Attention.Reference.Ops.ReluOp<T>>.Instance);
             set.Set("y.relu.nan", yn);
             set.Set("x.grad", Conv2d.BackwardInput(dyt, wtt, pr.G, pr.H, pr.W));
         }

@@ -180,7 +180,7 @@ public sealed class RowKernelTests
     public void RowKernelIsChosenWhereTheGridWastesProducts()
     {
         // ResNet-50 layer4 3x3 (49 outputs on 64 grid columns) and layer3 (196 on 224): rows when the weights are cached
-        // or reused over enough positions; never on a plane the grid covers exactly, for short reductions, or off Vector512.
+        // or reused over enough positions; never on a plane the grid covers exactly, for short reductions; on Vector256 see below.
         Assert.True(Rows(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: true));
         Assert.False(Rows(SimdPath.Vector512, 512, 4608, 1, 7, 7, 9, prepacked: false));
         Assert.True(Rows(SimdPath.Vector512, 256, 2304, 1, 14, 14, 16, prepacked: true));
@@ -194,7 +194,13 @@ public sealed class RowKernelTests
         Assert.False(Rows(SimdPath.Vector512, 4, 288, 1, 56, 56, 58, prepacked: true, spatial: true));
         Assert.True(Rows(SimdPath.Vector512, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
         Assert.False(Rows(SimdPath.Vector512, 32, 27, 1, 112, 112, 113, prepacked: true, spatial: true));
-        Assert.False(Rows(SimdPath.Vector256, 512, 4608, 1, 7, 7, 9, prepacked: true));
+        // Vector256 (16 registers, 7 positions as 4 + 3): kept packings only; a 1×1 kernel only where the grid wastes a
+        // fifth of its products (7 × 7: 49 of 64 columns), not at 14 × 14 (196 of 208), where the grid measured faster.
+        Assert.True(Rows(SimdPath.Vector256, 2048, 512, 1, 7, 7, 7, prepacked: true));
+        Assert.False(Rows(SimdPath.Vector256, 2048, 512, 1, 7, 7, 7, prepacked: false));
+        Assert.False(Rows(SimdPath.Vector256, 256, 1024, 1, 14, 14, 14, prepacked: true));
+        Assert.True(Rows(SimdPath.Vector256, 64, 147, 1, 112, 112, 115, prepacked: true, spatial: true));
+        Assert.False(Rows(SimdPath.Portable, 2048, 512, 1, 7, 7, 7, prepacked: true));
     }
     private static bool Rows(SimdPath path, int og, int k, int n, int ho, int wo, int wq, bool prepacked, bool spatial = false) =>
         ConvDispatch.Rows<float>(path, og, k, n, ho, wo, wq, prepacked, spatial, fastPack: false);

@@ -59,7 +59,8 @@ internal static class ConvDispatch
 
     /// <summary>
     /// The row kernel instead of the grid kernel for a direct forward: on Vector512 (its 14 accumulators, 2 weight
-    /// vectors and a broadcast fit 32 registers) and on Vector256 only for kept packings of spatial kernels; for long
+    /// vectors and a broadcast fit 32 registers) and on Vector256 only for kept packings (spatial kernels, and 1×1
+    /// kernels on planes where the grid wastes a fifth of its products); for long
     /// enough reductions; where its packed weights are kept (<paramref name="prepacked"/>) or reused over enough
     /// positions, or each unit packs its own block fast (<paramref name="fastPack"/>); and where it discards no more
     /// products than the grid (a 1×1 kernel: at least 5 % fewer, since the grid reads a 1×1 input in place).
@@ -68,7 +69,7 @@ internal static class ConvDispatch
         where TF : unmanaged, IFloatingPointIeee754<TF>
     {
         if (Choices.RowKernel is bool forced) return forced;
-        if (path == SimdPath.Vector256 ? !(prepacked && spatial) : path != SimdPath.Vector512) return false;
+        if (path == SimdPath.Vector256 ? !prepacked : path != SimdPath.Vector512) return false;
         if (k < (spatial ? RowMinKSpatial : RowMinK)
             || (!prepacked && (long)n * ho * wo < RowPackMinPositions && !(fastPack && RowsPackInUnit(n, ho, wo))))
             return false;
@@ -76,7 +77,9 @@ internal static class ConvDispatch
         double rows = (double)og / (Ceil(og, lanes) * lanes) * wo / (Ceil(wo, tile) * tile);
         long cols = (long)ho * wq, computed = cols / nc * nc + (long)Ceil((int)(cols % nc), nr) * nr;
         double grid = (double)ho * wo / computed * og / (Ceil(og, Conv2dTuning.MR) * Conv2dTuning.MR);
-        return spatial ? rows >= grid - 0.005 : rows >= grid + 0.05;
+        // Vector256 (its 7 positions split 4 + 3 over 16 registers) takes a 1×1 kernel only where the grid discards a
+        // fifth or more of its products (the 7 × 7 planes: 49 of 64 columns).
+        return spatial ? rows >= grid - 0.005 : rows >= grid + (path == SimdPath.Vector256 ? 0.2 : 0.05);
     }
 
     /// <summary>

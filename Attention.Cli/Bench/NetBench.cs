@@ -98,6 +98,34 @@ public static class NetBench
         }
     }
 
+    /// <summary>
+    /// Where the float32 plan's forward spends its time (<see cref="InferencePlan{T}.Profile"/>): one line per kind of
+    /// step with its calls, milliseconds (least over the rounds) and share of their sum, the slowest first.
+    /// </summary>
+    public static IEnumerable<string> Profile(string model, int size, int batch, bool winograd, double minSeconds)
+    {
+        var weights = RandomWeights.StateDict(ModelZoo.Create<double>(model), 1).Cast<float>();
+        var plan = InferencePlan<float>.Compile(Loaded(model, weights), new InferencePlanOptions { Winograd = winograd });
+        var rng = new Random(2);
+        var x = new DenseTensor<float>(batch, 3, size, size);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = (float)(rng.NextDouble() * 2 - 1);
+        // Warm up as the timings do (the JIT's tiers settle, the kernels keep their packings), then one second's worth of
+        // rounds, at least ten.
+        var y = plan.Forward(x);
+        var clock = Stopwatch.StartNew();
+        int warm = 0;
+        while (clock.Elapsed.TotalSeconds < Math.Max(1, minSeconds) || warm < 10) { plan.Forward(x, y); warm++; }
+        int rounds = (int)Math.Clamp(warm * minSeconds / clock.Elapsed.TotalSeconds, 10, 1000);
+        var steps = plan.Profile(x, rounds);
+        double total = steps.Sum(s => s.Milliseconds);
+        yield return string.Create(CultureInfo.InvariantCulture,
+            $"{model}, float32 plan, batch {batch}, {size}x{size}, {Compute.MaxThreads} threads, vector path {KernelDecisions.Path}; " +
+            $"least time over {rounds} forwards per step, {total:0.00} ms in all");
+        yield return $"{"ms",8} {"share",6} {"calls",5}  step";
+        foreach (var s in steps)
+            yield return string.Create(CultureInfo.InvariantCulture, $"{s.Milliseconds,8:0.000} {s.Milliseconds / total,6:P1} {s.Calls,5}  {s.Step}");
+    }
+
     private static Network<T> Loaded<T>(string model, TensorSet<T> weights) where T : IFloatingPointIeee754<T>
     {
         var net = ModelZoo.Create<T>(model);

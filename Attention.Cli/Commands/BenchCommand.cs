@@ -32,16 +32,22 @@ public static class BenchCommand
         {
             Description = "For 'net': print, instead of timing, the vector path and which algorithm each convolution of the float32 plan's forward and the eager backward runs.",
         };
+        var profileOpt = new Option<bool>("--profile")
+        {
+            Description = "For 'net': print, instead of the table, where the float32 plan's forward spends its time: each kind of step (a convolution shape, a layer, a residual sum), its calls and milliseconds.",
+        };
         var cmd = new Command("bench", "Time the fast kernels and print ms and GFLOP/s.")
         {
-            suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt, directOpt, explainOpt,
+            suiteArg, modelArg, jsonOpt, threadsOpt, dtypeOpt, secondsOpt, sizeOpt, batchOpt, directOpt, explainOpt, profileOpt,
         };
         cmd.SetAction(p => io.Guard(() =>
         {
             string name = p.GetValue(suiteArg)!;
             if (name == "net") return RunNet(io, p.GetValue(modelArg), p.GetValue(threadsOpt), p.GetValue(dtypeOpt)!, p.GetValue(sizeOpt),
-                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt), !p.GetValue(directOpt), p.GetValue(explainOpt));
+                p.GetValue(batchOpt), p.GetValue(secondsOpt), p.GetValue(jsonOpt), !p.GetValue(directOpt), p.GetValue(explainOpt),
+                p.GetValue(profileOpt));
             if (p.GetValue(explainOpt)) throw new ArgumentException("--explain is for 'bench net MODEL'.");
+            if (p.GetValue(profileOpt)) throw new ArgumentException("--profile is for 'bench net MODEL'.");
             var suite = BenchSuites.All.FirstOrDefault(s => s.Name == name)
                 ?? throw new ArgumentException($"unknown bench suite '{name}'; known: {string.Join(", ", BenchSuites.All.Select(s => s.Name))}.");
             int threads = p.GetValue(threadsOpt);
@@ -68,7 +74,7 @@ public static class BenchCommand
     }
 
     private static int RunNet(CliIO io, string? model, int threads, string dtype, int size, int batch, double seconds, bool json,
-        bool winograd, bool explain)
+        bool winograd, bool explain, bool profile)
     {
         if (model is null)
             throw new ArgumentException($"bench net needs a model: {string.Join(", ", Attention.Reference.Models.ModelZoo.Networks.Select(m => m.Name))}.");
@@ -83,6 +89,11 @@ public static class BenchCommand
             if (explain)
             {
                 foreach (string line in NetBench.Explain(model, size, batch, winograd)) io.Out.WriteLine(line);
+                return ExitCodes.Ok;
+            }
+            if (profile)
+            {
+                foreach (string line in NetBench.Profile(model, size, batch, winograd, seconds)) io.Out.WriteLine(line);
                 return ExitCodes.Ok;
             }
             if (!json) io.Out.WriteLine(NetBench.Header);

@@ -39,6 +39,26 @@ public sealed class InferTests : IDisposable
         Assert.Contains("--explain is for 'bench net MODEL'", err2);
     }
 
+    [Fact]
+    public void BenchNetProfileListsEveryKindOfStepWithItsTime()
+    {
+        var (code, stdout, err) = CliHarness.Run(["bench", "net", "mobilenet_v3_small", "--profile", "--size", "32", "--threads", "1",
+            "--min-seconds", "0.05"]);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("float32 plan", stdout);
+        Assert.Contains("conv 16->16 3x3/2 g16 at 16x16 +act", stdout); // the depthwise stem block, fused with its ReLU
+        Assert.Contains("SqueezeExcitation [1, 16, 8, 8]", stdout); // a layer run as it is
+        Assert.Contains("residual sum", stdout); // a block's own work
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(2).ToList();
+        Assert.NotEmpty(lines);
+        var ms = lines.Select(l => double.Parse(l.Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.All(ms, m => Assert.True(m >= 0));
+        Assert.Equal(ms.OrderByDescending(m => m), ms); // the slowest first
+        var (code2, _, err2) = CliHarness.Run(["bench", "conv", "--profile"]);
+        Assert.Equal(ExitCodes.BadInput, code2);
+        Assert.Contains("--profile is for 'bench net MODEL'", err2);
+    }
+
     [Theory]
     [InlineData("infer")]
     [InlineData("bench")]

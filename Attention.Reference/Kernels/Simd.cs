@@ -60,6 +60,18 @@ internal interface ISimd<TSelf, T>
 
     /// <summary>The lanes' sum in the hardware's documented horizontal order for this width.</summary>
     static abstract T Sum(TSelf a);
+
+    /// <summary>a / b, rounded.</summary>
+    static abstract TSelf Divide(TSelf a, TSelf b);
+
+    /// <summary>Per lane: v ≤ lo → lo, else v ≥ hi → hi, else v; NaN stays NaN (the scalar activations' clamp).</summary>
+    static abstract TSelf Clamp(TSelf v, TSelf lo, TSelf hi);
+
+    /// <summary>Each lane rounded to the nearest integer, ties to even (exact).</summary>
+    static abstract TSelf RoundToEven(TSelf a);
+
+    /// <summary>2^n for lanes holding integers n in the normal exponent range (exact; the float bits built directly).</summary>
+    static abstract TSelf Pow2(TSelf n);
 }
 
 /// <summary><see cref="Vector512{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -122,6 +134,31 @@ internal readonly struct Simd512<T> : ISimd<Simd512<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Sum(Simd512<T> a) => Vector512.Sum(a._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Divide(Simd512<T> a, Simd512<T> b) => new(a._v / b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Clamp(Simd512<T> v, Simd512<T> lo, Simd512<T> hi)
+    {
+        var r = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(v._v, lo._v), lo._v,
+            Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(v._v, hi._v), hi._v, v._v));
+        return new(Vector512.ConditionalSelect(Vector512.Equals(v._v, v._v), r, v._v));
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> RoundToEven(Simd512<T> a) => typeof(T) == typeof(float)
+        ? new(Vector512.Round(a._v.AsSingle()).As<float, T>())
+        : new(Vector512.Round(a._v.AsDouble()).As<double, T>());
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd512<T> Pow2(Simd512<T> n) => typeof(T) == typeof(float)
+        ? new(Vector512.ShiftLeft(Vector512.ConvertToInt32(n._v.AsSingle()) + Vector512.Create(127), 23).AsSingle().As<float, T>())
+        : new(Vector512.ShiftLeft(Vector512.ConvertToInt64(n._v.AsDouble()) + Vector512.Create(1023L), 52).AsDouble().As<double, T>());
 }
 
 /// <summary><see cref="Vector256{T}"/> as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -184,6 +221,31 @@ internal readonly struct Simd256<T> : ISimd<Simd256<T>, T> where T : unmanaged, 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Sum(Simd256<T> a) => Vector256.Sum(a._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Divide(Simd256<T> a, Simd256<T> b) => new(a._v / b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Clamp(Simd256<T> v, Simd256<T> lo, Simd256<T> hi)
+    {
+        var r = Vector256.ConditionalSelect(Vector256.LessThanOrEqual(v._v, lo._v), lo._v,
+            Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(v._v, hi._v), hi._v, v._v));
+        return new(Vector256.ConditionalSelect(Vector256.Equals(v._v, v._v), r, v._v));
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> RoundToEven(Simd256<T> a) => typeof(T) == typeof(float)
+        ? new(Vector256.Round(a._v.AsSingle()).As<float, T>())
+        : new(Vector256.Round(a._v.AsDouble()).As<double, T>());
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Simd256<T> Pow2(Simd256<T> n) => typeof(T) == typeof(float)
+        ? new(Vector256.ShiftLeft(Vector256.ConvertToInt32(n._v.AsSingle()) + Vector256.Create(127), 23).AsSingle().As<float, T>())
+        : new(Vector256.ShiftLeft(Vector256.ConvertToInt64(n._v.AsDouble()) + Vector256.Create(1023L), 52).AsDouble().As<double, T>());
 }
 
 /// <summary>The portable <see cref="Vector{T}"/> (ARM64 NEON, or software) as an <see cref="ISimd{TSelf, T}"/>.</summary>
@@ -248,4 +310,29 @@ internal readonly struct SimdPortable<T> : ISimd<SimdPortable<T>, T> where T : u
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static T Sum(SimdPortable<T> a) => Vector.Sum(a._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Divide(SimdPortable<T> a, SimdPortable<T> b) => new(a._v / b._v);
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Clamp(SimdPortable<T> v, SimdPortable<T> lo, SimdPortable<T> hi)
+    {
+        var r = Vector.ConditionalSelect(Vector.LessThanOrEqual(v._v, lo._v), lo._v,
+            Vector.ConditionalSelect(Vector.GreaterThanOrEqual(v._v, hi._v), hi._v, v._v));
+        return new(Vector.ConditionalSelect(Vector.Equals(v._v, v._v), r, v._v));
+    }
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> RoundToEven(SimdPortable<T> a) => typeof(T) == typeof(float)
+        ? new(Vector.As<float, T>(Vector.Round(Vector.AsVectorSingle(a._v))))
+        : new(Vector.As<double, T>(Vector.Round(Vector.AsVectorDouble(a._v))));
+
+    /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static SimdPortable<T> Pow2(SimdPortable<T> n) => typeof(T) == typeof(float)
+        ? new(Vector.As<float, T>(Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(Vector.AsVectorSingle(n._v)) + new Vector<int>(127), 23))))
+        : new(Vector.As<double, T>(Vector.AsVectorDouble(Vector.ShiftLeft(Vector.ConvertToInt64(Vector.AsVectorDouble(n._v)) + new Vector<long>(1023L), 52))));
 }

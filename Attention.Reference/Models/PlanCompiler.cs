@@ -29,9 +29,15 @@ namespace Attention.Reference.Models;
 internal sealed class PlanCompiler<T> where T : IFloatingPointIeee754<T>
 {
     private readonly Dictionary<Layer<T>, bool> _owned = new(ReferenceEqualityComparer.Instance);
+    private readonly PlanProfile _profile;
 
-    /// <summary>Compiles <paramref name="root"/>: its steps, and the layers that may overwrite their input.</summary>
-    public static (PlanStep<T> Root, HashSet<Layer<T>> InputOwners) Compile(Layer<T> root)
+    private PlanCompiler(PlanProfile profile) => _profile = profile;
+
+    /// <summary>
+    /// Compiles <paramref name="root"/>: its steps, and the layers that may overwrite their input; the steps time
+    /// themselves into <paramref name="profile"/> while it is on.
+    /// </summary>
+    public static (PlanStep<T> Root, HashSet<Layer<T>> InputOwners) Compile(Layer<T> root, PlanProfile profile)
     {
         // The weights are fixed from here on: the layers that keep a derived form of them compute it once.
         foreach (var (_, m) in root.NamedModules())
@@ -39,7 +45,7 @@ internal sealed class PlanCompiler<T> where T : IFloatingPointIeee754<T>
             if (m is Linear<T> linear) linear.Freeze();
             else if (m is BatchNorm2dLayer<T> bn) bn.Freeze();
         }
-        var compiler = new PlanCompiler<T>();
+        var compiler = new PlanCompiler<T>(profile);
         var step = compiler.Compile(root, owned: false);
         var owners = new HashSet<Layer<T>>(ReferenceEqualityComparer.Instance);
         foreach (var (layer, owned) in compiler._owned) if (owned) owners.Add(layer);
@@ -113,7 +119,7 @@ internal sealed class PlanCompiler<T> where T : IFloatingPointIeee754<T>
             owned = true;
             if (step is ConvStep<T> or ChainStep<T> && next is not null) i += act is null ? 1 : 2;
         }
-        return new ChainStep<T>(steps);
+        return new ChainStep<T>(steps, _profile);
     }
 
     private static List<Layer<T>> Pruned(IReadOnlyList<Layer<T>> layers) =>
@@ -130,10 +136,10 @@ internal sealed class PlanCompiler<T> where T : IFloatingPointIeee754<T>
             if (before.OwnsOutput)
             {
                 Excitation(se.Excitation);
-                return new ResidualStep<T>(block, before, se, Shortcut(block), Epilogue(block.After));
+                return new ResidualStep<T>(block, before, se, Shortcut(block), Epilogue(block.After)) { Profile = _profile };
             }
         }
-        return new ResidualStep<T>(block, Chain(branch, null), null, Shortcut(block), Epilogue(block.After));
+        return new ResidualStep<T>(block, Chain(branch, null), null, Shortcut(block), Epilogue(block.After)) { Profile = _profile };
     }
 
     // The shortcut depends on x alone: the plan evaluates it after the branch (where changes only a dump's order).
@@ -151,6 +157,29 @@ internal abstract class PlanStep<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>The step's output for <paramref name="x"/>.</summary>
     public abstract DenseTensor<T> Run(DenseTensor<T> x, Pass<T> pass);
+
+    /// <summary>What the step computes, for a profile (steps of one description are added up).</summary>
+    public abstract string Describe(DenseTensor<T> x);
+}
+
+/// <summary>
+/// Time per step description, gathered while <see cref="On"/> (<see cref="InferencePlan{T}.Profile"/>): the steps that
+/// compute (convolutions, layers, a residual block's sum) time themselves; containers only pass on.
+/// </summary>
+internal sealed class PlanProfile
+{
+    /// <summary>Whether the steps time themselves.</summary>
+    public bool On { get; set; }
+
+    /// <summary>Seconds and calls by description, for the forward being timed.</summary>
+    public Dictionary<string, (double Seconds, int Calls)> Steps { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Adds one call of <paramref name="what"/> that started at <paramref name="start"/> (a Stopwatch timestamp).</summary>
+    public void Add(string what, long start)
+    {
+        double s = System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        Steps[what] = Steps.TryGetValue(what, out var t) ? (t.Seconds + s, t.Calls + 1) : (s, 1);
+    }
 }
 
 /// <summary>A layer of the tree run as it is (its buffers from the pass's cache).</summary>
@@ -159,10 +188,12 @@ internal sealed class LayerStep<T>(Layer<T> layer, bool ownsOutput) : PlanStep<T
     public override bool OwnsOutput => ownsOutput;
 
     public override DenseTensor<T> Run(DenseTensor<T> x, Pass<T> pass) => layer.Forward(x, pass);
+
+    public override string Describe(DenseTensor<T> x) => $"{layer.Kind} {x.ShapeString}";
 }
 
 /// <summary>Steps run one after another.</summary>
-internal sealed class ChainStep<T>(List<PlanStep<T>> steps) : PlanStep<T> where T : IFloatingPointIeee754<T>
+internal sealed class ChainStep<T>(List<PlanStep<T>> steps, PlanProfile profile) : PlanStep<T> where T : IFloatingPointIeee754<T>
 {
     private readonly PlanStep<T>[] _steps = [.. steps];
 
@@ -170,9 +201,18 @@ internal sealed class ChainStep<T>(List<PlanStep<T>> steps) : PlanStep<T> where 
 
     public override DenseTensor<T> Run(DenseTensor<T> x, Pass<T> pass)
     {
-        foreach (var step in _steps) x = step.Run(x, pass);
+        foreach (var step in _steps)
+        {
+            if (!profile.On || step is ChainStep<T> or ResidualStep<T>) { x = step.Run(x, pass); continue; }
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            string what = step.Describe(x);
+            x = step.Run(x, pass);
+            profile.Add(what, start);
+        }
         return x;
     }
+
+    public override string Describe(DenseTensor<T> x) => "chain";
 }
 
 /// <summary>
@@ -218,6 +258,13 @@ internal sealed class ConvStep<T> : PlanStep<T> where T : IFloatingPointIeee754<
 
     public override bool OwnsOutput => true;
 
+    public override string Describe(DenseTensor<T> x)
+    {
+        var g = _geometry;
+        return $"conv {g.InChannels}->{g.OutChannels} {g.Kernel.H}x{g.Kernel.W}/{g.Stride.H}" + (g.Groups > 1 ? $" g{g.Groups}" : "")
+            + $" at {x.Dim(2)}x{x.Dim(3)}" + (_epilogue is null ? "" : " +act");
+    }
+
     public override DenseTensor<T> Run(DenseTensor<T> x, Pass<T> pass)
     {
         if (x.Rank != 4 || x.Dim(1) != _geometry.InChannels)
@@ -244,12 +291,28 @@ internal sealed class ResidualStep<T>(Residual<T> block, ChainStep<T> branch, Sq
 {
     public override bool OwnsOutput => block.Sum;
 
+    /// <summary>Where the block's own work (the SE gate, the sum and its activation) is timed, or null.</summary>
+    public PlanProfile? Profile { get; init; }
+
+    public override string Describe(DenseTensor<T> x) =>
+        se is not null ? $"{se.Kind} gate + scale + residual sum {x.ShapeString}" : $"residual sum {x.ShapeString}";
+
     public override DenseTensor<T> Run(DenseTensor<T> x, Pass<T> pass)
     {
         var h = branch.Run(x, pass);
+        var sc = block.Sum ? shortcut?.Run(x, pass) ?? x : x;
+        if (Profile is not { On: true } profile) return Tail(x, h, sc, pass);
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        string what = Describe(h);
+        var y = Tail(x, h, sc, pass);
+        profile.Add(what, start);
+        return y;
+    }
+
+    private DenseTensor<T> Tail(DenseTensor<T> x, DenseTensor<T> h, DenseTensor<T> sc, Pass<T> pass)
+    {
         var s = se?.Gate(h, pass);
         if (!block.Sum) return After(h, pass);
-        var sc = shortcut?.Run(x, pass) ?? x;
         if (!h.HasShape(sc.Shape)) throw new ShapeMismatchException(block.DisplayName + " residual sum", h.ShapeString, sc.ShapeArray());
         if (s is not null)
             Compute.For(h.Dim(0) * h.Dim(1), new ScaleAddPlane { H = h.Data, S = s.Data, Shortcut = sc.Data, Plane = h.Dim(2) * h.Dim(3), After = epilogue });

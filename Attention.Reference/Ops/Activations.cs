@@ -295,10 +295,12 @@ public sealed class ActivationEpilogue<T, TOp> : IConvEpilogue<T> where T : IFlo
     /// <summary>The one instance (it has no state).</summary>
     public static ActivationEpilogue<T, TOp> Instance { get; } = new();
 
+    private static readonly VectorActivations.SpanMap<T>? s_vector = VectorActivations.Find<T>(TOp.Kind);
+
     /// <inheritdoc />
     public void Apply(Span<T> values)
     {
-        if (VectorActivations.TryApply(TOp.Kind, values)) return;
+        if (s_vector is { } map) { map(values); return; }
         for (int i = 0; i < values.Length; i++) values[i] = TOp.Invoke(values[i]);
     }
 }

@@ -486,7 +486,7 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
         return into;
     }
 
-    /// <summary>σ over rows of a gate: Eq. (act.1) literally, or (fast, float32) TensorPrimitives.Sigmoid.</summary>
+    /// <summary>σ over rows of a gate: Eq. (act.1) literally, or (fast, float32) the epilogues' vector sigmoid (Ops.VectorActivations).</summary>
     private struct SigmoidRows : IForBody
     {
         public T[] Z, A;
@@ -499,7 +499,8 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
             var a = A.AsSpan(r * Row, Row);
             if (Fast && typeof(T) == typeof(float))
             {
-                System.Numerics.Tensors.TensorPrimitives.Sigmoid(((float[])(object)Z).AsSpan(r * Row, Row), ((float[])(object)A).AsSpan(r * Row, Row));
+                z.CopyTo(a);
+                Ops.VectorActivations.TryApply("Sigmoid", a);
                 return;
             }
             for (int i = 0; i < z.Length; i++) a[i] = Ops.Activations.Sigmoid(z[i]);

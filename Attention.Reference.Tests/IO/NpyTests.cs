@@ -165,14 +165,14 @@ public class NpyTests
     [InlineData("{'descr': '<f8\", 'fortran_order': False, 'shape': (3,)}", "after the value of 'descr'")]
     [InlineData("{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,)}", "'descr' must be a string")]
     [InlineData("{'descr': '<f8' 'fortran_order': False, 'shape': (3,)}", "expected ','")]
-    [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,),,}", "")]
+    [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,),,}", "expected a quoted key")]
     [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)} x", "after the closing '}'")]
-    [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)", "")]
-    [InlineData("x{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", "")]
+    [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)", "expected ',' or '}' after the value of 'shape'")]
+    [InlineData("x{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", "a dict literal starting with '{'")]
     [InlineData("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}}", "after the closing '}'")]
-    [InlineData("{'de\\scr': '<f8', 'fortran_order': False, 'shape': (3,)}", "")]
-    [InlineData("{descr: '<f8', 'fortran_order': False, 'shape': (3,)}", "")]
-    [InlineData("", "")]
+    [InlineData("{'de\\scr': '<f8', 'fortran_order': False, 'shape': (3,)}", "escapes in strings are not supported")]
+    [InlineData("{descr: '<f8', 'fortran_order': False, 'shape': (3,)}", "expected a quoted key")]
+    [InlineData("", "a dict literal starting with '{'")]
     public void RefusesHeadersNumpyRefuses(string dict, string expected) =>
         Assert.Contains(expected, Refusal(Npy1(dict, new byte[24])));
 

@@ -278,7 +278,9 @@ public class SafeTensorsTests
     {
         string dir = Directory.CreateTempSubdirectory().FullName;
         string path = Path.Combine(dir, "out.safetensors");
-        Assert.ThrowsAny<Exception>(() => AtomicFile.Write(path, s => { s.WriteByte(1); throw new IOException("disk full"); }));
+        // The writer's own exception reaches the caller unchanged (not wrapped, not replaced by a cleanup error).
+        var e = Assert.Throws<IOException>(() => AtomicFile.Write(path, s => { s.WriteByte(1); throw new IOException("disk full"); }));
+        Assert.Equal("disk full", e.Message);
         Assert.Empty(Directory.GetFiles(dir));
         Directory.Delete(dir, true);
     }

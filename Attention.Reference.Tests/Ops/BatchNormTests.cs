@@ -183,6 +183,63 @@ public class BatchNormTests
         return ok.ToProperty();
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void EveryFloat64ReductionRunsInItsDocumentedOrderBitForBit(int threads)
+    {
+        // The documented orders (Ops/BatchNorm2d.cs, docs/derivations): per channel, sequential sums with n outer and
+        // h·w inner for μ, Σ(x − μ)², Σg and Σ(x − μ)·g; then the literal expressions. Written here as plain loops and
+        // held bit for bit (a reversed or pairwise sum, or a reassociated expression, fails this; a shared closed form
+        // would not). Random data of mixed magnitude so that orders round differently.
+        var s = Make(21, 3, 4, 5, 7);
+        for (int i = 0; i < s.X.Length; i += 5) s.X.Data[i] *= 1e3;
+        int n = 3, c = 4, hw = 35;
+        double m = n * hw, eps = 1e-5, mom = 0.1;
+        var (f, g, ge) = Compute.WithThreads(threads, () =>
+        {
+            var f = BatchNorm2d.ForwardTrain(s.X, s.W, s.B, s.Rm, s.Rv, eps, mom);
+            return (f, BatchNorm2d.BackwardTrain(s.G, s.X, s.W, f), BatchNorm2d.BackwardEval(s.G, s.X, s.W, s.Rm, s.Rv, eps));
+        });
+        static void Same(double expected, double actual, string what) =>
+            Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual), $"{what}: {actual:R}, expected {expected:R}");
+        for (int ch = 0; ch < c; ch++)
+        {
+            double sum = 0;
+            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) sum += s.X.Data[(i * c + ch) * hw + k];
+            double mu = sum / m, sq = 0;
+            for (int i = 0; i < n; i++) for (int k = 0; k < hw; k++) { double d = s.X.Data[(i * c + ch) * hw + k] - mu; sq += d * d; }
+            double inv = 1 / Math.Sqrt(sq / m + eps);
+            Same(mu, f.Mean.Data[ch], $"mean[{ch}]");
+            Same(sq / m, f.Var.Data[ch], $"var[{ch}]");
+            Same(mom * mu + (1 - mom) * s.Rm.Data[ch], f.RunningMean.Data[ch], $"running_mean[{ch}]");
+            Same(mom * (sq / (m - 1)) + (1 - mom) * s.Rv.Data[ch], f.RunningVar.Data[ch], $"running_var[{ch}]");
+            double alpha = inv * s.W.Data[ch], beta = s.B.Data[ch] - mu * alpha;
+            double gs = 0, dot = 0, ev = 1 / Math.Sqrt(s.Rv.Data[ch] + eps), edot = 0;
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < hw; k++)
+                {
+                    int at = (i * c + ch) * hw + k;
+                    Same(s.X.Data[at] * alpha + beta, f.Y.Data[at], $"y[{at}]");
+                    gs += s.G.Data[at];
+                    dot += (s.X.Data[at] - mu) * s.G.Data[at];
+                    edot += (s.X.Data[at] - s.Rm.Data[ch]) * s.G.Data[at];
+                }
+            Same(dot * inv, g.Weight!.Data[ch], $"weight.grad[{ch}]");
+            Same(gs, g.Bias!.Data[ch], $"bias.grad[{ch}]");
+            Same(edot * ev, ge.Weight!.Data[ch], $"eval weight.grad[{ch}]");
+            Same(gs, ge.Bias!.Data[ch], $"eval bias.grad[{ch}]");
+            double kk = dot * inv * inv / m, gm = gs / m;
+            for (int i = 0; i < n; i++)
+                for (int k = 0; k < hw; k++)
+                {
+                    int at = (i * c + ch) * hw + k;
+                    Same((s.G.Data[at] - gm - (s.X.Data[at] - mu) * kk) * inv * s.W.Data[ch], g.X.Data[at], $"x.grad[{at}]");
+                    Same(s.G.Data[at] * ev * s.W.Data[ch], ge.X.Data[at], $"eval x.grad[{at}]");
+                }
+        }
+    }
+
     [Fact]
     public void BatchNormIsBitwiseIdenticalForAnyThreadCount()
     {

@@ -81,9 +81,24 @@ public class CaTests(ITestOutputHelper output)
     public void CaTrainingGoldenCaseReturnsUpdatedRunningStatistics()
     {
         var folder = CaseFolder.Open(GoldenPack.CasePath("ca_c12_train"));
-        var outputs = folder.Run<double>();
+        DenseTensor<double>? f = null;
+        var outputs = folder.Run<double>(new RunOptions { ModuleOutput = (name, t) => { if (name == "conv1") f = t.Clone(); } });
         var ps = folder.ReadParameters<double>();
         Assert.True(outputs.Contains("bn1.running_mean") && outputs.Contains("bn1.running_var"));
+        // PyTorch's update from the batch statistics of bn1's input f = conv1(y_cat) [N, mip, H + W, 1], in the documented
+        // order (sequential sums, n outer, positions inner): momentum 0.1 and the unbiased variance, bit for bit.
+        Assert.NotNull(f);
+        int n = f!.Dim(0), mip = f.Dim(1), l = f.Dim(2) * f.Dim(3);
+        double m = n * l;
+        for (int ch = 0; ch < mip; ch++)
+        {
+            double sum = 0, sq = 0;
+            for (int i = 0; i < n; i++) for (int k = 0; k < l; k++) sum += f.Data[(i * mip + ch) * l + k];
+            double mu = sum / m;
+            for (int i = 0; i < n; i++) for (int k = 0; k < l; k++) { double d = f.Data[(i * mip + ch) * l + k] - mu; sq += d * d; }
+            Assert.Equal(0.1 * mu + 0.9 * ps.Get("bn1.running_mean").Data[ch], outputs.Get("bn1.running_mean").Data[ch]);
+            Assert.Equal(0.1 * (sq / (m - 1)) + 0.9 * ps.Get("bn1.running_var").Data[ch], outputs.Get("bn1.running_var").Data[ch]);
+        }
         // Not the given buffers: they moved towards the batch statistics.
         Assert.NotEqual(ps.Get("bn1.running_mean").Data, outputs.Get("bn1.running_mean").Data);
         // The eval case returns no buffers.

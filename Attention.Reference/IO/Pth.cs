@@ -85,8 +85,13 @@ public static class Pth
                 return known;
             }
             string entry = $"{archive.Prefix}/data/{key}";
-            byte[] data = archive.TryRead($"data/{key}") ?? throw Bad(source, $"storage '{entry}' is missing from the archive");
             int size = StoredTensor.SizeOf(dtype);
+            // The pickle says how many bytes the storage holds: an entry whose directory declares another size is refused
+            // before anything is decompressed (a bomb declaring a gigabyte for a few elements never inflates).
+            if (archive.DeclaredLength($"data/{key}") is { } declared && (numel < 0 || numel > Array.MaxLength / size || declared != numel * size))
+                throw Bad(source, $"storage '{entry}' declares {declared} bytes in the zip directory, but the pickle declares " +
+                    $"{numel} elements of {dtype}");
+            byte[] data = archive.TryRead($"data/{key}") ?? throw Bad(source, $"storage '{entry}' is missing from the archive");
             if (numel < 0 || numel > data.Length / size || numel * size != data.Length)
                 throw Bad(source, $"storage '{entry}' is {data.Length} bytes, but the pickle declares {numel} elements of " +
                     $"{dtype}");
@@ -254,6 +259,19 @@ public static class Pth
             finally { zip?.Dispose(); }
         }
 
+        /// <summary>The uncompressed size the zip directory declares for <c>&lt;prefix&gt;/<paramref name="name"/></c>, or null when there is no such entry.</summary>
+        public long? DeclaredLength(string name)
+        {
+            try
+            {
+                return _zip.GetEntry($"{Prefix}/{name}")?.Length;
+            }
+            catch (Exception e) when (IsZipFailure(e))
+            {
+                throw Bad(_source, $"cannot read zip entry '{Prefix}/{name}' (corrupt archive): {e.Message}");
+            }
+        }
+
         /// <summary>The bytes of <c>&lt;prefix&gt;/<paramref name="name"/></c>, or null when there is no such entry.</summary>
         public byte[]? TryRead(string name)
         {
@@ -268,8 +286,9 @@ public static class Pth
                 // Read in steps rather than trusting the declared length with one allocation: a corrupt or hostile
                 // directory can claim any size, and the bytes that really come out of the entry are what counts.
                 using var input = entry.Open();
-                using var output = new MemoryStream((int)Math.Min(declared, 1 << 20));
-                var chunk = new byte[81920];
+                // The buffer grows with what really comes out (at most twice that), never with what the directory claims.
+                using var output = new MemoryStream((int)Math.Min(declared, 1 << 16));
+                var chunk = new byte[16384];
                 int n;
                 while ((n = input.Read(chunk, 0, chunk.Length)) > 0)
                 {

@@ -167,7 +167,7 @@ public sealed class OnnxModel
             {
                 outs = OnnxOps.All[proto.OpType].Run(node);
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or IndexOutOfRangeException)
+            catch (Exception e) when (IsRefusal(e))
             {
                 throw node.Error(e.Message);
             }
@@ -186,6 +186,15 @@ public sealed class OnnxModel
         }
         return Graph.Output.ToDictionary(o => o.Name, o => values[o.Name], StringComparer.Ordinal);
     }
+
+    /// <summary>
+    /// Whether an exception from an operator is its refusal of the node (a shape, attribute or size the checks reject:
+    /// reported as a bad model, exit 2) rather than a defect of this program. Index and range errors from the runtime
+    /// (IndexOutOfRange, ArgumentOutOfRange, ArgumentNull, InvalidOperation, NullReference) are defects: they are not
+    /// dressed up as refusals, so they reach the command as internal errors (exit 3) and the fuzz tests see them.
+    /// </summary>
+    private static bool IsRefusal(Exception e) =>
+        e is OverflowException || (e is ArgumentException && e is not (ArgumentOutOfRangeException or ArgumentNullException));
 
     private void CheckInput<T>(ValueInfoProto info, OnnxValue<T> v) where T : IFloatingPointIeee754<T>
     {

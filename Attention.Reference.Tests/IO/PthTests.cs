@@ -194,6 +194,8 @@ public class PthTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("no 'archive/data.pkl'", Refusal(Rewrite(good, drop: "archive/data.pkl")));
         Assert.Contains("storage 'archive/data/0' declares 12 bytes in the zip directory, but the pickle declares 4 elements of F32",
             Refusal(Rewrite(good, replace: ("archive/data/0", new byte[12]))));
+        Assert.Contains("storage 'archive/data/0' declares 20 bytes in the zip directory, but the pickle declares 4 elements of F32",
+            Refusal(Rewrite(good, replace: ("archive/data/0", new byte[20])))); // too long as well as too short
         // An entry declaring far more than the pickle's storage is refused before it is read: nothing near its size is
         // allocated (before, the reader inflated it first, then compared).
         var big = Rewrite(good, replace: ("archive/data/0", new byte[16 << 20]));

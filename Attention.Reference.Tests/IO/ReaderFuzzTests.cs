@@ -27,7 +27,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         var mutants = Interleave(
             Mutator.Mutants(seeds, Mutants / 2, seed: 1, SafeTensorsTokens),
             HeaderMutants(seeds, Mutants / 2, seed: 11, SafeTensorsTokens, SplitSafeTensors, JoinSafeTensors));
-        Fuzzer.Run<InvalidDataException>(output, "fuzz.safetensors", seeds, mutants, b => SafeTensors.Parse(b, "fuzz.safetensors", out _));
+        Fuzzer.Run<InvalidDataException>(output, "fuzz.safetensors", seeds, mutants, b => CheckSafeTensors(b, SafeTensors.Parse(b, "fuzz.safetensors", out _)));
     }
 
     [Fact]
@@ -37,7 +37,51 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         var mutants = Interleave(
             Mutator.Mutants(seeds, Mutants / 2, seed: 2, NpyTokens),
             HeaderMutants(seeds, Mutants / 2, seed: 12, NpyTokens, SplitNpy, JoinNpy));
-        Fuzzer.Run<InvalidDataException>(output, "fuzz.npy", seeds, mutants, b => Npy.Parse(b, "fuzz", "fuzz.npy"));
+        Fuzzer.Run<InvalidDataException>(output, "fuzz.npy", seeds, mutants, b => CheckNpy(b, Npy.Parse(b, "fuzz", "fuzz.npy")));
+    }
+
+    /// <summary>
+    /// What a safetensors mutant that parses holds must agree with its bytes: each tensor's values fill its shape, and
+    /// the tensors' bytes are exactly the file after the header (the buffer has no hole and no trailing byte).
+    /// </summary>
+    private static void CheckSafeTensors(byte[] file, List<StoredTensor> tensors)
+    {
+        long header = (long)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        long data = 0;
+        foreach (var t in tensors)
+        {
+            long numel = t.Shape.Aggregate(1L, (a, d) => a * d);
+            Assert.True(t.Values.Length == numel, $"{t.Name}: {t.Values.Length} values for shape [{string.Join(", ", t.Shape)}]");
+            data += numel * StoredTensor.SizeOf(t.DType);
+        }
+        Assert.True(data == file.Length - 8 - header, $"the tensors hold {data} bytes; the file has {file.Length - 8 - header} after its header");
+    }
+
+    /// <summary>
+    /// What a .npy mutant that parses holds must agree with its bytes: the values fill the shape, the data is exactly the
+    /// file after the header, and (little-endian floats) each value is the one stored there.
+    /// </summary>
+    private static void CheckNpy(byte[] file, StoredTensor t)
+    {
+        long numel = t.Shape.Aggregate(1L, (a, d) => a * d);
+        Assert.True(t.Values.Length == numel, $"{t.Values.Length} values for shape [{string.Join(", ", t.Shape)}]");
+        int size = StoredTensor.SizeOf(t.DType);
+        int headerLength = file[6] == 1 ? BinaryPrimitives.ReadUInt16LittleEndian(file.AsSpan(8)) : (int)BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8));
+        int start = (file[6] == 1 ? 10 : 12) + headerLength;
+        Assert.True(numel * size == file.Length - start, $"{numel} values of {size} bytes; {file.Length - start} bytes after the header");
+        string dict = Encoding.ASCII.GetString(file, 0, start);
+        for (int i = 0; i < numel; i++)
+        {
+            var at = file.AsSpan(start + i * size, size);
+            double stored = t.DType switch
+            {
+                StoredDType.F64 when dict.Contains("'<f8'") => BitConverter.ToDouble(at),
+                StoredDType.F32 when dict.Contains("'<f4'") => BitConverter.ToSingle(at),
+                _ => t.Values[i],
+            };
+            Assert.True(BitConverter.DoubleToInt64Bits(stored) == BitConverter.DoubleToInt64Bits(t.Values[i]) || (double.IsNaN(stored) && double.IsNaN(t.Values[i])),
+                $"value {i} is {t.Values[i]:R}, the file holds {stored:R}");
+        }
     }
 
     [Fact]

@@ -91,7 +91,7 @@ internal static class PlaneReduce
             throw new ArgumentException($"plane reduction: planes {first}..{first + planes} of {plane} need {end} values.");
         long work = (long)planes * plane;
         if (typeof(T) == typeof(float) && planes % 16 == 0 && plane >= 1 && SimdWidth.Path == SimdPath.Vector512
-            && System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+            && SimdWidth.Avx512Forms)
             Compute.ForWork(planes / 16, new Sixteen<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, work);
         else if (typeof(T) == typeof(float) && planes % 8 == 0 && plane >= 8 && SimdWidth.Path != SimdPath.Portable
                  && System.Runtime.Intrinsics.X86.Avx.IsSupported)

@@ -49,6 +49,13 @@ internal sealed record KernelChoices
     /// <summary>Winograd's work split (tile rows per band, channel-block groups per band) forced; it changes no bits.</summary>
     public (int BandRows, int ChannelGroups)? WinogradSplit { get; init; }
 
+    /// <summary>
+    /// The instruction-set-specific data-movement forms (AVX-512 permutes, register transposes and shuffle reductions;
+    /// AVX2 gathers) forbidden (false): the kernels then move the same values with portable code, giving the same bits.
+    /// Tests hold the two against each other; where the hardware lacks an instruction set its forms never run.
+    /// </summary>
+    public bool? HardwareForms { get; init; }
+
     /// <summary>Receives each convolution pass's decision, or null.</summary>
     public Action<ConvDecision>? OnConv { get; init; }
 }
@@ -109,6 +116,12 @@ internal static class SimdWidth
 
     /// <summary>The path in use for the calling flow.</summary>
     public static SimdPath Path => s_choices.Value?.Path ?? Hardware;
+
+    /// <summary>Whether the AVX-512 data-movement forms may run: the hardware has AVX-512 and the calling flow allows them.</summary>
+    public static bool Avx512Forms => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && s_choices.Value?.HardwareForms != false;
+
+    /// <summary>Whether the AVX2 data-movement forms (gathers) may run: the hardware has AVX2 and the calling flow allows them.</summary>
+    public static bool Avx2Forms => System.Runtime.Intrinsics.X86.Avx2.IsSupported && s_choices.Value?.HardwareForms != false;
 
     /// <summary>Whether the Vector512 kernels run (forced Vector512 runs them in software where the hardware lacks it).</summary>
     public static bool Use512 => Path == SimdPath.Vector512;

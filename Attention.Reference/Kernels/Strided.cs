@@ -47,7 +47,7 @@ internal static class Strided
         if (start < 0 || (ne > 0 && (long)start + 2L * (ne - 1) >= src.Length) || (no > 0 && (long)start + 2L * no > src.Length))
             throw new ArgumentOutOfRangeException(nameof(start), "deinterleave out of range");
         int i = 0;
-        if (typeof(T) == typeof(float) && Avx512F.IsSupported)
+        if (typeof(T) == typeof(float) && SimdWidth.Avx512Forms)
         {
             ref float sf = ref Unsafe.Add(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(src)), start);
             ref float ef = ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(even));
@@ -80,7 +80,7 @@ internal static class Strided
         if (start < 0 || (long)start + 2L * (n - 1) >= dst.Length)
             throw new ArgumentOutOfRangeException(nameof(start), "strided add out of range");
         int i = 0;
-        if (typeof(T) == typeof(float) && Avx512F.IsSupported)
+        if (typeof(T) == typeof(float) && SimdWidth.Avx512Forms)
         {
             ref float sf = ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(src));
             ref float df = ref Unsafe.Add(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(dst)), start);
@@ -113,7 +113,7 @@ internal static class Strided
             return;
         }
         int i = 0;
-        if (stride == 2 && typeof(T) == typeof(float) && Avx512F.IsSupported)
+        if (stride == 2 && typeof(T) == typeof(float) && SimdWidth.Avx512Forms)
         {
             // 16 even elements of 32 consecutive ones by one two-register permute (where all 32 are in range).
             ref float sf = ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(src));

@@ -215,7 +215,7 @@ internal static partial class Conv2dFast<TF>
 
     /// <summary>Whether the copy-out of len positions transposes in registers (Vector512 float, 32 full lanes).</summary>
     private static bool Transposes(int lanes, int count, int len, TF[] y, int yFirst, int plane, SimdPath path) =>
-        typeof(TF) == typeof(float) && path == SimdPath.Vector512 && Avx512F.IsSupported && lanes == 32 && count == 32
+        typeof(TF) == typeof(float) && path == SimdPath.Vector512 && SimdWidth.Avx512Forms && lanes == 32 && count == 32
         && yFirst >= 0 && (long)yFirst + 31L * plane + len <= y.Length;
 
     /// <summary>
@@ -271,7 +271,7 @@ internal static partial class Conv2dFast<TF>
         var aData = a.Data;
         var aoff = a.AOff.AsSpan(k0, kc);
         int done = 0;
-        if (typeof(TF) == typeof(float) && Avx512F.IsSupported && lanes == 32 && count == 32 && kc >= 16 && IsIdentity(aoff, k0)
+        if (typeof(TF) == typeof(float) && SimdWidth.Avx512Forms && lanes == 32 && count == 32 && kc >= 16 && IsIdentity(aoff, k0)
             && (long)grp * a.GroupStride + (long)(o0 + 31) * a.Lda + k0 + kc <= aData.Length)
         {
             // The weights in place ([o][kk], identity offsets): 16 channels × 16 reduction indices per register
@@ -284,7 +284,7 @@ internal static partial class Conv2dFast<TF>
                 Transpose16(ref Unsafe.Add(ref src, 16 * a.Lda + done), a.Lda, ref Unsafe.Add(ref dst, done * 32 + 16), 32);
             }
         }
-        else if (typeof(TF) == typeof(float) && Avx2.IsSupported && lanes == 32 && count == 32
+        else if (typeof(TF) == typeof(float) && SimdWidth.Avx2Forms && lanes == 32 && count == 32
             && a.Lda > 0 && (long)grp * a.GroupStride + (long)(o0 + 31) * a.Lda + TensorPrimitives.Max(aoff) < aData.Length
             && TensorPrimitives.Min(aoff) >= 0)
         {

@@ -233,7 +233,7 @@ internal static partial class Conv2dFast<TF>
             var x5 = Vector512.LoadUnsafe(ref b5, e);
             c05 = Fma(y0, x5, c05); c15 = Fma(y1, x5, c15); c25 = Fma(y2, x5, c25); c35 = Fma(y3, x5, c35);
         }
-        if (typeof(TF) == typeof(float) && Avx512F.IsSupported)
+        if (typeof(TF) == typeof(float) && SimdWidth.Avx512Forms)
         {
             // Sixteen (then eight) accumulators reduced together through register shuffles: the same tree per accumulator.
             Span<float> r = stackalloc float[32];
@@ -511,7 +511,7 @@ internal static partial class Conv2dFast<TF>
     private static TF[] PackIm2ColT(Im2Col geo, ReadOnlySpan<TF> xg, int k0, int ncols, int pos0, int rc, int nr, int panels,
         out int panelStride)
     {
-        if (typeof(TF) == typeof(float) && nr == 32 && Avx512F.IsSupported)
+        if (typeof(TF) == typeof(float) && nr == 32 && SimdWidth.Avx512Forms)
         {
             int rcPad = Ceil(rc, 16) * 16;
             panelStride = rcPad * nr;

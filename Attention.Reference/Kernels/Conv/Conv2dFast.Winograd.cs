@@ -198,7 +198,7 @@ internal static partial class Conv2dFast<TF>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Deinterleave(ref TF src, int w, ref TF evens, ref TF odds)
     {
-        if (typeof(TF) == typeof(float) && Avx512F.IsSupported && w >= 32 && w % 2 == 0)
+        if (typeof(TF) == typeof(float) && SimdWidth.Avx512Forms && w >= 32 && w % 2 == 0)
         {
             var ie = s_evenLanes;
             var io = s_oddLanes;

@@ -303,7 +303,7 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         var path = Conv2dTuning.Path;
         // A unit packs its own weights fast where they are read in order (the forward: register transposes) or, in
         // float with AVX2, by hardware gathers (the input gradient's flipped taps); otherwise by a scalar loop.
-        bool fastPack = IsIdentity(aoff.AsSpan(0, g.ReductionLength)) || (typeof(TF) == typeof(float) && Avx2.IsSupported);
+        bool fastPack = IsIdentity(aoff.AsSpan(0, g.ReductionLength)) || (typeof(TF) == typeof(float) && SimdWidth.Avx2Forms);
         if (ConvDispatch.Rows<TF>(path, g.OutPerGroup, g.ReductionLength, n, ho, wo, Ceil(w + 2 * g.Padding.W, g.Stride.W), pack is not null,
                 g.Kernel.H * g.Kernel.W > 1, fastPack))
         {

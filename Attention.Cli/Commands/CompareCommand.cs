@@ -11,8 +11,8 @@ public static class CompareCommand
     /// <summary>Builds the command.</summary>
     public static Command Create(CliIO io)
     {
-        var expectedArg = new Argument<string>("expected") { Description = "Expected tensors (.safetensors or .npy)." };
-        var actualArg = new Argument<string>("actual") { Description = "Actual tensors (.safetensors or .npy)." };
+        var expectedArg = new Argument<string>("expected") { Description = "Expected tensors (.safetensors, .npy, .npz, or an ONNX TensorProto .pb)." };
+        var actualArg = new Argument<string>("actual") { Description = "Actual tensors (.safetensors, .npy, .npz, or an ONNX TensorProto .pb)." };
         var rtolOpt = new Option<double?>("--rtol") { Description = TolerancesHelp.RTol };
         var atolOpt = new Option<double?>("--atol") { Description = TolerancesHelp.ATol };
         var showOpt = new Option<int>("--show")
@@ -82,7 +82,7 @@ public static class CompareCommand
     }
 }
 
-/// <summary>Reads tensors from .safetensors or .npy files.</summary>
+/// <summary>Reads tensors from .safetensors, .npy, .npz and ONNX TensorProto (.pb) files; other types are refused by name.</summary>
 public static class TensorFiles
 {
     /// <summary>Every tensor of a .safetensors file, or the one tensor of a .npy file.</summary>
@@ -94,7 +94,63 @@ public static class TensorFiles
         if (Directory.Exists(path)) throw new IOException($"{path}: is a directory; compare takes two tensor files.");
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file.", path);
         metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        return path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) ? [Npy.Read(path)] : SafeTensors.Read(path, out metadata);
+        switch (Path.GetExtension(path).ToLowerInvariant())
+        {
+            case ".npy": return [Npy.Read(path)];
+            case ".pb": return [FromProto(path)];
+            case ".npz": return ReadNpz(path);
+            case ".safetensors": return SafeTensors.Read(path, out metadata);
+            default:
+                throw new InvalidDataException($"{path}: unknown tensor file type '{Path.GetExtension(path)}'; compare reads " +
+                    ".safetensors, .npy, .npz and .pb (an ONNX TensorProto, as export and the ONNX test sets write).");
+        }
+    }
+
+    /// <summary>An ONNX TensorProto file as a stored tensor: its name (or the file stem), its element type and values.</summary>
+    private static StoredTensor FromProto(string path)
+    {
+        var proto = Attention.Reference.Onnx.OnnxTensors.ReadProtoFile(path);
+        var v = Attention.Reference.Onnx.OnnxTensors.ToValue<double>(proto, path);
+        var dtype = v.ElementType switch
+        {
+            Attention.Reference.Onnx.OnnxElementType.Float => StoredDType.F32,
+            Attention.Reference.Onnx.OnnxElementType.Double => StoredDType.F64,
+            Attention.Reference.Onnx.OnnxElementType.Float16 => StoredDType.F16,
+            Attention.Reference.Onnx.OnnxElementType.BFloat16 => StoredDType.BF16,
+            _ => throw new InvalidDataException($"{path}: holds a tensor of {v.ElementType}; compare reads floating tensors from .pb files."),
+        };
+        string name = proto.Name.Length > 0 ? proto.Name : Path.GetFileNameWithoutExtension(path);
+        return new StoredTensor(name, dtype, v.Shape.ToArray(), v.Reals!.ToArray());
+    }
+
+    /// <summary>Every array of a NumPy .npz archive (numpy.savez), named by its entry without ".npy".</summary>
+    private static List<StoredTensor> ReadNpz(string path)
+    {
+        using var stream = InputFile.OpenRead(path, long.MaxValue, ".npz file");
+        var result = new List<StoredTensor>();
+        try
+        {
+            using var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Read);
+            foreach (var entry in zip.Entries)
+            {
+                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal))
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' is not a .npy array (not a file numpy.savez wrote).");
+                if (entry.Length > InputFile.TensorLimit)
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' declares {entry.Length} bytes, more than an array can hold.");
+                using var input = entry.Open();
+                using var buffer = new MemoryStream((int)Math.Min(entry.Length, 1 << 16));
+                input.CopyTo(buffer);
+                if (buffer.Length != entry.Length)
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' holds {buffer.Length} bytes but declares {entry.Length}.");
+                string name = entry.FullName[..^4];
+                result.Add(Npy.Parse(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), name, $"{path}: {entry.FullName}"));
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException && !e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: not a .npz archive (a zip of .npy files): {e.Message}", e);
+        }
+        return result;
     }
 
     /// <summary>
@@ -110,7 +166,9 @@ public static class TensorFiles
             : null;
     }
 
-    private static bool IsNpy(string path) => path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase);
+    // Single-tensor files (.npy, .pb): their one tensor is paired whatever its name.
+    private static bool IsNpy(string path) =>
+        path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".pb", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>True when either side is an .npy file (tensors are then paired whatever their names).</summary>
     public static bool IsNpyPair(string a, string b) => IsNpy(a) || IsNpy(b);

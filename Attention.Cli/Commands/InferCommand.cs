@@ -165,7 +165,8 @@ public static class InferCommand
     }
 
     private static string[]? ReadLabels(string? path) =>
-        path is null ? null : File.ReadAllLines(path).Where(l => l.Length > 0).ToArray();
+        path is null ? null : Attention.Reference.IO.InputFile.ReadAllText(path, 64 << 20, "labels file")
+            .Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).ToArray();
 
     /// <summary>The 1000 ImageNet-1k class names shipped with the tool.</summary>
     public static string[] ImageNetLabels()

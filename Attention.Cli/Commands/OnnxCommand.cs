@@ -72,7 +72,7 @@ public static class OnnxCommand
             }
             else
             {
-                var proto = global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
+                var proto = global::Onnx.ModelProto.Parser.ParseFrom(Attention.Reference.IO.InputFile.ReadAllBytes(modelPath, int.MaxValue, "ONNX model"));
                 actual = OrtRunner.Run(proto, OnnxRunner.ReadInputs<double>(model, inputs), level, threads);
                 who = $"ONNX Runtime {OrtRunner.Version}, CPU provider, float32, graph optimisation {level}, {threads} threads";
             }

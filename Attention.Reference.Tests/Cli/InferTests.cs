@@ -59,6 +59,35 @@ public sealed class InferTests : IDisposable
         Assert.Contains("--profile is for 'bench net MODEL'", err2);
     }
 
+    [SkippableFact]
+    public void DevicesAndEndlessFilesAreRefusedByNameNotReadWithoutEnd()
+    {
+        Skip.IfNot(File.Exists("/dev/zero"), "no /dev/zero on this system");
+        string png = Path.Combine(AppContext.BaseDirectory, "testdata", "images", "sample_97x73.png");
+        string weights = Weights("resnet50", 1);
+        string Link(string name)
+        {
+            string link = Path.Combine(_temp, name);
+            File.CreateSymbolicLink(link, "/dev/zero");
+            return link;
+        }
+        foreach (var (args, what) in new (string[], string)[]
+        {
+            (["onnx", "run", "/dev/zero", "--input", "x=/dev/zero"], "ONNX model"),
+            (["infer", "resnet50", "/dev/zero", "--weights", weights], "image"),
+            (["infer", "resnet50", png, "--weights", weights, "--labels", "/dev/zero"], "labels file"),
+            (["compare", Link("zero.safetensors"), weights], "safetensors file"),
+            (["compare", Link("zero.npy"), weights], ".npy file"),
+        })
+        {
+            var (code, stdout, err) = CliHarness.Run(args);
+            Assert.True(code == ExitCodes.BadInput, $"{string.Join(' ', args)}: exit {code}\n{stdout}{err}");
+            Assert.Contains(": not a regular file", err);
+            Assert.True(err.Contains("/dev/zero") || err.Contains("zero."), err);
+            Assert.Contains(what, err);
+        }
+    }
+
     [Theory]
     [InlineData("infer")]
     [InlineData("bench")]

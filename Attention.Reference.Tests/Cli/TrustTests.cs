@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using System.Security.Cryptography;
 using Attention.Cli.Commands;
 using Attention.Reference.IO;
@@ -15,6 +16,33 @@ public sealed class TrustTests : IDisposable
     private readonly string _temp = Directory.CreateTempSubdirectory("attention-trust-").FullName;
 
     public void Dispose() => Directory.Delete(_temp, recursive: true);
+
+    [Fact]
+    public void CompareReadsTensorProtoAndNpzFilesAndRefusesUnknownTypesByName()
+    {
+        // What export and the ONNX test sets write (.pb), and numpy.savez archives (.npz), against .npy and safetensors.
+        var t = new DenseTensor<float>([1.5f, -2.25f, 3f, 0.125f], [2, 2]);
+        string pb = Path.Combine(_temp, "output_0.pb"), npy = Path.Combine(_temp, "y.npy"), npz = Path.Combine(_temp, "all.npz");
+        File.WriteAllBytes(pb, Attention.Reference.Onnx.OnnxTensors.ToProto("y", t, Attention.Reference.Onnx.OnnxElementType.Float).ToByteArray());
+        Npy.Write(npy, t);
+        using (var zip = new System.IO.Compression.ZipArchive(File.Create(npz), System.IO.Compression.ZipArchiveMode.Create))
+            foreach (var name in new[] { "y", "z" })
+                using (var e = zip.CreateEntry(name + ".npy").Open()) e.Write(Npy.Serialize(t));
+        string st = Path.Combine(_temp, "yz.safetensors");
+        var set = new TensorSet<float>();
+        set.Set("y", t);
+        set.Set("z", t);
+        SafeTensors.Write(st, set);
+        foreach (var (expected, actual) in new[] { (pb, npy), (npy, pb), (npz, st), (st, npz) })
+        {
+            var (code, stdout, err) = CliHarness.Run(["compare", expected, actual]);
+            Assert.True(code == ExitCodes.Ok, $"compare {expected} {actual}: exit {code}\n{stdout}{err}");
+            Assert.Contains("PASS", stdout);
+        }
+        var (bad, _, message) = CliHarness.Run(["compare", npy, Path.Combine(AppContext.BaseDirectory, "testdata", "images", "sample_97x73.png")]);
+        Assert.Equal(ExitCodes.BadInput, bad);
+        Assert.Contains("sample_97x73.png: unknown tensor file type '.png'", message);
+    }
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(args);
 

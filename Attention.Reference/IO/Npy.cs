@@ -16,7 +16,7 @@ public static class Npy
 
     /// <summary>Reads a .npy file. The tensor is named after the file (without extension).</summary>
     public static StoredTensor Read(string path) =>
-        Parse(File.ReadAllBytes(path), Path.GetFileNameWithoutExtension(path), path);
+        Parse(InputFile.ReadAllBytes(path, InputFile.TensorLimit, ".npy file"), Path.GetFileNameWithoutExtension(path), path);
 
     /// <summary>Parses the bytes of a .npy file.</summary>
     /// <exception cref="InvalidDataException">The bytes are malformed or of an unsupported dtype or order.</exception>

@@ -40,10 +40,8 @@ public static class Pth
     /// message starts with <paramref name="path"/> and says what is wrong.</exception>
     public static List<StoredTensor> Read(string path)
     {
-        FileStream stream;
-        try { stream = File.OpenRead(path); }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"{path}: no such file.", path); }
-        using (stream) return Parse(stream, path);
+        using var stream = InputFile.OpenRead(path, long.MaxValue, ".pth file");
+        return Parse(stream, path);
     }
 
     /// <summary>Reads every tensor of a state_dict from the bytes of a <c>.pth</c> file, in the pickle's order.</summary>

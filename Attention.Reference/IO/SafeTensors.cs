@@ -36,10 +36,7 @@ public static class SafeTensors
     /// <summary>Reads every tensor of a file and its <c>__metadata__</c> (empty when absent).</summary>
     public static List<StoredTensor> Read(string path, out Dictionary<string, string> metadata)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new FileNotFoundException($"{path}: no such file.", path); }
-        return Parse(bytes, path, out metadata);
+        return Parse(InputFile.ReadAllBytes(path, InputFile.TensorLimit, "safetensors file"), path, out metadata);
     }
 
     /// <summary>Parses the bytes of a safetensors file and its <c>__metadata__</c>.</summary>

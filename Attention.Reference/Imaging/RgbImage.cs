@@ -17,7 +17,7 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
     /// </summary>
     public static RgbImage Load(string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        var bytes = IO.InputFile.ReadAllBytes(path, 1L << 30, "image");
         ImageInfo? info;
         using (var probe = new MemoryStream(bytes, writable: false)) info = ImageInfo.FromStream(probe);
         if (info is not { } i)

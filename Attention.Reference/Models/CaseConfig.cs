@@ -97,7 +97,7 @@ public sealed class CaseConfig
     }
 
     /// <summary>Reads and parses a file.</summary>
-    public static CaseConfig Load(string path) => Parse(File.ReadAllText(path), path);
+    public static CaseConfig Load(string path) => Parse(IO.InputFile.ReadAllText(path, 16 << 20, "case.json"), path);
 
     /// <summary>Builds a config from key/value pairs (values: int, double, bool, string, int[]).</summary>
     public static CaseConfig Create(string module, params (string Key, object Value)[] entries)

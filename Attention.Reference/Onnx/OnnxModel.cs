@@ -56,7 +56,8 @@ public sealed class OnnxModel
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new FileNotFoundException($"{path}: no such file.", path);
-        return Parse(File.ReadAllBytes(path), path);
+        // Protobuf messages are at most 2 GB.
+        return Parse(IO.InputFile.ReadAllBytes(path, int.MaxValue, "ONNX model"), path);
     }
 
     /// <summary>Parses and checks model bytes; <paramref name="source"/> names them in errors.</summary>

@@ -165,7 +165,7 @@ public static class OnnxTensors
     /// <summary>Reads a serialized TensorProto file (the backend-test <c>input_0.pb</c>).</summary>
     public static TensorProto ReadProtoFile(string path)
     {
-        var bytes = File.ReadAllBytes(path);
+        var bytes = IO.InputFile.ReadAllBytes(path, int.MaxValue, "TensorProto (.pb) file");
         try
         {
             return TensorProto.Parser.ParseFrom(bytes);

@@ -62,6 +62,10 @@ public static class VerifyCommand
                 foreach (var c in row.Comparisons.Where(c => !c.Passed)) io.Out.WriteLine($"    {c}");
                 if (row.FirstDivergence is not null) io.Out.WriteLine($"    {DumpComparer.Describe(row.FirstDivergence)}");
             }
+            // A sub-folder without a case.json is not a case: say which were skipped, so a misnamed file is noticed.
+            var skipped = CaseFolder.SkippedFolders(p.GetValue(packArg)!);
+            if (skipped.Count > 0)
+                io.Err.WriteLine($"attention-ref: skipped {skipped.Count} sub-folder(s) without a {CaseFolder.ConfigFile}: {string.Join(", ", skipped)}");
             if (json) io.Out.WriteLine(VerifyJson.Write(rows));
             else
                 io.Out.WriteLine($"{cases.Count - failed - broken} of {cases.Count} cases pass" +

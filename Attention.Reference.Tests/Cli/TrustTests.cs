@@ -18,6 +18,38 @@ public sealed class TrustTests : IDisposable
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
     [Fact]
+    public void VerifyNamesTheSubFoldersItSkips()
+    {
+        string pack = Path.Combine(_temp, "pack");
+        Directory.CreateDirectory(pack);
+        string source = GoldenPack.CasePath("se_c32_r8_bias");
+        string target = Path.Combine(pack, "se_case");
+        Directory.CreateDirectory(target);
+        foreach (var f in Directory.GetFiles(source)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        Directory.CreateDirectory(Path.Combine(pack, "notes"));
+        Directory.CreateDirectory(Path.Combine(pack, "a_case_with_a_typo"));
+        var (code, stdout, err) = CliHarness.Run(["verify", pack]);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("1 of 1 cases pass", stdout);
+        Assert.Contains("skipped 2 sub-folder(s) without a case.json: a_case_with_a_typo, notes", err);
+    }
+
+    [Fact]
+    public void WeightsOfAnotherModelAreSummarisedAndTheModelNamed()
+    {
+        // All of mobilenet_v2's keys against resnet50: counts, the first few of each list, and the model they fit — not
+        // hundreds of names on one line.
+        string weights = Path.Combine(_temp, "mbv2.safetensors");
+        SafeTensors.Write(weights, Attention.Reference.Models.RandomWeights.StateDict(Attention.Reference.Models.ModelZoo.Create<double>("mobilenet_v2"), 1));
+        string png = Path.Combine(AppContext.BaseDirectory, "testdata", "images", "sample_97x73.png");
+        var (code, _, err) = CliHarness.Run(["infer", "resnet50", png, "--weights", weights]);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Matches(@"\d+ missing key\(s\): conv1\.weight, .* and \d+ more\. \d+ unexpected key\(s\): features\.0\.0\.weight, .* and \d+ more\.", err);
+        Assert.Contains("These weights look like mobilenet_v2's", err);
+        Assert.True(err.Length < 1200, $"{err.Length} characters: {err}");
+    }
+
+    [Fact]
     public void CompareReadsTensorProtoAndNpzFilesAndRefusesUnknownTypesByName()
     {
         // What export and the ONNX test sets write (.pb), and numpy.savez archives (.npz), against .npy and safetensors.

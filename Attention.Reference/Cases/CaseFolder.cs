@@ -57,6 +57,12 @@ public sealed class CaseFolder
     /// <summary>True when <paramref name="path"/> holds a case.json.</summary>
     public static bool IsCase(string path) => File.Exists(System.IO.Path.Combine(path, ConfigFile));
 
+    /// <summary>The sub-folders of a pack that are not cases (no case.json), sorted by name: what verify skips and says so.</summary>
+    public static IReadOnlyList<string> SkippedFolders(string pack) =>
+        !Directory.Exists(pack) || IsCase(pack) ? []
+            : Directory.GetDirectories(pack).Where(d => !IsCase(d)).Select(d => System.IO.Path.GetFileName(d))
+                .OrderBy(n => n, StringComparer.Ordinal).ToList();
+
     /// <summary>The case folders of a pack (its sub-folders that hold a case.json), sorted by name; or the folder itself if it is a case.</summary>
     public static IReadOnlyList<string> ListPack(string pack)
     {

@@ -71,7 +71,7 @@ public static class StateDictBinder
         foreach (var name in mine.Keys)
             if (!given.Contains(name)) missing.Add(name);
 
-        string known = string.Join(", ", mine.Keys);
+        string known = Summary(mine.Keys.ToList());
         if (missing.Count > 0 && unexpected.Count == 0 && mismatched.Count == 0)
             throw new KeyNotFoundException(
                 $"{source} has no tensor {Quote(missing)} ({model} needs: {known}).");
@@ -89,11 +89,13 @@ public static class StateDictBinder
                 ? $"{m.Name}: expected {m.Expected}, got {ShapeUtil.Format(m.Actual)}"
                 : $"{m.Name}: {m.Why}").ToList();
             var parts = new List<string>();
-            if (missing.Count > 0) parts.Add($"missing key(s): {string.Join(", ", missing)}");
-            if (unexpected.Count > 0) parts.Add($"unexpected key(s): {string.Join(", ", unexpected)}");
-            if (lines.Count > 0) parts.Add($"size mismatch: {string.Join("; ", lines)}");
+            if (missing.Count > 0) parts.Add($"{missing.Count} missing key(s): {Summary(missing)}");
+            if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected key(s): {Summary(unexpected)}");
+            if (lines.Count > 0) parts.Add($"{lines.Count} size mismatch(es): {Summary(lines, "; ")}");
+            string likely = unexpected.Count > 0 && LikelyModel(given, model) is { } other
+                ? $" These weights look like {other.Name}'s ({other.Matched} of their {given.Count} keys are its)." : "";
             throw new StateDictException(
-                $"{source}: error(s) in loading the state_dict for {model}: {string.Join(". ", parts)}.", missing, unexpected, lines);
+                $"{source}: error(s) in loading the state_dict for {model}: {string.Join(". ", parts)}.{likely}", missing, unexpected, lines);
         }
         foreach (var (p, t) in values)
         {
@@ -102,5 +104,31 @@ public static class StateDictBinder
         }
     }
 
-    private static string Quote(List<string> names) => string.Join(", ", names.Select(n => $"'{n}'"));
+    private static string Quote(List<string> names) => Summary(names.Select(n => $"'{n}'").ToList());
+
+    /// <summary>A list for a message: whole when short, else its first six and how many more (a message stays one screen).</summary>
+    private static string Summary(List<string> names, string separator = ", ") =>
+        names.Count <= 10 ? string.Join(separator, names) : $"{string.Join(separator, names.Take(6))}{separator}… and {names.Count - 6} more";
+
+    /// <summary>
+    /// The network of the zoo (other than <paramref name="model"/>) whose state_dict names hold the most of the given
+    /// keys, when it holds at least nine in ten of them: the model the weights were probably saved from.
+    /// </summary>
+    private static (string Name, int Matched)? LikelyModel(HashSet<string> given, string model)
+    {
+        (string Name, int Matched)? best = null;
+        foreach (var f in ModelZoo.Networks)
+        {
+            if (f.Name == model) continue;
+            int matched;
+            try
+            {
+                var root = ModelZoo.Create<double>(f.Name).Root;
+                matched = root.NamedTensors().Select(t => t.Name).Concat(root.IgnoredKeys()).Count(given.Contains);
+            }
+            catch (ArgumentException) { continue; }
+            if (matched * 10L >= given.Count * 9L && matched > (best?.Matched ?? 0)) best = (f.Name, matched);
+        }
+        return best;
+    }
 }

@@ -80,7 +80,7 @@ public static class InferCommand
             if (save is not null) OutputFile.Check(save, images.Append(p.GetValue(weightsOpt)!));
             // Decode and preprocess everything first: a bad image fails before the network is built.
             var clock = Stopwatch.StartNew();
-            var inputs = images.Select(f => recipe.Apply(RgbImage.Load(f))).ToList();
+            var inputs = images.Select(f => Preprocess(recipe, f)).ToList();
             var batch = Stack(inputs);
             double prepMs = clock.Elapsed.TotalMilliseconds;
             string[]? labels = ReadLabels(p.GetValue(labelsOpt));
@@ -116,6 +116,20 @@ public static class InferCommand
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>One image decoded and preprocessed; a problem with it is reported naming the file.</summary>
+    private static DenseTensor<float> Preprocess(ImageRecipe recipe, string path)
+    {
+        var image = RgbImage.Load(path); // its own errors name the file
+        try
+        {
+            return recipe.Apply(image);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
     }
 
     private static float[][] Classify<T>(string model, string weights, DenseTensor<T> x, KernelPath kernels, InferencePlanOptions? options,

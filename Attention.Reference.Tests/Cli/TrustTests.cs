@@ -18,6 +18,50 @@ public sealed class TrustTests : IDisposable
     public void Dispose() => Directory.Delete(_temp, recursive: true);
 
     [Fact]
+    public void AnImageTooThinToResizeIsRefusedNamingTheFile()
+    {
+        // 1 x 300000 pixels: its shorter side to the recipe's 235 would make 235 x 70.5 M pixels. Before, the message named neither
+        // the file nor the cause ("resize target ... is outside 1 .. 268435456 pixels").
+        string png = Path.Combine(_temp, "thin.png");
+        File.WriteAllBytes(png, Png(1, 300_000));
+        string weights = Path.Combine(_temp, "r50.safetensors");
+        SafeTensors.Write(weights, Attention.Reference.Models.RandomWeights.StateDict(Attention.Reference.Models.ModelZoo.Create<double>("resnet50"), 1));
+        var (code, _, err) = CliHarness.Run(["infer", "resnet50", png, "--weights", weights]);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.True(err.Contains("thin.png: the image is 1x300000: resizing its shorter side to ") && err.Contains("crop it first"), err);
+    }
+
+    /// <summary>A grey 8-bit PNG of the given size, all pixels 128 (stored zlib blocks, hand-made chunks).</summary>
+    private static byte[] Png(int width, int height)
+    {
+        static byte[] Chunk(string type, byte[] data)
+        {
+            var body = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+            uint crc = 0xFFFFFFFF;
+            foreach (byte b in body)
+            {
+                crc ^= b;
+                for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? 0xEDB88320 ^ (crc >> 1) : crc >> 1;
+            }
+            crc ^= 0xFFFFFFFF;
+            var len = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(len, data.Length);
+            var c = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(c, crc);
+            return [.. len, .. body, .. c];
+        }
+        var ihdr = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; // bit depth; colour type 0 (grey), compression, filter, interlace 0
+        var raw = new byte[height * (width + 1)];
+        for (int y = 0; y < height; y++) raw.AsSpan(y * (width + 1) + 1, width).Fill(128);
+        using var z = new MemoryStream();
+        using (var zs = new System.IO.Compression.ZLibStream(z, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)) zs.Write(raw);
+        return [0x89, (byte)'P', (byte)'N', (byte)'G', 13, 10, 26, 10, .. Chunk("IHDR", ihdr), .. Chunk("IDAT", z.ToArray()), .. Chunk("IEND", [])];
+    }
+
+    [Fact]
     public void VerifyNamesTheSubFoldersItSkips()
     {
         string pack = Path.Combine(_temp, "pack");

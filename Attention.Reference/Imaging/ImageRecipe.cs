@@ -30,7 +30,11 @@ public sealed record ImageRecipe(int Size, double CropPct, Interpolation Filter,
         if (Size < 1 || !(CropPct > 0 && CropPct <= 1)) throw new ArgumentException($"size {Size} and crop_pct {CropPct} must be positive, crop_pct at most 1");
         int s = ResizeTo, w = image.Width, h = image.Height;
         // torchvision's _compute_resized_output_size: the shorter side to s, the longer to int(s · long / short).
-        var (nw, nh) = w <= h ? (s, (int)((double)s * h / w)) : ((int)((double)s * w / h), s);
+        var (nw, nh) = w <= h ? (s, (int)Math.Min(int.MaxValue, (double)s * h / w)) : ((int)Math.Min(int.MaxValue, (double)s * w / h), s);
+        if ((long)nw * nh > RgbImage.MaxPixels)
+            throw new InvalidDataException(
+                $"the image is {w}x{h}: resizing its shorter side to {s} (the model's preprocessing) would make it {nw}x{nh}, " +
+                $"more than {RgbImage.MaxPixels} pixels; an aspect ratio this extreme is not a photograph the model can classify — crop it first.");
         var resized = Resample.Resize(image, nw, nh, Filter);
         int top = (int)Math.Round((nh - Size) / 2.0, MidpointRounding.ToEven), left = (int)Math.Round((nw - Size) / 2.0, MidpointRounding.ToEven);
         var crop = new byte[Size * Size * 3];

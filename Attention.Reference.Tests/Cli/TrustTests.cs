@@ -62,6 +62,20 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
+    public void AnOutputTooLargeToCountNamesItsShapeAndTheSizeKeys()
+    {
+        string target = Path.Combine(_temp, "huge", "conv");
+        Directory.CreateDirectory(target);
+        foreach (var f in Directory.GetFiles(GoldenPack.CasePath("conv_3x3_p1_bias"))) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        string json = Path.Combine(target, "case.json");
+        File.WriteAllText(json, File.ReadAllText(json).Replace("\"padding\":1,", "\"padding\":1000000000,", StringComparison.Ordinal));
+        var (code, _, err) = CliHarness.Run(["verify", Path.GetDirectoryName(target)!]);
+        Assert.Equal(ExitCodes.BadInput, code);
+        Assert.Contains("the output would be [2, 6, 2000000004, 2000000005], more elements than 64-bit sizes count", err);
+        Assert.Contains("check the sizes in the case (in_channels, out_channels, kernel_size, padding)", err);
+    }
+
+    [Fact]
     public void VerifyNamesTheSubFoldersItSkips()
     {
         string pack = Path.Combine(_temp, "pack");

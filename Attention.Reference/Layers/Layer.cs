@@ -288,8 +288,15 @@ public sealed class ShapePlan
     /// <exception cref="OverflowException">The size does not fit in 64 bits.</exception>
     public void Add(int[] shape, string? path = null)
     {
-        long v = Volume(shape);
-        Elements = checked(Elements + v);
+        try
+        {
+            Elements = checked(Elements + Volume(shape));
+        }
+        catch (OverflowException)
+        {
+            throw new OverflowException(
+                $"{(string.IsNullOrEmpty(path) ? "the output" : $"the output of '{path}'")} would be {ShapeUtil.Format(shape)}, more elements than 64-bit sizes count");
+        }
         Outputs++;
         if (!string.IsNullOrEmpty(path))
         {

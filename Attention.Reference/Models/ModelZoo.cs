@@ -90,9 +90,10 @@ public abstract class ModelFactory
         {
             outputShape = net.Root.InferShape(x.ShapeArray(), plan);
         }
-        catch (OverflowException)
+        catch (OverflowException e)
         {
-            throw new ArgumentException($"{config.Source}: the module outputs for x {x.ShapeString} do not fit in 64-bit sizes.");
+            throw new ArgumentException($"{config.Source}: for x {x.ShapeString}, {e.Message}; check the sizes in the case " +
+                $"({string.Join(", ", config.Keys.Where(k => k is not ("module" or "training" or "bias")))}).");
         }
         if (dy is not null) ShapeUtil.Require(dy, "y.grad", outputShape);
         long planned = checked(plan.Elements * (typeof(T) == typeof(float) ? 4 : 8) * (dy is null ? 1 : 2));

@@ -113,8 +113,11 @@ public sealed class InferenceLoopTests
             }
     }
 
-    [Fact]
-    public void SpanArithmeticIsTheScalarLoopBitForBit()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SpanArithmeticIsTheScalarLoopBitForBit(int width) => SimdWidth.With((SimdPath)width, () =>
     {
         var rng = new Random(7);
         for (int length = 0; length <= 70; length++)
@@ -136,8 +139,13 @@ public sealed class InferenceLoopTests
                 Assert.Equal(BitConverter.SingleToInt32Bits(h[i] + s[i]), BitConverter.SingleToInt32Bits(add[i]));
                 Assert.Equal(BitConverter.SingleToInt32Bits(product), BitConverter.SingleToInt32Bits(scaled[i]));
             }
+            var constant = new float[length];
+            SpanArithmetic.ScaleAddConstant<float>(h, g, 0.375f, constant);
+            for (int i = 0; i < length; i++)
+                Assert.Equal(BitConverter.SingleToInt32Bits(h[i] * g + 0.375f), BitConverter.SingleToInt32Bits(constant[i]));
         }
-    }
+        return 0;
+    });
 
     [FsCheck.Xunit.Property(MaxTest = 60)]
     public FsCheck.Property Planned_linear_layer_keeps_each_dot_product_sequential() => Prop.ForAll(

@@ -482,27 +482,32 @@ public sealed class CoordAtt<T> : Layer<T> where T : IFloatingPointIeee754<T>
     /// <summary>The sigmoid functional, element by element, into <paramref name="into"/>.</summary>
     private static DenseTensor<T> Sigmoid(DenseTensor<T> t, DenseTensor<T> into, int row, bool fast)
     {
-        Compute.ForWork(t.Length / row, new SigmoidRows { Z = t.Data, A = into.Data, Row = row, Fast = fast }, 16L * t.Length);
+        if (fast && s_vectorSigmoid is { } sigmoid)
+        {
+            // The fast kernels' float32 sigmoid over the whole gate at once (lane by lane: the same bits as row by row, and
+            // one call instead of one per short row).
+            t.Data.AsSpan(0, t.Length).CopyTo(into.Data);
+            sigmoid(into.Data.AsSpan(0, t.Length));
+            return into;
+        }
+        Compute.ForWork(t.Length / row, new SigmoidRows { Z = t.Data, A = into.Data, Row = row }, 16L * t.Length);
         return into;
     }
 
-    /// <summary>σ over rows of a gate: Eq. (act.1) literally, or (fast, float32) the epilogues' vector sigmoid (Ops.VectorActivations).</summary>
+    /// <summary>The epilogues' vector sigmoid for float32 (Ops.VectorActivations), resolved once; null for float64.</summary>
+    private static readonly Ops.VectorActivations.SpanMap<T>? s_vectorSigmoid =
+        typeof(T) == typeof(float) ? Ops.VectorActivations.Find<T>("Sigmoid") : null;
+
+    /// <summary>σ over rows of a gate: Eq. (act.1) literally.</summary>
     private struct SigmoidRows : IForBody
     {
         public T[] Z, A;
         public int Row;
-        public bool Fast;
 
         public readonly void Invoke(int r)
         {
             var z = Z.AsSpan(r * Row, Row);
             var a = A.AsSpan(r * Row, Row);
-            if (Fast && typeof(T) == typeof(float))
-            {
-                z.CopyTo(a);
-                Ops.VectorActivations.TryApply("Sigmoid", a);
-                return;
-            }
             for (int i = 0; i < z.Length; i++) a[i] = Ops.Activations.Sigmoid(z[i]);
         }
     }

@@ -76,6 +76,30 @@ public sealed class TrustTests : IDisposable
     }
 
     [Fact]
+    public void ACaseMayGiveItsTensorsAsTorchSaveOrNpz()
+    {
+        // Environments that cannot write safetensors (Debian's PyTorch): inputs.pth as torch.save writes a dict of tensors,
+        // params.npz as numpy.savez writes one; the case verifies exactly as the safetensors original.
+        string target = Path.Combine(_temp, "forms", "se");
+        Directory.CreateDirectory(target);
+        string source = GoldenPack.CasePath("se_c32_r8_bias");
+        File.Copy(Path.Combine(source, "case.json"), Path.Combine(target, "case.json"));
+        File.Copy(Path.Combine(source, "expected.safetensors"), Path.Combine(target, "expected.safetensors"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "testdata", "pth", "se_c32_r8_bias_inputs.pth"), Path.Combine(target, "inputs.pth"));
+        using (var zip = new System.IO.Compression.ZipArchive(File.Create(Path.Combine(target, "params.npz")), System.IO.Compression.ZipArchiveMode.Create))
+            foreach (var (name, value) in SafeTensors.ReadSet<double>(Path.Combine(source, "params.safetensors")))
+                using (var e = zip.CreateEntry(name + ".npy").Open()) e.Write(Npy.Serialize(value));
+        var (code, stdout, err) = CliHarness.Run(["verify", Path.GetDirectoryName(target)!]);
+        Assert.True(code == ExitCodes.Ok, stdout + err);
+        Assert.Contains("1 of 1 cases pass", stdout);
+        // Two forms of one file are refused rather than one silently preferred.
+        File.Copy(Path.Combine(source, "inputs.safetensors"), Path.Combine(target, "inputs.safetensors"));
+        var (code2, _, err2) = CliHarness.Run(["verify", Path.GetDirectoryName(target)!]);
+        Assert.Equal(ExitCodes.BadInput, code2);
+        Assert.Contains("has both inputs.safetensors and inputs.pth; keep one", err2);
+    }
+
+    [Fact]
     public void VerifyNamesTheSubFoldersItSkips()
     {
         string pack = Path.Combine(_temp, "pack");

@@ -73,8 +73,38 @@ public sealed class CaseFolder
         return cases;
     }
 
-    /// <summary>Reads the inputs as <typeparamref name="T"/>.</summary>
-    public TensorSet<T> ReadInputs<T>() where T : IFloatingPointIeee754<T> => ReadSet<T>(InputsFile, required: true)!;
+    /// <summary>
+    /// Reads the inputs as <typeparamref name="T"/>: <c>inputs.safetensors</c>, or <c>inputs.pth</c> (a <c>torch.save</c>
+    /// of a dict of tensors, through the restricted unpickler) or <c>inputs.npz</c> (<c>numpy.savez</c>) for environments
+    /// that cannot write safetensors.
+    /// </summary>
+    public TensorSet<T> ReadInputs<T>() where T : IFloatingPointIeee754<T>
+    {
+        var (tensors, file) = ReadStored("inputs", required: true);
+        return tensors!.ToTensorSet<T>($"{Name}/{file}");
+    }
+
+    /// <summary>The forms a case's tensor files may take, by extension: safetensors, torch.save, numpy.savez.</summary>
+    private static readonly string[] TensorForms = [".safetensors", ".pth", ".npz"];
+
+    /// <summary>The tensors of <c>stem</c>.safetensors, .pth or .npz (exactly one may exist), and the file's name.</summary>
+    private (List<StoredTensor>? Tensors, string File) ReadStored(string stem, bool required)
+    {
+        var present = TensorForms.Select(e => stem + e)
+            .Where(f => File.Exists(System.IO.Path.Combine(Path, f)) || Directory.Exists(System.IO.Path.Combine(Path, f))).ToList();
+        if (present.Count > 1) throw new CaseFormatException($"Case '{Path}' has both {string.Join(" and ", present)}; keep one.");
+        if (present.Count == 0)
+            return required ? throw new CaseFormatException($"Case '{Path}' has no {stem}.safetensors (or {stem}.pth, {stem}.npz).")
+                : (null, stem + ".safetensors");
+        string full = System.IO.Path.Combine(Path, present[0]);
+        if (Directory.Exists(full)) throw new CaseFormatException($"Case '{Path}': '{full}' is a directory, not a file.");
+        return (System.IO.Path.GetExtension(full) switch
+        {
+            ".safetensors" => SafeTensors.Read(full),
+            ".pth" => Pth.Read(full),
+            _ => Npy.ReadNpz(full),
+        }, present[0]);
+    }
 
     /// <summary>The state_dict file of a case when it is a .pth (<c>torch.save</c>) file.</summary>
     public const string ParamsPthFile = "params.pth";
@@ -86,15 +116,8 @@ public sealed class CaseFolder
     /// </summary>
     public TensorSet<T> ReadParameters<T>() where T : IFloatingPointIeee754<T>
     {
-        string st = System.IO.Path.Combine(Path, ParamsFile), pth = System.IO.Path.Combine(Path, ParamsPthFile);
-        foreach (var f in new[] { st, pth })
-            if (Directory.Exists(f)) throw new CaseFormatException($"Case '{Path}': '{f}' is a directory, not a state_dict file.");
-        bool hasSt = File.Exists(st), hasPth = File.Exists(pth);
-        if (hasSt && hasPth)
-            throw new CaseFormatException($"Case '{Path}' has both {ParamsFile} and {ParamsPthFile}; keep one.");
-        if (!hasSt && !hasPth) return new TensorSet<T>($"{Name} (which has no {ParamsFile} or {ParamsPthFile})");
-        string file = hasSt ? ParamsFile : ParamsPthFile;
-        var stored = hasSt ? SafeTensors.Read(st) : Pth.Read(pth);
+        var (stored, file) = ReadStored("params", required: false);
+        if (stored is null) return new TensorSet<T>($"{Name} (which has no {ParamsFile} or {ParamsPthFile})");
         var kept = new List<StoredTensor>();
         foreach (var t in stored)
         {
@@ -105,12 +128,8 @@ public sealed class CaseFolder
         return kept.ToTensorSet<T>($"{Name}/{file}");
     }
 
-    /// <summary>Reads <c>expected.safetensors</c> as stored tensors, or null when the case has none.</summary>
-    public List<StoredTensor>? ReadExpected()
-    {
-        string file = System.IO.Path.Combine(Path, ExpectedFile);
-        return File.Exists(file) ? SafeTensors.Read(file) : null;
-    }
+    /// <summary>Reads <c>expected.safetensors</c> (or <c>.pth</c>, <c>.npz</c>) as stored tensors, or null when the case has none.</summary>
+    public List<StoredTensor>? ReadExpected() => ReadStored("expected", required: false).Tensors;
 
     /// <summary>Reads <c>expected_dump.safetensors</c> and its <c>"order"</c>, or null when the case has none.</summary>
     public (List<StoredTensor> Tensors, string? Order)? ReadExpectedDump()
@@ -123,7 +142,7 @@ public sealed class CaseFolder
 
     /// <summary>The files of this case that commands read (those that exist, and the standard names): never outputs.</summary>
     public IEnumerable<string> KnownFiles =>
-        new[] { ConfigFile, InputsFile, ParamsFile, ParamsPthFile, ExpectedFile, ExpectedDumpFile }
+        new[] { ConfigFile, ExpectedDumpFile }.Concat(new[] { "inputs", "params", "expected" }.SelectMany(s => TensorForms.Select(e => s + e)))
             .Select(f => System.IO.Path.Combine(Path, f));
 
     /// <summary>True when the case names a whole network (a model of the model zoo), which can dump its modules.</summary>
@@ -132,15 +151,6 @@ public sealed class CaseFolder
     /// <summary>Runs the module on this case in precision <typeparamref name="T"/>.</summary>
     public TensorSet<T> Run<T>(RunOptions? options = null) where T : IFloatingPointIeee754<T> =>
         Module.Run(Config, ReadInputs<T>(), ReadParameters<T>(), options ?? RunOptions.Default);
-
-    private TensorSet<T>? ReadSet<T>(string file, bool required) where T : IFloatingPointIeee754<T>
-    {
-        string full = System.IO.Path.Combine(Path, file);
-        if (Directory.Exists(full)) throw new CaseFormatException($"Case '{Path}': '{full}' is a directory, not a file.");
-        if (!File.Exists(full))
-            return required ? throw new CaseFormatException($"Case '{Path}' has no {file}.") : null;
-        return SafeTensors.Read(full).ToTensorSet<T>($"{Name}/{file}");
-    }
 
     /// <summary>Writes a generated case (config, inputs, parameters, and the expected outputs) into <paramref name="folder"/>.</summary>
     public static void Write(string folder, GeneratedCase c, TensorSet<double> expected)

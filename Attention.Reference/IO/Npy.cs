@@ -14,6 +14,36 @@ public static class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
+    /// <summary>Every array of a NumPy .npz archive (numpy.savez), named by its entry without ".npy".</summary>
+    public static List<StoredTensor> ReadNpz(string path)
+    {
+        using var stream = InputFile.OpenRead(path, long.MaxValue, ".npz file");
+        var result = new List<StoredTensor>();
+        try
+        {
+            using var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Read);
+            foreach (var entry in zip.Entries)
+            {
+                if (!entry.FullName.EndsWith(".npy", StringComparison.Ordinal))
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' is not a .npy array (not a file numpy.savez wrote).");
+                if (entry.Length > InputFile.TensorLimit)
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' declares {entry.Length} bytes, more than an array can hold.");
+                using var input = entry.Open();
+                using var buffer = new MemoryStream((int)Math.Min(entry.Length, 1 << 16));
+                input.CopyTo(buffer);
+                if (buffer.Length != entry.Length)
+                    throw new InvalidDataException($"{path}: entry '{entry.FullName}' holds {buffer.Length} bytes but declares {entry.Length}.");
+                string name = entry.FullName[..^4];
+                result.Add(Npy.Parse(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), name, $"{path}: {entry.FullName}"));
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException && !e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: not a .npz archive (a zip of .npy files): {e.Message}", e);
+        }
+        return result;
+    }
+
     /// <summary>Reads a .npy file. The tensor is named after the file (without extension).</summary>
     public static StoredTensor Read(string path) =>
         Parse(InputFile.ReadAllBytes(path, InputFile.TensorLimit, ".npy file"), Path.GetFileNameWithoutExtension(path), path);

@@ -40,6 +40,7 @@ public static class NetworkTrace
                          "every module's output in call order");
         io.Out.WriteLine($"{"#",4}  {"module",-34} {"kind",-22} {"shape",-18} {"mean",12} {"std",12}  gate min / mean / max");
         var excitations = new List<(string Module, DenseTensor<double> Gate)>();
+        var caMaps = new List<(string Module, DenseTensor<double> Ah, DenseTensor<double> Aw)>();
         int i = 0;
         foreach (var (name, value) in outputs)
         {
@@ -57,17 +58,25 @@ public static class NetworkTrace
                 if (mine.Length > 0)
                     gate = string.Create(Inv, $"  {mine.Min(),9:0.####} / {mine.Average(),6:0.####} / {mine.Max(),6:0.####}");
                 if (module.Kind is "SEModule" or "SqueezeExcitation" && list.Count > k) excitations.Add((name, Flat(list[k])));
+                if (module.Kind == "CoordAtt" && list.Count >= 2 * k + 2) caMaps.Add((name, Rows(list[2 * k]), Rows(list[2 * k + 1])));
             }
             io.Out.WriteLine(string.Create(Inv,
                 $"{++i,4}  {name,-34} {module.Kind,-22} {value.ShapeString,-18} {mean,12:G5} {std,12:G5}{gate}"));
         }
         if (svgDir is not null)
         {
-            if (excitations.Count == 0) io.Out.WriteLine($"no SE module in '{folder.Module.Name}': no picture");
-            else
+            if (excitations.Count == 0 && caMaps.Count == 0) io.Out.WriteLine($"no SE or CA module in '{folder.Module.Name}': no picture");
+            if (excitations.Count > 0)
             {
                 string file = Path.Combine(svgDir, "se_excitations.svg");
                 AtomicFile.WriteText(file, Excitations(excitations, $"SE excitations across {folder.Module.Name} — {folder.Name}"));
+                io.Out.WriteLine($"wrote {file}");
+            }
+            if (caMaps.Count > 0)
+            {
+                string file = Path.Combine(svgDir, "ca_attention_maps.svg");
+                AtomicFile.WriteText(file, TraceSvg.MeanMaps(caMaps,
+                    $"CA attention a_h(h)·a_w(w), mean over channels, sample 0, across {folder.Module.Name} — {folder.Name}"));
                 io.Out.WriteLine($"wrote {file}");
             }
         }
@@ -75,6 +84,9 @@ public static class NetworkTrace
     }
 
     private static DenseTensor<double> Flat(DenseTensor<double> g) => g.Reshape(g.Dim(0), g.Length / Math.Max(1, g.Dim(0)));
+
+    /// <summary>A CA gate [N, C, H, 1] or [N, C, 1, W] as [N, C, L].</summary>
+    private static DenseTensor<double> Rows(DenseTensor<double> g) => g.Reshape(g.Dim(0), g.Dim(1), g.Length / Math.Max(1, g.Dim(0) * g.Dim(1)));
 
     private static (double Mean, double Std) MeanStd(double[] d)
     {
@@ -92,7 +104,7 @@ public static class NetworkTrace
     {
         int maxC = rows.Max(r => r.Gate.Dim(1));
         double plotW = 800, rowH = 60, left = 150, top = 40, gap = 18;
-        double width = left + plotW + 20, height = top + rows.Count * (rowH + gap) + 10;
+        double width = left + plotW + 60, height = top + rows.Count * (rowH + gap) + 10; // room for the "C=..." labels
         var svg = new StringBuilder();
         svg.Append(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:0}\" height=\"{height:0}\" font-family=\"sans-serif\">");
         svg.Append(Inv, $"<text x=\"8\" y=\"20\" font-size=\"14\">{Escape(title)}</text>");

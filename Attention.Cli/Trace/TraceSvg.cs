@@ -61,10 +61,42 @@ public static class TraceSvg
         return End(svg);
     }
 
+    /// <summary>
+    /// One heat map per CA module of a network: the mean over channels of a_h[0, c, h] · a_w[0, c, w] (gates as
+    /// [N, C, L]), four to a row, on a shared [0, 1] colour scale.
+    /// </summary>
+    public static string MeanMaps(IReadOnlyList<(string Module, DenseTensor<double> Ah, DenseTensor<double> Aw)> maps, string title)
+    {
+        double tile = 96;
+        int cols = Math.Min(maps.Count, 4), rows = (maps.Count + cols - 1) / cols;
+        double width = 20 + cols * (tile + 40), height = 40 + rows * (tile + 34) + 30;
+        var svg = Begin(width, height, title);
+        for (int k = 0; k <= 20; k++)
+            svg.Append(Inv, $"<rect x=\"{20 + k * 8}\" y=\"{height - 24:0.#}\" width=\"8\" height=\"10\" fill=\"{Colour(k / 20.0)}\"/>");
+        svg.Append(Inv, $"<text x=\"20\" y=\"{height - 4:0.#}\" font-size=\"9\">0</text><text x=\"180\" y=\"{height - 4:0.#}\" font-size=\"9\">1</text>");
+        for (int m = 0; m < maps.Count; m++)
+        {
+            var (name, ah, aw) = maps[m];
+            int c = ah.Dim(1), hh = ah.Dim(2), ww = aw.Dim(2);
+            double cell = tile / Math.Max(hh, ww), x0 = 20 + m % cols * (tile + 40), y0 = 40 + m / cols * (tile + 34);
+            svg.Append(Inv, $"<text x=\"{x0:0.#}\" y=\"{y0 - 4:0.#}\" font-size=\"9\">{Escape(name)} (C={c})</text>");
+            for (int h = 0; h < hh; h++)
+                for (int w = 0; w < ww; w++)
+                {
+                    double v = 0;
+                    for (int ch = 0; ch < c; ch++) v += ah.Data[ch * hh + h] * aw.Data[ch * ww + w];
+                    v /= c;
+                    svg.Append(Inv, $"<rect x=\"{x0 + w * cell:0.##}\" y=\"{y0 + h * cell:0.##}\" width=\"{cell:0.##}\" height=\"{cell:0.##}\" fill=\"{Colour(v)}\"><title>{Escape(name)} h={h} w={w}: {v:R}</title></rect>");
+                }
+        }
+        return End(svg);
+    }
+
     /// <summary>Heat maps of a_h[0, c, h] · a_w[0, c, w] for the first 16 channels, on a shared [0, 1] colour scale.</summary>
     public static string HeatMaps(DenseTensor<double> ah, DenseTensor<double> aw, string title)
     {
         int c = Math.Min(ah.Dim(1), 16), hh = ah.Dim(2), ww = aw.Dim(2);
+        if (c < ah.Dim(1)) title += $" (channels 0–{c - 1} of {ah.Dim(1)})";
         double cell = Math.Clamp(96.0 / Math.Max(hh, ww), 2, 16), tileW = ww * cell, tileH = hh * cell;
         int cols = Math.Min(c, 4), rows = (c + cols - 1) / cols;
         double width = 20 + cols * (tileW + 20), height = 40 + rows * (tileH + 30) + 30;

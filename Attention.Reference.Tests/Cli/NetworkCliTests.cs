@@ -135,6 +135,23 @@ public sealed class NetworkCliTests : IDisposable
     }
 
     [Fact]
+    public void TraceDrawsTheCaMapsOfANetworkWhoseAttentionIsCa()
+    {
+        // Before: "no SE module: no picture" for mbv2_ca. Now one channel-mean map per CA module, each labelled.
+        string dir = Path.Combine(_temp, "ca_svg");
+        Directory.CreateDirectory(dir);
+        var (code, text, err) = Run("trace", NetworkTestData.CasePath("06_mbv2_ca_eval"), "--svg", dir);
+        Assert.True(code == ExitCodes.Ok, text + err);
+        Assert.Contains("ca_attention_maps.svg", text);
+        int modules = System.Text.RegularExpressions.Regex.Matches(text, @"\n\s*\d+\s+\S+\s+CoordAtt\s").Count;
+        Assert.True(modules > 0, text);
+        var doc = new System.Xml.XmlDocument();
+        doc.Load(Path.Combine(dir, "ca_attention_maps.svg"));
+        Assert.Equal(modules, doc.GetElementsByTagName("text").Cast<System.Xml.XmlNode>().Count(t => t.InnerText.Contains("(C=", StringComparison.Ordinal)));
+        Assert.False(File.Exists(Path.Combine(dir, "se_excitations.svg")));
+    }
+
+    [Fact]
     public void APickleWithAForbiddenGlobalAndATruncatedZipAreRefusedAndNothingIsWritten()
     {
         string folder = CopyCase("01_seresnet50_eval");

@@ -45,24 +45,7 @@ public static class OutputFile
     }
 
     /// <summary>The absolute path with every symbolic link along it resolved (as far as the path exists).</summary>
-    public static string Resolve(string path)
-    {
-        string full = Path.GetFullPath(path);
-        string? root = Path.GetPathRoot(full);
-        string current = root ?? "";
-        foreach (var part in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
-        {
-            string next = Path.Combine(current, part);
-            for (int hops = 0; hops < 40; hops++)
-            {
-                FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
-                if (info.LinkTarget is not { } link) break;
-                next = Path.GetFullPath(Path.IsPathRooted(link) ? link : Path.Combine(Path.GetDirectoryName(next) ?? "", link));
-            }
-            current = next;
-        }
-        return current;
-    }
+    public static string Resolve(string path) => AtomicFile.Resolve(path);
 }
 
 /// <summary>Tolerance options shared by compare and verify.</summary>

@@ -96,4 +96,33 @@ public sealed class OnnxExportTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("bitwise equal to the oracle", stdout);
         Assert.True(File.Exists(Path.Combine(_temp, "se", "float32", "test_data_set_0", "output_0.pb")));
     }
+
+    [Fact]
+    public void ExportWritesThroughNoSymbolicLink()
+    {
+        // Before, each of these wrote (exit 0): into a linked test-data folder, into the folder DIR links to (replacing its
+        // model.onnx), and into the case through LINK/exp. Now each is refused before anything is written.
+        string eval = CliHarness.CopyFolder(Path.Combine(Data, "libtorch-2.10", "se_c32_r8_bias"), _temp);
+        var before = CliHarness.Hashes(eval);
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_temp, "elsewhere")).FullName;
+        string inner = Path.Combine(_temp, "out1");
+        Directory.CreateDirectory(Path.Combine(inner, "float32"));
+        Directory.CreateSymbolicLink(Path.Combine(inner, "float32", "test_data_set_0"), elsewhere);
+        string linkedDir = Path.Combine(_temp, "out2");
+        Directory.CreateSymbolicLink(linkedDir, elsewhere);
+        string linkToCase = Path.Combine(_temp, "case_link");
+        Directory.CreateSymbolicLink(linkToCase, eval);
+        foreach (var (target, message) in new[]
+        {
+            (inner, "is a symbolic link"), (linkedDir, "is a symbolic link"), (Path.Combine(linkToCase, "exp"), "inside the case folder"),
+        })
+        {
+            var (code, stdout, err) = CliHarness.Run("export", eval, "--onnx", target);
+            Assert.True(code == ExitCodes.BadInput, $"{target}: exit {code}\n{stdout}{err}");
+            Assert.Contains(message, err);
+        }
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere));
+        Assert.False(Directory.Exists(Path.Combine(inner, "float64")));
+        Assert.Equal(before, CliHarness.Hashes(eval));
+    }
 }

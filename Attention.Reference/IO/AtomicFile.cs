@@ -25,6 +25,39 @@ public static class AtomicFile
             throw new IOException($"Refusing to write '{path}': it exists and is a {kind.ToString().ToLowerInvariant()}, not a regular file.");
     }
 
+    /// <summary>The absolute path with every symbolic link along it resolved (as far as the path exists).</summary>
+    public static string Resolve(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string? root = Path.GetPathRoot(full);
+        string current = root ?? "";
+        foreach (var part in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            string next = Path.Combine(current, part);
+            for (int hops = 0; hops < 40; hops++)
+            {
+                FileSystemInfo info = Directory.Exists(next) ? new DirectoryInfo(next) : new FileInfo(next);
+                if (info.LinkTarget is not { } link) break;
+                next = Path.GetFullPath(Path.IsPathRooted(link) ? link : Path.Combine(Path.GetDirectoryName(next) ?? "", link));
+            }
+            current = next;
+        }
+        return current;
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="folder"/> may be created or written into: if it exists it is a real folder, not a
+    /// symbolic link (which would send the files elsewhere) or a file.
+    /// </summary>
+    public static void CheckFolder(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        var info = new DirectoryInfo(Path.GetFullPath(folder));
+        if (info.LinkTarget is not null)
+            throw new IOException($"Refusing to write into '{folder}': it is a symbolic link (to '{info.LinkTarget}'); give the real path.");
+        if (File.Exists(info.FullName)) throw new IOException($"Refusing to write into '{folder}': it is a file, not a folder.");
+    }
+
     /// <summary>Writes the bytes produced by <paramref name="write"/> to <paramref name="path"/> atomically.</summary>
     public static void Write(string path, Action<Stream> write)
     {

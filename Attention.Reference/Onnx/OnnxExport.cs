@@ -42,9 +42,13 @@ public static class OnnxExport
         ArgumentNullException.ThrowIfNull(folder);
         if (folder.Config.Has("training") && folder.Config.GetBool("training"))
             throw new NotSupportedException($"{folder.Path}: a training-mode case cannot be exported (ONNX graphs here are inference graphs: BatchNorm uses its running statistics).");
-        string full = Path.GetFullPath(dir), caseDir = Path.GetFullPath(folder.Path);
+        // Links resolved: a folder reached through a link into the case is still inside it.
+        string full = AtomicFile.Resolve(dir), caseDir = AtomicFile.Resolve(folder.Path);
         if (full == caseDir || full.StartsWith(caseDir + Path.DirectorySeparatorChar, StringComparison.Ordinal))
             throw new ArgumentException($"--onnx '{dir}' is inside the case folder {folder.Path}, which is never written to.");
+        // Every folder export writes into is a real folder (no link sends its files elsewhere), checked before anything is written.
+        foreach (string sub in new[] { "", "float64", "float32", Path.Combine("float64", "test_data_set_0"), Path.Combine("float32", "test_data_set_0") })
+            AtomicFile.CheckFolder(Path.Combine(dir, sub));
         var net = folder.Module.Create<double>(folder.Config);
         net.LoadStateDict(folder.ReadParameters<double>());
         var x = folder.ReadInputs<double>().Get("x");

@@ -17,9 +17,24 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
     /// </summary>
     public static RgbImage Load(string path)
     {
-        var bytes = IO.InputFile.ReadAllBytes(path, 1L << 30, "image");
+        return Decode(IO.InputFile.ReadAllBytes(path, 1L << 30, "image"), path);
+    }
+
+    /// <summary>Decodes the bytes of an image file; <paramref name="path"/> names it in errors.</summary>
+    /// <exception cref="InvalidDataException">Not an image the decoder reads, a size outside 1 .. <see cref="MaxPixels"/>, or damaged.</exception>
+    public static RgbImage Decode(byte[] bytes, string path)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
         ImageInfo? info;
-        using (var probe = new MemoryStream(bytes, writable: false)) info = ImageInfo.FromStream(probe);
+        try
+        {
+            using var probe = new MemoryStream(bytes, writable: false);
+            info = ImageInfo.FromStream(probe);
+        }
+        catch (Exception e) when (IsDecoderFailure(e))
+        {
+            throw new InvalidDataException($"{path}: the image header cannot be read ({e.Message}).", e);
+        }
         if (info is not { } i)
             throw new InvalidDataException($"{path}: not an image this decoder reads (PNG, JPEG, BMP, GIF, TGA, PSD, HDR).");
         if (i.Width < 1 || i.Height < 1 || (long)i.Width * i.Height > MaxPixels)
@@ -29,7 +44,7 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
         {
             r = ImageResult.FromMemory(bytes, ColorComponents.RedGreenBlue);
         }
-        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException or NullReferenceException)
+        catch (Exception e) when (IsDecoderFailure(e))
         {
             throw new InvalidDataException($"{path}: the image cannot be decoded ({e.Message}).", e);
         }
@@ -37,4 +52,11 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
             throw new InvalidDataException($"{path}: the decoder returned {r.Data?.Length ?? 0} bytes for {r.Width}x{r.Height} RGB.");
         return new RgbImage(r.Width, r.Height, r.Data);
     }
+
+    /// <summary>
+    /// What StbImageSharp (a port of C code that reads past its data on damaged files) throws for a damaged image: its own
+    /// messages and the runtime's range and stream errors. Every one is the file's fault, reported naming it.
+    /// </summary>
+    private static bool IsDecoderFailure(Exception e) => e is InvalidOperationException or ArgumentException or IndexOutOfRangeException
+        or NullReferenceException or IOException or OverflowException;
 }

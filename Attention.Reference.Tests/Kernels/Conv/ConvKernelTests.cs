@@ -125,6 +125,68 @@ public sealed class ConvKernelTests
     private static readonly ConvProblem Strided = new(new Conv2dGeometry(9, 12, (3, 5), (2, 2), (1, 2), (1, 2), 3), 3, 24, 35, true, 12);
     private static readonly ConvProblem StridedWide = new(new Conv2dGeometry(20, 12, (3, 3), (2, 3), (1, 2), (1, 1), 1), 2, 39, 37, false, 13);
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Float64ForwardAndStrideOneInputGradientRunTheirDocumentedFmaChainsBitForBit(int threads)
+    {
+        // docs/derivations/conv2d.md, "Summation order": y is one FMA chain per element over k = (c, p, q) increasing
+        // from +0 (padding terms as w·0), then + b; a stride-1 input gradient is the forward chain of the flipped
+        // kernel, over o increasing, p and q decreasing. Written as plain loops here and held bit for bit on grid,
+        // row and pointwise shapes (the spec comparisons above allow rounding; this pins the order itself).
+        foreach (var (g, h, w, rows) in new (Conv2dGeometry, int, int, bool?)[]
+        {
+            (Conv2dGeometry.Square(5, 7, 3, 1, 1), 9, 11, false), (Conv2dGeometry.Square(5, 7, 3, 1, 1), 9, 11, true),
+            (Conv2dGeometry.Square(12, 10, 1), 6, 5, null), (Conv2dGeometry.Square(4, 6, 3, 2, 1, groups: 2), 8, 7, null),
+        })
+        {
+            var (x, wt, b, dy) = new ConvProblem(g, 2, h, w, true, h * 31 + w).Data();
+            for (int i = 0; i < x.Length; i += 7) x.Data[i] *= 1e4; // magnitudes that make the order show
+            var (y, dx) = SimdWidth.With(SimdWidth.Choices with { RowKernel = rows }, () => Compute.WithThreads(threads,
+                () => (Conv2d.Forward(x, wt, b, g), g.Stride == (1, 1) ? Conv2d.BackwardInput(dy, wt, g, h, w) : null)));
+            var (ho, wo) = g.OutputSize(h, w);
+            int ig = g.InPerGroup, og = g.OutPerGroup, kh = g.Kernel.H, kw = g.Kernel.W;
+            for (int n = 0; n < 2; n++)
+                for (int o = 0; o < g.OutChannels; o++)
+                    for (int u = 0; u < ho; u++)
+                        for (int v = 0; v < wo; v++)
+                        {
+                            double acc = 0;
+                            for (int c = 0; c < ig; c++)
+                                for (int p = 0; p < kh; p++)
+                                    for (int q = 0; q < kw; q++)
+                                    {
+                                        int hi = u * g.Stride.H - g.Padding.H + p, wi = v * g.Stride.W - g.Padding.W + q;
+                                        int ci = o / og * ig + c;
+                                        double xv = hi < 0 || hi >= h || wi < 0 || wi >= w ? 0 : x[n, ci, hi, wi];
+                                        acc = Math.FusedMultiplyAdd(wt[o, c, p, q], xv, acc);
+                                    }
+                            double expected = acc + b!.Data[o];
+                            Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(y[n, o, u, v]),
+                                $"{g} y[{n},{o},{u},{v}] = {y[n, o, u, v]:R}, the documented chain gives {expected:R}");
+                        }
+            if (dx is null) continue;
+            for (int n = 0; n < 2; n++)
+                for (int ci = 0; ci < g.InChannels; ci++)
+                    for (int hi = 0; hi < h; hi++)
+                        for (int wi = 0; wi < w; wi++)
+                        {
+                            double acc = 0;
+                            int grp = ci / ig, c = ci % ig;
+                            for (int o = grp * og; o < (grp + 1) * og; o++)
+                                for (int p = kh - 1; p >= 0; p--)
+                                    for (int q = kw - 1; q >= 0; q--)
+                                    {
+                                        int u = hi + g.Padding.H - p, v = wi + g.Padding.W - q;
+                                        double d = u < 0 || u >= ho || v < 0 || v >= wo ? 0 : dy[n, o, u, v];
+                                        acc = Math.FusedMultiplyAdd(wt[o, c, p, q], d, acc);
+                                    }
+                            Assert.True(BitConverter.DoubleToInt64Bits(acc) == BitConverter.DoubleToInt64Bits(dx[n, ci, hi, wi]),
+                                $"{g} x.grad[{n},{ci},{hi},{wi}] = {dx[n, ci, hi, wi]:R}, the documented chain gives {acc:R}");
+                        }
+        }
+    }
+
     [Fact]
     public void ConvIsBitwiseIdenticalForAnyThreadCount()
     {

@@ -15,15 +15,8 @@ public static class InputFile
     /// <exception cref="InvalidDataException">Not a regular file, or larger than <paramref name="maxBytes"/>.</exception>
     public static byte[] ReadAllBytes(string path, long maxBytes, string what)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: is a folder, not a {what}.");
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file.", path);
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
-        if (!stream.CanSeek) throw NotRegular(path, what);
-        long length = stream.Length;
-        if (length > maxBytes)
-            throw new InvalidDataException($"{path}: {length} bytes is more than a {what} may hold here ({maxBytes} at most).");
-        var bytes = GC.AllocateUninitializedArray<byte>((int)length);
+        using var stream = OpenRead(path, Math.Min(maxBytes, Array.MaxLength), what);
+        var bytes = GC.AllocateUninitializedArray<byte>((int)stream.Length);
         stream.ReadExactly(bytes);
         // A device reports no length but keeps producing bytes (/dev/zero, /dev/urandom): one more byte gives it away.
         Span<byte> probe = stackalloc byte[1];

@@ -8,7 +8,7 @@ namespace Attention.Cli.Bench;
 /// <c>attention-ref bench gct</c>: GCT on [8, 256, 28, 28], l2 (the reference shape; libtorch 2.10 float32 on
 /// the 2-core machine: forward 0.65 ms, forward + backward 2.82 ms). Both dtypes run the one GCT layer
 /// (<see cref="GctLayer{T}"/>) as <c>attention-ref run</c> does: an inference forward, and a recording forward then the
-/// backward (y, x.grad and the parameter gradients). float32 and float64 run the same code.
+/// backward (y, x.grad and the parameter gradients). float32 runs the fast setting (blocked plane sums), float64 the oracle.
 /// </summary>
 public sealed class GctBench : IBenchSuite
 {

@@ -8,7 +8,7 @@ namespace Attention.Cli.Bench;
 /// <c>attention-ref bench se</c>: Squeeze-and-Excitation on [8, 256, 28, 28], r = 16 (hidden 16), sigmoid, avg, bias
 /// — the comparison point with libtorch 2.10 (forward 0.40 ms, forward + backward 2.45 ms, float32, 2 cores).
 /// Both dtypes run the one SE layer (<see cref="SqueezeExcite{T}.Paper"/>) as <c>attention-ref run</c> does: float32
-/// on the fast kernels, float64 on the oracle's (for SE the same code and order). FLOPs counted: forward 2·NCHW
+/// on the fast kernels, float64 on the oracle's (for SE the same code; float32's plane sums in the blocked order). FLOPs counted: forward 2·NCHW
 /// (squeeze adds, scale multiplies) + 4·N·C·hidden (two FCs); backward adds 4·NCHW (ds, dx) + 8·N·C·hidden.
 /// </summary>
 public sealed class SeBench : IBenchSuite

@@ -64,6 +64,20 @@ internal readonly struct ProductTerm<T> : IPlaneTerm<T> where T : IFloatingPoint
 }
 
 /// <summary>
+/// The order of a plane reduction's additions: the oracle's sequential chain, or the fast kernels' blocked partial sums
+/// (<see cref="PlaneReduce.Sums{TTerm, T}(T[], T[], int, int, int, T[], SumOrder)"/>). Both are fixed: the same bits
+/// for any thread count and vector width.
+/// </summary>
+public enum SumOrder
+{
+    /// <summary>One chain per plane in increasing position order from +0 (the plain loop; the float64 oracle's).</summary>
+    Sequential,
+
+    /// <summary>64 interleaved partial sums, a fixed tree, then the tail (float32 on the fast path).</summary>
+    Blocked,
+}
+
+/// <summary>
 /// The one engine for per-plane reductions of NCHW tensors: sums[p] = Σ_i term(a[p·P + i], b[p·P + i]) for every plane
 /// p (P = H·W), each one sequential chain from +0 in increasing index (h outer, w inner), every term rounded before it
 /// is added — the plain loop of <see cref="SumsSpec{TTerm, T}"/>, whose bits it gives on every path and for any thread
@@ -101,6 +115,29 @@ internal static class PlaneReduce
                 new Eight<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, Planes = planes, First = first }, work);
     }
 
+    /// <summary>
+    /// The same sums in the fast kernels' order, <see cref="SumOrder.Blocked"/> (float only; double and planes of fewer
+    /// than 64 values keep the sequential chain, which for a short plane is the same order): each plane's terms go into
+    /// 64 partial sums, partial j taking positions i ≡ j (mod 64) of the whole 64-blocks in increasing order from +0;
+    /// then u_j = (q_j + q_{j+16}) + (q_{j+32} + q_{j+48}) for j &lt; 16, halved by the tree u_j + u_{j+8}, then
+    /// + _{j+4}, + _{j+2}, + _{j+1}; then the tail positions added one by one. Four Vector512 accumulators, eight
+    /// Vector256 or a scalar loop compute the same operations, so the bits do not depend on the vector width or on the
+    /// thread count; no transposes, so a plane costs about one vector add per 16 terms.
+    /// </summary>
+    public static void Sums<TTerm, T>(T[] a, T[] b, int first, int planes, int plane, T[] sums, SumOrder order)
+        where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        if (order == SumOrder.Sequential || typeof(T) != typeof(float) || plane < Blocked<TTerm, T>.Partials)
+        {
+            Sums<TTerm, T>(a, b, first, planes, plane, sums);
+            return;
+        }
+        long end = checked((long)(first + planes) * plane);
+        if (first < 0 || planes < 0 || b.Length < end || (TTerm.TwoInputs && a.Length < end) || sums.Length < first + planes)
+            throw new ArgumentException($"plane reduction: planes {first}..{first + planes} of {plane} need {end} values.");
+        Compute.ForWork(planes, new Blocked<TTerm, T> { A = a, B = b, Sums = sums, Plane = plane, First = first }, (long)planes * plane);
+    }
+
     /// <summary>The specification: the plain loop, one plane after another.</summary>
     public static T[] SumsSpec<TTerm, T>(T[] a, T[] b, int planes, int plane)
         where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
@@ -110,6 +147,28 @@ internal static class PlaneReduce
         {
             T sum = T.Zero;
             for (int i = 0; i < plane; i++) sum += TTerm.Invoke(a[p * plane + i], b[p * plane + i]);
+            sums[p] = sum;
+        }
+        return sums;
+    }
+
+    /// <summary>The specification of <see cref="SumOrder.Blocked"/> for float: the plain loops, one plane after another.</summary>
+    public static float[] BlockedSpec<TTerm>(float[] a, float[] b, int planes, int plane) where TTerm : struct, IPlaneTerm<float>
+    {
+        if (plane < 64) return SumsSpec<TTerm, float>(a, b, planes, plane);
+        var sums = new float[planes];
+        var q = new float[64];
+        for (int p = 0; p < planes; p++)
+        {
+            int o = p * plane, whole = plane - plane % 64;
+            Array.Clear(q);
+            for (int i = 0; i < whole; i++) q[i % 64] += TTerm.Invoke(a[o + i], b[o + i]);
+            var u = new float[16];
+            for (int j = 0; j < 16; j++) u[j] = (q[j] + q[j + 16]) + (q[j + 32] + q[j + 48]);
+            for (int half = 8; half >= 1; half /= 2)
+                for (int j = 0; j < half; j++) u[j] += u[j + half];
+            float sum = u[0];
+            for (int i = whole; i < plane; i++) sum += TTerm.Invoke(a[o + i], b[o + i]);
             sums[p] = sum;
         }
         return sums;
@@ -329,6 +388,78 @@ internal static class PlaneReduce
             Kernels.Conv.Conv2dFast<float>.Transpose16(ref MemoryMarshal.GetReference(terms), 16, ref br, 16);
             for (int j = 0; j < tail; j++) acc += Vector512.LoadUnsafe(ref br, (nuint)(j * 16));
             acc.CopyTo(lanes);
+        }
+    }
+    /// <summary>One plane in <see cref="SumOrder.Blocked"/> order (float): 64 partial sums, a fixed tree, the tail.</summary>
+    private struct Blocked<TTerm, T> : IForBody where TTerm : struct, IPlaneTerm<T> where T : IFloatingPointIeee754<T>
+    {
+        public const int Partials = 64;
+        public T[] A, B, Sums;
+        public int Plane, First;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int unit)
+        {
+            int p = First + unit, plane = Plane, whole = plane - plane % Partials;
+            bool two = TTerm.TwoInputs;
+            if (typeof(T) != typeof(float) || (long)(p + 1) * plane > B.Length || (two && (long)(p + 1) * plane > A.Length))
+                throw new InvalidOperationException("plane reduction internal error: planes out of range.");
+            ref float b = ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(B), p * plane));
+            ref float a = ref two ? ref Unsafe.As<T, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(A), p * plane)) : ref b;
+            Span<float> u = stackalloc float[16];
+            if (SimdWidth.Path == SimdPath.Vector512)
+            {
+                Vector512<float> q0 = default, q1 = default, q2 = default, q3 = default;
+                for (nuint i = 0; i < (nuint)whole; i += Partials)
+                {
+                    q0 += Term512(ref a, ref b, i); q1 += Term512(ref a, ref b, i + 16);
+                    q2 += Term512(ref a, ref b, i + 32); q3 += Term512(ref a, ref b, i + 48);
+                }
+                ((q0 + q1) + (q2 + q3)).CopyTo(u);
+            }
+            else if (SimdWidth.Path == SimdPath.Vector256)
+            {
+                // Partials 8k..8k+7 in q_k: the 512-bit form's q0 is (q_0, q_1), q1 is (q_2, q_3), and so on.
+                Vector256<float> q0 = default, q1 = default, q2 = default, q3 = default, q4 = default, q5 = default, q6 = default, q7 = default;
+                for (nuint i = 0; i < (nuint)whole; i += Partials)
+                {
+                    q0 += Term256(ref a, ref b, i); q1 += Term256(ref a, ref b, i + 8);
+                    q2 += Term256(ref a, ref b, i + 16); q3 += Term256(ref a, ref b, i + 24);
+                    q4 += Term256(ref a, ref b, i + 32); q5 += Term256(ref a, ref b, i + 40);
+                    q6 += Term256(ref a, ref b, i + 48); q7 += Term256(ref a, ref b, i + 56);
+                }
+                ((q0 + q2) + (q4 + q6)).CopyTo(u);
+                ((q1 + q3) + (q5 + q7)).CopyTo(u[8..]);
+            }
+            else
+            {
+                Span<float> q = stackalloc float[Partials];
+                q.Clear();
+                for (int i = 0; i < whole; i += Partials)
+                    for (int j = 0; j < Partials; j++)
+                        q[j] += float.CreateTruncating(TTerm.Invoke(T.CreateTruncating(Unsafe.Add(ref a, i + j)), T.CreateTruncating(Unsafe.Add(ref b, i + j))));
+                for (int j = 0; j < 16; j++) u[j] = (q[j] + q[j + 16]) + (q[j + 32] + q[j + 48]);
+            }
+            for (int half = 8; half >= 1; half /= 2)
+                for (int j = 0; j < half; j++) u[j] += u[j + half];
+            float sum = u[0];
+            for (int i = whole; i < plane; i++)
+                sum += float.CreateTruncating(TTerm.Invoke(T.CreateTruncating(Unsafe.Add(ref a, i)), T.CreateTruncating(Unsafe.Add(ref b, i))));
+            Sums[p] = T.CreateTruncating(sum);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Term512(ref float a, ref float b, nuint i)
+        {
+            var vb = Vector512.LoadUnsafe(ref b, i);
+            return TTerm.Invoke(TTerm.TwoInputs ? Vector512.LoadUnsafe(ref a, i) : vb, vb);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Term256(ref float a, ref float b, nuint i)
+        {
+            var vb = Vector256.LoadUnsafe(ref b, i);
+            return TTerm.Invoke256(TTerm.TwoInputs ? Vector256.LoadUnsafe(ref a, i) : vb, vb);
         }
     }
 }

@@ -59,7 +59,7 @@ public sealed class GctLayer<T> : Layer<T> where T : IFloatingPointIeee754<T>
         var y = pass.Uninitialized(this, "y", x.Shape);
         var keep = pass.RecordTape ? null : pass.Buffers;
         var f = Gct.Forward(x, Alpha.Value, Gamma.Value, Beta.Value, Epsilon, Mode, AfterRelu, y, pass.Trace,
-            keep?.State<GctForward<T>>(this, "state"));
+            keep?.State<GctForward<T>>(this, "state"), pass.SumOrder);
         keep?.Keep(this, "state", f);
         pass.OnGate?.Invoke(DisplayName, f.Gate);
         Save(pass, f);

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Attention.Reference.Kernels;
 using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Layers;
@@ -16,8 +17,10 @@ public enum KernelPath
     Oracle,
 
     /// <summary>
-    /// The fast kernels where they differ from the oracle's (today Coordinate Attention's float32 sigmoid, TensorPrimitives'
-    /// vectorised one); the oracle's kernels elsewhere — SE, CA and GCT keep their documented orders at full speed.
+    /// The fast kernels where they differ from the oracle's: Coordinate Attention's float32 sigmoid (the engine's vector
+    /// one) and the float32 plane sums of SE, GCT and the global average pool in blocked order
+    /// (<see cref="Kernels.SumOrder.Blocked"/>: 64 partial sums, no transposes); the oracle's kernels elsewhere. Every
+    /// fast order is fixed too: the same bits for any thread count and vector width.
     /// </summary>
     Fast,
 }
@@ -135,6 +138,12 @@ public sealed class Pass<T> where T : IFloatingPointIeee754<T>
 
     /// <summary>Whether layers keep what their backward needs (false for inference: nothing is kept).</summary>
     public bool RecordTape { get; init; } = true;
+
+    /// <summary>
+    /// The order of the plane sums (SE's squeeze and ∂s, GCT's embedding and ∂gate, the global average pool):
+    /// <see cref="SumOrder.Blocked"/> on the fast path, the oracle's sequential chain otherwise.
+    /// </summary>
+    public SumOrder SumOrder => Kernels == KernelPath.Fast ? SumOrder.Blocked : SumOrder.Sequential;
 
     /// <summary>Where the modules record their named intermediates (<c>attention-ref trace</c>), or null.</summary>
     public TraceLog? Trace { get; init; }

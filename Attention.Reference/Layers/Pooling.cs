@@ -29,7 +29,7 @@ public sealed class AdaptiveAvgPool2d<T> : Layer<T> where T : IFloatingPointIeee
         if (x.Rank != 4) ShapeUtil.RequireRank(x, DisplayName + " input", 4, "N, C, H, W");
         if (pass.RecordTape) Save(pass, x.ShapeArray());
         var output = pass.Uninitialized(this, "y", [x.Dim(0), x.Dim(1), 1, 1]);
-        GlobalPool.AvgForward(x, output);
+        GlobalPool.AvgForward(x, output, pass.SumOrder);
         return output;
     }
 

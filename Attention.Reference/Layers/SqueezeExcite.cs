@@ -87,8 +87,8 @@ public sealed record SeOptions
 /// Backward (Eqs. (se.8)–(se.18)): ∂s[n, c] = Σ_{h,w} ∂y·x (h, w ascending), back through the children in reverse
 /// to ∂z, then ∂x = ∂y·s + ∂z / (H·W) (or ∂z at the first maximal index for the max squeeze). The squeeze, the scale
 /// and the plane sums are <see cref="GlobalPool"/>'s and <see cref="ChannelScale"/>'s: one sequential chain per plane,
-/// vectorised across planes, so the oracle and the float32 path run the same code in the same order, for any thread
-/// count and vector width. The paper's tree records every named intermediate of the derivation for
+/// vectorised across planes (on the fast setting the blocked order, <see cref="Kernels.SumOrder.Blocked"/>), the same
+/// bits for any thread count and vector width. The paper's tree records every named intermediate of the derivation for
 /// <c>attention-ref trace</c> (se.1–se.18).
 /// </para>
 /// </summary>
@@ -269,7 +269,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         {
             // Eq. (se.1): z = mean over (h, w), a sequential sum divided once by H·W.
             z = pass.Uninitialized(this, "z", [n, c, 1, 1]);
-            GlobalPool.AvgForward(x, z);
+            GlobalPool.AvgForward(x, z, pass.SumOrder);
         }
         var s = _flat ? z.Reshape(n, c) : z.Rank == 4 ? z : z.Reshape(n, c, 1, 1);
         foreach (var layer in _excitation) s = layer.Forward(s, pass);
@@ -308,7 +308,7 @@ public sealed class SqueezeExcite<T> : Layer<T> where T : IFloatingPointIeee754<
         int n = x.Dim(0), c = x.Dim(1), plane = x.Dim(2) * x.Dim(3);
         // Eq. (se.8): ∂s = Σ_{h,w} ∂y·x.
         var ds = new DenseTensor<T>(_flat ? [n, c] : [n, c, 1, 1]);
-        ChannelScale.PlaneDots(dy, x, ds.Data);
+        ChannelScale.PlaneDots(dy, x, ds.Data, pass.SumOrder);
         var dz = ds;
         for (int i = _excitation.Count - 1; i >= 0; i--) dz = _excitation[i].Backward(dz, pass);
         var dx = pass.Uninitialized(this, "dx", x.Shape);

@@ -42,13 +42,15 @@ public static class ChannelScale
     }
 
     /// <summary>
-    /// Eq. (se.8): ds[p] = Σ_i dy[p·P + i]·x[p·P + i] for every plane p, sequential in i from +0 (P = H·W).
+    /// Eq. (se.8): ds[p] = Σ_i dy[p·P + i]·x[p·P + i] for every plane p, sequential in i from +0 (P = H·W), or in the
+    /// fast kernels' blocked order.
     /// </summary>
-    public static void PlaneDots<T>(DenseTensor<T> dy, DenseTensor<T> x, T[] ds) where T : IFloatingPointIeee754<T>
+    public static void PlaneDots<T>(DenseTensor<T> dy, DenseTensor<T> x, T[] ds, Kernels.SumOrder order = Kernels.SumOrder.Sequential)
+        where T : IFloatingPointIeee754<T>
     {
         var (planes, plane) = Planes(x, ds.Length);
         if (dy.Length != x.Length) throw new ArgumentException($"dy must hold {x.Length} values, has {dy.Length}.", nameof(dy));
-        Kernels.PlaneReduce.Sums<Kernels.ProductTerm<T>, T>(dy.Data, x.Data, planes, plane, ds);
+        Kernels.PlaneReduce.Sums<Kernels.ProductTerm<T>, T>(dy.Data, x.Data, 0, planes, plane, ds, order);
     }
 
     /// <summary>

@@ -47,7 +47,7 @@ public static class GctModes
 /// independent planes side by side with the plain loop's bits); the channel sums (the mean inside D, and ∂D) run
 /// sequentially over c in increasing order; the parameter gradients are summed sequentially over n in increasing order.
 /// The elementwise passes (y, ∂x) round each operation as the formulas are written, lane by lane. float64 and float32
-/// run the same code.
+/// run the same code; the layer's fast setting sums the planes in <see cref="SumOrder.Blocked"/> order instead.
 /// </remarks>
 public static class Gct
 {
@@ -63,14 +63,14 @@ public static class Gct
     public static GctForward<T> Forward<T>(DenseTensor<T> x, DenseTensor<T> alpha, DenseTensor<T> gamma, DenseTensor<T> beta,
         double epsilon = DefaultEpsilon, GctMode mode = GctMode.L2, bool afterRelu = false, DenseTensor<T>? y = null, TraceLog? trace = null)
         where T : IFloatingPointIeee754<T> =>
-        Forward(x, alpha, gamma, beta, epsilon, mode, afterRelu, y, trace, null);
+        Forward(x, alpha, gamma, beta, epsilon, mode, afterRelu, y, trace, null, SumOrder.Sequential);
 
     /// <summary>
     /// The forward into the state of an earlier call (<paramref name="reuse"/>, overwritten; null: a new state), so that
     /// an inference plan's forward allocates nothing.
     /// </summary>
     internal static GctForward<T> Forward<T>(DenseTensor<T> x, DenseTensor<T> alpha, DenseTensor<T> gamma, DenseTensor<T> beta,
-        double epsilon, GctMode mode, bool afterRelu, DenseTensor<T>? y, TraceLog? trace, GctForward<T>? reuse)
+        double epsilon, GctMode mode, bool afterRelu, DenseTensor<T>? y, TraceLog? trace, GctForward<T>? reuse, SumOrder order)
         where T : IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -81,6 +81,7 @@ public static class Gct
             fw = reuse;
             fw.Reset(x, alpha, gamma, beta, epsilon, mode, afterRelu, y);
         }
+        fw.Order = order;
         int n = x.Dim(0), c = fw.Channels, plane = x.Dim(2) * x.Dim(3);
         T eps = T.CreateChecked(epsilon);
         T cT = T.CreateChecked(c);
@@ -91,7 +92,7 @@ public static class Gct
         Compute.PerSample(n, new ForwardSample<T>
         {
             X = x.Data, Y = fw.Y.Data, SumS = sumS, R = r, S = s, D = d, K = k, U = u, Tanh = t, Gate = g, Alpha = a, Gamma = gm, Beta = b,
-            C = c, Plane = plane, Eps = eps, CT = cT, Mode = mode, AfterRelu = afterRelu,
+            C = c, Plane = plane, Eps = eps, CT = cT, Mode = mode, AfterRelu = afterRelu, Order = order,
         });
 
         if (trace is not null)
@@ -143,7 +144,7 @@ public static class Gct
         Compute.PerSample(n, ni =>
         {
             // Eq. (gct.10): ∂gate = Σ_{h,w} ∂y · x, h outer, w inner.
-            PlaneReduce.Sums<ProductTerm<T>, T>(dyd, xd, ni * c, c, plane, dGateD);
+            PlaneReduce.Sums<ProductTerm<T>, T>(dyd, xd, ni * c, c, plane, dGateD, saved.Order);
             T dn = d[ni];
             T acc = T.Zero;
             for (int ci = 0; ci < c; ci++)
@@ -220,13 +221,14 @@ public static class Gct
         public T Eps, CT;
         public GctMode Mode;
         public bool AfterRelu;
+        public SumOrder Order;
 
         public readonly void Invoke(int ni)
         {
             // Eq. (gct.1): S = x.pow(2).sum((2, 3)); Eq. (gct.4): S = abs(x).sum((2, 3)), or x.sum((2, 3)) after a ReLU.
-            if (Mode == GctMode.L2) PlaneReduce.Sums<SquareTerm<T>, T>(X, X, ni * C, C, Plane, SumS);
-            else if (!AfterRelu) PlaneReduce.Sums<AbsTerm<T>, T>(X, X, ni * C, C, Plane, SumS);
-            else PlaneReduce.Sums<ValueTerm<T>, T>(X, X, ni * C, C, Plane, SumS);
+            if (Mode == GctMode.L2) PlaneReduce.Sums<SquareTerm<T>, T>(X, X, ni * C, C, Plane, SumS, Order);
+            else if (!AfterRelu) PlaneReduce.Sums<AbsTerm<T>, T>(X, X, ni * C, C, Plane, SumS, Order);
+            else PlaneReduce.Sums<ValueTerm<T>, T>(X, X, ni * C, C, Plane, SumS, Order);
             for (int ci = 0; ci < C; ci++)
             {
                 int nc = ni * C + ci;
@@ -319,6 +321,9 @@ public static class Gct
 /// </summary>
 public sealed class GctForward<T> where T : IFloatingPointIeee754<T>
 {
+    /// <summary>The order of the plane sums (the forward's S and the backward's ∂gate): the oracle's chain or the fast one.</summary>
+    internal SumOrder Order { get; set; }
+
     internal GctForward(DenseTensor<T> x, DenseTensor<T> alpha, DenseTensor<T> gamma, DenseTensor<T> beta, double epsilon, GctMode mode,
         bool afterRelu, DenseTensor<T>? y)
     {

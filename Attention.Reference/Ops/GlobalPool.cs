@@ -26,14 +26,19 @@ public static class GlobalPool
         return z;
     }
 
-    /// <summary>Eq. (pool.1) into <paramref name="z"/> (N·C elements, any shape): allocates nothing.</summary>
-    public static void AvgForward<T>(DenseTensor<T> x, DenseTensor<T> z) where T : IFloatingPointIeee754<T>
+    /// <summary>
+    /// Eq. (pool.1) into <paramref name="z"/> (N·C elements, any shape): allocates nothing. <paramref name="order"/>
+    /// picks the sum's order: the sequential chain above, or the fast kernels' blocked partial sums.
+    /// </summary>
+    public static void AvgForward<T>(DenseTensor<T> x, DenseTensor<T> z, Kernels.SumOrder order = Kernels.SumOrder.Sequential)
+        where T : IFloatingPointIeee754<T>
     {
         ShapeUtil.RequireRank(x, "x", 4, "N, C, H, W");
         if (z.Length != x.Dim(0) * x.Dim(1)) throw new ArgumentException($"z must hold {x.Dim(0) * x.Dim(1)} values, has {z.Length}");
         int planes = x.Dim(0) * x.Dim(1), plane = x.Dim(2) * x.Dim(3);
-        // One sequential chain per plane (Kernels.PlaneReduce: the plain loop's bits on every path), then one division.
-        Kernels.PlaneReduce.Sums<Kernels.ValueTerm<T>, T>(x.Data, x.Data, planes, plane, z.Data);
+        // One chain per plane in the order asked (Kernels.PlaneReduce: the plain loop's bits, or the blocked order's,
+        // on every path), then one division.
+        Kernels.PlaneReduce.Sums<Kernels.ValueTerm<T>, T>(x.Data, x.Data, 0, planes, plane, z.Data, order);
         T n = T.CreateChecked(plane);
         var zd = z.Data;
         for (int p = 0; p < planes; p++) zd[p] /= n;

@@ -182,6 +182,64 @@ public sealed class SeFastTests(ITestOutputHelper output)
                 $"{SimdWidth.Path} {typeof(T).Name} {what}: {actual} vs the plain loop's {expected}");
     }
 
+    /// <summary>
+    /// The fast kernels' plane sums (<see cref="SumOrder.Blocked"/>: 64 partial sums, a fixed tree, the tail) equal
+    /// their plain-loop specification bit for bit on every vector path and thread count, at plane lengths around the
+    /// 64-blocks and with NaN, ±∞ and ±0 in the data; the squeeze and ∂s on the fast setting use it, the oracle the chain.
+    /// </summary>
+    [Fact]
+    public void BlockedPlaneSumsEqualTheirSpecificationOnEveryPathAndThreadCount()
+    {
+        var rng = new Random(8);
+        int checkedPlanes = 0;
+        foreach (var plane in new[] { 1, 63, 64, 65, 127, 128, 200, 784, 3136 })
+        {
+            int planes = 19;
+            var a = new float[planes * plane];
+            var b = new float[planes * plane];
+            for (int i = 0; i < a.Length; i++) { a[i] = (float)(rng.NextDouble() * 4 - 2); b[i] = (float)(rng.NextDouble() * 2e3 - 1e3); }
+            float[] specials = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, 3e38f];
+            for (int i = 5 * plane; i < 6 * plane; i += 1 + plane / 7) b[i] = specials[i % specials.Length];
+            for (int i = 9 * plane; i < 10 * plane; i++) b[i] = -0f;
+            var productSpec = PlaneReduce.BlockedSpec<ProductTerm<float>>(a, b, planes, plane);
+            var squareSpec = PlaneReduce.BlockedSpec<SquareTerm<float>>(b, b, planes, plane);
+            foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256, SimdPath.Portable })
+                foreach (int threads in new[] { 1, 3 })
+                {
+                    var (product, square) = SimdWidth.With(path, () => Compute.WithThreads(threads, () =>
+                    {
+                        var p = new float[planes];
+                        var q = new float[planes + 2];
+                        PlaneReduce.Sums<ProductTerm<float>, float>(a, b, 0, planes, plane, p, SumOrder.Blocked);
+                        PlaneReduce.Sums<SquareTerm<float>, float>(b, b, 1, planes - 1, plane, q, SumOrder.Blocked);
+                        return (p, q);
+                    }));
+                    for (int p = 0; p < planes; p++)
+                    {
+                        Assert.True(BitConverter.SingleToInt32Bits(productSpec[p]) == BitConverter.SingleToInt32Bits(product[p]),
+                            $"{path} {threads} threads, plane {plane}: Σ a·b [{p}] {product[p]} vs the specification's {productSpec[p]}");
+                        if (p > 0)
+                            Assert.True(BitConverter.SingleToInt32Bits(squareSpec[p]) == BitConverter.SingleToInt32Bits(square[p]),
+                                $"{path} {threads} threads, plane {plane}: Σ b² [{p}] {square[p]} vs the specification's {squareSpec[p]}");
+                    }
+                    checkedPlanes += 2 * planes;
+                }
+            // The order differs from the chain where the plane has whole 64-blocks (else it is the chain).
+            var chain = PlaneReduce.SumsSpec<ProductTerm<float>, float>(a, b, planes, plane);
+            if (plane < 64) Assert.Equal(chain, productSpec);
+        }
+        Assert.True(checkedPlanes > 500);
+
+        // The ops: the fast setting's squeeze is the blocked sum divided once; the oracle's the chain.
+        var x = new DenseTensor<float>(2, 3, 20, 20);
+        for (int i = 0; i < x.Length; i++) x.Data[i] = (float)(rng.NextDouble() * 10);
+        var z = new DenseTensor<float>(2, 3);
+        Attention.Reference.Ops.GlobalPool.AvgForward(x, z, new Pass<float> { Kernels = KernelPath.Fast }.SumOrder);
+        var blocked = PlaneReduce.BlockedSpec<ValueTerm<float>>(x.Data, x.Data, 6, 400);
+        for (int p = 0; p < 6; p++) Assert.Equal(blocked[p] / 400f, z.Data[p]);
+        Assert.Equal(SumOrder.Sequential, new Pass<float> { Kernels = KernelPath.Oracle }.SumOrder);
+    }
+
     [Fact]
     public void CaseModuleRunsTheFastPathForFloat32()
     {

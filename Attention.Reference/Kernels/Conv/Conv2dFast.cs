@@ -726,6 +726,26 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         int bPanelStride, int panels, ref TF c0, int ldc, int nr, int kc, bool zero, ref TF bias0, bool addBias)
         where TO : IOffsets, allows ref struct
     {
+        if (path == SimdPath.Vector256 && aTileStride == MR * lda && tiles > 1)
+        {
+            // The 16-register machines, A rows equally spaced across tiles (the weights read in place): the rows in
+            // groups of six (MLAS's 6 × 16 AVX2 shape: 12 accumulators, 8 loads per 12 FMAs where two 4 × 2 halves
+            // take 12 per 16), the rest in halves (6k + 2 rows as 6(k − 1) + 4 + 4). Same chains, same bits.
+            int rows = tiles * MR, sixes = rows / 6 - (rows % 6 == 2 ? 1 : 0);
+            for (int jp = 0; jp < panels; jp++)
+            {
+                ref TF bp = ref Unsafe.Add(ref b0, jp * bPanelStride);
+                for (int r = 0; r < rows; r += r < 6 * sixes ? 6 : 4)
+                {
+                    ref TF ap = ref Unsafe.Add(ref a0, r * lda);
+                    ref TF cp = ref Unsafe.Add(ref c0, r * ldc + jp * nr);
+                    ref TF bt = ref addBias ? ref Unsafe.Add(ref bias0, r) : ref Unsafe.NullRef<TF>();
+                    if (r < 6 * sixes) MicroSix<Simd256<TF>, TO>(ref ap, lda, aoff, ref bp, off, ref cp, kc, ldc, zero, ref bt, addBias);
+                    else MicroHalf<Simd256<TF>, TO>(ref ap, lda, aoff, ref bp, off, ref cp, kc, ldc, zero, ref bt, addBias);
+                }
+            }
+            return;
+        }
         for (int jp = 0; jp < panels; jp++)
         {
             ref TF bp = ref Unsafe.Add(ref b0, jp * bPanelStride);
@@ -926,6 +946,67 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
         TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
         TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
+    }
+
+    /// <summary>Six rows of equally spaced A on Vector256: 12 accumulators, the same FMA chains as <see cref="Micro{TV, TO}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroSix<TV, TO>(ref TF a, nint lda, TO aoff, ref TF b, TO off, ref TF c, int kc, int ldc,
+        bool zero, ref TF bias, bool addBias)
+        where TV : unmanaged, ISimd<TV, TF> where TO : IOffsets, allows ref struct
+    {
+        nuint l = (nuint)TV.Count, s = (nuint)ldc;
+        TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        if (zero) c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = TV.Zero;
+        else
+        {
+            c00 = TV.Load(ref c, 0); c01 = TV.Load(ref c, l);
+            c10 = TV.Load(ref c, s); c11 = TV.Load(ref c, s + l);
+            c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
+            c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
+            c40 = TV.Load(ref c, 4 * s); c41 = TV.Load(ref c, 4 * s + l);
+            c50 = TV.Load(ref c, 5 * s); c51 = TV.Load(ref c, 5 * s + l);
+        }
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda, l4 = 4 * lda, l5 = 5 * lda;
+        // Equally spaced rows advance by their step (no multiply per row: on the 16-register tile the address
+        // arithmetic competed with the eight FMAs for the front end); tables are read row by row.
+        bool stepped = TO.IsStepped && kc > 0;
+        nint bs = stepped ? off.Step : 0, asp = stepped ? aoff.Step : 0;
+        ref TF bp = ref Unsafe.Add(ref b, stepped ? off.At(0) : 0);
+        ref TF ap = ref Unsafe.Add(ref a, stepped ? aoff.At(0) : 0);
+        for (int kk = 0; kk < kc; kk++)
+        {
+            if (!TO.IsStepped)
+            {
+                bp = ref Unsafe.Add(ref b, off.At(kk));
+                ap = ref Unsafe.Add(ref a, aoff.At(kk));
+            }
+            var b0 = TV.Load(ref bp, 0);
+            var b1 = TV.Load(ref bp, l);
+            TV av;
+            av = TV.Splat(ap); c00 = TV.FusedMultiplyAdd(av, b0, c00); c01 = TV.FusedMultiplyAdd(av, b1, c01);
+            av = TV.Splat(Unsafe.Add(ref ap, l1)); c10 = TV.FusedMultiplyAdd(av, b0, c10); c11 = TV.FusedMultiplyAdd(av, b1, c11);
+            av = TV.Splat(Unsafe.Add(ref ap, l2)); c20 = TV.FusedMultiplyAdd(av, b0, c20); c21 = TV.FusedMultiplyAdd(av, b1, c21);
+            av = TV.Splat(Unsafe.Add(ref ap, l3)); c30 = TV.FusedMultiplyAdd(av, b0, c30); c31 = TV.FusedMultiplyAdd(av, b1, c31);
+            av = TV.Splat(Unsafe.Add(ref ap, l4)); c40 = TV.FusedMultiplyAdd(av, b0, c40); c41 = TV.FusedMultiplyAdd(av, b1, c41);
+            av = TV.Splat(Unsafe.Add(ref ap, l5)); c50 = TV.FusedMultiplyAdd(av, b0, c50); c51 = TV.FusedMultiplyAdd(av, b1, c51);
+            bp = ref Unsafe.Add(ref bp, bs);
+            ap = ref Unsafe.Add(ref ap, asp);
+        }
+        if (addBias)
+        {
+            TV bv = TV.Splat(bias); c00 = TV.Add(c00, bv); c01 = TV.Add(c01, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 1)); c10 = TV.Add(c10, bv); c11 = TV.Add(c11, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 2)); c20 = TV.Add(c20, bv); c21 = TV.Add(c21, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 3)); c30 = TV.Add(c30, bv); c31 = TV.Add(c31, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 4)); c40 = TV.Add(c40, bv); c41 = TV.Add(c41, bv);
+            bv = TV.Splat(Unsafe.Add(ref bias, 5)); c50 = TV.Add(c50, bv); c51 = TV.Add(c51, bv);
+        }
+        TV.Store(c00, ref c, 0); TV.Store(c01, ref c, l);
+        TV.Store(c10, ref c, s); TV.Store(c11, ref c, s + l);
+        TV.Store(c20, ref c, 2 * s); TV.Store(c21, ref c, 2 * s + l);
+        TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
+        TV.Store(c40, ref c, 4 * s); TV.Store(c41, ref c, 4 * s + l);
+        TV.Store(c50, ref c, 5 * s); TV.Store(c51, ref c, 5 * s + l);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

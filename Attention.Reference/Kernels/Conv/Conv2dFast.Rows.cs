@@ -137,29 +137,26 @@ internal static partial class Conv2dFast<TF>
                 if (apack is null) PackRows(A, grp, o0, Og, lanes, k0, kc, chunk);
                 ref TF a0 = ref apack is null ? ref ablock : ref Unsafe.Add(ref ablock, k0 * lanes);
                 bool lastChunk = interleave && k0 + kc == k;
+                var step = Stepped.Of(Off.AsSpan(k0, kc)); // a 1x1 kernel's rows are one plane apart
                 for (int t = 0; t < nt; t++)
                 {
                     if (lastChunk && t * RowTile - flushed >= 16)
                         flushed = TransposeOut(cbuf, flushed, t * RowTile, Y, yFirst, plane, Bias, oc0);
                     int tile = t0 + t, ur = tile / tilesPerRow, v0 = (tile - ur * tilesPerRow) * RowTile;
                     ref TF bp = ref Unsafe.Add(ref xb, ur * wq + v0);
-                    ref int op = ref Unsafe.Add(ref off0, k0);
                     ref TF cp = ref Unsafe.Add(ref c0, t * RowTile * lanes);
+                    ref TF bq = ref Unsafe.NullRef<TF>();
                     if (Path == SimdPath.Vector512 && t + 1 < nt)
                     {
                         // Two tiles at once (28 accumulators): the weights are loaded once for 14 positions (the stem
                         // 2.4–6 % faster, paired medians of three runs; the 3×3 layers 0–4 %).
                         int ur1 = (tile + 1) / tilesPerRow, v1 = (tile + 1 - ur1 * tilesPerRow) * RowTile;
-                        MicroRows14<Simd512<TF>>(ref a0, ref bp, ref Unsafe.Add(ref xb, ur1 * wq + v1), ref op, ref cp, kc, k0 == 0);
+                        bq = ref Unsafe.Add(ref xb, ur1 * wq + v1);
                         t++;
-                        continue;
                     }
-                    switch (Path)
-                    {
-                        case SimdPath.Vector512: MicroRows<Simd512<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                        case SimdPath.Vector256: MicroRows<Simd256<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                        default: MicroRows<SimdPortable<TF>>(ref a0, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                    }
+                    if (step is { } stepped)
+                        RowTiles(Path, ref a0, ref bp, ref bq, stepped, ref cp, kc, k0 == 0);
+                    else RowTiles(Path, ref a0, ref bp, ref bq, new Table(ref Unsafe.Add(ref off0, k0)), ref cp, kc, k0 == 0);
                 }
             }
             // Copy-out, channel by channel: transpose the unit's products into one row, then + bias and the epilogue
@@ -396,19 +393,32 @@ internal static partial class Conv2dFast<TF>
     }
 
     /// <summary>
+    /// One row tile (or two, <paramref name="b1"/> not null: Vector512's 14-position pair) on the vector path: the one
+    /// place the row kernel's and Winograd's products pick a register tile.
+    /// </summary>
+    private static void RowTiles<TO>(SimdPath path, ref TF a, ref TF b0, ref TF b1, TO off, ref TF c, int kc, bool first)
+        where TO : IOffsets, allows ref struct
+    {
+        if (!Unsafe.IsNullRef(ref b1)) MicroRows14<Simd512<TF>, TO>(ref a, ref b0, ref b1, off, ref c, kc, first);
+        else if (path == SimdPath.Vector512) MicroRows<Simd512<TF>, TO>(ref a, ref b0, off, ref c, kc, first);
+        else if (path == SimdPath.Vector256) MicroRows<Simd256<TF>, TO>(ref a, ref b0, off, ref c, kc, first);
+        else MicroRows<SimdPortable<TF>, TO>(ref a, ref b0, off, ref c, kc, first);
+    }
+
+    /// <summary>
     /// The 7 × 2 register tile of the row kernel, written once for every vector width: 14 accumulators (position r,
     /// channel vector v), one FMA chain per element over kk, starting from +0 when <paramref name="first"/>;
     /// B broadcast from b[off[kk] + r], A two registers at a[kk·2·Count].
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroRows<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
-        where TV : unmanaged, ISimd<TV, TF>
+    private static void MicroRows<TV, TO>(ref TF a, ref TF b, TO off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF> where TO : IOffsets, allows ref struct
     {
         if (TV.SixteenRegisters)
         {
             // 16 vector registers (x64 without AVX-512): positions 0–3, then 4–6, each over all kk (the same chains).
-            MicroRows4<TV>(ref a, ref b, ref off, ref c, kc, first);
-            MicroRows3<TV>(ref a, ref Unsafe.Add(ref b, 4), ref off, ref Unsafe.Add(ref c, 8 * TV.Count), kc, first);
+            MicroRows4<TV, TO>(ref a, ref b, off, ref c, kc, first);
+            MicroRows3<TV, TO>(ref a, ref Unsafe.Add(ref b, 4), off, ref Unsafe.Add(ref c, 8 * TV.Count), kc, first);
             return;
         }
         nuint l = (nuint)TV.Count, s = 2 * l;
@@ -428,9 +438,13 @@ internal static partial class Conv2dFast<TF>
             c60 = TV.Load(ref c, 6 * s); c61 = TV.Load(ref c, 6 * s + l);
         }
         ref TF ap = ref a;
-        for (int kk = 0; kk < kc; kk++)
+        // Equally spaced rows of B advance by their step (Winograd's planes, 1x1 kernels); tables are read row by row.
+        bool stepped = TO.IsStepped && kc > 0;
+        nint bs = stepped ? off.Step : 0;
+        ref TF bp = ref Unsafe.Add(ref b, stepped ? off.At(0) : 0);
+        for (int kk = 0; kk < kc; kk++, bp = ref Unsafe.Add(ref bp, bs))
         {
-            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            if (!TO.IsStepped) bp = ref Unsafe.Add(ref b, off.At(kk));
             var w0 = TV.Load(ref ap, 0);
             var w1 = TV.Load(ref ap, l);
             TV bv;
@@ -453,13 +467,13 @@ internal static partial class Conv2dFast<TF>
     }
 
     /// <summary>
-    /// Two tiles of <see cref="MicroRows{TV}"/> at once (28 accumulators, 2 weight vectors and a broadcast: 31 of 32
+    /// Two tiles of <see cref="MicroRows{TV, TO}"/> at once (28 accumulators, 2 weight vectors and a broadcast: 31 of 32
     /// registers on Vector512): positions 0–6 broadcast from <paramref name="b0"/>, 7–13 from <paramref name="b1"/>;
     /// every element is the same FMA chain, so the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroRows14<TV>(ref TF a, ref TF b0, ref TF b1, ref int off, ref TF c, int kc, bool first)
-        where TV : unmanaged, ISimd<TV, TF>
+    private static void MicroRows14<TV, TO>(ref TF a, ref TF b0, ref TF b1, TO off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF> where TO : IOffsets, allows ref struct
     {
         nuint l = (nuint)TV.Count, s = 2 * l;
         TV c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61;
@@ -481,11 +495,17 @@ internal static partial class Conv2dFast<TF>
             d51 = TV.Load(ref c, 12 * s + l); d60 = TV.Load(ref c, 13 * s); d61 = TV.Load(ref c, 13 * s + l);
         }
         ref TF ap = ref a;
-        for (int kk = 0; kk < kc; kk++)
+        bool stepped = TO.IsStepped && kc > 0;
+        nint bs = stepped ? off.Step : 0, o0 = stepped ? off.At(0) : 0;
+        ref TF bp = ref Unsafe.Add(ref b0, o0);
+        ref TF bq = ref Unsafe.Add(ref b1, o0);
+        for (int kk = 0; kk < kc; kk++, bp = ref Unsafe.Add(ref bp, bs), bq = ref Unsafe.Add(ref bq, bs))
         {
-            int o = Unsafe.Add(ref off, kk);
-            ref TF bp = ref Unsafe.Add(ref b0, o);
-            ref TF bq = ref Unsafe.Add(ref b1, o);
+            if (!TO.IsStepped)
+            {
+                bp = ref Unsafe.Add(ref b0, off.At(kk));
+                bq = ref Unsafe.Add(ref b1, off.At(kk));
+            }
             var w0 = TV.Load(ref ap, 0);
             var w1 = TV.Load(ref ap, l);
             TV bv;
@@ -515,10 +535,10 @@ internal static partial class Conv2dFast<TF>
         TV.Store(d51, ref c, 12 * s + l); TV.Store(d60, ref c, 13 * s); TV.Store(d61, ref c, 13 * s + l);
     }
 
-    /// <summary>Positions 0–3 of <see cref="MicroRows{TV}"/>'s tile (8 accumulators).</summary>
+    /// <summary>Positions 0–3 of <see cref="MicroRows{TV, TO}"/>'s tile (8 accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroRows4<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
-        where TV : unmanaged, ISimd<TV, TF>
+    private static void MicroRows4<TV, TO>(ref TF a, ref TF b, TO off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF> where TO : IOffsets, allows ref struct
     {
         nuint l = (nuint)TV.Count, s = 2 * l;
         TV c00, c01, c10, c11, c20, c21, c30, c31;
@@ -531,9 +551,13 @@ internal static partial class Conv2dFast<TF>
             c30 = TV.Load(ref c, 3 * s); c31 = TV.Load(ref c, 3 * s + l);
         }
         ref TF ap = ref a;
-        for (int kk = 0; kk < kc; kk++)
+        // Equally spaced rows of B advance by their step (Winograd's planes, 1x1 kernels); tables are read row by row.
+        bool stepped = TO.IsStepped && kc > 0;
+        nint bs = stepped ? off.Step : 0;
+        ref TF bp = ref Unsafe.Add(ref b, stepped ? off.At(0) : 0);
+        for (int kk = 0; kk < kc; kk++, bp = ref Unsafe.Add(ref bp, bs))
         {
-            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            if (!TO.IsStepped) bp = ref Unsafe.Add(ref b, off.At(kk));
             var w0 = TV.Load(ref ap, 0);
             var w1 = TV.Load(ref ap, l);
             TV bv;
@@ -549,10 +573,10 @@ internal static partial class Conv2dFast<TF>
         TV.Store(c30, ref c, 3 * s); TV.Store(c31, ref c, 3 * s + l);
     }
 
-    /// <summary>Positions 4–6 of <see cref="MicroRows{TV}"/>'s tile (b and c already advanced to position 4).</summary>
+    /// <summary>Positions 4–6 of <see cref="MicroRows{TV, TO}"/>'s tile (b and c already advanced to position 4).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroRows3<TV>(ref TF a, ref TF b, ref int off, ref TF c, int kc, bool first)
-        where TV : unmanaged, ISimd<TV, TF>
+    private static void MicroRows3<TV, TO>(ref TF a, ref TF b, TO off, ref TF c, int kc, bool first)
+        where TV : unmanaged, ISimd<TV, TF> where TO : IOffsets, allows ref struct
     {
         nuint l = (nuint)TV.Count, s = 2 * l;
         TV c00, c01, c10, c11, c20, c21;
@@ -564,9 +588,13 @@ internal static partial class Conv2dFast<TF>
             c20 = TV.Load(ref c, 2 * s); c21 = TV.Load(ref c, 2 * s + l);
         }
         ref TF ap = ref a;
-        for (int kk = 0; kk < kc; kk++)
+        // Equally spaced rows of B advance by their step (Winograd's planes, 1x1 kernels); tables are read row by row.
+        bool stepped = TO.IsStepped && kc > 0;
+        nint bs = stepped ? off.Step : 0;
+        ref TF bp = ref Unsafe.Add(ref b, stepped ? off.At(0) : 0);
+        for (int kk = 0; kk < kc; kk++, bp = ref Unsafe.Add(ref bp, bs))
         {
-            ref TF bp = ref Unsafe.Add(ref b, Unsafe.Add(ref off, kk));
+            if (!TO.IsStepped) bp = ref Unsafe.Add(ref b, off.At(kk));
             var w0 = TV.Load(ref ap, 0);
             var w1 = TV.Load(ref ap, l);
             TV bv;

@@ -31,7 +31,6 @@ internal static partial class Conv2dFast<TF>
     private const int WinoUnitTiles = 56;
 
     [ThreadStatic] private static TF[]? t_winoV;   // worker: the band's V [ξ][c][tile]
-    [ThreadStatic] private static int[]? t_winoOff; // worker: kk·(row stride of V)
     [ThreadStatic] private static TF[]? t_winoEo;  // worker: two channels' padded rows split in even and odd columns
     [ThreadStatic] private static TF[]? t_winoM;   // worker: M [block][ξ][tile][lanes] of up to 4 channel blocks
     [ThreadStatic] private static TF[]? t_winoY;   // worker: the unit's outputs [position][lanes]
@@ -291,8 +290,6 @@ internal static partial class Conv2dFast<TF>
             long xiStride = OddLines((long)c * tp);
             var v = Grow(ref t_winoV, 16 * xiStride);
             WinoInputBand(X, img, c, H, W, i0, i1, tw, v, tp, xiStride, Path);
-            var off = Grow(ref t_winoOff, c);
-            for (int kk = 0; kk < c; kk++) off[kk] = kk * tp;
             int mStride = micro * RowTile * lanes; // one ξ of M
             int perGroup = Ceil(OBlocks, OGroups), obStart = og * perGroup, obEnd = Math.Min(OBlocks, (og + 1) * perGroup);
             long mBlock = 16L * mStride; // one channel block's M
@@ -301,7 +298,6 @@ internal static partial class Conv2dFast<TF>
             int rowsOut = Math.Min(ho, 2 * i1) - 2 * i0, len = rowsOut * wo, plane = ho * wo;
             var ybuf = Grow(ref t_winoY, (long)len * lanes);
             ref TF y0 = ref MemoryMarshal.GetArrayDataReference(ybuf);
-            ref int off0 = ref MemoryMarshal.GetArrayDataReference(off);
             int kcMax = c <= RowKc * 3 / 2 ? c : RowKc;
             for (int pass0 = obStart; pass0 < obEnd; pass0 += WinoBlocksPerPass)
             {
@@ -318,18 +314,11 @@ internal static partial class Conv2dFast<TF>
                     {
                         int kc = Math.Min(kcMax, c - k0);
                         ref TF ak = ref Unsafe.Add(ref a, k0 * lanes);
-                        ref int op = ref Unsafe.Add(ref off0, k0);
+                        // The point's rows of V are tp apart: the tile steps through them.
+                        var step = new Stepped((nint)k0 * tp, tp);
                         for (int t = 0; t < micro; t++)
-                        {
-                            ref TF bp = ref Unsafe.Add(ref b, t * RowTile);
-                            ref TF cp = ref Unsafe.Add(ref mx, t * RowTile * lanes);
-                            switch (Path)
-                            {
-                                case SimdPath.Vector512: MicroRows<Simd512<TF>>(ref ak, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                                case SimdPath.Vector256: MicroRows<Simd256<TF>>(ref ak, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                                default: MicroRows<SimdPortable<TF>>(ref ak, ref bp, ref op, ref cp, kc, k0 == 0); break;
-                            }
-                        }
+                            RowTiles(Path, ref ak, ref Unsafe.Add(ref b, t * RowTile), ref Unsafe.NullRef<TF>(), step,
+                                ref Unsafe.Add(ref mx, t * RowTile * lanes), kc, k0 == 0);
                     }
                 }
             }

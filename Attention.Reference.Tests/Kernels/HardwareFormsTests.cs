@@ -105,6 +105,24 @@ public class HardwareFormsTests
     }
 
     [SkippableFact]
+    public void DepthwiseChannelBlocksMoveTheSameWithoutTheTransposes()
+    {
+        Skip.IfNot(Avx.IsSupported, "this CPU has no AVX: the depthwise channel blocks' register transposes never run here");
+        // The channels-in-lanes depthwise forward moves whole blocks of channels by 16 × 16 (AVX-512) or 8 × 8 (AVX)
+        // register transposes, in and out (+ bias); without them, lane by lane. 40 channels: whole blocks and a partial.
+        var pr = new ConvProblem(Conv2dGeometry.Square(40, 40, 5, stride: 2, padding: 2, groups: 40), 2, 13, 15, true, 11);
+        var (x64, w64, b64, _) = pr.Data();
+        var (x, w, b) = (x64.Cast<float>(), w64.Cast<float>(), b64!.Cast<float>());
+        var paths = Avx512F.IsSupported ? new[] { SimdPath.Vector256, SimdPath.Vector512 } : [SimdPath.Vector256];
+        foreach (var path in paths)
+            Same(Both(path, () =>
+            {
+                SimdWidth.Choices = SimdWidth.Choices with { DepthwiseLanes = true };
+                return Conv2d.Forward(x, w, b, pr.G).Data;
+            }), $"depthwise channels in lanes, {path}");
+    }
+
+    [SkippableFact]
     public void SixteenPlaneSumsGiveTheSameBitsWithoutTheShuffles()
     {
         Skip.IfNot(Avx512F.IsSupported, NoAvx512);

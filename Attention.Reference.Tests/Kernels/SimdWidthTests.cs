@@ -82,7 +82,10 @@ public sealed partial class SimdWidthTests
         }
         var none = new KernelChoices();
         var pointwise = Conv2dGeometry.Square(8, 8, 1);
-        Assert.Equal("depthwise", Forward(none, new Conv2dGeometry(8, 8, (3, 3), (1, 1), (1, 1), (1, 1), 8)));
+        var depthwise = new Conv2dGeometry(8, 8, (3, 3), (1, 1), (1, 1), (1, 1), 8);
+        Assert.Equal("depthwise", Forward(none, depthwise, 14));
+        Assert.Equal("depthwise", Forward(none with { DepthwiseLanes = false }, depthwise));
+        Assert.Equal("depthwise, channels in lanes", Forward(none with { DepthwiseLanes = true }, depthwise, 14));
         Assert.Equal("packed im2col", Forward(none with { PackedForward = true }, pointwise));
         Assert.Equal("pointwise in place", Forward(none with { RowKernel = false }, pointwise));
         Assert.Equal("grid", Forward(none with { RowKernel = false, PointwiseInPlace = false }, pointwise));

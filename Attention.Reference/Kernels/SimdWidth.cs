@@ -43,6 +43,9 @@ internal sealed record KernelChoices
     /// <summary>The depthwise kernels forbidden (false): depthwise geometries then run the dense kernels.</summary>
     public bool? Depthwise { get; init; }
 
+    /// <summary>The depthwise forward's channels-in-lanes form forced (true) or forbidden (false: one plane per unit).</summary>
+    public bool? DepthwiseLanes { get; init; }
+
     /// <summary>Reading a 1×1 stride-1 unpadded convolution's input in place forbidden (false).</summary>
     public bool? PointwiseInPlace { get; init; }
 

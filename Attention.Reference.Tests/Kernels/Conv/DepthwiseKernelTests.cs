@@ -50,6 +50,8 @@ public sealed class DepthwiseKernelTests
         Dw(5, 3, 1, 56), Dw(4, 3, 2, 112, seed: 2), Dw(6, 5, 1, 14, n: 2, seed: 3), Dw(3, 5, 2, 28, bias: false, seed: 4),
         Dw(7, 3, 1, 7, seed: 5), Dw(2, 3, 2, 9, n: 2, seed: 6),
         new(new Conv2dGeometry(3, 3, (3, 5), (2, 1), (1, 2), (2, 1), 3), 2, 31, 40, true, 7),
+        // Whole blocks of 8 and 16 channels (the channels-in-lanes form's register transposes) and a partial one after.
+        Dw(20, 5, 2, 14, n: 2, seed: 8), Dw(24, 3, 1, 7, bias: false, seed: 9), Dw(16, 3, 2, 11, seed: 10),
     ];
 
     /// <summary>Every kernel output of one problem, for each way the dense kernel can be steered.</summary>
@@ -57,18 +59,22 @@ public sealed class DepthwiseKernelTests
     {
         foreach (bool? packedDx in new bool?[] { null, false })
         foreach (bool? directDw in new bool?[] { null, true, false })
+        // The forward's two forms (planes, channels in lanes), each forced once; the gradients' variants with the rule.
+        foreach (bool? lanes in packedDx is null && directDw is null ? new bool?[] { false, true } : [null])
         {
             Conv2dTuning.PackedInputGradient = packedDx;
             Conv2dTuning.DirectWeightGradient = directDw;
+            Conv2dTuning.DepthwiseLanes = lanes;
             try
             {
-                yield return ($"packedDx={packedDx?.ToString() ?? "auto"} directDw={directDw?.ToString() ?? "auto"}",
+                yield return ($"packedDx={packedDx?.ToString() ?? "auto"} directDw={directDw?.ToString() ?? "auto"} lanes={lanes?.ToString() ?? "auto"}",
                     ConvKernelTests.AllFour<T>(pr));
             }
             finally
             {
                 Conv2dTuning.PackedInputGradient = null;
                 Conv2dTuning.DirectWeightGradient = null;
+                Conv2dTuning.DepthwiseLanes = null;
             }
         }
     }

@@ -334,6 +334,40 @@ internal static partial class Conv2dFast<TF>
         Transpose16(ref s, sStride, ref d, dStride, false, ref Unsafe.NullRef<float>());
 
     /// <summary>
+    /// d[j·dStride + r] = s[r·sStride + j] for r, j &lt; 8, with <paramref name="rowAdd"/>[j] added to destination row j
+    /// where <paramref name="add"/>: an 8 × 8 block transposed in AVX registers (unpack 32-bit pairs, shuffle 64-bit pairs,
+    /// then 128-bit halves). The AVX2 machines' form of <see cref="Transpose16(ref float, nint, ref float, nint)"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8(ref float s, nint sStride, ref float d, nint dStride, bool add, ref float rowAdd)
+    {
+        var r0 = Vector256.LoadUnsafe(ref s); var r1 = Vector256.LoadUnsafe(ref s, (nuint)sStride);
+        var r2 = Vector256.LoadUnsafe(ref s, (nuint)(2 * sStride)); var r3 = Vector256.LoadUnsafe(ref s, (nuint)(3 * sStride));
+        var r4 = Vector256.LoadUnsafe(ref s, (nuint)(4 * sStride)); var r5 = Vector256.LoadUnsafe(ref s, (nuint)(5 * sStride));
+        var r6 = Vector256.LoadUnsafe(ref s, (nuint)(6 * sStride)); var r7 = Vector256.LoadUnsafe(ref s, (nuint)(7 * sStride));
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Put(Avx.Permute2x128(u0, u4, 0x20), 0, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u1, u5, 0x20), 1, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u2, u6, 0x20), 2, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u3, u7, 0x20), 3, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u0, u4, 0x31), 4, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u1, u5, 0x31), 5, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u2, u6, 0x31), 6, ref d, dStride, add, ref rowAdd);
+        Put(Avx.Permute2x128(u3, u7, 0x31), 7, ref d, dStride, add, ref rowAdd);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void Put(Vector256<float> v, int j, ref float d, nint dStride, bool add, ref float rowAdd) =>
+            (add ? v + Vector256.Create(Unsafe.Add(ref rowAdd, j)) : v).StoreUnsafe(ref d, (nuint)(j * dStride));
+    }
+
+    /// <summary>
     /// <see cref="Transpose16(ref float, nint, ref float, nint)"/>, with <paramref name="rowAdd"/>[j] added to destination
     /// row j where <paramref name="add"/> (one rounded sum per element: a convolution's bias, added in the copy-out).
     /// </summary>

@@ -56,6 +56,13 @@ internal static class Conv2dTuning
     /// <summary>Forbids the depthwise kernels (<see cref="KernelChoices.Depthwise"/>).</summary>
     public static bool? Depthwise { get => SimdWidth.Choices.Depthwise; set => SimdWidth.Choices = SimdWidth.Choices with { Depthwise = value }; }
 
+    /// <summary>Forces or forbids the depthwise forward's channels-in-lanes form (<see cref="KernelChoices.DepthwiseLanes"/>).</summary>
+    public static bool? DepthwiseLanes
+    {
+        get => SimdWidth.Choices.DepthwiseLanes;
+        set => SimdWidth.Choices = SimdWidth.Choices with { DepthwiseLanes = value };
+    }
+
     /// <summary>Chooses the strided input gradient (<see cref="KernelChoices.PackedInputGradient"/>).</summary>
     public static bool? PackedInputGradient
     {
@@ -159,8 +166,10 @@ internal static partial class Conv2dFast<TF> where TF : unmanaged, IFloatingPoin
         string algorithm;
         if (ConvDispatch.Depthwise(g))
         {
-            DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
-            algorithm = "depthwise";
+            bool lanes = ConvDispatch.DepthwiseLanes<TF>(g, y.Dim(2), y.Dim(3));
+            if (lanes) DepthwiseConv2dFast<TF>.ForwardLanes(x, weight, bias, g, y, epilogue);
+            else DepthwiseConv2dFast<TF>.Forward(x, weight, bias, g, y, epilogue);
+            algorithm = lanes ? "depthwise, channels in lanes" : "depthwise";
         }
         else if (!ConvDispatch.PackedForward)
             algorithm = ForwardDirect(x.Data, x.Dim(0), x.Dim(2), x.Dim(3), weight.Data, bias?.Data, g, y.Data, y.Dim(2), y.Dim(3), epilogue, pack);

@@ -34,6 +34,27 @@ internal static class ConvDispatch
     public static bool Depthwise(Conv2dGeometry g) =>
         g.Groups == g.InChannels && g.Groups == g.OutChannels && Choices.Depthwise != false;
 
+    /// <summary>Largest stride-1 output plane (Ho·Wo) the depthwise forward runs with channels in lanes.</summary>
+    public const int DepthwiseLanesMaxPlane = 10 * 10;
+
+    /// <summary>
+    /// The depthwise forward with channels in vector lanes (float32 where register transposes move the channel blocks:
+    /// AVX-512 or AVX) for strided layers, whose plane form splits every input plane into phases, and for output planes
+    /// up to 10 × 10, where one plane per unit pays its padding, grid and copies for a few dozen outputs (measured in
+    /// docs/derivations/conv2d.md); unless forced or forbidden.
+    /// </summary>
+    public static bool DepthwiseLanes<TF>(Conv2dGeometry g, int ho, int wo) =>
+        Choices.DepthwiseLanes ?? (typeof(TF) == typeof(float) && DepthwiseTransposes
+            && (g.Stride != (1, 1) || (long)ho * wo <= DepthwiseLanesMaxPlane));
+
+    /// <summary>Whether the channels-in-lanes depthwise forward's register transposes run on this path.</summary>
+    private static bool DepthwiseTransposes => Conv2dTuning.Path switch
+    {
+        SimdPath.Vector512 => SimdWidth.Avx512Forms,
+        SimdPath.Vector256 => System.Runtime.Intrinsics.X86.Avx.IsSupported && Choices.HardwareForms != false,
+        _ => false,
+    };
+
     /// <summary>
     /// Winograd F(2×2, 3×3) in an inference plan (float32 only): where it computes the shape (3×3, stride 1, padding 1,
     /// dilation 1, one group), on planes of at least 14 × 14 (at 7 × 7 it computes 64 tile outputs for 49) and with

@@ -67,6 +67,179 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         Correlate(x.Data, h * w, ph, off, widx, weight.Data, bias?.Data, fused: true, c, n * c, y.Data, ho * wo, ho, scatter, clear: false, epilogue);
     }
 
+    [ThreadStatic] private static TF[]? t_lanesIn;  // worker: one image's block of channels, padded, [Hp][Wp][L]
+    [ThreadStatic] private static TF[]? t_lanesOut; // worker: its outputs, [Ho][Wo][L]
+    [ThreadStatic] private static TF[]? t_lanesFlat; // worker: its inputs transposed, unpadded, [H·W][L]
+
+    /// <summary>
+    /// The same y = conv(x, w) + b with channels in vector lanes (for small planes): a work unit is one image's block of
+    /// L channels (L = the vector's lanes); it copies them, zero-padded, into [Hp][Wp][L], computes every output
+    /// position as L lanes — one FMA chain over the taps (p, q) increasing from +0, the padding's taps included as w·0,
+    /// exactly the plane form's chain — writes the planes back, + b after the sum, and applies the epilogue per plane.
+    /// Lanes past the last channel compute zeros that are never written. Same bits as <see cref="Forward"/>.
+    /// </summary>
+    public static void ForwardLanes(DenseTensor<TF> x, DenseTensor<TF> weight, DenseTensor<TF>? bias, Conv2dGeometry g,
+        DenseTensor<TF> y, IConvEpilogue<TF>? epilogue = null)
+    {
+        var unit = new LanesUnit
+        {
+            X = x.Data, W = weight.Data, B = bias?.Data, Y = y.Data, Epilogue = epilogue, G = g, Path = Conv2dTuning.Path,
+            C = g.InChannels, H = x.Dim(2), Wd = x.Dim(3), Ho = y.Dim(2), Wo = y.Dim(3),
+        };
+        int lanes = unit.Lanes, blocks = Ceil(g.InChannels, lanes);
+        Compute.ForWork(x.Dim(0) * blocks, unit, (long)y.Length * g.Kernel.H * g.Kernel.W);
+    }
+
+    /// <summary>One (image, channel block) of <see cref="ForwardLanes"/>.</summary>
+    private struct LanesUnit : IForBody
+    {
+        public TF[] X, W, Y;
+        public TF[]? B;
+        public IConvEpilogue<TF>? Epilogue;
+        public Conv2dGeometry G;
+        public SimdPath Path;
+        public int C, H, Wd, Ho, Wo;
+
+        public readonly int Lanes => Path switch
+        {
+            SimdPath.Vector512 => Simd512<TF>.Count,
+            SimdPath.Vector256 => Simd256<TF>.Count,
+            _ => SimdPortable<TF>.Count,
+        };
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public readonly void Invoke(int unit)
+        {
+            int lanes = Lanes, blocks = Ceil(C, lanes), img = unit / blocks, c0 = unit % blocks * lanes, count = Math.Min(lanes, C - c0);
+            int kh = G.Kernel.H, kw = G.Kernel.W, k = kh * kw, h = H, w = Wd, ho = Ho, wo = Wo;
+            int hp = h + 2 * G.Padding.H, wp = w + 2 * G.Padding.W;
+            // In: the block's channels zero-padded, [Hp][Wp][lanes]; the taps [k][lanes] after them (zeros past C).
+            var inBuf = Grow(ref t_lanesIn, (hp * wp + k) * lanes);
+            var outBuf = Grow(ref t_lanesOut, ho * wo * lanes);
+            inBuf.AsSpan(0, (hp * wp + k) * lanes).Clear();
+            int plane = h * w, first = (G.Padding.H * wp + G.Padding.W) * lanes, taps = hp * wp * lanes;
+            int outPlane = ho * wo;
+            long xBase = ((long)img * C + c0) * plane, yBase = ((long)img * C + c0) * outPlane;
+            // A whole block of float channels moves by register transposes (16 × 16 on AVX-512, 8 × 8 on AVX); otherwise
+            // lane by lane.
+            bool squares = typeof(TF) == typeof(float) && count == lanes
+                && (lanes == 16 ? SimdWidth.Avx512Forms : lanes == 8 && System.Runtime.Intrinsics.X86.Avx.IsSupported
+                    && SimdWidth.Choices.HardwareForms != false);
+            if (squares)
+            {
+                var flat = Grow(ref t_lanesFlat, plane * lanes);
+                ref float s0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), (nint)xBase));
+                ref float f0 = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(flat));
+                int pos = 0;
+                for (; pos + lanes <= plane; pos += lanes)
+                    Transpose(lanes, ref Unsafe.Add(ref s0, pos), plane, ref Unsafe.Add(ref f0, pos * lanes), lanes, false, ref Unsafe.NullRef<float>());
+                for (; pos < plane; pos++)
+                    for (int j = 0; j < lanes; j++) Unsafe.Add(ref f0, pos * lanes + j) = Unsafe.Add(ref s0, j * plane + pos);
+                for (int u = 0; u < h; u++) flat.AsSpan(u * w * lanes, w * lanes).CopyTo(inBuf.AsSpan(first + u * wp * lanes));
+            }
+            else
+                for (int j = 0; j < count; j++)
+                {
+                    var src = X.AsSpan((int)(xBase + (long)j * plane), plane);
+                    for (int u = 0; u < h; u++)
+                    {
+                        int at = first + u * wp * lanes + j;
+                        for (int v = 0; v < w; v++) inBuf[at + v * lanes] = src[u * w + v];
+                    }
+                }
+            for (int j = 0; j < count; j++)
+                for (int t = 0; t < k; t++) inBuf[taps + t * lanes + j] = W[(c0 + j) * k + t];
+            switch (Path)
+            {
+                case SimdPath.Vector512: Positions<Simd512<TF>>(inBuf, outBuf, taps); break;
+                case SimdPath.Vector256: Positions<Simd256<TF>>(inBuf, outBuf, taps); break;
+                default: Positions<SimdPortable<TF>>(inBuf, outBuf, taps); break;
+            }
+            int done = 0;
+            if (squares)
+            {
+                // A square of positions and channels at a time, + b in the transpose (one rounded sum, as below).
+                ref float o0 = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(outBuf));
+                ref float y0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Y), (nint)yBase));
+                ref float b0 = ref B is null ? ref Unsafe.NullRef<float>() : ref Unsafe.As<TF, float>(ref B[c0]);
+                for (; done + lanes <= outPlane; done += lanes)
+                    Transpose(lanes, ref Unsafe.Add(ref o0, done * lanes), lanes, ref Unsafe.Add(ref y0, done), outPlane, B is not null, ref b0);
+            }
+            for (int j = 0; j < count; j++)
+            {
+                var dst = Y.AsSpan((int)(yBase + (long)j * outPlane), outPlane);
+                if (B is null) for (int i = done; i < outPlane; i++) dst[i] = outBuf[i * lanes + j];
+                else
+                {
+                    TF b = B[c0 + j];
+                    for (int i = done; i < outPlane; i++) dst[i] = outBuf[i * lanes + j] + b; // Eq. (conv.1): + b after the sum
+                }
+                Epilogue?.Apply(dst);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose(int lanes, ref float s, nint sStride, ref float d, nint dStride, bool add, ref float rowAdd)
+        {
+            if (lanes == 16) Conv2dFast<float>.Transpose16(ref s, sStride, ref d, dStride, add, ref rowAdd);
+            else Conv2dFast<float>.Transpose8(ref s, sStride, ref d, dStride, add, ref rowAdd);
+        }
+
+        /// <summary>
+        /// out[u, v] = Σ_{p,q} taps[p, q]·in[u·sh + p·dh, v·sw + q·dw], lane by lane, one FMA chain per element over (p, q)
+        /// increasing from +0; four output columns at a time share each tap's weights.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private readonly void Positions<TV>(TF[] inBuf, TF[] outBuf, int taps) where TV : unmanaged, ISimd<TV, TF>
+        {
+            int l = TV.Count, kh = G.Kernel.H, kw = G.Kernel.W, ho = Ho, wo = Wo, wp = Wd + 2 * G.Padding.W;
+            int sh = G.Stride.H, sw = G.Stride.W, dh = G.Dilation.H, dw = G.Dilation.W;
+            long last = ((long)((ho - 1) * sh + (kh - 1) * dh) * wp + (wo - 1) * sw + (kw - 1) * dw + 1) * l;
+            if (last > taps || taps + kh * kw * l > inBuf.Length || (long)ho * wo * l > outBuf.Length)
+                throw new InvalidOperationException("depthwise internal error: lanes buffers too small.");
+            ref TF i0 = ref MemoryMarshal.GetArrayDataReference(inBuf);
+            ref TF o0 = ref MemoryMarshal.GetArrayDataReference(outBuf);
+            ref TF w0 = ref Unsafe.Add(ref i0, taps);
+            nint step = sw * l;
+            for (int u = 0; u < ho; u++)
+            {
+                int v = 0;
+                for (; v + 4 <= wo; v += 4)
+                {
+                    TV a0 = TV.Zero, a1 = TV.Zero, a2 = TV.Zero, a3 = TV.Zero;
+                    for (int p = 0; p < kh; p++)
+                    {
+                        ref TF row = ref Unsafe.Add(ref i0, ((u * sh + p * dh) * wp + v * sw) * l);
+                        ref TF wr = ref Unsafe.Add(ref w0, p * kw * l);
+                        for (int q = 0; q < kw; q++)
+                        {
+                            var wv = TV.Load(ref wr, (nuint)(q * l));
+                            ref TF s = ref Unsafe.Add(ref row, q * dw * l);
+                            a0 = TV.FusedMultiplyAdd(wv, TV.Load(ref s, 0), a0);
+                            a1 = TV.FusedMultiplyAdd(wv, TV.Load(ref s, (nuint)step), a1);
+                            a2 = TV.FusedMultiplyAdd(wv, TV.Load(ref s, (nuint)(2 * step)), a2);
+                            a3 = TV.FusedMultiplyAdd(wv, TV.Load(ref s, (nuint)(3 * step)), a3);
+                        }
+                    }
+                    ref TF d = ref Unsafe.Add(ref o0, (u * wo + v) * l);
+                    TV.Store(a0, ref d, 0);
+                    TV.Store(a1, ref d, (nuint)l);
+                    TV.Store(a2, ref d, (nuint)(2 * l));
+                    TV.Store(a3, ref d, (nuint)(3 * l));
+                }
+                for (; v < wo; v++)
+                {
+                    TV a = TV.Zero;
+                    for (int p = 0; p < kh; p++)
+                        for (int q = 0; q < kw; q++)
+                            a = TV.FusedMultiplyAdd(TV.Load(ref w0, (nuint)((p * kw + q) * l)),
+                                TV.Load(ref i0, (nuint)((((u * sh + p * dh) * wp) + v * sw + q * dw) * l)), a);
+                    TV.Store(a, ref o0, (nuint)((u * wo + v) * l));
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// For each of <paramref name="planes"/> planes (channel = plane mod channels): phase-split the source plane,
     /// correlate it over the grid gridRows × Wq with the channel's taps (weight[channel·K + widx[t]] at offset off[t]),
@@ -201,6 +374,37 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
     /// <summary>Writes the valid part of the grid (row stride <paramref name="wq"/>) into the plane, + bias after the sum.</summary>
     private static void Write(TF[] grid, int wq, Scatter s, Span<TF> plane, TF? bias)
     {
+        int vc = Vector<TF>.Count;
+        if (s.ColStride == 1 && s.RowStride == s.Cols && Vector.IsHardwareAccelerated && s.Cols >= vc && s.Rows > 0
+            && (long)(s.Rows - 1) * wq + (s.Cols + vc - 1) / vc * vc <= grid.Length)
+        {
+            // Consecutive rows (the whole output plane): each row in whole vectors, the last one running into the next
+            // row's first elements, which that row then overwrites (rows in increasing order); the plane's last row ends
+            // with one vector ending at its end. One call for the plane instead of one per row.
+            ref TF g0 = ref MemoryMarshal.GetArrayDataReference(grid);
+            ref TF d0 = ref Unsafe.Add(ref MemoryMarshal.GetReference(plane), s.Base);
+            var vb = new Vector<TF>(bias ?? TF.Zero);
+            bool add = bias is not null;
+            int cols = s.Cols;
+            for (int u = 0; u < s.Rows; u++)
+            {
+                ref TF gr = ref Unsafe.Add(ref g0, u * wq);
+                ref TF dr = ref Unsafe.Add(ref d0, u * cols);
+                int end = u + 1 < s.Rows ? cols : cols - vc;
+                int v = 0;
+                for (; v < end; v += vc)
+                {
+                    var x = Vector.LoadUnsafe(ref gr, (nuint)v);
+                    (add ? x + vb : x).StoreUnsafe(ref dr, (nuint)v);
+                }
+                if (u + 1 == s.Rows)
+                {
+                    var x = Vector.LoadUnsafe(ref gr, (nuint)(cols - vc));
+                    (add ? x + vb : x).StoreUnsafe(ref dr, (nuint)(cols - vc));
+                }
+            }
+            return;
+        }
         for (int u = 0; u < s.Rows; u++)
         {
             var row = grid.AsSpan(u * wq, s.Cols);

@@ -67,13 +67,14 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         Correlate(x.Data, h * w, ph, off, widx, weight.Data, bias?.Data, fused: true, c, n * c, y.Data, ho * wo, ho, scatter, clear: false, epilogue);
     }
 
-    [ThreadStatic] private static TF[]? t_lanesIn;  // worker: one image's block of channels, padded, [Hp][Wp][L]
-    [ThreadStatic] private static TF[]? t_lanesOut; // worker: its outputs, [Ho][Wo][L]
-    [ThreadStatic] private static TF[]? t_lanesFlat; // worker: its inputs transposed, unpadded, [H·W][L]
+    [ThreadStatic] private static TF[]? t_lanesIn;  // worker: a band of one image's block of channels, padded, [rows][Wp][L]
+    [ThreadStatic] private static TF[]? t_lanesOut; // worker: the band's outputs, [rows][Wo][L]
+    [ThreadStatic] private static TF[]? t_lanesFlat; // worker: rows narrower than L transposed unpadded, [rows·W][L]
 
     /// <summary>
-    /// The same y = conv(x, w) + b with channels in vector lanes (for small planes): a work unit is one image's block of
-    /// L channels (L = the vector's lanes); it copies them, zero-padded, into [Hp][Wp][L], computes every output
+    /// The same y = conv(x, w) + b with channels in vector lanes: a work unit is one image's block of L channels (L = the
+    /// vector's lanes) and a band of output rows; it copies the rows the band reads, zero-padded, into [rows][Wp][L],
+    /// computes every output
     /// position as L lanes — one FMA chain over the taps (p, q) increasing from +0, the padding's taps included as w·0,
     /// exactly the plane form's chain — writes the planes back, + b after the sum, and applies the epilogue per plane.
     /// Lanes past the last channel compute zeros that are never written. Same bits as <see cref="Forward"/>.
@@ -87,10 +88,18 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             C = g.InChannels, H = x.Dim(2), Wd = x.Dim(3), Ho = y.Dim(2), Wo = y.Dim(3),
         };
         int lanes = unit.Lanes, blocks = Ceil(g.InChannels, lanes);
-        Compute.ForWork(x.Dim(0) * blocks, unit, (long)y.Length * g.Kernel.H * g.Kernel.W);
+        // Bands of output rows whose padded input rows take at most LanesBandValues values (a quarter of a 1 MB L2 in
+        // float): a 112 × 112 plane's block in one piece was 800 KB and ran no faster than the plane form.
+        int rowValues = (x.Dim(3) + 2 * g.Padding.W) * lanes, reach = (g.Kernel.H - 1) * g.Dilation.H + 1;
+        unit.BandRows = Math.Clamp((LanesBandValues / rowValues - reach) / g.Stride.H + 1, 1, Math.Max(1, y.Dim(2)));
+        unit.Bands = Ceil(y.Dim(2), unit.BandRows);
+        Compute.ForWork(x.Dim(0) * blocks * unit.Bands, unit, (long)y.Length * g.Kernel.H * g.Kernel.W);
     }
 
-    /// <summary>One (image, channel block) of <see cref="ForwardLanes"/>.</summary>
+    /// <summary>The most values of one band's padded input block in <see cref="ForwardLanes"/>.</summary>
+    private const int LanesBandValues = 64 * 1024;
+
+    /// <summary>One (image, channel block, band of output rows) of <see cref="ForwardLanes"/>.</summary>
     private struct LanesUnit : IForBody
     {
         public TF[] X, W, Y;
@@ -98,7 +107,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         public IConvEpilogue<TF>? Epilogue;
         public Conv2dGeometry G;
         public SimdPath Path;
-        public int C, H, Wd, Ho, Wo;
+        public int C, H, Wd, Ho, Wo, BandRows, Bands;
 
         public readonly int Lanes => Path switch
         {
@@ -110,69 +119,87 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Invoke(int unit)
         {
-            int lanes = Lanes, blocks = Ceil(C, lanes), img = unit / blocks, c0 = unit % blocks * lanes, count = Math.Min(lanes, C - c0);
-            int kh = G.Kernel.H, kw = G.Kernel.W, k = kh * kw, h = H, w = Wd, ho = Ho, wo = Wo;
-            int hp = h + 2 * G.Padding.H, wp = w + 2 * G.Padding.W;
-            // In: the block's channels zero-padded, [Hp][Wp][lanes]; the taps [k][lanes] after them (zeros past C).
-            var inBuf = Grow(ref t_lanesIn, (hp * wp + k) * lanes);
-            var outBuf = Grow(ref t_lanesOut, ho * wo * lanes);
-            inBuf.AsSpan(0, (hp * wp + k) * lanes).Clear();
-            int plane = h * w, first = (G.Padding.H * wp + G.Padding.W) * lanes, taps = hp * wp * lanes;
-            int outPlane = ho * wo;
-            long xBase = ((long)img * C + c0) * plane, yBase = ((long)img * C + c0) * outPlane;
+            int lanes = Lanes, blocks = Ceil(C, lanes), band = unit % Bands, rest = unit / Bands;
+            int img = rest / blocks, c0 = rest % blocks * lanes, count = Math.Min(lanes, C - c0);
+            int kh = G.Kernel.H, kw = G.Kernel.W, k = kh * kw, h = H, w = Wd, wo = Wo, ph = G.Padding.H, pw = G.Padding.W;
+            int u0 = band * BandRows, rows = Math.Min(BandRows, Ho - u0), wp = w + 2 * pw;
+            // In: the padded input rows the band reads, [rowsIn][Wp][lanes] (padded row r0 + i at i), zeros outside x;
+            // the taps [k][lanes] after them (zeros past C).
+            int r0 = u0 * G.Stride.H, rowsIn = (rows - 1) * G.Stride.H + (kh - 1) * G.Dilation.H + 1, taps = rowsIn * wp * lanes;
+            var inBuf = Grow(ref t_lanesIn, taps + k * lanes);
+            var outBuf = Grow(ref t_lanesOut, rows * wo * lanes);
+            inBuf.AsSpan(0, taps + k * lanes).Clear();
+            int plane = h * w, outPlane = Ho * wo, xlo = Math.Max(0, r0 - ph), xhi = Math.Min(h, r0 + rowsIn - ph);
+            long xBase = ((long)img * C + c0) * plane, yBase = ((long)img * C + c0) * outPlane + (long)u0 * wo;
             // A whole block of float channels moves by register transposes (16 × 16 on AVX-512, 8 × 8 on AVX); otherwise
             // lane by lane.
             bool squares = typeof(TF) == typeof(float) && count == lanes
                 && (lanes == 16 ? SimdWidth.Avx512Forms : lanes == 8 && System.Runtime.Intrinsics.X86.Avx.IsSupported
                     && SimdWidth.Choices.HardwareForms != false);
-            if (squares)
+            ref TF x0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), (nint)xBase);
+            ref TF in0 = ref MemoryMarshal.GetArrayDataReference(inBuf);
+            if (squares && w < lanes && xhi > xlo)
             {
-                var flat = Grow(ref t_lanesFlat, plane * lanes);
-                ref float s0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), (nint)xBase));
+                // Rows narrower than a square: the band's rows as one run of positions, transposed, then placed row by row.
+                int n = (xhi - xlo) * w, pos = 0;
+                var flat = Grow(ref t_lanesFlat, n * lanes);
+                ref float s0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref x0, xlo * w));
                 ref float f0 = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(flat));
-                int pos = 0;
-                for (; pos + lanes <= plane; pos += lanes)
+                for (; pos + lanes <= n; pos += lanes)
                     Transpose(lanes, ref Unsafe.Add(ref s0, pos), plane, ref Unsafe.Add(ref f0, pos * lanes), lanes, false, ref Unsafe.NullRef<float>());
-                for (; pos < plane; pos++)
+                for (; pos < n; pos++)
                     for (int j = 0; j < lanes; j++) Unsafe.Add(ref f0, pos * lanes + j) = Unsafe.Add(ref s0, j * plane + pos);
-                for (int u = 0; u < h; u++) flat.AsSpan(u * w * lanes, w * lanes).CopyTo(inBuf.AsSpan(first + u * wp * lanes));
+                for (int r = xlo; r < xhi; r++)
+                    flat.AsSpan((r - xlo) * w * lanes, w * lanes).CopyTo(inBuf.AsSpan(((r + ph - r0) * wp + pw) * lanes));
+                xhi = xlo; // placed
             }
-            else
-                for (int j = 0; j < count; j++)
+            for (int r = xlo; r < xhi; r++)
+            {
+                ref TF dst = ref Unsafe.Add(ref in0, ((r + ph - r0) * wp + pw) * lanes);
+                int v = 0;
+                if (squares && w >= lanes)
                 {
-                    var src = X.AsSpan((int)(xBase + (long)j * plane), plane);
-                    for (int u = 0; u < h; u++)
+                    // Columns in squares of `lanes`, the last one ending at the row's end (overlapping columns are
+                    // written twice with the same values).
+                    ref float s0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref x0, r * w));
+                    ref float d0 = ref Unsafe.As<TF, float>(ref dst);
+                    for (; v < w; v += lanes)
                     {
-                        int at = first + u * wp * lanes + j;
-                        for (int v = 0; v < w; v++) inBuf[at + v * lanes] = src[u * w + v];
+                        int at = Math.Min(v, w - lanes);
+                        Transpose(lanes, ref Unsafe.Add(ref s0, at), plane, ref Unsafe.Add(ref d0, at * lanes), lanes, false,
+                            ref Unsafe.NullRef<float>());
                     }
+                    continue;
                 }
+                for (int j = 0; j < count; j++)
+                    for (v = 0; v < w; v++) Unsafe.Add(ref dst, v * lanes + j) = Unsafe.Add(ref x0, j * plane + r * w + v);
+            }
             for (int j = 0; j < count; j++)
                 for (int t = 0; t < k; t++) inBuf[taps + t * lanes + j] = W[(c0 + j) * k + t];
             switch (Path)
             {
-                case SimdPath.Vector512: Positions<Simd512<TF>>(inBuf, outBuf, taps); break;
-                case SimdPath.Vector256: Positions<Simd256<TF>>(inBuf, outBuf, taps); break;
-                default: Positions<SimdPortable<TF>>(inBuf, outBuf, taps); break;
+                case SimdPath.Vector512: Positions<Simd512<TF>>(inBuf, outBuf, taps, rows); break;
+                case SimdPath.Vector256: Positions<Simd256<TF>>(inBuf, outBuf, taps, rows); break;
+                default: Positions<SimdPortable<TF>>(inBuf, outBuf, taps, rows); break;
             }
-            int done = 0;
+            int done = 0, positions = rows * wo;
             if (squares)
             {
                 // A square of positions and channels at a time, + b in the transpose (one rounded sum, as below).
                 ref float o0 = ref Unsafe.As<TF, float>(ref MemoryMarshal.GetArrayDataReference(outBuf));
                 ref float y0 = ref Unsafe.As<TF, float>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Y), (nint)yBase));
                 ref float b0 = ref B is null ? ref Unsafe.NullRef<float>() : ref Unsafe.As<TF, float>(ref B[c0]);
-                for (; done + lanes <= outPlane; done += lanes)
+                for (; done + lanes <= positions; done += lanes)
                     Transpose(lanes, ref Unsafe.Add(ref o0, done * lanes), lanes, ref Unsafe.Add(ref y0, done), outPlane, B is not null, ref b0);
             }
             for (int j = 0; j < count; j++)
             {
-                var dst = Y.AsSpan((int)(yBase + (long)j * outPlane), outPlane);
-                if (B is null) for (int i = done; i < outPlane; i++) dst[i] = outBuf[i * lanes + j];
+                var dst = Y.AsSpan((int)(yBase + (long)j * outPlane), positions);
+                if (B is null) for (int i = done; i < positions; i++) dst[i] = outBuf[i * lanes + j];
                 else
                 {
                     TF b = B[c0 + j];
-                    for (int i = done; i < outPlane; i++) dst[i] = outBuf[i * lanes + j] + b; // Eq. (conv.1): + b after the sum
+                    for (int i = done; i < positions; i++) dst[i] = outBuf[i * lanes + j] + b; // Eq. (conv.1): + b after the sum
                 }
                 Epilogue?.Apply(dst);
             }
@@ -190,9 +217,9 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
         /// increasing from +0; four output columns at a time share each tap's weights.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private readonly void Positions<TV>(TF[] inBuf, TF[] outBuf, int taps) where TV : unmanaged, ISimd<TV, TF>
+        private readonly void Positions<TV>(TF[] inBuf, TF[] outBuf, int taps, int rows) where TV : unmanaged, ISimd<TV, TF>
         {
-            int l = TV.Count, kh = G.Kernel.H, kw = G.Kernel.W, ho = Ho, wo = Wo, wp = Wd + 2 * G.Padding.W;
+            int l = TV.Count, kh = G.Kernel.H, kw = G.Kernel.W, ho = rows, wo = Wo, wp = Wd + 2 * G.Padding.W;
             int sh = G.Stride.H, sw = G.Stride.W, dh = G.Dilation.H, dw = G.Dilation.W;
             long last = ((long)((ho - 1) * sh + (kh - 1) * dh) * wp + (wo - 1) * sw + (kw - 1) * dw + 1) * l;
             if (last > taps || taps + kh * kw * l > inBuf.Length || (long)ho * wo * l > outBuf.Length)

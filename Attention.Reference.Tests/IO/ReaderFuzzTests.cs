@@ -91,7 +91,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         string root = Path.Combine(AppContext.BaseDirectory, "testdata", "onnx", "node");
         var seeds = new[] { "test_conv_with_strides_padding", "test_gemm_all_attributes", "test_slice", "test_reshape_reduced_dims" }
             .Select(d => File.ReadAllBytes(Path.Combine(root, d, "model.onnx"))).ToList();
-        var tokens = Mutator.Dictionary("Conv", "Gemm", "pads", "kernel_shape", "\u0008\u0001", "\u0010\u0007", "\u00ff\u00ff\u00ff\u00ff\u000f");
+        var tokens = Mutator.Bytes("Conv", "Gemm", "pads", "kernel_shape", "\u0008\u0001", "\u0010\u0007", "\u00ff\u00ff\u00ff\u00ff\u000f");
         Fuzzer.Run<Attention.Reference.Onnx.OnnxException>(output, "fuzz.onnx", seeds, Mutator.Mutants(seeds, Mutants, seed: 4, tokens),
             b => Attention.Reference.Onnx.OnnxModel.Parse(b, "fuzz.onnx"));
     }
@@ -107,7 +107,7 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
         var seeds = names.Select(d => File.ReadAllBytes(Path.Combine(root, d, "model.onnx"))).ToList();
         var inputs = names.Select(d => Directory.GetFiles(Path.Combine(root, d, "test_data_set_0"), "input_*.pb").Order(StringComparer.Ordinal)
             .Select(f => Attention.Reference.Onnx.OnnxTensors.ReadProtoFile(f)).ToList()).ToList();
-        var tokens = Mutator.Dictionary("pads", "kernel_shape", "strides", "axis", "\u0008\u0001", "\u00ff\u00ff\u00ff\u00ff\u000f");
+        var tokens = Mutator.Bytes("pads", "kernel_shape", "strides", "axis", "\u0008\u0001", "\u00ff\u00ff\u00ff\u00ff\u000f");
         int index = 0, ran = 0;
         // The shared harness: each mutant parses and runs, or is refused with an OnnxException naming the model (a
         // runtime error such as IndexOutOfRange is a defect, not a refusal); within the per-input time limit and the
@@ -130,27 +130,30 @@ public sealed class ReaderFuzzTests(ITestOutputHelper output)
     [Fact]
     public void ImagesDecodeOrAreRefusedForEveryMutant()
     {
-        // The PNG decoder (StbImageSharp behind RgbImage.Decode): each mutant decodes to width·height·3 bytes
+        // The PNG and JPEG decoders (StbImageSharp behind RgbImage.Decode): each mutant decodes to width·height·3 bytes
         // or is refused with an InvalidDataException naming the file. A header may legitimately claim a larger image
         // than its data holds, so the allocation allowed is the readers' plus the claimed image, three bytes a pixel,
         // twice over (the decoder's buffer and the result).
         string dir = Path.Combine(AppContext.BaseDirectory, "testdata", "images");
-        // PNG only: JPEG mutants can hang the decoder (found by this fuzz: mutant 321 of the JPEG seed with seed 6 ran
-        // for minutes inside StbImageSharp's JPEG decoder); the JPEG seed joins when that is fixed (issue 31's note).
-        var seeds = new[] { "sample_97x73.png" }.Select(f => File.ReadAllBytes(Path.Combine(dir, f))).ToList();
-        var tokens = Mutator.Dictionary("IHDR", "IDAT", "IEND", "\u00ff\u00c0", "\u00ff\u00c4", "\u00ff\u00da", "\u00ff\u00d9");
-        Fuzzer.Run<InvalidDataException>(output, "fuzz.img", seeds, Mutator.Mutants(seeds, Mutants / 2, seed: 6, tokens), b =>
+        // JPEG mutants whose segments ran past the file's end made the decoder loop for minutes (this fuzz found it; the
+        // JPEG segment walk refuses them now, see JpegSegmentsPastTheEndAreRefused).
+        var seeds = new[] { "sample_97x73.png", "sample_97x73.jpg" }.Select(f => File.ReadAllBytes(Path.Combine(dir, f))).ToList();
+        var tokens = Mutator.Bytes("IHDR", "IDAT", "IEND", "\u00ff\u00c0", "\u00ff\u00c4", "\u00ff\u00da", "\u00ff\u00d9",
+            "\u00ff\u00d8", "\u00ff\u00e0\u0080\u0000");
+        Fuzzer.Run<InvalidDataException>(output, "fuzz.img", seeds, Mutator.Mutants(seeds, Mutants, seed: 6, tokens), b =>
         {
             var image = Attention.Reference.Imaging.RgbImage.Decode(b, "fuzz.img");
             Assert.True(image.Pixels.Length == (long)image.Width * image.Height * 3, $"{image.Width}x{image.Height}: {image.Pixels.Length} bytes");
         }, input => Fuzzer.AllocationLimit(input) + 2 * 3 * ClaimedPixels(input));
     }
 
-    /// <summary>The pixels an image's header claims (0 when the header does not parse).</summary>
+    /// <summary>The pixels an image's header claims (0 when the header does not parse, or the decoder would refuse it).</summary>
     private static long ClaimedPixels(byte[] input)
     {
         try
         {
+            // The decoder's header reader loops on a JPEG whose segments run past the end: asked only after the walk.
+            Attention.Reference.Imaging.RgbImage.CheckJpegSegments(input, "fuzz.img");
             using var s = new MemoryStream(input, writable: false);
             return StbImageSharp.ImageInfo.FromStream(s) is { } i ? (long)Math.Max(i.Width, 0) * Math.Max(i.Height, 0) : 0;
         }

@@ -62,4 +62,31 @@ public sealed class ImagingTests(ITestOutputHelper log)
             File.Delete(bad);
         }
     }
+
+    /// <summary>
+    /// JPEGs whose marker segments run past the end of the file (a truncated file; a damaged length) are refused naming
+    /// the file and the segment — both made StbImageSharp's header reader loop for minutes (the image fuzz found them).
+    /// The good file, a truncation inside its scan and a length one past the end are checked too.
+    /// </summary>
+    [Fact]
+    public async Task JpegSegmentsPastTheEndAreRefused()
+    {
+        var good = File.ReadAllBytes(Path.Combine(Dir, "sample_97x73.jpg"));
+        Assert.Equal(97 * 73 * 3, RgbImage.Decode(good, "good.jpg").Pixels.Length);
+        byte[] truncatedHeader = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0x49]; // APP0 declares 16 bytes, has 5
+        var longApp0 = (byte[])good.Clone();
+        longApp0[4] = 0x80; // APP0's length 0x8010: past the end of a 4 KB file
+        var onePast = (byte[])good.Clone();
+        int appLength = (good[4] << 8) | good[5];
+        Array.Resize(ref onePast, 2 + 2 + appLength + 1); // cut one byte after APP0: the next segment's marker is cut off
+        foreach (var (bytes, what) in new[] { (truncatedHeader, "declares 16 bytes"), (longApp0, "declares 32784 bytes"),
+                     (onePast, "before its end marker"), (good[..(good.Length / 2)], "before its end marker") })
+        {
+            // On a worker with a deadline: without the walk the decoder does not return (the test must fail, not hang).
+            var e = await Task.Run(() => Assert.Throws<InvalidDataException>(() => RgbImage.Decode(bytes, "bad.jpg")))
+                .WaitAsync(TimeSpan.FromSeconds(20)); // a TimeoutException fails the test
+            Assert.StartsWith("bad.jpg: damaged JPEG", e.Message);
+            Assert.Contains(what, e.Message);
+        }
+    }
 }

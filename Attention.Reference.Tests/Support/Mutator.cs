@@ -148,6 +148,12 @@ public static class Mutator
     /// <summary>Tokens given as text, encoded as UTF-8, for the <c>dictionary</c> parameters.</summary>
     public static IReadOnlyList<byte[]> Dictionary(params string[] tokens) => tokens.Select(Encoding.UTF8.GetBytes).ToArray();
 
+    /// <summary>
+    /// Tokens of a binary format, one byte per character ("\u00ff\u00d9" is the two bytes 0xFF 0xD9; UTF-8 would make it
+    /// four): for the <c>dictionary</c> parameters.
+    /// </summary>
+    public static IReadOnlyList<byte[]> Bytes(params string[] tokens) => tokens.Select(Encoding.Latin1.GetBytes).ToArray();
+
     private static void ReplaceNumber(List<byte> b, Random random)
     {
         // The digit runs of the text; one is chosen, its sign included, and replaced.

@@ -3,7 +3,6 @@ using Attention.Cli.Commands;
 using Attention.Reference.Imaging;
 using Attention.Reference.IO;
 using Attention.Reference.Models;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Cli;
 

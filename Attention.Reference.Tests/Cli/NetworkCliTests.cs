@@ -1,9 +1,7 @@
 using System.Security.Cryptography;
 using Attention.Cli.Commands;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
 
-using Attention.Reference.Tests.Support;
 using Attention.Reference.Tests.Models;
 
 namespace Attention.Reference.Tests.Cli;

@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using System.Xml;
 using Attention.Cli.Commands;
 using Attention.Reference.Tests.Docs;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Cli;
 

@@ -2,8 +2,6 @@ using Google.Protobuf;
 using System.Security.Cryptography;
 using Attention.Cli.Commands;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Cli;
 

@@ -1,7 +1,5 @@
 using System.Text;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.IO;
 

@@ -5,7 +5,6 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using Attention.Reference.IO;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.IO;
 

@@ -4,9 +4,6 @@ using System.Text;
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.IO;
 

@@ -1,8 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.IO;
 

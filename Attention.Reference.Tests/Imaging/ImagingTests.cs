@@ -1,6 +1,5 @@
 using Attention.Reference.Imaging;
 using Attention.Reference.IO;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Imaging;
 

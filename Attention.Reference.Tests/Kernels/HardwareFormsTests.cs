@@ -2,7 +2,6 @@ using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
 using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 using Attention.Reference.Tests.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Kernels;

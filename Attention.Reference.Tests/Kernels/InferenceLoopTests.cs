@@ -1,7 +1,6 @@
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Kernels;
-using Attention.Reference.Tensors;
 using FsCheck.Fluent;
 
 namespace Attention.Reference.Tests.Kernels;

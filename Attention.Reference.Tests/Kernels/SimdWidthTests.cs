@@ -2,7 +2,6 @@ using System.Text.RegularExpressions;
 using Attention.Reference.Kernels;
 using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Kernels;
 

@@ -1,6 +1,5 @@
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Layers;
 

@@ -1,9 +1,7 @@
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 using FsCheck.Fluent;
 using MathNet.Numerics.LinearAlgebra;
 
-using Attention.Reference.Tests.Support;
 using Attention.Reference.Tests.Models;
 
 namespace Attention.Reference.Tests.Layers;

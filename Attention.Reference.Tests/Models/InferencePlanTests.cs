@@ -2,8 +2,6 @@ using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.Layers;
 using Attention.Reference.Models;
-using Attention.Reference.Tensors;
-using Xunit.Abstractions;
 using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Models;

@@ -2,8 +2,6 @@ using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Models;
 

@@ -2,7 +2,6 @@ using Attention.Reference.Cases;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
 using Attention.Reference.Models;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Models;
 

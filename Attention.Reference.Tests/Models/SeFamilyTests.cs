@@ -1,7 +1,5 @@
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Models;
 

@@ -1,7 +1,6 @@
 using Attention.Cli.Commands;
 using Attention.Reference.IO;
 using Attention.Reference.Onnx;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Onnx;
 

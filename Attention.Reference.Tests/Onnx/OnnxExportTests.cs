@@ -2,9 +2,7 @@ using Attention.Cli.Commands;
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Onnx;
-using Attention.Reference.Tests.Support;
 using Microsoft.ML.OnnxRuntime;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Onnx;
 

@@ -1,10 +1,7 @@
 using Attention.Cli.Commands;
 using Attention.Reference.IO;
 using Attention.Reference.Onnx;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 using Microsoft.ML.OnnxRuntime;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Onnx;
 

@@ -1,6 +1,4 @@
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

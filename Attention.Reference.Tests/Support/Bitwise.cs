@@ -1,4 +1,3 @@
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Support;
 

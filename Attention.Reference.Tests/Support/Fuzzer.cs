@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Support;
 

@@ -1,6 +1,5 @@
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Support;
 

@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
-using System.Numerics;
 using System.Text;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
 

@@ -1,11 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
 

@@ -1,6 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.IO;
 
 /// <summary>Element types the readers understand.</summary>

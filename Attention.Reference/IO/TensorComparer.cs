@@ -1,5 +1,4 @@
 using System.Globalization;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.IO;
 

@@ -1,5 +1,3 @@
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Imaging;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.Intrinsics;
-
 namespace Attention.Reference.Kernels;
 
 /// <summary>Which vector registers the fast kernels use.</summary>

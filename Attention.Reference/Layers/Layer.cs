@@ -1,6 +1,4 @@
-using System.Numerics;
 using Attention.Reference.Kernels;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Layers;
 

@@ -1,8 +1,5 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Layers;
 

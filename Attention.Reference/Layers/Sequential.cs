@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Numerics;
-using Attention.Reference.Tensors;
 using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Layers;

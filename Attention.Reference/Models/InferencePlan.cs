@@ -1,6 +1,4 @@
-using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Models;
 

@@ -1,4 +1,3 @@
-using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Kernels.Conv;

@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Numerics;
 using Attention.Reference.Imaging;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Models;
 

@@ -1,7 +1,5 @@
-using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 using static Attention.Reference.Models.RandomWeights;
 using Attention.Reference.Kernels.Conv;
 

@@ -1,9 +1,6 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Models;
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
 using Attention.Reference.Kernels.Conv;

@@ -1,5 +1,4 @@
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Models;
 

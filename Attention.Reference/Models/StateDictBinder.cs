@@ -1,7 +1,5 @@
-using System.Numerics;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Models;
 

@@ -1,5 +1,3 @@
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Onnx;
 
 /// <summary>One node output compared against the float64 oracle.</summary>

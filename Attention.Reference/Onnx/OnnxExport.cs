@@ -1,9 +1,7 @@
-using System.Numerics;
 using Attention.Reference.Cases;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
 using Attention.Reference.Models;
-using Attention.Reference.Tensors;
 using Google.Protobuf;
 using Onnx;
 

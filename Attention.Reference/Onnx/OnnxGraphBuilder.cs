@@ -1,7 +1,5 @@
 using System.Globalization;
-using System.Numerics;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 using Google.Protobuf;
 using Onnx;
 

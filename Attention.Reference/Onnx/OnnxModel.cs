@@ -1,6 +1,4 @@
-using System.Numerics;
 using Attention.Reference.Onnx.Ops;
-using Attention.Reference.Tensors;
 using Google.Protobuf;
 using Onnx;
 

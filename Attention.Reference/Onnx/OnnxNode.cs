@@ -1,4 +1,3 @@
-using System.Numerics;
 using Onnx;
 
 namespace Attention.Reference.Onnx;

@@ -1,6 +1,4 @@
-using System.Numerics;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Onnx;
 

@@ -1,7 +1,5 @@
 using System.Buffers.Binary;
-using System.Numerics;
 using Attention.Reference.IO;
-using Attention.Reference.Tensors;
 using Google.Protobuf;
 using Onnx;
 

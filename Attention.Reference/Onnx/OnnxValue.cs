@@ -1,6 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Onnx;
 
 /// <summary>ONNX tensor element types (<c>TensorProto.DataType</c>) by their numbers in onnx.proto.</summary>

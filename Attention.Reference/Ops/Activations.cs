@@ -1,7 +1,4 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using Attention.Reference.Kernels.Conv;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
 

@@ -1,6 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Ops;
 
 /// <summary>The result of <see cref="BatchNorm2d.ForwardTrain{T}"/>: the output, the batch statistics and the updated buffers.</summary>

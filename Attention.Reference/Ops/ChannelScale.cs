@@ -1,9 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Ops;
 
 /// <summary>

@@ -1,6 +1,4 @@
-using System.Numerics;
 using Attention.Reference.Kernels.Conv;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
 

@@ -1,5 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
 using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Ops;

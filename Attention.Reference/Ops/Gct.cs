@@ -1,8 +1,4 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Attention.Reference.Kernels;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Ops;
 

@@ -1,8 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Ops;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Attention.Reference.Kernels;
 
 namespace Attention.Reference.Ops;

@@ -1,6 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
-
 namespace Attention.Reference.Tensors;
 
 /// <summary>

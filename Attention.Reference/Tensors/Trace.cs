@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace Attention.Reference.Tensors;
 
 /// <summary>One named intermediate of a module's computation, tagged with the equation that defines it.</summary>

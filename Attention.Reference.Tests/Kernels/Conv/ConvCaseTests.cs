@@ -2,9 +2,6 @@ using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
-using Xunit.Abstractions;
 using Attention.Reference.Kernels.Conv;
 
 namespace Attention.Reference.Tests.Kernels.Conv;

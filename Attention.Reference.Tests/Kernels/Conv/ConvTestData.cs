@@ -1,5 +1,4 @@
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 using FsCheck;
 using FsCheck.Fluent;
 using Attention.Reference.Kernels.Conv;

@@ -2,8 +2,6 @@ using System.Numerics;
 using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 
 namespace Attention.Reference.Tests.Kernels.Conv;
 

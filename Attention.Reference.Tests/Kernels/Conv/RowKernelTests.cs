@@ -2,8 +2,6 @@ using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;

@@ -2,8 +2,6 @@ using Attention.Reference.Kernels.Conv;
 using Attention.Reference.Kernels;
 using Attention.Reference.Models;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Kernels.Conv;
 

@@ -3,12 +3,9 @@ using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.IO;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Layers.Ca;
 

@@ -2,9 +2,6 @@ using Attention.Reference.Kernels;
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Layers.Gct;
 

@@ -1,9 +1,6 @@
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
-using Attention.Reference.Tests.Support;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Layers.Gct;
 

@@ -1,7 +1,6 @@
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 using FsCheck;
 using FsCheck.Xunit;
 

@@ -2,7 +2,6 @@ using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Layers;
 using Attention.Reference.Ops;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Layers.Gct;
 

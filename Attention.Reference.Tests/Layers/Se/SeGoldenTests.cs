@@ -1,5 +1,3 @@
-using Attention.Reference.Tests.Support;
-using Xunit.Abstractions;
 
 namespace Attention.Reference.Tests.Layers.Se;
 

@@ -1,7 +1,6 @@
 using Attention.Reference.Cases;
 using Attention.Reference.Models;
 using Attention.Reference.Layers;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Tests.Layers.Se;
 

@@ -1,10 +1,6 @@
 using System.Numerics.Tensors;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Attention.Reference.Kernels;
-using Attention.Reference.Tensors;
 
 namespace Attention.Reference.Kernels.Conv;
 

@@ -1,5 +1,3 @@
-using System.Numerics;
-
 namespace Attention.Reference.Onnx.Ops;
 
 /// <summary>

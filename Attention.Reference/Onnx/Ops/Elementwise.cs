@@ -1,4 +1,3 @@
-using System.Numerics;
 using Attention.Reference.Ops;
 
 namespace Attention.Reference.Onnx.Ops;

@@ -1,6 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Onnx.Ops;
 
 /// <summary>The operator registry: every supported op_type and its implementation.</summary>

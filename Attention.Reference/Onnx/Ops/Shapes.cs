@@ -1,6 +1,3 @@
-using System.Numerics;
-using Attention.Reference.Tensors;
-
 namespace Attention.Reference.Onnx.Ops;
 
 /// <summary>Shape: the input's dimensions as int64 (start and end, opset 15, select a range).</summary>

@@ -249,14 +249,8 @@ internal static class PlaneReduce
             var r2 = Row(ref a, ref b, plane, 2, i); var r3 = Row(ref a, ref b, plane, 3, i);
             var r4 = Row(ref a, ref b, plane, 4, i); var r5 = Row(ref a, ref b, plane, 5, i);
             var r6 = Row(ref a, ref b, plane, 6, i); var r7 = Row(ref a, ref b, plane, 7, i);
-            var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-            var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-            var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-            var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-            var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-            var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-            var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-            var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Conv.Conv2dFast<float>.Interleave8(r0, r1, r2, r3, r4, r5, r6, r7, out var u0, out var u1, out var u2, out var u3,
+                out var u4, out var u5, out var u6, out var u7);
             // Column j (position i + j of every plane): j = 0..3 from the low halves, 4..7 from the high halves.
             if (skip <= 0) acc += Avx.Permute2x128(u0, u4, 0x20);
             if (skip <= 1) acc += Avx.Permute2x128(u1, u5, 0x20);

@@ -341,14 +341,8 @@ internal static partial class Conv2dFast<TF>
         var r2 = Vector256.LoadUnsafe(ref s, (nuint)(2 * sStride)); var r3 = Vector256.LoadUnsafe(ref s, (nuint)(3 * sStride));
         var r4 = Vector256.LoadUnsafe(ref s, (nuint)(4 * sStride)); var r5 = Vector256.LoadUnsafe(ref s, (nuint)(5 * sStride));
         var r6 = Vector256.LoadUnsafe(ref s, (nuint)(6 * sStride)); var r7 = Vector256.LoadUnsafe(ref s, (nuint)(7 * sStride));
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Interleave8(r0, r1, r2, r3, r4, r5, r6, r7, out var u0, out var u1, out var u2, out var u3, out var u4, out var u5,
+            out var u6, out var u7);
         Put(Avx.Permute2x128(u0, u4, 0x20), 0, ref d, dStride, add, ref rowAdd);
         Put(Avx.Permute2x128(u1, u5, 0x20), 1, ref d, dStride, add, ref rowAdd);
         Put(Avx.Permute2x128(u2, u6, 0x20), 2, ref d, dStride, add, ref rowAdd);
@@ -361,6 +355,27 @@ internal static partial class Conv2dFast<TF>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static void Put(Vector256<float> v, int j, ref float d, nint dStride, bool add, ref float rowAdd) =>
             (add ? v + Vector256.Create(Unsafe.Add(ref rowAdd, j)) : v).StoreUnsafe(ref d, (nuint)(j * dStride));
+    }
+
+    /// <summary>
+    /// The first two rounds of an 8 × 8 AVX transpose of rows r0..r7 (unpack 32-bit pairs, shuffle 64-bit pairs): column j
+    /// is then Permute2x128(u_j, u_{j+4}, 0x20) for j &lt; 4 and Permute2x128(u_{j−4}, u_j, 0x31) for j ≥ 4
+    /// (<see cref="Transpose8"/> stores them, the plane reduction adds them).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Interleave8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
+        out Vector256<float> u0, out Vector256<float> u1, out Vector256<float> u2, out Vector256<float> u3,
+        out Vector256<float> u4, out Vector256<float> u5, out Vector256<float> u6, out Vector256<float> u7)
+    {
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        u0 = Avx.Shuffle(t0, t2, 0x44); u1 = Avx.Shuffle(t0, t2, 0xEE);
+        u2 = Avx.Shuffle(t1, t3, 0x44); u3 = Avx.Shuffle(t1, t3, 0xEE);
+        u4 = Avx.Shuffle(t4, t6, 0x44); u5 = Avx.Shuffle(t4, t6, 0xEE);
+        u6 = Avx.Shuffle(t5, t7, 0x44); u7 = Avx.Shuffle(t5, t7, 0xEE);
     }
 
     /// <summary>

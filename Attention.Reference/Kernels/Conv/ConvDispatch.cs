@@ -40,11 +40,14 @@ internal static class ConvDispatch
     /// docs/derivations/conv2d.md); unless forced or forbidden.
     /// </summary>
     public static bool DepthwiseLanes<TF>(Conv2dGeometry g, int ho, int wo) =>
-        Choices.DepthwiseLanes ?? (typeof(TF) == typeof(float) && DepthwiseTransposes
+        Choices.DepthwiseLanes ?? (typeof(TF) == typeof(float) && ChannelTransposes(Conv2dTuning.Path)
             && (g.Stride != (1, 1) || (long)ho * wo <= DepthwiseLanesMaxPlane));
 
-    /// <summary>Whether the channels-in-lanes depthwise forward's register transposes run on this path.</summary>
-    private static bool DepthwiseTransposes => Conv2dTuning.Path switch
+    /// <summary>
+    /// Whether whole blocks of float channels move by register transposes on <paramref name="path"/> (16 × 16 on
+    /// AVX-512, 8 × 8 on AVX) in the channels-in-lanes depthwise forward; elsewhere it moves them lane by lane.
+    /// </summary>
+    public static bool ChannelTransposes(SimdPath path) => path switch
     {
         SimdPath.Vector512 => SimdWidth.Avx512Forms,
         SimdPath.Vector256 => System.Runtime.Intrinsics.X86.Avx.IsSupported && Choices.HardwareForms != false,

@@ -129,9 +129,7 @@ internal static class DepthwiseConv2dFast<TF> where TF : unmanaged, IFloatingPoi
             long xBase = ((long)img * C + c0) * plane, yBase = ((long)img * C + c0) * outPlane + (long)u0 * wo;
             // A whole block of float channels moves by register transposes (16 × 16 on AVX-512, 8 × 8 on AVX); otherwise
             // lane by lane.
-            bool squares = typeof(TF) == typeof(float) && count == lanes
-                && (lanes == 16 ? SimdWidth.Avx512Forms : lanes == 8 && System.Runtime.Intrinsics.X86.Avx.IsSupported
-                    && SimdWidth.Choices.HardwareForms != false);
+            bool squares = typeof(TF) == typeof(float) && count == lanes && ConvDispatch.ChannelTransposes(Path);
             ref TF x0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(X), (nint)xBase);
             ref TF in0 = ref MemoryMarshal.GetArrayDataReference(inBuf);
             if (squares && w < lanes && xhi > xlo)
